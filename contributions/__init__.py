@@ -1,0 +1,1 @@
+"""Contributions: rate schedules, quotes, payments, the append-only ledger, coverage status."""

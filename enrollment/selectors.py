@@ -1,0 +1,81 @@
+"""Read paths of enrollment shared by pages, admin and API."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from .models import Participant, Region, StaffProfile
+
+
+def staff_profile(user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None:
+    if not user.is_authenticated:
+        return None
+    try:
+        profile: StaffProfile = user.staff  # type: ignore[attr-defined]
+        return profile
+    except StaffProfile.DoesNotExist:
+        return None
+
+
+def participants_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participant]:
+    """The scope rule, in one place: an agent sees the workers they registered, a supervisor their
+    branch, an admin (or superuser) everyone; anyone else nothing. Outside the scope is a 404."""
+    qs = Participant.objects.all()
+    if getattr(user, "is_superuser", False):
+        return qs
+    profile = staff_profile(user)
+    if profile is None:
+        return qs.none()
+    if profile.role == StaffProfile.Role.ADMIN:
+        return qs
+    if profile.role == StaffProfile.Role.SUPERVISOR:
+        return qs.filter(branch=profile.branch)
+    return qs.filter(registered_by=profile)
+
+
+def search_participants(qs: QuerySet[Participant], term: str) -> QuerySet[Participant]:
+    term = " ".join((term or "").split())[:100]
+    if not term:
+        return qs
+    if term.isdigit() and len(term) == 16:
+        return qs.filter(nik=term)
+    if term.isdigit() and len(term) == 11:
+        return qs.filter(kpj_number=term)
+    return qs.filter(Q(full_name__icontains=term) | Q(kpj_number__startswith=term))
+
+
+def registration_counts(profile: StaffProfile) -> dict[str, int]:
+    now = timezone.localtime()
+    day_start = timezone.make_aware(datetime.combine(now.date(), time.min))
+    month_start = day_start.replace(day=1)
+    mine = Participant.objects.filter(registered_by=profile)
+    return {
+        "today": mine.filter(created_at__gte=day_start).count(),
+        "month": mine.filter(created_at__gte=month_start).count(),
+        "total": mine.count(),
+    }
+
+
+def likely_duplicates(participant: Participant) -> QuerySet[Participant]:
+    """Same name (case-insensitive) + birth date + village under another NIK: warn, don't block."""
+    return (
+        Participant.objects.annotate(name_upper=Upper("full_name"))
+        .filter(
+            name_upper=participant.full_name.upper(),
+            birth_date=participant.birth_date,
+            village_id=participant.village_id,
+        )
+        .exclude(pk=participant.pk)
+    )
+
+
+def region_children(parent_code: str | None, level: int) -> QuerySet[Region]:
+    qs = Region.objects.filter(level=level).only("code", "name", "level").order_by("name")
+    if parent_code:
+        qs = qs.filter(parent_id=parent_code)
+    return qs

@@ -1,0 +1,1 @@
+"""Reporting: targets, rollups, dashboards, exports (see the reporting issue)."""

@@ -1,0 +1,248 @@
+"""Shared fixtures: real PostgreSQL (test database), real Redis, a real Celery worker, Chromium."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# A queue of our own, so a `make run` worker on the same Redis never takes the tests' tasks.
+os.environ.setdefault("CELERY_QUEUE", f"test-{uuid.uuid4().hex[:8]}")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
+# Playwright's sync API runs an event loop in the test thread; the ORM calls are still sync.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "test-pass-2024-xyz"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: Any, django_db_blocker: Any) -> None:
+    """The test database gets the real reference data once (regions, occupations, rates)."""
+    from django.core.management import call_command
+
+    with django_db_blocker.unblock():
+        call_command("load_reference_data", verbosity=0)
+
+
+@pytest.fixture
+def refdata(db: Any) -> None:
+    """Reference data, reloaded if a transactional test's flush removed it."""
+    from django.core.management import call_command
+
+    from enrollment.models import Region
+
+    if not Region.objects.filter(level=4).exists():
+        call_command("load_reference_data", verbosity=0)
+
+
+@pytest.fixture
+def tx_refdata(transactional_db: Any) -> None:
+    from django.core.management import call_command
+
+    from enrollment.models import Region
+
+    if not Region.objects.filter(level=4).exists():
+        call_command("load_reference_data", verbosity=0)
+
+
+# --- people -----------------------------------------------------------------------------
+def make_staff(username: str, role: str, branch: Any | None) -> Any:
+    from django.contrib.auth import get_user_model
+
+    from enrollment.models import StaffProfile
+
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    if role == "admin":
+        user.is_staff = user.is_superuser = True
+        user.save()
+    StaffProfile.objects.create(
+        user=user, role=role, branch=branch, agent_code=f"A-{username}" if role == "agent" else None
+    )
+    return user
+
+
+@pytest.fixture
+def branches(refdata: Any) -> dict[str, Any]:
+    from enrollment.models import Branch
+
+    return {
+        "BDG": Branch.objects.create(code="BDG", name="Bandung", province_id="32"),
+        "SBY": Branch.objects.create(code="SBY", name="Surabaya", province_id="35"),
+    }
+
+
+@pytest.fixture
+def agent(branches: dict[str, Any]) -> Any:
+    return make_staff("agent_bdg", "agent", branches["BDG"])
+
+
+@pytest.fixture
+def other_agent(branches: dict[str, Any]) -> Any:
+    return make_staff("agent_sby", "agent", branches["SBY"])
+
+
+@pytest.fixture
+def supervisor(branches: dict[str, Any]) -> Any:
+    return make_staff("super_bdg", "supervisor", branches["BDG"])
+
+
+@pytest.fixture
+def admin_user(branches: dict[str, Any]) -> Any:
+    return make_staff("boss", "admin", None)
+
+
+# --- registration data --------------------------------------------------------------------
+VILLAGE = "32.73.05.1001"  # a kelurahan in Kota Bandung
+BORN = date(1990, 5, 17)
+
+
+def nik_for(
+    birth_date: date = BORN, sex: str = "M", serial: int = 1, prefix: str = "327305"
+) -> str:
+    from enrollment.nik import build_nik
+
+    return build_nik(prefix, birth_date, sex, serial)
+
+
+def registration_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "nik": nik_for(),
+        "full_name": "Budi Santoso",
+        "birth_date": BORN,
+        "sex": "M",
+        "phone": "081234567890",
+        "village": VILLAGE,
+        "address": "Jl. Melati No. 5, RT 02/RW 03",
+        "occupation": "petani",
+        "declared_income": 1_000_000,
+        "channel": "agent",
+        "consent_data": True,
+    }
+    data.update(overrides)
+    return data
+
+
+@pytest.fixture
+def register(refdata: Any) -> Any:
+    from enrollment.services import register_participant
+
+    def _register(**overrides: Any) -> Any:
+        return register_participant(**registration_data(**overrides))
+
+    return _register
+
+
+# --- a real Celery worker -------------------------------------------------------------------
+def _test_database_url() -> str:
+    from django.db import connection
+
+    s = connection.settings_dict
+    auth = s["USER"] or ""
+    if s.get("PASSWORD"):
+        auth += ":" + s["PASSWORD"]
+    host = s.get("HOST") or ""
+    if host.startswith("/"):
+        return f"postgres://{auth}@/{s['NAME']}?host={host}"
+    return f"postgres://{auth}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
+
+
+@pytest.fixture
+def celery_worker(transactional_db: Any) -> Iterator[subprocess.Popen[bytes]]:
+    """A real `celery worker` process on the real Redis broker, against the test database."""
+    from bpjsportal.celery import app
+
+    env = {**os.environ, "DATABASE_URL": _test_database_url(), "DB_CONN_MAX_AGE": "0"}
+    log = open(ROOT / "var" / "test-celery-worker.log", "ab")  # noqa: SIM115
+    (ROOT / "var").mkdir(exist_ok=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bpjsportal",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            os.environ["CELERY_QUEUE"],
+            "-l",
+            "info",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+            "-n",
+            f"test-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        replies = app.control.ping(timeout=0.5)
+        if replies:
+            break
+        if proc.poll() is not None:
+            raise RuntimeError("celery worker exited; see var/test-celery-worker.log")
+    else:
+        proc.kill()
+        raise RuntimeError("celery worker did not answer a ping within 30 s")
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+# --- a real browser ---------------------------------------------------------------------------
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser: Any, live_server: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 360, "height": 740}, locale="id-ID")
+    pg = context.new_page()
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+
+
+def login(page: Any, live_server: Any, username: str) -> None:
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/")
