@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at run time
@@ -176,7 +177,13 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "bpjsportal")
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Coverage statuses move as dates pass (active -> grace -> lapsed); just after midnight WIB.
+    "contributions-refresh-coverage-statuses": {
+        "task": "contributions.refresh_coverage_statuses",
+        "schedule": crontab(hour=0, minute=5),
+    },
+}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- REST framework -------------------------------------------------------------------
@@ -196,6 +203,12 @@ SPECTACULAR_SETTINGS = {"TITLE": "BPU portal API", "VERSION": "1"}
 # 65. Kept here so an admin can correct them without a code change.
 BPU_MIN_AGE = env_int("BPU_MIN_AGE", 15)
 BPU_MAX_AGE = env_int("BPU_MAX_AGE", 65)
+# Due day of a month's contribution: "paling lambat tanggal 15 bulan Iuran yang bersangkutan"
+# (PP 44/2015 as reported by Kontan). 1-28 so every month has it.
+BPU_DUE_DAY = env_int("BPU_DUE_DAY", 15)
+# Months of arrears before coverage lapses: at most 3 months (Perdir 22/PERDIR.02/072022; BPJS
+# branch statements, media.alkhairaat.id 23 Jul 2025). BPU pays no late fine.
+BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
 
 LOGGING = {
     "version": 1,

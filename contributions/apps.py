@@ -1,5 +1,25 @@
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.backends.signals import connection_created
 from django.utils.translation import gettext_lazy as _
+
+
+def allow_test_database_flush(sender: Any, connection: Any, **_kwargs: Any) -> None:
+    """Let the test runner flush (TRUNCATE) the append-only ledger of the *test* database only.
+
+    The ledger's TRUNCATE trigger (migration 0003) lets a TRUNCATE through only in a session with
+    `bpu.ledger_truncate = 'allow'`. That is set here solely when the connection is to the
+    database named in DATABASES[...]["TEST"]["NAME"] (Django points NAME at it during tests);
+    production, demo and benchmark databases never match, so their ledgers stay untruncatable.
+    """
+    if connection.vendor != "postgresql":
+        return
+    settings_dict = connection.settings_dict
+    test_name = (settings_dict.get("TEST") or {}).get("NAME")
+    if test_name and settings_dict.get("NAME") == test_name:
+        with connection.cursor() as cursor:
+            cursor.execute("SET bpu.ledger_truncate = 'allow'")
 
 
 class ContributionsConfig(AppConfig):
@@ -9,10 +29,14 @@ class ContributionsConfig(AppConfig):
     def ready(self) -> None:
         from enrollment import hooks
         from enrollment.management.commands.load_reference_data import reference_data_loading
+        from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import rates
+        from . import demo, rates, selectors, services
 
         hooks.register_income_check(rates.check_declared_income)
         hooks.register_income_levels(rates.income_levels_or_empty)
-        hooks.register_participant_panel(rates.monthly_contribution_panel)
+        hooks.register_participant_panel(selectors.participant_panel)
+        hooks.register_after_registration(services.open_coverage)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
+        demo_seeding.connect(demo.on_demo_seeding, weak=False)
+        connection_created.connect(allow_test_database_flush, weak=False)

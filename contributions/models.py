@@ -81,3 +81,219 @@ class RateDiscount(models.Model):
 
     def programme_list(self) -> list[str]:
         return [p.strip() for p in self.programmes.split(",") if p.strip()]
+
+
+class CoverageStatus(models.TextChoices):
+    ACTIVE = "active", _("Active")
+    GRACE = "grace", _("Grace period")
+    LAPSED = "lapsed", _("Lapsed")
+
+
+class Coverage(models.Model):
+    """One row per participant: the denormalised coverage facts, kept by the payment services in
+    the same transaction as the ledger entry, refreshed daily as dates pass
+    (contributions.tasks.refresh_coverage_statuses). `check_ledger` proves they agree with the
+    ledger. Rules: contributions/coverage.py."""
+
+    participant = models.OneToOneField(
+        "enrollment.Participant",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="coverage",
+    )
+    status = models.CharField(
+        max_length=8, choices=CoverageStatus.choices, default=CoverageStatus.GRACE, db_index=True
+    )
+    # First day of the registration month: the first month owed by a participant who never paid.
+    start_month = models.DateField()
+    # First day of the last month paid for; null = never paid.
+    paid_through = models.DateField(null=True, blank=True)
+    # First month of the current unbroken run of paid months (reset by a reactivation).
+    active_since = models.DateField(null=True, blank=True)
+    # The day the participant counted as lapsed (cleared by a reactivation).
+    lapsed_since = models.DateField(null=True, blank=True)
+    continuous_months = models.PositiveIntegerField(default=0)
+    reactivations = models.PositiveIntegerField(default=0)
+    # Sum of the participant's ledger entries, in Rupiah.
+    balance = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "paid_through"], name="coverage_status_paid")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(paid_through__isnull=True) | Q(paid_through__day=1),
+                name="coverage_paid_through_first_of_month",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}: {self.status}"
+
+
+class Payment(models.Model):
+    """Money received for one participant, for 1-12 consecutive months starting `period_start`.
+
+    Identified by the channel's reference: UNIQUE(channel, reference) makes a replay one payment.
+    Never edited; a correction is a reversal entry in the ledger."""
+
+    class Payer(models.TextChoices):
+        PARTICIPANT = "participant", _("Participant")
+        AGENT = "agent", _("Agent collecting cash")
+        SPONSOR = "sponsor", _("Sponsor or partner")
+
+    class Channel(models.TextChoices):
+        BANK = "bank", _("Bank")
+        RETAIL = "retail", _("Retail outlet")
+        EWALLET = "ewallet", _("E-wallet")
+        AGENT = "agent", _("Agent")
+        PARTNER = "partner", _("Partner")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="payments"
+    )
+    amount = models.BigIntegerField()
+    months = models.PositiveSmallIntegerField()
+    period_start = models.DateField()
+    payer = models.CharField(max_length=12, choices=Payer.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    reference = models.CharField(max_length=128)
+    paid_at = models.DateTimeField()
+    collected_by = models.ForeignKey(
+        "enrollment.StaffProfile",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="collections",
+    )
+    sponsor = models.ForeignKey(
+        "enrollment.Partner", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    batch = models.ForeignKey(
+        "SponsorBatch", null=True, blank=True, on_delete=models.PROTECT, related_name="payments"
+    )
+    reactivation = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-paid_at", "-id"]
+        indexes = [models.Index(fields=["participant", "-paid_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["channel", "reference"], name="payment_channel_ref"),
+            models.CheckConstraint(
+                condition=Q(months__gte=1, months__lte=12), name="payment_months_1_12"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(period_start__day=1), name="payment_period_first_of_month"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.reference} Rp {self.amount:,}"
+
+
+class SponsorBatch(models.Model):
+    """One sponsor payment split into per-participant payments, posted all or nothing."""
+
+    sponsor = models.ForeignKey("enrollment.Partner", on_delete=models.PROTECT)
+    reference = models.CharField(max_length=64)
+    participant_months = models.PositiveIntegerField(help_text="months paid, summed over rows")
+    row_count = models.PositiveIntegerField()
+    total_amount = models.BigIntegerField()
+    paid_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "sponsor batches"
+        constraints = [
+            models.UniqueConstraint(fields=["sponsor", "reference"], name="batch_sponsor_ref"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sponsor_id}:{self.reference} ({self.row_count})"
+
+
+class LedgerEntry(models.Model):
+    """An append-only money movement. The database refuses UPDATE, DELETE and TRUNCATE
+    (migration 0003); a correction is a reversal entry pointing at the entry it cancels.
+
+    Amounts are signed Rupiah: a payment is positive, its reversal the same amount negative.
+    Monthly dues are not posted as rows (see docs/contributions.md, "Ledger")."""
+
+    class Kind(models.TextChoices):
+        DUE = "due", _("Due")
+        PAYMENT = "payment", _("Payment")
+        REVERSAL = "reversal", _("Reversal")
+        ADJUSTMENT = "adjustment", _("Adjustment")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="ledger_entries"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    months = models.PositiveSmallIntegerField(default=0)
+    period_start = models.DateField(null=True, blank=True)
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="entries"
+    )
+    reverses = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="reversed_by"
+    )
+    reason = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "ledger entries"
+        indexes = [models.Index(fields=["participant", "id"], name="ledger_participant_id")]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(kind="payment")
+                | Q(amount__gt=0, months__gte=1, months__lte=12, payment__isnull=False),
+                name="ledger_payment_shape",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="reversal") | Q(amount__lt=0, reverses__isnull=False),
+                name="ledger_reversal_shape",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="reversal") | Q(reverses__isnull=True),
+                name="ledger_only_reversals_reverse",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} Rp {self.amount:,}"
+
+
+class ImportReport(models.Model):
+    """The outcome of one reconciliation file import (command or admin upload)."""
+
+    channel = models.CharField(max_length=8, choices=Payment.Channel.choices)
+    filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    rows = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    duplicate = models.PositiveIntegerField(default=0)
+    unmatched = models.PositiveIntegerField(default=0)
+    amount_mismatch = models.PositiveIntegerField(default=0)
+    rejected = models.PositiveIntegerField(default=0)
+    problems = models.JSONField(default=list, blank=True)  # the first problem rows, capped
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})"

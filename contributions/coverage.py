@@ -1,0 +1,105 @@
+"""Coverage status rules: one place, pure functions of the paid-through month and a date.
+
+Sources (also docs/contributions.md):
+- Due day: a BPU month's contribution is paid "paling lambat tanggal 15 bulan Iuran yang
+  bersangkutan" (PP 44/2015 as reported by Kontan) -> settings.BPU_DUE_DAY, default 15.
+- Grace: arrears may be paid for at most 3 months from the end of cover; after more than 3
+  unpaid months the membership is inactive (Perdir 22/PERDIR.02/072022; BPJS branch statements,
+  media.alkhairaat.id, 23 Jul 2025) -> settings.BPU_GRACE_MONTHS, default 3.
+- BPU participants pay no late fine, so arrears are exactly the quoted months.
+- Reactivation after a lapse covers from the month paid; the lapsed months are not back-covered.
+
+Definitions (as of a date D, M = the first day of D's month):
+- next unpaid month N = paid_through + 1 month, or the registration month if never paid;
+- a month is *overdue* once its due day has passed;
+- active: N > M (the current month is paid);
+- lapsed: more than `grace` months are overdue, i.e. D is on or after `lapse_date(N)`
+  = the day after the due day of month N + grace;
+- grace: otherwise (current month unpaid, due soon or overdue within the grace period).
+A new participant who never paid is in grace from registration and lapses like anyone whose
+first unpaid month is the registration month.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from .models import CoverageStatus
+from .rates import add_months
+
+ACTIVE, GRACE, LAPSED = CoverageStatus.ACTIVE, CoverageStatus.GRACE, CoverageStatus.LAPSED
+
+
+def due_day() -> int:
+    value = int(getattr(settings, "BPU_DUE_DAY", 15))
+    if not 1 <= value <= 28:  # every month has the day, so no month-end clamping is needed
+        raise ImproperlyConfigured("BPU_DUE_DAY must be between 1 and 28")
+    return value
+
+
+def grace_months() -> int:
+    value = int(getattr(settings, "BPU_GRACE_MONTHS", 3))
+    if value < 0:
+        raise ImproperlyConfigured("BPU_GRACE_MONTHS must not be negative")
+    return value
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def months_between(first: date, last: date) -> int:
+    """Whole months from `first`'s month to `last`'s month (negative if last is earlier)."""
+    return (last.year - first.year) * 12 + last.month - first.month
+
+
+def next_unpaid(paid_through: date | None, start_month: date) -> date:
+    return add_months(paid_through, 1) if paid_through else month_start(start_month)
+
+
+def last_overdue_month(as_of: date) -> date:
+    """The latest month whose due day has passed on `as_of`."""
+    current = month_start(as_of)
+    return current if as_of.day > due_day() else add_months(current, -1)
+
+
+def arrears_months(paid_through: date | None, start_month: date, as_of: date) -> int:
+    """How many months are overdue (0 when nothing is, including paid in advance)."""
+    first = next_unpaid(paid_through, start_month)
+    return max(0, months_between(first, last_overdue_month(as_of)) + 1)
+
+
+def lapse_date(first_unpaid: date) -> date:
+    """The first day a participant whose first unpaid month is `first_unpaid` counts as lapsed."""
+    return add_months(first_unpaid, grace_months()) + timedelta(days=due_day())
+
+
+def lapse_threshold(as_of: date) -> date:
+    """Lapsed on `as_of` <=> first unpaid month <= this month (the set-based form of the rule)."""
+    return add_months(last_overdue_month(as_of), -grace_months())
+
+
+def status_for(*, paid_through: date | None, start_month: date, as_of: date) -> str:
+    first = next_unpaid(paid_through, start_month)
+    if first > month_start(as_of):
+        return ACTIVE
+    if first <= lapse_threshold(as_of):
+        return LAPSED
+    return GRACE
+
+
+def first_month_to_pay(*, paid_through: date | None, start_month: date, as_of: date) -> date:
+    """Where a payment made on `as_of` starts: the first unpaid month, or - for a lapsed
+    participant - the current month (no back-cover for the lapsed period)."""
+    if status_for(paid_through=paid_through, start_month=start_month, as_of=as_of) == LAPSED:
+        return month_start(as_of)
+    return next_unpaid(paid_through, start_month)
+
+
+def months_due_now(*, paid_through: date | None, start_month: date, as_of: date) -> int:
+    """Months to pay on `as_of` to be active: arrears plus the current month (0 if active)."""
+    first = first_month_to_pay(paid_through=paid_through, start_month=start_month, as_of=as_of)
+    return max(0, months_between(first, month_start(as_of)) + 1)

@@ -1,0 +1,68 @@
+"""Demo payments for `make run` (on enrollment's `demo_seeding` signal): a mix of active, grace
+and lapsed participants, all posted through the real payment service. Safe to run twice."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from enrollment.models import Participant
+
+from . import coverage as rules
+from .errors import PaymentError
+from .models import Coverage, Payment
+from .rates import add_months
+from .services import quote_payment, record_payment, refresh_coverage_statuses
+
+
+def _at(day: Any) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(10, 0)))
+
+
+@transaction.atomic
+def seed_demo_payments() -> dict[str, int]:
+    today = timezone.localdate()
+    this_month = rules.month_start(today)
+    posted = 0
+    demo = Participant.objects.filter(registered_by__isnull=False, payments__isnull=True)
+    for participant in demo.select_related("occupation").order_by("id"):
+        cov = Coverage.objects.filter(pk=participant.pk).first()
+        if cov is None:
+            continue
+        kind = participant.pk % 4
+        # Demo workers are all registered today; pretend some joined earlier so that the
+        # demo shows every status. Coverage is a denormalised row, not the ledger.
+        if kind == 0:  # joined 6 months ago, never paid -> lapsed
+            cov.start_month = add_months(this_month, -6)
+            cov.save(update_fields=["start_month"])
+            continue
+        if kind == 1:  # joined 2 months ago, paid 1 month -> grace
+            cov.start_month = add_months(this_month, -2)
+            cov.save(update_fields=["start_month"])
+            months, paid_on = 1, add_months(this_month, -2)
+        else:  # pays this month and some ahead -> active
+            months, paid_on = 1 + participant.pk % 3, today
+            paid_on = min(paid_on, today)
+        try:
+            due = quote_payment(participant, cov, months=months, as_of=paid_on)
+            _, created = record_payment(
+                participant=participant,
+                amount=due.amount,
+                months=months,
+                payer=Payment.Payer.PARTICIPANT,
+                channel=Payment.Channel.BANK,
+                reference=f"DEMO-{participant.kpj_number}-1",
+                paid_at=_at(paid_on),
+            )
+        except PaymentError:
+            continue
+        posted += created
+    refresh_coverage_statuses(as_of=today)
+    return {"demo_payments_posted": posted}
+
+
+def on_demo_seeding(**_kwargs: Any) -> dict[str, int]:
+    return seed_demo_payments()

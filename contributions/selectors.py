@@ -1,0 +1,103 @@
+"""Read paths of contributions shared by pages, admin and reports."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.utils import timezone
+
+from enrollment.models import Participant
+from enrollment.selectors import participants_visible_to
+
+from . import coverage as rules
+from .errors import PaymentError
+from .models import Coverage, CoverageStatus, LedgerEntry, Payment
+from .rates import monthly_contribution_panel
+
+RECENT_ENTRIES = 5
+
+
+def coverage_of(participant: Participant) -> Coverage | None:
+    return Coverage.objects.filter(pk=participant.pk).first()
+
+
+def amount_due_now(
+    participant: Participant, cov: Coverage | None, as_of: date
+) -> dict[str, object]:
+    """Months and Rupiah to pay on `as_of` to be active (arrears + current month), or zeros."""
+    from .services import quote_payment
+
+    if cov is None:
+        return {"months": 0, "amount": 0, "first_month": None}
+    months = rules.months_due_now(
+        paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
+    )
+    if months == 0:
+        return {"months": 0, "amount": 0, "first_month": None}
+    try:
+        due = quote_payment(participant, cov, months=min(months, 12), as_of=as_of)
+    except PaymentError:
+        return {"months": months, "amount": None, "first_month": None}
+    return {"months": due.months, "amount": due.amount, "first_month": due.first_month}
+
+
+def ledger_of(participant: Participant) -> QuerySet[LedgerEntry]:
+    return (
+        LedgerEntry.objects.filter(participant=participant)
+        .select_related("payment", "created_by")
+        .order_by("-id")
+    )
+
+
+def payments_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Payment]:
+    return Payment.objects.filter(participant__in=participants_visible_to(user))
+
+
+def participant_panel(participant: Participant) -> dict[str, object]:
+    """The participant page's contribution panel (extends the monthly-contribution facts)."""
+    from .forms import CashPaymentForm
+
+    today = timezone.localdate()
+    cov = coverage_of(participant)
+    status = (
+        rules.status_for(paid_through=cov.paid_through, start_month=cov.start_month, as_of=today)
+        if cov
+        else None
+    )
+    return {
+        **monthly_contribution_panel(participant),
+        "panel_templates": ["contributions/_participant_panel.html"],
+        "coverage": cov,
+        "coverage_status": status,
+        "coverage_status_label": CoverageStatus(status).label if status else "",
+        "due_now": amount_due_now(participant, cov, today),
+        "ledger_recent": list(ledger_of(participant)[:RECENT_ENTRIES]),
+        "cash_form": CashPaymentForm(participant=participant),
+    }
+
+
+def arrears_to_follow_up(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participant]:
+    """The user's participants in grace or lapsed, most urgent first: grace before lapsed (still
+    savable without losing cover), the oldest arrears first (closest to lapsing); then the most
+    recently lapsed (likeliest to reactivate)."""
+    return (
+        participants_visible_to(user)
+        .filter(coverage__status__in=[CoverageStatus.GRACE, CoverageStatus.LAPSED])
+        .select_related("coverage", "village", "occupation")
+        .annotate(
+            urgency=Case(
+                When(coverage__status=CoverageStatus.GRACE, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by(
+            "urgency",
+            F("coverage__paid_through").asc(nulls_first=True),
+            "coverage__start_month",
+            F("coverage__lapsed_since").desc(nulls_last=True),
+            "id",
+        )
+    )

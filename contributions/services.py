@@ -1,0 +1,660 @@
+"""Write paths of contributions: payments, reversals, sponsor batches, the daily status refresh.
+
+Every entry point (pages, admin, import command, tasks, tests) calls these. Each runs in one
+transaction: the ledger entry, the payment and the participant's Coverage row change together,
+under a row lock on the Coverage row (SELECT ... FOR UPDATE); the UNIQUE(channel, reference)
+constraint is the real guard against a payment posted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from enrollment.models import Participant, Partner, StaffProfile
+
+from . import coverage as rules
+from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
+from .ledger import facts_for
+from .models import Coverage, LedgerEntry, Payment, SponsorBatch
+from .rates import MAX_MONTHS, QuoteError, add_months, quote_contribution
+
+REFERENCE_MAX = 128
+
+
+# --- coverage rows ----------------------------------------------------------------------------
+def open_coverage(participant: Participant) -> None:
+    """After-registration step (inside the registration transaction): the coverage row."""
+    registered = timezone.localdate(participant.created_at)
+    Coverage.objects.create(
+        participant=participant,
+        start_month=rules.month_start(registered),
+        status=rules.status_for(
+            paid_through=None, start_month=rules.month_start(registered), as_of=registered
+        ),
+    )
+
+
+def _lock_coverage(participant: Participant) -> Coverage:
+    cov = Coverage.objects.select_for_update().filter(pk=participant.pk).first()
+    if cov is None:  # a participant registered before this app kept coverage rows
+        start = rules.month_start(timezone.localdate(participant.created_at))
+        Coverage.objects.bulk_create(
+            [Coverage(participant=participant, start_month=start)], ignore_conflicts=True
+        )
+        cov = Coverage.objects.select_for_update().get(pk=participant.pk)
+    return cov
+
+
+def _set_status(cov: Coverage, today: date) -> None:
+    new = rules.status_for(paid_through=cov.paid_through, start_month=cov.start_month, as_of=today)
+    if new == rules.LAPSED:
+        if cov.status != rules.LAPSED or cov.lapsed_since is None:
+            first = rules.next_unpaid(cov.paid_through, cov.start_month)
+            cov.lapsed_since = rules.lapse_date(first)
+    else:
+        cov.lapsed_since = None
+    cov.status = new
+
+
+def _apply_payment(cov: Coverage, *, start: date, months: int, amount: int, today: date) -> bool:
+    """Move the coverage row by one payment; True if it reactivates after a lapse (a gap)."""
+    gap = cov.paid_through is not None and start > add_months(cov.paid_through, 1)
+    if cov.paid_through is None or gap:
+        cov.active_since = start
+        cov.continuous_months = months
+    else:
+        cov.continuous_months += months
+    if gap:
+        cov.reactivations += 1
+    cov.paid_through = add_months(start, months - 1)
+    cov.balance += amount
+    _set_status(cov, today)
+    return gap
+
+
+COVERAGE_FIELDS = [
+    "status",
+    "paid_through",
+    "active_since",
+    "lapsed_since",
+    "continuous_months",
+    "reactivations",
+    "balance",
+    "updated_at",
+]
+
+
+# --- input checks -----------------------------------------------------------------------------
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_months(months: object) -> int:
+    if not _is_int(months) or not 1 <= int(months) <= MAX_MONTHS:  # type: ignore[call-overload]
+        raise PaymentError("months_out_of_range", _("Months must be between 1 and 12."))
+    return int(months)  # type: ignore[call-overload]
+
+
+def _check_paid_at(paid_at: datetime) -> datetime:
+    if timezone.is_naive(paid_at):
+        paid_at = timezone.make_aware(paid_at)
+    if paid_at > timezone.now():
+        raise PaymentError("paid_at_future", _("The payment date is in the future."))
+    return paid_at
+
+
+def find_participant(*, kpj: str | None = None, nik: str | None = None) -> Participant:
+    """By KPJ number or NIK; PaymentError(participant_unknown) if neither matches."""
+    qs = Participant.objects.select_related("occupation")
+    found = None
+    if kpj:
+        found = qs.filter(kpj_number=str(kpj).strip()).first()
+    elif nik:
+        found = qs.filter(nik=str(nik).strip()).first()
+    if found is None:
+        raise PaymentError(
+            "participant_unknown",
+            _("No participant has KPJ %(kpj)s / NIK %(nik)s.")
+            % {"kpj": kpj or "-", "nik": nik or "-"},
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class DueNow:
+    """What a payment made on `as_of` must cover and cost."""
+
+    first_month: date
+    months: int
+    amount: int
+    reactivation: bool
+
+
+def quote_payment(
+    participant: Participant, cov: Coverage | None, *, months: int, as_of: date
+) -> DueNow:
+    """The quote a payment of `months` months made on `as_of` must equal: from the first unpaid
+    month, or the current month after a lapse. Raises PaymentError with the QuoteError code."""
+    paid_through = cov.paid_through if cov else None
+    start_month = cov.start_month if cov else rules.month_start(as_of)
+    first = rules.first_month_to_pay(
+        paid_through=paid_through, start_month=start_month, as_of=as_of
+    )
+    reactivation = (
+        rules.status_for(paid_through=paid_through, start_month=start_month, as_of=as_of)
+        == rules.LAPSED
+    )
+    try:
+        quote = quote_contribution(
+            declared_income=participant.declared_income,
+            programmes=participant.programmes,
+            months=months,
+            first_month=first,
+            sector=participant.occupation.sector,
+        )
+    except QuoteError as exc:
+        raise PaymentError(exc.code, exc.message) from exc
+    return DueNow(first_month=first, months=months, amount=quote.total, reactivation=reactivation)
+
+
+def _same_payment(
+    existing: Payment, *, participant: Participant, amount: int, months: int, payer: str
+) -> Payment:
+    same = (existing.participant_id, existing.amount, existing.months, existing.payer) == (
+        participant.pk,
+        amount,
+        months,
+        payer,
+    )
+    if not same:
+        raise PaymentConflict(
+            "reference_conflict",
+            _(
+                "Reference %(ref)s of channel %(channel)s is already used by a different payment "
+                "(KPJ %(kpj)s, Rp %(amount)s, %(months)s months)."
+            )
+            % {
+                "ref": existing.reference,
+                "channel": existing.channel,
+                "kpj": existing.participant.kpj_number,
+                "amount": f"{existing.amount:,}".replace(",", "."),
+                "months": existing.months,
+            },
+            existing_id=existing.pk,
+        )
+    return existing
+
+
+def _reason_for(reactivation: bool, cov: Coverage, first: date) -> str:
+    if not reactivation:
+        return ""
+    uncovered = rules.next_unpaid(cov.paid_through, cov.start_month)
+    if uncovered >= first:
+        return "reactivation after lapse"
+    return (
+        f"reactivation after lapse; {uncovered:%Y-%m} to {add_months(first, -1):%Y-%m} "
+        "not covered (no back-cover)"
+    )
+
+
+# --- payments ---------------------------------------------------------------------------------
+def record_payment(
+    *,
+    amount: int,
+    months: int,
+    payer: str,
+    channel: str,
+    reference: str,
+    paid_at: datetime,
+    participant: Participant | None = None,
+    kpj: str | None = None,
+    nik: str | None = None,
+    collected_by: StaffProfile | None = None,
+    sponsor: Partner | None = None,
+    user: User | None = None,
+) -> tuple[Payment, bool]:
+    """Post one payment: (payment, True), or (the existing payment, False) for a replay of the
+    same (channel, reference) with the same content.
+
+    Raises PaymentError with code amount_not_positive, months_out_of_range, paid_at_future,
+    participant_unknown, channel_invalid, payer_invalid, reference_invalid, amount_mismatch
+    (details["expected"] = the quote) or a quote code; PaymentConflict (reference_conflict).
+    Nothing is written when it raises.
+    """
+    if not _is_int(amount):
+        raise PaymentError("amount_invalid", _("Enter the amount in whole Rupiah."))
+    if amount <= 0:
+        raise PaymentError("amount_not_positive", _("The amount must be more than zero."))
+    months = _check_months(months)
+    paid_at = _check_paid_at(paid_at)
+    if channel not in Payment.Channel.values:
+        raise PaymentError("channel_invalid", _("Unknown payment channel."))
+    if payer not in Payment.Payer.values:
+        raise PaymentError("payer_invalid", _("Unknown payer."))
+    reference = (reference or "").strip()
+    if not reference or len(reference) > REFERENCE_MAX:
+        raise PaymentError("reference_invalid", _("Enter the channel's payment reference."))
+    if participant is None:
+        participant = find_participant(kpj=kpj, nik=nik)
+    if user is None and collected_by is not None:
+        user = collected_by.user
+
+    with transaction.atomic():
+        cov = _lock_coverage(participant)
+        # Checked under the lock: a concurrent replay for this participant has committed by now.
+        existing = (
+            Payment.objects.select_related("participant")
+            .filter(channel=channel, reference=reference)
+            .first()
+        )
+        if existing is not None:
+            return _same_payment(
+                existing, participant=participant, amount=amount, months=months, payer=payer
+            ), False
+        due = quote_payment(participant, cov, months=months, as_of=timezone.localdate(paid_at))
+        if amount != due.amount:
+            raise PaymentError(
+                "amount_mismatch",
+                _("%(months)s month(s) from %(first)s cost Rp %(expected)s, not Rp %(amount)s.")
+                % {
+                    "months": months,
+                    "first": f"{due.first_month:%m/%Y}",
+                    "expected": f"{due.amount:,}".replace(",", "."),
+                    "amount": f"{amount:,}".replace(",", "."),
+                },
+                expected=due.amount,
+            )
+        try:
+            with transaction.atomic():  # savepoint: the unique constraint is the real guard
+                payment = Payment.objects.create(
+                    participant=participant,
+                    amount=amount,
+                    months=months,
+                    period_start=due.first_month,
+                    payer=payer,
+                    channel=channel,
+                    reference=reference,
+                    paid_at=paid_at,
+                    collected_by=collected_by,
+                    sponsor=sponsor,
+                    reactivation=due.reactivation,
+                )
+        except IntegrityError:
+            existing = (
+                Payment.objects.select_related("participant")
+                .filter(channel=channel, reference=reference)
+                .first()
+            )
+            if existing is None:
+                raise
+            return _same_payment(
+                existing, participant=participant, amount=amount, months=months, payer=payer
+            ), False
+        LedgerEntry.objects.create(
+            participant=participant,
+            kind=LedgerEntry.Kind.PAYMENT,
+            amount=amount,
+            months=months,
+            period_start=due.first_month,
+            payment=payment,
+            reason=_reason_for(due.reactivation, cov, due.first_month),
+            created_by=user,
+        )
+        _apply_payment(
+            cov, start=due.first_month, months=months, amount=amount, today=timezone.localdate()
+        )
+        cov.save(update_fields=COVERAGE_FIELDS)
+    return payment, True
+
+
+@transaction.atomic
+def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> LedgerEntry:
+    """Cancel a payment entry with a reversal entry and recompute the coverage from the ledger.
+
+    Raises ReversalError: reason_required, reversal_of_reversal, not_reversible (not a payment),
+    already_reversed, not_latest_payment (reverse later payments first, so cover stays one run).
+    """
+    reason = " ".join((reason or "").split())[:255]
+    if not reason:
+        raise ReversalError("reason_required", _("Give the reason for the reversal."))
+    participant = Participant.objects.get(pk=entry.participant_id)
+    cov = _lock_coverage(participant)
+    entry = LedgerEntry.objects.get(pk=entry.pk)
+    if entry.kind == LedgerEntry.Kind.REVERSAL:
+        raise ReversalError("reversal_of_reversal", _("A reversal cannot be reversed."))
+    if entry.kind != LedgerEntry.Kind.PAYMENT:
+        raise ReversalError("not_reversible", _("Only payments can be reversed."))
+    if LedgerEntry.objects.filter(reverses=entry).exists():
+        raise ReversalError("already_reversed", _("This payment has already been reversed."))
+    latest = (
+        LedgerEntry.objects.filter(
+            participant_id=entry.participant_id,
+            kind=LedgerEntry.Kind.PAYMENT,
+            reversed_by__isnull=True,
+        )
+        .order_by("-period_start", "-id")
+        .first()
+    )
+    if latest is None or latest.pk != entry.pk:
+        raise ReversalError(
+            "not_latest_payment", _("Reverse the participant's later payments first.")
+        )
+    try:
+        with transaction.atomic():
+            reversal = LedgerEntry.objects.create(
+                participant_id=entry.participant_id,
+                kind=LedgerEntry.Kind.REVERSAL,
+                amount=-entry.amount,
+                months=entry.months,
+                period_start=entry.period_start,
+                payment_id=entry.payment_id,
+                reverses=entry,
+                reason=reason,
+                created_by=user,
+            )
+    except IntegrityError as exc:
+        raise ReversalError(
+            "already_reversed", _("This payment has already been reversed.")
+        ) from exc
+    facts = facts_for(entry.participant_id)
+    cov.paid_through = facts.paid_through
+    cov.active_since = facts.active_since
+    cov.continuous_months = facts.continuous_months
+    cov.reactivations = facts.reactivations
+    cov.balance = facts.balance
+    _set_status(cov, timezone.localdate())
+    cov.save(update_fields=COVERAGE_FIELDS)
+    return reversal
+
+
+def reverse_payment(*, payment: Payment, reason: str, user: User | None) -> LedgerEntry:
+    """Reverse a payment (see reverse_entry for the errors)."""
+    entry = LedgerEntry.objects.filter(payment=payment, kind=LedgerEntry.Kind.PAYMENT).first()
+    if entry is None:
+        raise ReversalError("not_reversible", _("This payment has no ledger entry."))
+    return reverse_entry(entry=entry, reason=reason, user=user)
+
+
+# --- sponsor batches --------------------------------------------------------------------------
+def _key_kind(key: str) -> str:
+    if key.isascii() and key.isdigit() and len(key) == 11:
+        return "kpj"
+    if key.isascii() and key.isdigit() and len(key) == 16:
+        return "nik"
+    return ""
+
+
+def _participants_by_key(keys: list[str]) -> dict[str, Participant]:
+    out: dict[str, Participant] = {}
+    kpjs = [k for k in keys if _key_kind(k) == "kpj"]
+    niks = [k for k in keys if _key_kind(k) == "nik"]
+    qs = Participant.objects.select_related("occupation")
+    for i in range(0, len(kpjs), 5000):
+        for p in qs.filter(kpj_number__in=kpjs[i : i + 5000]):
+            out[p.kpj_number] = p
+    for i in range(0, len(niks), 5000):
+        for p in qs.filter(nik__in=niks[i : i + 5000]):
+            out[p.nik] = p
+    return out
+
+
+def _lock_coverages(participants: list[Participant]) -> dict[int, Coverage]:
+    ids = sorted({p.pk for p in participants})
+    found: dict[int, Coverage] = {}
+    for i in range(0, len(ids), 5000):  # ordered by id: concurrent batches cannot deadlock
+        chunk = ids[i : i + 5000]
+        found.update(
+            (c.pk, c)
+            for c in Coverage.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
+        )
+    missing = [p for p in participants if p.pk not in found]
+    if missing:
+        Coverage.objects.bulk_create(
+            [
+                Coverage(
+                    participant=p,
+                    start_month=rules.month_start(timezone.localdate(p.created_at)),
+                )
+                for p in missing
+            ],
+            ignore_conflicts=True,
+        )
+        found.update(
+            (c.pk, c)
+            for c in Coverage.objects.select_for_update().filter(pk__in=[p.pk for p in missing])
+        )
+    return found
+
+
+def post_sponsor_batch(
+    *,
+    sponsor: Partner,
+    reference: str,
+    rows: Sequence[tuple[str, int]],
+    paid_at: datetime,
+    total_amount: int | None = None,
+    user: User | None = None,
+) -> tuple[SponsorBatch, bool]:
+    """Post one sponsor payment split into per-participant payments, all or nothing.
+
+    `rows` are (KPJ or NIK, months). Each row's amount is the participant's quote, so a sponsor
+    pays exactly what is due; `total_amount`, when given, must equal the sum. A repeated
+    (sponsor, reference) with the same rows returns the first batch (created False).
+    Raises BatchError(code, rows=[RowError...]): batch_invalid (per-row codes:
+    participant_unknown, months_out_of_range, duplicate_row, quote codes), amount_mismatch,
+    reference_conflict, empty_batch, paid_at_future.
+    """
+    reference = (reference or "").strip()
+    if not reference or len(reference) > 64:
+        raise BatchError("reference_invalid", str(_("Enter the sponsor's batch reference.")))
+    if not rows:
+        raise BatchError("empty_batch", str(_("The batch has no rows.")))
+    try:
+        paid_at = _check_paid_at(paid_at)
+    except PaymentError as exc:
+        raise BatchError(exc.code, str(exc.message)) from exc
+    keys = [str(k).strip() for k, _m in rows]
+    with transaction.atomic():
+        existing = SponsorBatch.objects.filter(sponsor=sponsor, reference=reference).first()
+        if existing is not None:
+            if existing.row_count == len(rows) and (
+                total_amount is None or existing.total_amount == total_amount
+            ):
+                return existing, False
+            raise BatchError(
+                "reference_conflict",
+                str(_("Batch reference %(ref)s was already posted with other content."))
+                % {"ref": reference},
+            )
+        by_key = _participants_by_key(keys)
+        errors: list[RowError] = []
+        seen: dict[int, int] = {}
+        resolved: list[tuple[int, str, Participant, int]] = []
+        for n, (key, (_k, months)) in enumerate(zip(keys, rows, strict=True), start=1):
+            p = by_key.get(key)
+            if p is None:
+                errors.append(
+                    RowError(n, key, "participant_unknown", str(_("Unknown KPJ or NIK.")))
+                )
+                continue
+            if not _is_int(months) or not 1 <= months <= MAX_MONTHS:
+                errors.append(
+                    RowError(n, key, "months_out_of_range", str(_("Months must be 1 to 12.")))
+                )
+                continue
+            if p.pk in seen:
+                errors.append(
+                    RowError(
+                        n,
+                        key,
+                        "duplicate_row",
+                        str(_("Same participant as row %(row)s.")) % {"row": seen[p.pk]},
+                    )
+                )
+                continue
+            seen[p.pk] = n
+            resolved.append((n, key, p, months))
+        covs = _lock_coverages([p for _n, _k, p, _m in resolved])
+        as_of = timezone.localdate(paid_at)
+        cache: dict[tuple[Any, ...], DueNow] = {}
+        planned: list[tuple[Participant, Coverage, DueNow]] = []
+        for n, key, p, months in resolved:
+            cov = covs[p.pk]
+            first = rules.first_month_to_pay(
+                paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
+            )
+            ck = (p.declared_income, p.jht, p.occupation.sector, first, months, cov.paid_through)
+            try:
+                due = cache.get(ck) or quote_payment(p, cov, months=months, as_of=as_of)
+            except PaymentError as exc:
+                errors.append(RowError(n, key, exc.code, str(exc.message)))
+                continue
+            cache[ck] = due
+            planned.append((p, cov, due))
+        if errors:
+            raise BatchError(
+                "batch_invalid",
+                str(_("%(n)s row(s) are wrong; nothing was posted.")) % {"n": len(errors)},
+                rows=errors,
+            )
+        total = sum(d.amount for _p, _c, d in planned)
+        if total_amount is not None and total_amount != total:
+            raise BatchError(
+                "amount_mismatch",
+                str(_("The rows cost Rp %(expected)s, not Rp %(amount)s."))
+                % {
+                    "expected": f"{total:,}".replace(",", "."),
+                    "amount": f"{total_amount:,}".replace(",", "."),
+                },
+            )
+        try:
+            with transaction.atomic():
+                batch = _write_batch(sponsor, reference, paid_at, planned, total, user)
+        except IntegrityError as exc:
+            raise BatchError(
+                "reference_conflict",
+                str(_("A payment reference of this batch is already used.")),
+            ) from exc
+    return batch, True
+
+
+def _write_batch(
+    sponsor: Partner,
+    reference: str,
+    paid_at: datetime,
+    planned: list[tuple[Participant, Coverage, DueNow]],
+    total: int,
+    user: User | None,
+) -> SponsorBatch:
+    batch = SponsorBatch.objects.create(
+        sponsor=sponsor,
+        reference=reference,
+        participant_months=sum(d.months for _p, _c, d in planned),
+        row_count=len(planned),
+        total_amount=total,
+        paid_at=paid_at,
+        created_by=user,
+    )
+    payments = Payment.objects.bulk_create(
+        [
+            Payment(
+                participant=p,
+                amount=d.amount,
+                months=d.months,
+                period_start=d.first_month,
+                payer=Payment.Payer.SPONSOR,
+                channel=Payment.Channel.PARTNER,
+                reference=f"{sponsor.code}/{reference}/{p.kpj_number}",
+                paid_at=paid_at,
+                sponsor=sponsor,
+                batch=batch,
+                reactivation=d.reactivation,
+            )
+            for p, _c, d in planned
+        ],
+        batch_size=2000,
+    )
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                participant=p,
+                kind=LedgerEntry.Kind.PAYMENT,
+                amount=d.amount,
+                months=d.months,
+                period_start=d.first_month,
+                payment=pay,
+                reason=_reason_for(d.reactivation, cov, d.first_month),
+                created_by=user,
+            )
+            for (p, cov, d), pay in zip(planned, payments, strict=True)
+        ],
+        batch_size=2000,
+    )
+    today = timezone.localdate()
+    for _p, cov, d in planned:
+        _apply_payment(cov, start=d.first_month, months=d.months, amount=d.amount, today=today)
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            "UPDATE contributions_coverage SET status = %s, paid_through = %s, active_since = %s,"
+            " lapsed_since = %s, continuous_months = %s, reactivations = %s, balance = %s,"
+            " updated_at = %s WHERE participant_id = %s",
+            [
+                (
+                    c.status,
+                    c.paid_through,
+                    c.active_since,
+                    c.lapsed_since,
+                    c.continuous_months,
+                    c.reactivations,
+                    c.balance,
+                    now,
+                    c.pk,
+                )
+                for _p, c, _d in planned
+            ],
+        )
+    return batch
+
+
+# --- the daily status refresh -------------------------------------------------------------------
+REFRESH_LAPSED_SQL = """
+UPDATE contributions_coverage
+SET status = 'lapsed',
+    lapsed_since = (COALESCE((paid_through + interval '1 month')::date, start_month)
+                    + make_interval(months => %(grace)s))::date + %(due_day)s,
+    updated_at = now()
+WHERE status <> 'lapsed'
+  AND (paid_through < %(threshold)s OR (paid_through IS NULL AND start_month <= %(threshold)s))
+"""
+REFRESH_GRACE_SQL = """
+UPDATE contributions_coverage
+SET status = 'grace', lapsed_since = NULL, updated_at = now()
+WHERE status = 'active' AND (paid_through IS NULL OR paid_through < %(month)s)
+"""
+
+
+def refresh_coverage_statuses(*, as_of: date | None = None) -> dict[str, int]:
+    """Move statuses as dates pass (active -> grace -> lapsed) with two set-based UPDATEs; no
+    per-row Python. Payments move them the other way in their own transactions. Idempotent."""
+    as_of = as_of or timezone.localdate()
+    params: dict[str, date | int] = {
+        "threshold": rules.lapse_threshold(as_of),
+        "month": rules.month_start(as_of),
+        "grace": rules.grace_months(),
+        "due_day": rules.due_day(),
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(REFRESH_LAPSED_SQL, params)
+        lapsed = cursor.rowcount
+        cursor.execute(REFRESH_GRACE_SQL, params)
+        grace = cursor.rowcount
+    return {"to_lapsed": lapsed, "to_grace": grace}

@@ -1,0 +1,79 @@
+"""Fixtures of the contributions tests: participants with coverage, payments at known dates."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime, time
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import nik_for
+
+_serial = itertools.count(100)
+
+
+def at(day: date, hour: int = 10) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, 0)))
+
+
+@pytest.fixture
+def make_participant(register: Any) -> Any:
+    """A registered participant; `start_month` back-dates the registration month."""
+    from contributions.models import Coverage
+
+    def _make(start_month: date | None = None, **overrides: Any) -> Any:
+        overrides.setdefault("nik", nik_for(serial=next(_serial)))
+        participant = register(**overrides)
+        if start_month is not None:
+            Coverage.objects.filter(pk=participant.pk).update(start_month=start_month)
+        return participant
+
+    return _make
+
+
+@pytest.fixture
+def pay() -> Any:
+    """Post a payment of the right amount for `months` on `paid_on`; returns (payment, created)."""
+    from contributions.models import Coverage
+    from contributions.services import quote_payment, record_payment
+
+    refs = itertools.count(1)
+
+    def _pay(participant: Any, months: int = 1, paid_on: date | None = None, **kw: Any) -> Any:
+        paid_on = paid_on or timezone.localdate()
+        cov = Coverage.objects.get(pk=participant.pk)
+        due = quote_payment(participant, cov, months=months, as_of=paid_on)
+        kw.setdefault("reference", f"REF-{participant.pk}-{next(refs)}")
+        kw.setdefault("channel", "bank")
+        kw.setdefault("payer", "participant")
+        return record_payment(
+            participant=participant,
+            amount=kw.pop("amount", due.amount),
+            months=months,
+            paid_at=at(paid_on),
+            **kw,
+        )
+
+    return _pay
+
+
+def assert_ledger_consistent() -> None:
+    """Balance == sum of entries for every participant, and check_coverage finds nothing."""
+    from django.db.models import Sum
+
+    from contributions.ledger import check_coverage
+    from contributions.models import Coverage, LedgerEntry
+
+    sums = dict(
+        LedgerEntry.objects.values_list("participant_id").annotate(s=Sum("amount")).order_by()
+    )
+    for cov in Coverage.objects.all():
+        assert cov.balance == sums.get(cov.pk, 0), cov.pk
+    assert list(check_coverage(as_of=None)) == []
+
+
+@pytest.fixture
+def consistent() -> Any:
+    return assert_ledger_consistent
