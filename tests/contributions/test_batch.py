@@ -1,0 +1,108 @@
+"""Sponsor batches: all rows or none, a per-row error report, idempotent by reference."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from contributions.errors import BatchError
+from contributions.models import Coverage, LedgerEntry, Payment, SponsorBatch
+from contributions.services import post_sponsor_batch
+from enrollment.models import Partner
+from tests.contributions.conftest import assert_ledger_consistent
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sponsor(refdata: Any) -> Partner:
+    return Partner.objects.create(code="GNL", name="GN Lingkaran", kind="sponsor")
+
+
+@pytest.fixture
+def people(make_participant: Any) -> list[Any]:
+    return [make_participant() for _ in range(3)]
+
+
+def test_batch_posts_one_payment_per_row(sponsor: Partner, people: list[Any]) -> None:
+    rows = [(p.kpj_number, 3) for p in people[:2]] + [(people[2].nik, 1)]
+    batch, created = post_sponsor_batch(
+        sponsor=sponsor, reference="GNL-2026-01", rows=rows, paid_at=timezone.now()
+    )
+    assert created and batch.row_count == 3 and batch.participant_months == 7
+    assert Payment.objects.filter(batch=batch).count() == 3
+    assert batch.total_amount == sum(Payment.objects.values_list("amount", flat=True))
+    assert set(Coverage.objects.values_list("status", flat=True)) == {"active"}
+    assert Payment.objects.filter(payer="sponsor", sponsor=sponsor).count() == 3
+    assert_ledger_consistent()
+
+
+def test_batch_with_bad_rows_posts_nothing_and_lists_every_bad_row(
+    sponsor: Partner, people: list[Any]
+) -> None:
+    rows = [
+        (people[0].kpj_number, 1),
+        ("99999999999", 1),  # unknown KPJ
+        (people[1].kpj_number, 13),  # months out of range
+        (people[0].kpj_number, 2),  # same participant twice
+        (people[2].kpj_number, 2),
+    ]
+    with pytest.raises(BatchError) as err:
+        post_sponsor_batch(sponsor=sponsor, reference="BAD", rows=rows, paid_at=timezone.now())
+    assert err.value.code == "batch_invalid"
+    assert [(r.row, r.code) for r in err.value.rows] == [
+        (2, "participant_unknown"),
+        (3, "months_out_of_range"),
+        (4, "duplicate_row"),
+    ]
+    assert not SponsorBatch.objects.exists() and not Payment.objects.exists()
+    assert not LedgerEntry.objects.exists()
+    assert set(Coverage.objects.values_list("status", flat=True)) == {"grace"}
+    assert_ledger_consistent()
+
+
+def test_batch_total_must_match_the_rows(sponsor: Partner, people: list[Any]) -> None:
+    with pytest.raises(BatchError) as err:
+        post_sponsor_batch(
+            sponsor=sponsor,
+            reference="TOT",
+            rows=[(p.kpj_number, 1) for p in people],
+            paid_at=timezone.now(),
+            total_amount=1,
+        )
+    assert err.value.code == "amount_mismatch"
+    assert not Payment.objects.exists()
+    assert_ledger_consistent()
+
+
+def test_batch_reposted_is_the_same_batch(sponsor: Partner, people: list[Any]) -> None:
+    rows = [(p.kpj_number, 2) for p in people]
+    first, _ = post_sponsor_batch(
+        sponsor=sponsor, reference="R1", rows=rows, paid_at=timezone.now()
+    )
+    again, created = post_sponsor_batch(
+        sponsor=sponsor, reference="R1", rows=rows, paid_at=timezone.now()
+    )
+    assert not created and again.pk == first.pk
+    assert Payment.objects.count() == 3
+    with pytest.raises(BatchError) as err:
+        post_sponsor_batch(sponsor=sponsor, reference="R1", rows=rows[:1], paid_at=timezone.now())
+    assert err.value.code == "reference_conflict"
+    assert_ledger_consistent()
+
+
+def test_empty_and_future_batches_are_refused(sponsor: Partner, people: list[Any]) -> None:
+    with pytest.raises(BatchError) as err:
+        post_sponsor_batch(sponsor=sponsor, reference="E", rows=[], paid_at=timezone.now())
+    assert err.value.code == "empty_batch"
+    with pytest.raises(BatchError) as err:
+        post_sponsor_batch(
+            sponsor=sponsor,
+            reference="F",
+            rows=[(people[0].kpj_number, 1)],
+            paid_at=timezone.now() + timedelta(days=2),
+        )
+    assert err.value.code == "paid_at_future"
