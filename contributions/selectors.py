@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, F, IntegerField, QuerySet, Value, When
+from django.db.models import Case, DateField, F, Func, IntegerField, QuerySet, Value, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from enrollment.models import Participant
@@ -87,17 +88,24 @@ def arrears_to_follow_up(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Par
         .filter(coverage__status__in=[CoverageStatus.GRACE, CoverageStatus.LAPSED])
         .select_related("coverage", "village", "occupation")
         .annotate(
+            first_unpaid=Coalesce(
+                Func(
+                    F("coverage__paid_through"),
+                    template="(%(expressions)s + interval '1 month')::date",
+                    output_field=DateField(),
+                ),
+                F("coverage__start_month"),
+            ),
             urgency=Case(
                 When(coverage__status=CoverageStatus.GRACE, then=Value(0)),
                 default=Value(1),
                 output_field=IntegerField(),
-            )
+            ),
         )
         .order_by(
             "urgency",
-            F("coverage__paid_through").asc(nulls_first=True),
-            "coverage__start_month",
             F("coverage__lapsed_since").desc(nulls_last=True),
+            "first_unpaid",
             "id",
         )
     )

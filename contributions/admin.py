@@ -1,0 +1,291 @@
+"""Back office for contributions. Money rows are never edited here: rate schedules get new
+versions, payments are corrected by reversal entries (an action that asks for the reason),
+batches and reconciliation files are posted through the same services as everything else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.models import User
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from .errors import BatchError, ContributionError, ImportFileError
+from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
+from .imports import import_payments
+from .models import (
+    Coverage,
+    ImportReport,
+    IncomeLevel,
+    LedgerEntry,
+    Payment,
+    RateDiscount,
+    RateSchedule,
+    SponsorBatch,
+)
+from .services import post_sponsor_batch, reverse_payment
+
+
+def _user(request: HttpRequest) -> User | None:
+    user = request.user
+    return user if isinstance(user, User) else None
+
+
+class AddOnlyAdmin(admin.ModelAdmin[Any]):
+    """New rows only: an existing row is shown read-only and cannot be deleted."""
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class IncomeLevelInline(admin.TabularInline[IncomeLevel, RateSchedule]):
+    model = IncomeLevel
+    extra = 3
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RateSchedule)
+class RateScheduleAdmin(AddOnlyAdmin):
+    """A rate change is a new schedule with its own effective-from date and income levels."""
+
+    list_display = ("effective_from", "jkk_rate_bp", "jkm_monthly", "jht_rate_bp", "created_by")
+    inlines = [IncomeLevelInline]
+    exclude = ("created_by",)
+
+    def save_model(self, request: HttpRequest, obj: RateSchedule, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = _user(request)
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(RateDiscount)
+class RateDiscountAdmin(AddOnlyAdmin):
+    list_display = ("name", "sector", "programmes", "percent", "first_month", "last_month")
+
+
+@admin.register(Coverage)
+class CoverageAdmin(ReadOnlyAdmin):
+    list_display = ("participant", "status", "paid_through", "active_since", "lapsed_since")
+    list_filter = ("status",)
+    search_fields = ("participant__kpj_number", "participant__nik")
+    raw_id_fields = ("participant",)
+    show_full_result_count = False
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(ReadOnlyAdmin):
+    list_display = ("id", "participant", "kind", "amount", "period_start", "months", "created_at")
+    list_filter = ("kind",)
+    search_fields = ("participant__kpj_number", "payment__reference")
+    raw_id_fields = ("participant", "payment", "reverses")
+    show_full_result_count = False
+
+
+@admin.action(description=gettext_lazy("Reverse the selected payments (asks for a reason)"))
+def reverse_payments(
+    modeladmin: PaymentAdmin, request: HttpRequest, queryset: QuerySet[Payment]
+) -> HttpResponse | None:
+    form = ReversalForm(request.POST if "reason" in request.POST else None)
+    if form.is_valid():
+        done = 0
+        for payment in queryset.order_by("-period_start", "-id"):  # latest first
+            try:
+                reverse_payment(
+                    payment=payment, reason=form.cleaned_data["reason"], user=_user(request)
+                )
+            except ContributionError as exc:
+                modeladmin.message_user(
+                    request, f"{payment.reference}: {exc.message}", level=messages.ERROR
+                )
+            else:
+                done += 1
+        modeladmin.message_user(request, _("%(n)s payment(s) reversed.") % {"n": done})
+        return None
+    return render(
+        request,
+        "contributions/admin/reverse_payments.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": _("Reverse payments"),
+            "payments": queryset,
+            "form": form,
+            "action": "reverse_payments",
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
+@admin.register(Payment)
+class PaymentAdmin(ReadOnlyAdmin):
+    list_display = (
+        "reference",
+        "channel",
+        "participant",
+        "amount",
+        "months",
+        "period_start",
+        "paid_at",
+        "reversed",
+    )
+    list_filter = ("channel", "payer")
+    search_fields = ("reference", "participant__kpj_number")
+    raw_id_fields = ("participant", "collected_by", "sponsor", "batch")
+    actions = [reverse_payments]
+    show_full_result_count = False
+
+    @admin.display(boolean=True, description=gettext_lazy("reversed"))
+    def reversed(self, obj: Payment) -> bool:
+        return obj.entries.filter(kind=LedgerEntry.Kind.REVERSAL).exists()
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # The reversal action works although rows are read-only; deleting stays impossible.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+@admin.register(SponsorBatch)
+class SponsorBatchAdmin(ReadOnlyAdmin):
+    """Listed read-only; "add" posts a new batch through post_sponsor_batch."""
+
+    list_display = ("reference", "sponsor", "row_count", "participant_months", "total_amount")
+    search_fields = ("reference",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("contributions.add_sponsorbatch"))
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        form = SponsorBatchForm(request.POST or None)
+        row_errors: list[Any] = []
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                batch, created = post_sponsor_batch(
+                    sponsor=data["sponsor"],
+                    reference=data["reference"],
+                    rows=data["rows"],
+                    paid_at=timezone.now(),
+                    total_amount=data["total_amount"],
+                    user=_user(request),
+                )
+            except BatchError as exc:
+                form.add_error(None, exc.message)
+                row_errors = exc.rows
+            else:
+                self.message_user(
+                    request,
+                    _("Batch posted: %(n)s payments.") % {"n": batch.row_count}
+                    if created
+                    else _("This batch was already posted."),
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:contributions_sponsorbatch_change", args=[batch.pk])
+                )
+        return render(
+            request,
+            "contributions/admin/upload.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Post a sponsor batch"),
+                "form": form,
+                "row_errors": row_errors,
+                "opts": self.model._meta,
+            },
+            status=400 if form.errors else 200,
+        )
+
+
+@admin.register(ImportReport)
+class ImportReportAdmin(ReadOnlyAdmin):
+    """Listed read-only; "add" uploads a reconciliation file and imports it."""
+
+    list_display = (
+        "created_at",
+        "filename",
+        "channel",
+        "rows",
+        "matched",
+        "duplicate",
+        "unmatched",
+        "amount_mismatch",
+        "rejected",
+    )
+    list_filter = ("channel",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("contributions.add_importreport"))
+
+    def add_view(
+        self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        form = ImportUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                report = import_payments(
+                    upload.file,
+                    channel=form.cleaned_data["channel"],
+                    filename=upload.name or "upload.csv",
+                    user=_user(request),
+                )
+            except ImportFileError as exc:
+                form.add_error("file", str(exc.message))
+            else:
+                self.message_user(
+                    request,
+                    _(
+                        "%(rows)s rows: %(matched)s posted, %(duplicate)s duplicate, "
+                        "%(unmatched)s unmatched, %(mismatch)s amount mismatch, "
+                        "%(rejected)s rejected."
+                    )
+                    % {
+                        "rows": report.rows,
+                        "matched": report.matched,
+                        "duplicate": report.duplicate,
+                        "unmatched": report.unmatched,
+                        "mismatch": report.amount_mismatch,
+                        "rejected": report.rejected,
+                    },
+                )
+                return HttpResponseRedirect(
+                    reverse("admin:contributions_importreport_change", args=[report.pk])
+                )
+        return render(
+            request,
+            "contributions/admin/upload.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": _("Import a reconciliation file"),
+                "form": form,
+                "multipart": True,
+                "opts": self.model._meta,
+            },
+            status=400 if form.errors else 200,
+        )
