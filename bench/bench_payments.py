@@ -223,14 +223,12 @@ def main() -> None:
     pid = people[-1].pk
     t_one, _ = timed(lambda: Coverage.objects.filter(pk=pid).values_list("status").get())
     t_page, _ = timed(
-        lambda: list(
-            Coverage.objects.filter(status="grace").order_by("paid_through", "pk")[:25]
-        )
+        lambda: list(Coverage.objects.filter(status="grace").order_by("paid_through", "pk")[:25])
     )
 
     ms = 1000
-    print(f"## Payments benchmark ({time.strftime('%Y-%m-%d')}, {platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {platform.python_version()}, PostgreSQL local)")  # fmt: skip
+    where = f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    print(f"## Payments benchmark ({time.strftime('%Y-%m-%d')}, {where}, PostgreSQL local)")
     print()
     print("| measure | service | plain INSERTs | ratio |")
     print("|---|---|---|---|")
