@@ -79,7 +79,7 @@ def _check_file(raw: IO[bytes]) -> str:
 def _parse_paid_at(value: str) -> datetime:
     value = value.strip()
     if len(value) == 10:
-        moment = datetime.combine(date.fromisoformat(value), time(12, 0))
+        moment = datetime.combine(date.fromisoformat(value), time(0, 0))  # never "future" today
     else:
         moment = datetime.fromisoformat(value)
     return timezone.make_aware(moment) if timezone.is_naive(moment) else moment

@@ -106,3 +106,35 @@ def test_empty_and_future_batches_are_refused(sponsor: Partner, people: list[Any
             paid_at=timezone.now() + timedelta(days=2),
         )
     assert err.value.code == "paid_at_future"
+
+
+BULK_PARTICIPANTS = """
+INSERT INTO enrollment_participant
+    (nik, kpj_number, full_name, birth_date, sex, phone, email, language, village_id,
+     province_id, regency_id, address, occupation_id, declared_income, jht, channel,
+     consent_data, consent_reminders, created_at, updated_at)
+SELECT lpad((3273050000000000 + g)::text, 16, '0'), lpad((30000000000 + g)::text, 11, '0'),
+       'Pekerja ' || g, DATE '1990-01-01', 'M', '+6281200000000', '', 'id', '32.73.05.1001',
+       '32', '32.73', 'Jl. Uji', 'petani', 1000000, false, 'self', true, false, now(), now()
+FROM generate_series(1, 10000) AS g
+"""
+
+
+def test_ten_thousand_row_batch_is_all_or_nothing(sponsor: Partner) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute(BULK_PARTICIPANTS)  # coverage rows are opened by the batch itself
+    kpjs = [f"{30_000_000_000 + g:011d}" for g in range(1, 10_001)]
+    bad = [(k, 1) for k in kpjs[:-1]] + [("39999999999", 1)]  # only the last row is wrong
+    with pytest.raises(BatchError) as err:
+        post_sponsor_batch(sponsor=sponsor, reference="BIG", rows=bad, paid_at=timezone.now())
+    assert [(r.row, r.code) for r in err.value.rows] == [(10_000, "participant_unknown")]
+    assert not Payment.objects.exists() and not LedgerEntry.objects.exists()
+
+    batch, _ = post_sponsor_batch(
+        sponsor=sponsor, reference="BIG", rows=[(k, 1) for k in kpjs], paid_at=timezone.now()
+    )
+    assert batch.row_count == 10_000 and Payment.objects.count() == 10_000
+    assert Coverage.objects.filter(status="active").count() == 10_000
+    assert_ledger_consistent()
