@@ -49,7 +49,7 @@ def _ensure_database_exists(url: str) -> None:
         dbname="postgres",
         user=cfg.get("USER") or None,
         password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
+        host=cfg.get("HOST") or cfg.get("OPTIONS", {}).get("host") or None,
         port=cfg.get("PORT") or None,
         autocommit=True,
     )

@@ -11,6 +11,8 @@ from django.utils.translation import gettext_lazy as _
 
 from . import hooks
 from .models import Occupation, Participant, Partner, Region
+from .nik import NikError, parse_nik
+from .services import PHONE_MESSAGE, normalize_phone
 
 
 def rupiah(amount: int) -> str:
@@ -86,6 +88,24 @@ class RegistrationForm(forms.Form):
         assert isinstance(occupation, forms.ModelChoiceField)
         language = self._language()
         occupation.label_from_instance = lambda o: o.localized_name(language)  # type: ignore[method-assign,assignment]
+
+    def clean_nik(self) -> str:
+        """The NIK's own rules show even while other fields are still missing; the service
+        checks them again together with the database rules."""
+        value: str = self.cleaned_data["nik"]
+        try:
+            parse_nik(value, today=timezone.localdate())
+        except NikError as exc:
+            raise forms.ValidationError(str(exc.message), code=exc.code) from exc
+        return value
+
+    def clean_phone(self) -> str:
+        value: str = self.cleaned_data["phone"]
+        try:
+            normalize_phone(value)
+        except ValueError as exc:
+            raise forms.ValidationError(str(PHONE_MESSAGE), code="phone_invalid") from exc
+        return value
 
     def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
         field = self.fields[name]

@@ -29,6 +29,9 @@ ADDRESS_MAX = 255
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '.,\-]{1,2}[^\W\d_]+)*\.?")
 
 
+PHONE_MESSAGE = _("Enter an Indonesian mobile number, e.g. 0812 3456 7890 or +62 812 3456 7890.")
+
+
 def age_on(birth_date: date, on: date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
 
@@ -175,7 +178,7 @@ def register_participant(
             FieldError(
                 "phone",
                 "phone_invalid",
-                _("Enter an Indonesian mobile number, e.g. 0812 3456 7890 or +62 812 3456 7890."),
+                PHONE_MESSAGE,
             )
         )
     email = (email or "").strip()

@@ -20,6 +20,19 @@ os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
 # Playwright's sync API runs an event loop in the test thread; the ORM calls are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
+
+def _use_test_queue() -> None:
+    """pytest-django reads the settings before this file runs: point Celery at our queue too."""
+    from django.conf import settings
+
+    from bpjsportal.celery import app
+
+    settings.CELERY_TASK_DEFAULT_QUEUE = os.environ["CELERY_QUEUE"]
+    app.conf.task_default_queue = os.environ["CELERY_QUEUE"]
+
+
+_use_test_queue()
+
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "test-pass-2024-xyz"
 
@@ -244,5 +257,5 @@ def login(page: Any, live_server: Any, username: str) -> None:
     page.goto(f"{live_server.url}/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    page.click("#login-submit")
     page.wait_for_url(f"{live_server.url}/")

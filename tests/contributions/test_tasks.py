@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import Any
 
@@ -81,10 +80,6 @@ def test_refresh_task_runs_in_a_real_celery_worker(tx_refdata: Any, celery_worke
     month = timezone.localdate().replace(day=1)
     Coverage.objects.filter(pk=p.pk).update(paid_through=month, status="active")
     as_of = add_months(month, 1).replace(day=2).isoformat()
-    # tests/conftest.py sets CELERY_QUEUE after the settings were read, so the producer's
-    # default queue is not the worker's: name the worker's queue explicitly.
-    result = refresh_task.apply_async(args=[as_of], queue=os.environ["CELERY_QUEUE"]).get(
-        timeout=30
-    )
+    result = refresh_task.delay(as_of).get(timeout=30)
     assert result == {"to_lapsed": 0, "to_grace": 1}
     assert Coverage.objects.get(pk=p.pk).status == "grace"

@@ -31,7 +31,7 @@ def test_agent_records_cash_and_status_turns_active(
 
     page.select_option("[data-testid=cash-form] select[name=months]", "2")
     page.fill("[data-testid=cash-form] input[name=amount]", str(amount))
-    page.screenshot(path="var/e2e-cash-form.png", full_page=True)
+    page.screenshot(path="var/e2e-cash-form.png")  # full_page here upsets the next click
     page.click("[data-testid=cash-form] button[type=submit]")
 
     page.wait_for_selector("[data-testid=receipt]")
