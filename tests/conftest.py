@@ -174,8 +174,8 @@ def celery_worker(transactional_db: Any) -> Iterator[subprocess.Popen[bytes]]:
     from bpjsportal.celery import app
 
     env = {**os.environ, "DATABASE_URL": _test_database_url(), "DB_CONN_MAX_AGE": "0"}
-    log = open(ROOT / "var" / "test-celery-worker.log", "ab")  # noqa: SIM115
     (ROOT / "var").mkdir(exist_ok=True)
+    log = open(ROOT / "var" / "test-celery-worker.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
