@@ -18,6 +18,15 @@ from datetime import date, timedelta
 from common import machine, now, setup_django
 
 
+def _letters(n: int) -> str:
+    out = ""
+    while True:
+        n, r = divmod(n, 26)
+        out = chr(ord("a") + r) + out
+        if n == 0:
+            return out.capitalize()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
@@ -45,7 +54,7 @@ def main() -> None:
             continue
         used.add(nik)
         rows.append(
-            dict(nik=nik, full_name=f"Pekerja {len(rows)}", birth_date=born, sex=sex,
+            dict(nik=nik, full_name="Pekerja " + _letters(len(rows)), birth_date=born, sex=sex,
                  phone=f"0812{rng.randrange(10_000_000, 99_999_999)}",
                  village=rng.choice(villages), address="Jl. Benchmark 1",
                  occupation="petani", declared_income=1_000_000, channel="self",
