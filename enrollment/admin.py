@@ -43,8 +43,9 @@ class BranchAdmin(admin.ModelAdmin[Branch]):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin[StaffProfile]):
-    list_display = ("user", "role", "branch", "agent_code")
+    list_display = ("user", "role", "branch", "province", "agent_code")
     list_filter = ("role", "branch")
+    raw_id_fields = ("province",)
     search_fields = ("user__username", "agent_code")
 
 

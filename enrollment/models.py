@@ -115,6 +115,7 @@ class StaffProfile(models.Model):
     class Role(models.TextChoices):
         AGENT = "agent", _("Field agent")
         SUPERVISOR = "supervisor", _("Branch supervisor")
+        REGIONAL_ADMIN = "regional_admin", _("Regional administrator")
         ADMIN = "admin", _("Administrator")
 
     user = models.OneToOneField(
@@ -124,14 +125,28 @@ class StaffProfile(models.Model):
     branch = models.ForeignKey(
         Branch, null=True, blank=True, on_delete=models.PROTECT, related_name="staff"
     )
+    # Regional administrators see one province (reports, lists, exports).
+    province = models.ForeignKey(
+        Region,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        limit_choices_to={"level": 1},
+        related_name="+",
+    )
     agent_code = models.CharField(max_length=20, unique=True, null=True, blank=True)
     phone = models.CharField(max_length=16, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(
-                condition=Q(role="admin") | Q(branch__isnull=False), name="staff_branch_required"
-            )
+                condition=Q(role__in=["admin", "regional_admin"]) | Q(branch__isnull=False),
+                name="staff_branch_required",
+            ),
+            models.CheckConstraint(
+                condition=~Q(role="regional_admin") | Q(province__isnull=False),
+                name="staff_regional_admin_province",
+            ),
         ]
 
     def __str__(self) -> str:

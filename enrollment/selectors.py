@@ -24,7 +24,8 @@ def staff_profile(user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None
 
 def participants_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participant]:
     """The scope rule, in one place: an agent sees the workers they registered, a supervisor their
-    branch, an admin (or superuser) everyone; anyone else nothing. Outside the scope is a 404."""
+    branch, a regional admin their province, an admin (or superuser) everyone; anyone else
+    nothing. Outside the scope is a 404."""
     qs = Participant.objects.all()
     if getattr(user, "is_superuser", False):
         return qs
@@ -33,6 +34,8 @@ def participants_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[
         return qs.none()
     if profile.role == StaffProfile.Role.ADMIN:
         return qs
+    if profile.role == StaffProfile.Role.REGIONAL_ADMIN:
+        return qs.filter(province_id=profile.province_id)
     if profile.role == StaffProfile.Role.SUPERVISOR:
         return qs.filter(branch=profile.branch)
     return qs.filter(registered_by=profile)

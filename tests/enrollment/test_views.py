@@ -249,3 +249,22 @@ def test_admin_add_participant_uses_the_service(admin_user: Any) -> None:
     assert ok.status_code == 302
     p = Participant.objects.get()
     assert p.phone == "+6281234567890" and len(p.kpj_number) == 11
+
+
+def test_regional_admin_sees_their_province_only(
+    branches: Any, agent: Any, other_agent: Any, register: Any
+) -> None:
+    from enrollment.models import StaffProfile
+    from tests.conftest import make_staff
+
+    regional = make_staff("jabar", "agent", branches["BDG"])
+    StaffProfile.objects.filter(user=regional).update(
+        role="regional_admin", branch=None, province_id="32"
+    )
+    in_32 = register(registered_by=agent.staff)
+    in_35 = register(
+        registered_by=other_agent.staff, nik=nik_for(serial=5), village="35.78.01.1001"
+    )
+    c = client_for(regional)
+    assert c.get(f"/participants/{in_32.pk}/").status_code == 200
+    assert c.get(f"/participants/{in_35.pk}/").status_code == 404
