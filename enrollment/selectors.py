@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, time
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
@@ -82,3 +82,21 @@ def region_children(parent_code: str | None, level: int) -> QuerySet[Region]:
     if parent_code:
         qs = qs.filter(parent_id=parent_code)
     return qs
+
+
+def branch_agents(profile: StaffProfile) -> QuerySet[StaffProfile]:
+    """A supervisor's agents with their registrations this month and in total."""
+    month_start = timezone.make_aware(
+        datetime.combine(timezone.localdate().replace(day=1), time.min)
+    )
+    return (
+        StaffProfile.objects.filter(branch=profile.branch, role=StaffProfile.Role.AGENT)
+        .select_related("user")
+        .annotate(
+            month_count=Count(
+                "registrations", filter=Q(registrations__created_at__gte=month_start)
+            ),
+            total_count=Count("registrations"),
+        )
+        .order_by("-month_count", "user__username")
+    )

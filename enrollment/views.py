@@ -47,10 +47,15 @@ def home(request: HttpRequest) -> HttpResponse:
     qs = selectors.search_participants(_visible(request), term)
     page = Paginator(qs, PAGE_SIZE).get_page(request.GET.get("page"))
     counts = selectors.registration_counts(profile) if profile else None
+    agents = (
+        selectors.branch_agents(profile)
+        if profile and profile.role == StaffProfile.Role.SUPERVISOR
+        else None
+    )
     return render(
         request,
         "enrollment/home.html",
-        {"page": page, "q": term, "counts": counts, "profile": profile},
+        {"page": page, "q": term, "counts": counts, "profile": profile, "agents": agents},
     )
 
 

@@ -268,3 +268,13 @@ def test_regional_admin_sees_their_province_only(
     c = client_for(regional)
     assert c.get(f"/participants/{in_32.pk}/").status_code == 200
     assert c.get(f"/participants/{in_35.pk}/").status_code == 404
+
+
+def test_supervisor_sees_the_agents_of_their_branch(
+    supervisor: Any, agent: Any, other_agent: Any, register: Any
+) -> None:
+    register(registered_by=agent.staff)
+    body = client_for(supervisor).get("/").content.decode()
+    assert "branch-agents" in body
+    assert agent.username in body and other_agent.username not in body
+    assert "branch-agents" not in client_for(agent).get("/").content.decode()
