@@ -2,6 +2,7 @@ from typing import Any
 
 from django.apps import AppConfig
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -32,6 +33,7 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.seed_demo import demo_seeding
 
         from . import demo, rates, selectors, services
+        from .models import IncomeLevel, RateDiscount, RateSchedule
 
         hooks.register_income_check(rates.check_declared_income)
         hooks.register_income_levels(rates.income_levels_or_empty)
@@ -40,3 +42,6 @@ class ContributionsConfig(AppConfig):
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
         demo_seeding.connect(demo.on_demo_seeding, weak=False)
         connection_created.connect(allow_test_database_flush, weak=False)
+        for model in (RateSchedule, IncomeLevel, RateDiscount):
+            post_save.connect(rates.clear_rate_book, sender=model, weak=False)
+            post_delete.connect(rates.clear_rate_book, sender=model, weak=False)

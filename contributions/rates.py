@@ -17,11 +17,13 @@ Regulation facts (also in docs/architecture.md, "Regulation facts"):
 
 from __future__ import annotations
 
-from bisect import bisect_left
+import time
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
@@ -98,6 +100,7 @@ def seed_rates() -> list[tuple[str, int]]:
             },
         )
         discounts += made
+    clear_rate_book()
     return [
         ("rate schedules", int(created)),
         ("income levels", levels),
@@ -109,10 +112,79 @@ def on_reference_data_loading(**_kwargs: Any) -> list[tuple[str, int]]:
     return seed_rates()
 
 
-def schedule_on(on: date) -> RateSchedule:
-    schedule = (
-        RateSchedule.objects.filter(effective_from__lte=on).order_by("-effective_from").first()
-    )
+@dataclass(frozen=True, slots=True)
+class ScheduleData:
+    effective_from: date
+    jkk_rate_bp: int
+    jkm_monthly: int
+    jht_rate_bp: int
+    levels: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscountData:
+    sector: str
+    programmes: tuple[str, ...]
+    percent: int
+    first_month: date
+    last_month: date
+
+
+@dataclass(frozen=True)
+class RateBook:
+    """All schedules, levels and discounts: a few dozen rows, read on every quote."""
+
+    schedules: tuple[ScheduleData, ...]  # ascending effective_from
+    discounts: tuple[DiscountData, ...]
+
+    def schedule_on(self, on: date) -> ScheduleData | None:
+        i = bisect_right([s.effective_from for s in self.schedules], on)
+        return self.schedules[i - 1] if i else None
+
+
+_book: tuple[float, RateBook] | None = None
+
+
+def rate_book() -> RateBook:
+    """The rate tables, cached per process for settings.RATES_CACHE_SECONDS (default 60).
+
+    Saving a schedule, level or discount clears this process's copy at once (signals in
+    apps.py); other processes see a change within the cache time. Schedules are normally added
+    ahead of their effective date, so the delay does not change a quote.
+    """
+    global _book
+    ttl = float(getattr(settings, "RATES_CACHE_SECONDS", 60))
+    now = time.monotonic()
+    if _book is not None and now - _book[0] < ttl:
+        return _book[1]
+    levels: dict[int, list[int]] = {}
+    for schedule_id, amount in IncomeLevel.objects.order_by("amount").values_list(
+        "schedule_id", "amount"
+    ):
+        levels.setdefault(schedule_id, []).append(amount)
+    book = RateBook(
+        schedules=tuple(
+            ScheduleData(s.effective_from, s.jkk_rate_bp, s.jkm_monthly, s.jht_rate_bp,
+                         tuple(levels.get(s.pk, ())))
+            for s in RateSchedule.objects.order_by("effective_from")
+        ),
+        discounts=tuple(
+            DiscountData(d.sector, tuple(d.programme_list()), d.percent, d.first_month,
+                         d.last_month)
+            for d in RateDiscount.objects.all()
+        ),
+    )  # fmt: skip
+    _book = (now, book)
+    return book
+
+
+def clear_rate_book(**_kwargs: Any) -> None:
+    global _book
+    _book = None
+
+
+def schedule_on(on: date) -> ScheduleData:
+    schedule = rate_book().schedule_on(on)
     if schedule is None:
         raise RegistrationError(
             [FieldError("declared_income", "no_rate_schedule", _("No rate schedule is in force."))]
@@ -121,7 +193,7 @@ def schedule_on(on: date) -> RateSchedule:
 
 
 def income_levels(on: date) -> list[int]:
-    return list(schedule_on(on).levels.values_list("amount", flat=True).order_by("amount"))
+    return list(schedule_on(on).levels)
 
 
 def nearest_levels(amount: int, levels: list[int]) -> list[int]:
@@ -225,17 +297,16 @@ def quote_contribution(
             "income_not_level", exc.errors[0].message, nearest_levels(declared_income, levels)
         ) from exc
     last = add_months(first, months - 1)
-    discounts = list(
-        RateDiscount.objects.filter(first_month__lte=last, last_month__gte=first).filter(
-            sector__in=["", sector]
-        )
-    )
+    book = rate_book()
+    discounts = [
+        d
+        for d in book.discounts
+        if d.first_month <= last and d.last_month >= first and d.sector in ("", sector)
+    ]
     quote = Quote(declared_income=declared_income, programmes=chosen)
-    schedule = schedule_on(first)
     for i in range(months):
         month = add_months(first, i)
-        if i and (schedule.effective_from > month or _newer_schedule_starts(schedule, month)):
-            schedule = schedule_on(month)
+        schedule = book.schedule_on(month) or schedule_on(first)
         amounts = {
             "JKK": _half_up(declared_income * schedule.jkk_rate_bp, 10_000),
             "JKM": schedule.jkm_monthly,
@@ -244,26 +315,16 @@ def quote_contribution(
             amounts["JHT"] = _half_up(declared_income * schedule.jht_rate_bp, 10_000)
         for d in discounts:
             if d.first_month <= month <= d.last_month:
-                for p in d.programme_list():
+                for p in d.programmes:
                     if p in amounts:
                         amounts[p] = _half_up(amounts[p] * (100 - d.percent), 100)
         quote.months.append(MonthQuote(month=month, amounts=amounts))
     return quote
 
 
-def _newer_schedule_starts(schedule: RateSchedule, month: date) -> bool:
-    return RateSchedule.objects.filter(
-        effective_from__gt=schedule.effective_from, effective_from__lte=month
-    ).exists()
-
-
 def income_levels_or_empty(on: date) -> list[int]:
-    schedule = (
-        RateSchedule.objects.filter(effective_from__lte=on).order_by("-effective_from").first()
-    )
-    if schedule is None:
-        return []
-    return list(schedule.levels.values_list("amount", flat=True).order_by("amount"))
+    schedule = rate_book().schedule_on(on)
+    return list(schedule.levels) if schedule else []
 
 
 def monthly_contribution_panel(participant: Any) -> dict[str, object]:

@@ -67,6 +67,16 @@ def tx_refdata(transactional_db: Any) -> None:
         call_command("load_reference_data", verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_book() -> Iterator[None]:
+    """Rate tables are cached per process; a rolled-back test must not leave its rows there."""
+    from contributions.rates import clear_rate_book
+
+    clear_rate_book()
+    yield
+    clear_rate_book()
+
+
 # --- people -----------------------------------------------------------------------------
 def make_staff(username: str, role: str, branch: Any | None) -> Any:
     from django.contrib.auth import get_user_model
