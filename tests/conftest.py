@@ -172,7 +172,7 @@ def _test_database_url() -> str:
     auth = s["USER"] or ""
     if s.get("PASSWORD"):
         auth += ":" + s["PASSWORD"]
-    host = s.get("HOST") or ""
+    host = s.get("HOST") or (s.get("OPTIONS") or {}).get("host") or ""
     if host.startswith("/"):
         return f"postgres://{auth}@/{s['NAME']}?host={host}"
     return f"postgres://{auth}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
