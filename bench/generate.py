@@ -192,25 +192,27 @@ def main() -> None:
 
     # --- monthly amounts from the real quote function ------------------------------------------
     first_month = min(window_start, date(2019, 1, 1))
+    amounts = []  # computed before COPY starts: no query may run on a connection inside COPY
+    month = window_start
+    while month <= add_months(this_month, 6):
+        for income in levels:
+            for jht in (False, True):
+                for sector in set(sectors.values()):
+                    q = quote_contribution(
+                        declared_income=income,
+                        programmes=["JKK", "JKM", "JHT"] if jht else ["JKK", "JKM"],
+                        months=1, first_month=month, sector=sector,
+                    )  # fmt: skip
+                    amounts.append((month, income, jht, sector, q.total))
+        month = add_months(month, 1)
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute(
             "CREATE TABLE gen_amount (month date, income bigint, jht boolean, sector text, "
             "amount bigint, PRIMARY KEY (month, income, jht, sector))"
         )
-        raw = cur.cursor
-        with raw.copy("COPY gen_amount FROM STDIN") as copy:
-            month = window_start
-            while month <= add_months(this_month, 6):
-                for income in levels:
-                    for jht in (False, True):
-                        for sector in set(sectors.values()):
-                            q = quote_contribution(
-                                declared_income=income,
-                                programmes=["JKK", "JKM", "JHT"] if jht else ["JKK", "JKM"],
-                                months=1, first_month=month, sector=sector,
-                            )  # fmt: skip
-                            copy.write_row((month, income, jht, sector, q.total))
-                month = add_months(month, 1)
+        with cur.cursor.copy("COPY gen_amount FROM STDIN") as copy:
+            for row in amounts:
+                copy.write_row(row)
     del first_month
     log("amount table from quote_contribution", started)
 
