@@ -51,7 +51,8 @@ class QuoteApi(ApiView):
     )
     def get(self, request: Request) -> Response:
         income = int_param(request, "income", required=True)
-        months = int_param(request, "months") or 1
+        months = int_param(request, "months")
+        months = 1 if months is None else months
         programmes = [
             p.strip().upper()
             for p in request.query_params.get("programmes", "JKK,JKM").split(",")

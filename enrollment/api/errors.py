@@ -10,6 +10,7 @@ the views; DRF's own exceptions by `exception_handler` below.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -119,13 +120,13 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ApiError):
         response.data = error_body(exc.code, exc.message, exc.errors, **exc.details)
     elif isinstance(exc, exceptions.Throttled):
-        wait = getattr(exc, "wait", None) or 0
+        wait = max(1, math.ceil(getattr(exc, "wait", None) or 0))
         response.data = error_body(
             "throttled",
-            _("Too many requests; try again in %(seconds)s seconds.")
-            % {"seconds": int(wait + 0.999)},
-            retry_after=int(wait + 0.999),
+            _("Too many requests; try again in %(seconds)s seconds.") % {"seconds": wait},
+            retry_after=wait,
         )
+        response["Retry-After"] = str(wait)
     elif isinstance(exc, exceptions.ValidationError):
         response.data = error_body(
             "validation_error",
