@@ -1,6 +1,6 @@
 """REST API v1 (docs/api.md). The reporting app adds its own paths under reports/."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from contributions.api import views as contributions
 from enrollment.api import views as enrollment
@@ -24,3 +24,7 @@ urlpatterns = [
     path("sync/participants/", enrollment.ParticipantSyncApi.as_view(), name="sync-participants"),
     path("sync/payments/", contributions.PaymentSyncApi.as_view(), name="sync-payments"),
 ]
+
+# Last: anything else under /api/v1/ is a JSON 404 (not the site's HTML page). Apps that add
+# paths (reporting) put theirs before this.
+fallback = [re_path(r"^(?P<rest>.*)$", enrollment.NotFoundApi.as_view(), name="not-found")]

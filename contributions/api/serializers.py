@@ -10,6 +10,7 @@ from enrollment.api.serializers import (
     StrictCharField,
     StrictIntegerField,
     StrictSerializer,
+    paginated,
 )
 
 from ..models import LedgerEntry, Payment, SponsorBatch
@@ -118,3 +119,6 @@ class SyncPaymentsOutput(serializers.Serializer[Any]):
     results = PaymentSerializer(many=True)
     next_token = serializers.CharField()
     has_more = serializers.BooleanField()
+
+
+PaginatedLedger = paginated("PaginatedLedger", LedgerEntrySerializer)

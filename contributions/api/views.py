@@ -18,7 +18,7 @@ from enrollment.api.errors import ApiError
 from enrollment.api.scopes import participant_by_key_for, participants_for
 from enrollment.api.serializers import ErrorSerializer
 from enrollment.api.sync import decode_token, encode_token, sync_page
-from enrollment.api.views import SYNC_PARAMS, sync_page_size
+from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
 from enrollment.errors import FieldError
 from enrollment.models import ApiClient, Occupation, Participant, Partner
 
@@ -30,6 +30,7 @@ from .serializers import (
     BatchInput,
     BatchSerializer,
     LedgerEntrySerializer,
+    PaginatedLedger,
     PaymentInput,
     PaymentSerializer,
     QuoteSerializer,
@@ -242,8 +243,8 @@ class BatchCreateApi(ApiView):
 
 class LedgerApi(ApiView):
     @extend_schema(
-        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", int)],
-        responses={200: LedgerEntrySerializer(many=True), **ERRORS},
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", PAGE_SIZE)],
+        responses={200: PaginatedLedger, **ERRORS},
     )
     def get(self, request: Request, pk: int) -> Response:
         participant = get_object_or_404(participants_for(self.client(request)), pk=pk)

@@ -3,6 +3,8 @@ format, cursor pagination with a clear error for a bad cursor."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.pagination import Cursor, CursorPagination
@@ -24,6 +26,13 @@ class ApiView(APIView):
     throttle_classes = [ClientRateThrottle]
     parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
+        for key, values in request.query_params.lists():
+            if "\x00" in key or any("\x00" in v for v in values):
+                raise ApiError("invalid_character", _("Parameters may not contain NUL."))
+        super().initial(request, *args, **kwargs)
 
     def client(self, request: Request) -> ApiClient:
         auth = request.auth

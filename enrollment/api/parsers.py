@@ -55,6 +55,8 @@ class StrictJSONParser(JSONParser):
             raise too_large()
         try:
             text = raw.decode("utf-8")
+            if "\x00" in text or "\\u0000" in text:
+                raise ApiError("invalid_character", _("Text may not contain NUL characters."))
             return json.loads(text, parse_constant=_no_constants, object_pairs_hook=_no_duplicates)
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ParseError(str(exc)) from exc

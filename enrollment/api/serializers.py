@@ -244,3 +244,20 @@ class ErrorSerializer(serializers.Serializer[Any]):
     code = serializers.CharField()
     message = serializers.CharField()
     errors = ErrorItemSerializer(many=True)  # type: ignore[assignment]
+
+
+def paginated(name: str, item: type[serializers.BaseSerializer[Any]]) -> type[Any]:
+    """The schema of a cursor-paginated list of `item` (next/previous are page URLs)."""
+    return type(
+        name,
+        (serializers.Serializer,),
+        {
+            "next": serializers.CharField(allow_null=True),
+            "previous": serializers.CharField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+PaginatedParticipants = paginated("PaginatedParticipants", ParticipantSerializer)
+PaginatedRegions = paginated("PaginatedRegions", RegionSerializer)

@@ -42,6 +42,8 @@ from .serializers import (
     BulkOutput,
     ErrorSerializer,
     OccupationSerializer,
+    PaginatedParticipants,
+    PaginatedRegions,
     ParticipantInput,
     ParticipantPatchInput,
     ParticipantSerializer,
@@ -50,6 +52,7 @@ from .serializers import (
 )
 from .sync import decode_token, encode_token, sync_page
 
+PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 500}
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
 
 
@@ -64,9 +67,9 @@ class RegionListApi(ApiView):
             OpenApiParameter("level", str, enum=list(LEVELS_BY_NAME)),
             OpenApiParameter("parent", str),
             OpenApiParameter("cursor", str),
-            OpenApiParameter("page_size", int),
+            OpenApiParameter("page_size", PAGE_SIZE),
         ],
-        responses={200: RegionSerializer(many=True), **ERRORS},
+        responses={200: PaginatedRegions, **ERRORS},
     )
     def get(self, request: Request) -> Response:
         level = request.query_params.get("level")
@@ -152,14 +155,14 @@ LIST_PARAMS = [
     )
 ] + [
     OpenApiParameter("status", str, enum=["active", "grace", "lapsed"]),
-    OpenApiParameter("page_size", int),
+    OpenApiParameter("page_size", PAGE_SIZE),
 ]
 
 
 class ParticipantListApi(ApiView):
     @extend_schema(
         parameters=LIST_PARAMS,
-        responses={200: ParticipantSerializer(many=True), **ERRORS},
+        responses={200: PaginatedParticipants, **ERRORS},
         operation_id="participants_list",
     )
     def get(self, request: Request) -> Response:
@@ -267,7 +270,7 @@ class ParticipantBulkApi(ApiView):
 
 SYNC_PARAMS = [
     OpenApiParameter("since", str, description="the next_token of the previous page"),
-    OpenApiParameter("page_size", int),
+    OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": 1000}),
 ]
 
 
@@ -301,3 +304,17 @@ class ParticipantSyncApi(ApiView):
                 "has_more": page.has_more,
             }
         )
+
+
+class NotFoundApi(ApiView):
+    """Any other path under /api/v1/: a JSON 404, like every other API error."""
+
+    authentication_classes = []
+    permission_classes = []
+    throttle_classes = []
+
+    @extend_schema(exclude=True)
+    def get(self, request: Request, rest: str = "") -> Response:
+        raise ApiError("not_found", _("Not found."), status_code=status.HTTP_404_NOT_FOUND)
+
+    post = patch = put = delete = get

@@ -321,3 +321,15 @@ def test_ledger_is_paginated(admin_api: Any) -> None:
     p = admin_api.post(URL, reg_body()).json()
     r = admin_api.get(f"{URL}{p['id']}/ledger/")
     assert r.status_code == 200 and r.json()["results"] == []
+
+
+def test_nul_characters_are_400_not_500(admin_api: Any) -> None:
+    r = admin_api.get(URL, {"search": "a\x00b"})
+    assert r.status_code == 400 and r.json()["code"] == "invalid_character"
+    r = admin_api.post(URL, reg_body(full_name="Budi\u0000"))
+    assert r.status_code == 400 and r.json()["code"] == "invalid_character"
+
+
+def test_unknown_api_path_is_json_404(admin_api: Any) -> None:
+    r = admin_api.get("/api/v1/participants/-5/")
+    assert r.status_code == 404 and r.json()["code"] == "not_found"
