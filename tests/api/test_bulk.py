@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from enrollment.models import IdempotencyRecord, Participant
 from tests.api.conftest import next_nik, reg_body
 
@@ -108,3 +110,35 @@ def test_identity_change_is_a_row_error(partner_api: Any) -> None:
 def test_channel_client_may_not_bulk(channel_api: Any) -> None:
     r = channel_api.post(URL, {"rows": [reg_body()]}, headers={"Idempotency-Key": "c"})
     assert r.status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_with_one_key_write_once(tx_refdata: Any, make_caller: Any) -> None:
+    import threading
+
+    from django.db import connection
+
+    from enrollment.models import Partner
+
+    partner = Partner.objects.create(code="CF2", name="ComboFit 2", kind="bundle")
+    api = make_caller("partner", partner=partner)
+    body = {"rows": [reg_body(nik=next_nik()) for _ in range(20)]}
+    results: list[Any] = []
+    start = threading.Barrier(2)
+
+    def send() -> None:
+        try:
+            start.wait(5)
+            r = api.post(URL, body, headers={"Idempotency-Key": "race"})
+            results.append((r.status_code, r.json()))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert [code for code, _ in results] == [200, 200]
+    assert results[0][1] == results[1][1]
+    assert Participant.objects.count() == 20
