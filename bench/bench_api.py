@@ -113,7 +113,7 @@ def _copy_baseline(rows: list[dict[str, Any]]) -> float:
         "consent_reminders,created_at,updated_at,sync_txid"
     )
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, quoting=csv.QUOTE_ALL)  # "" is an empty string, not NULL
         stamp = "2026-01-01 00:00:00+07"
         for i, r in enumerate(rows):
             w.writerow(

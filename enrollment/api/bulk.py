@@ -171,7 +171,11 @@ def _changes(p: Participant, data: dict[str, Any]) -> tuple[dict[str, Any], list
     return changes, errors
 
 
-def upsert_row(client: ApiClient, n: int, raw: Any) -> dict[str, Any]:
+def upsert_row(
+    client: ApiClient, n: int, raw: Any, existing_by_nik: dict[str, Participant]
+) -> dict[str, Any]:
+    """One row: register a new NIK, update a NIK in the client's scope. The services are atomic
+    (a savepoint here), so a refused row leaves nothing behind."""
     nik = raw.get("nik", "") if isinstance(raw, dict) else ""
     nik = nik if isinstance(nik, str) else ""
     if not isinstance(raw, dict):
@@ -182,30 +186,33 @@ def upsert_row(client: ApiClient, n: int, raw: Any) -> dict[str, Any]:
         return _row_result(n, nik, "error", client, errors=_errors(flatten(serializer.errors)))
     try:
         kwargs = registration_kwargs(client, dict(serializer.validated_data))
-    except RegistrationError as exc:
-        return _row_result(n, nik, "error", client, errors=_errors(exc.errors))
-    existing = Participant.objects.select_for_update().filter(nik=kwargs["nik"]).first()
-    try:
-        with transaction.atomic():
-            if existing is None:
-                p = register_participant(**kwargs)
-                return _row_result(n, nik, "created", client, p)
-            if not participants_for(client).filter(pk=existing.pk).exists():
-                err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
-                return _row_result(n, nik, "error", client, errors=_errors([err]))
-            changes, errors = _changes(existing, kwargs)
-            if errors:
-                raise RegistrationError(errors)
-            if not changes:
-                return _row_result(n, nik, "unchanged", client, existing)
-            p = update_participant(participant=existing, **changes)
-            return _row_result(n, nik, "updated", client, p)
+        existing = existing_by_nik.get(kwargs["nik"])
+        if existing is None:
+            p = register_participant(**kwargs)
+            existing_by_nik[p.nik] = p
+            return _row_result(n, nik, "created", client, p)
+        if not participants_for(client).filter(pk=existing.pk).exists():
+            err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
+            return _row_result(n, nik, "error", client, errors=_errors([err]))
+        changes, errors = _changes(existing, kwargs)
+        if errors:
+            raise RegistrationError(errors)
+        if not changes:
+            return _row_result(n, nik, "unchanged", client, existing)
+        p = update_participant(participant=existing, **changes)
+        return _row_result(n, nik, "updated", client, p)
     except RegistrationError as exc:
         return _row_result(n, nik, "error", client, errors=_errors(exc.errors))
 
 
 def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
-    results = [upsert_row(client, n, raw) for n, raw in enumerate(rows)]
+    niks = [r["nik"] for r in rows if isinstance(r, dict) and isinstance(r.get("nik"), str)]
+    # One locked read for the NIKs that exist (ordered: concurrent requests cannot deadlock).
+    existing = {
+        p.nik: p
+        for p in Participant.objects.select_for_update().filter(nik__in=niks).order_by("id")
+    }
+    results = [upsert_row(client, n, raw, existing) for n, raw in enumerate(rows)]
     summary = dict.fromkeys(("created", "updated", "unchanged", "error"), 0)
     for r in results:
         summary[r["result"]] += 1
