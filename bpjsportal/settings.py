@@ -194,8 +194,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "enrollment.api.errors.exception_handler",
 }
-SPECTACULAR_SETTINGS = {"TITLE": "BPU portal API", "VERSION": "1"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BPU portal API",
+    "VERSION": "1",
+    "DESCRIPTION": "REST API v1 for syncing clients (docs/api.md). Authorization: Token <token>.",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+# API limits: requests per client (None = unlimited) and the largest JSON body accepted.
+API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min") or None
+API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 
 # --- BPU rules kept in settings (sources: docs/architecture.md, "Regulation facts") ----
 # Age limits at registration. Permenaker 5/2021 does not set a maximum for BPU; BPJS's

@@ -29,6 +29,7 @@ class ContributionsConfig(AppConfig):
 
     def ready(self) -> None:
         from enrollment import hooks
+        from enrollment.api import scopes as api_scopes
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
@@ -39,6 +40,8 @@ class ContributionsConfig(AppConfig):
         hooks.register_income_levels(rates.income_levels_or_empty)
         hooks.register_participant_panel(selectors.participant_panel)
         hooks.register_after_registration(services.open_coverage)
+        api_scopes.register_partner_filter(selectors.sponsored_by)
+        api_scopes.register_participant_decorator(selectors.with_coverage_status)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
         demo_seeding.connect(demo.on_demo_seeding, weak=False)
         connection_created.connect(allow_test_database_flush, weak=False)

@@ -174,10 +174,15 @@ class Payment(models.Model):
     )
     reactivation = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Incremental sync position, set by a trigger (migration 0004; enrollment/api/sync.py).
+    sync_txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-paid_at", "-id"]
-        indexes = [models.Index(fields=["participant", "-paid_at"])]
+        indexes = [
+            models.Index(fields=["participant", "-paid_at"]),
+            models.Index(fields=["sync_txid", "id"], name="payment_sync_idx"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "reference"], name="payment_channel_ref"),
             models.CheckConstraint(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, DateField, F, Func, IntegerField, QuerySet, Value, When
+from django.db.models import Case, DateField, F, Func, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from enrollment.models import Participant
+from enrollment.models import Participant, Partner
 from enrollment.selectors import participants_visible_to
 
 from . import coverage as rules
@@ -108,4 +108,16 @@ def arrears_to_follow_up(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Par
             "first_unpaid",
             "id",
         )
+    )
+
+
+def sponsored_by(partner: Partner) -> Q:
+    """Participants a partner has paid for (API partner scope)."""
+    return Q(pk__in=Payment.objects.filter(sponsor=partner).values("participant_id"))
+
+
+def with_coverage_status(qs: QuerySet[Participant]) -> QuerySet[Participant]:
+    """Annotate coverage status and paid-through month (API output, status filter)."""
+    return qs.annotate(
+        coverage_status=F("coverage__status"), coverage_paid_through=F("coverage__paid_through")
     )

@@ -5,11 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
+from .api.clients import check_api_client, create_api_client, revoke_api_client
 from .errors import RegistrationError
-from .models import Branch, NikPrefix, Occupation, Participant, Partner, Region, StaffProfile
+from .models import (
+    ApiClient,
+    Branch,
+    NikPrefix,
+    Occupation,
+    Participant,
+    Partner,
+    Region,
+    StaffProfile,
+)
 from .services import register_participant
 
 
@@ -173,3 +185,69 @@ class ParticipantAdmin(admin.ModelAdmin[Participant]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Participant | None = None) -> bool:
         return False  # participants are never deleted: the ledger refers to them
+
+
+class ApiClientForm(forms.ModelForm[ApiClient]):
+    class Meta:
+        model = ApiClient
+        fields = ["name", "scope", "partner", "agent", "payment_channel"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk is None and not self.errors:
+            for error in check_api_client(
+                name=data.get("name", ""),
+                scope=data.get("scope", ""),
+                partner=data.get("partner"),
+                agent=data.get("agent"),
+                payment_channel=data.get("payment_channel", ""),
+            ):
+                field = error.field if error.field in self.fields else None
+                self.add_error(field, str(error.message))
+        return data
+
+
+@admin.register(ApiClient)
+class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
+    """API clients: the token is shown once, on creation; only its hash is stored."""
+
+    form = ApiClientForm
+    list_display = ("name", "scope", "partner", "agent", "token_prefix", "active", "last_used_at")
+    list_filter = ("scope", "active")
+    search_fields = ("name", "token_prefix")
+    raw_id_fields = ("agent",)
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> Any:
+        if obj is None:
+            return ()
+        return ("scope", "partner", "agent", "payment_channel", "token_prefix", "active")
+
+    def get_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> Any:
+        base = ["name", "scope", "partner", "agent", "payment_channel"]
+        return base if obj is None else [*base, "token_prefix", "active", "revoked_at"]
+
+    def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        issued = create_api_client(
+            name=obj.name,
+            scope=obj.scope,
+            partner=obj.partner,
+            agent=obj.agent,
+            payment_channel=obj.payment_channel,
+        )
+        obj.pk = issued.client.pk
+        obj.token_prefix = issued.client.token_prefix
+        messages.warning(
+            request,
+            _("Token for %(name)s (shown once, store it now): %(token)s")
+            % {"name": obj.name, "token": issued.token},
+        )
+
+    @admin.action(description=_("Revoke the selected clients' tokens"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiClient]) -> None:
+        for client in queryset:
+            revoke_api_client(client)
+        messages.success(request, _("%(n)s client(s) revoked.") % {"n": queryset.count()})

@@ -214,10 +214,14 @@ class Participant(models.Model):
     client_token = models.UUIDField(null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
+    # Incremental sync position: the id of the transaction that last wrote the row, set by a
+    # trigger (migration 0004); see enrollment/api/sync.py for why a transaction id.
+    sync_txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [
+            models.Index(fields=["sync_txid", "id"], name="participant_sync_idx"),
             models.Index(fields=["registered_by", "-created_at"]),
             models.Index(fields=["branch", "-created_at"]),
             models.Index(fields=["province", "occupation"]),
@@ -253,3 +257,73 @@ def mask_nik(nik: str) -> str:
     if len(nik) != 16:
         return "*" * len(nik)
     return nik[:4] + "*" * 10 + nik[-2:]
+
+
+class ApiClient(models.Model):
+    """A REST API client (partner app, payment channel, agent app, back-office tool).
+
+    The token is shown once at creation; only its SHA-256 is stored, found by its short prefix.
+    Scope rules: enrollment/api/scopes.py."""
+
+    class Scope(models.TextChoices):
+        ADMIN = "admin", _("Administrator (reads everything)")
+        PARTNER = "partner", _("Partner or sponsor")
+        CHANNEL = "channel", _("Payment channel")
+        AGENT = "agent", _("Field agent app")
+
+    name = models.CharField(max_length=120)
+    scope = models.CharField(max_length=8, choices=Scope.choices)
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="api_clients"
+    )
+    agent = models.ForeignKey(
+        StaffProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="api_clients"
+    )
+    # Channel scope: the payment channel (Payment.Channel value) this client posts as.
+    payment_channel = models.CharField(max_length=8, blank=True)
+    token_prefix = models.CharField(max_length=12, unique=True, editable=False)
+    token_hash = models.CharField(max_length=64, editable=False)
+    active = models.BooleanField(default=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(scope="partner") | Q(partner__isnull=False),
+                name="api_client_partner_scope",
+            ),
+            models.CheckConstraint(
+                condition=~Q(scope="agent") | Q(agent__isnull=False),
+                name="api_client_agent_scope",
+            ),
+            models.CheckConstraint(
+                condition=~Q(scope="channel") | ~Q(payment_channel=""),
+                name="api_client_channel_scope",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.scope})"
+
+
+class IdempotencyRecord(models.Model):
+    """The stored outcome of a request sent with an Idempotency-Key: a replay returns it."""
+
+    client = models.ForeignKey(ApiClient, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    endpoint = models.CharField(max_length=64)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(default=0)
+    response = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_id}:{self.key}"

@@ -1,0 +1,306 @@
+"""The REST API under load, through the real HTTP stack (gunicorn), against the same PostgreSQL.
+
+1. Bulk upsert throughput: N new participants posted to /api/v1/participants/bulk/ in 1,000-row
+   requests (several clients at once), against a baseline of psql COPY of the same rows into a
+   copy of enrollment_participant (same indexes and checks) in the same run.
+2. Single-request latency p50/p99 of POST /api/v1/participants/ and POST /api/v1/payments/ under
+   concurrent clients.
+
+    .venv/bin/python bench/bench_api.py --n 20000 --workers 4 --clients 8 --single 400
+
+The database `bpjsportal_api_bench` is dropped and recreated each run (fresh, same every time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, timedelta
+from typing import Any
+
+from common import ROOT, machine, now
+
+DB = "bpjsportal_api_bench"
+DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _recreate_database() -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"],
+        check=True,
+    )
+
+
+def _rows(n: int, seed: int) -> list[dict[str, Any]]:
+    from enrollment.nik import build_nik
+
+    rng = random.Random(seed)
+    used: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
+        sex = rng.choice("MF")
+        nik = build_nik("327305", born, sex, rng.randrange(1, 9999))
+        if nik in used:
+            continue
+        used.add(nik)
+        rows.append(
+            {
+                "nik": nik,
+                "full_name": "Pekerja Bench",
+                "birth_date": born.isoformat(),
+                "sex": sex,
+                "phone": f"0812{rng.randrange(10_000_000, 99_999_999)}",
+                "village": "32.73.05.1001",
+                "address": "Jl. Benchmark 1",
+                "occupation": "petani",
+                "declared_income": 1_000_000,
+                "consent_data": True,
+            }
+        )
+    return rows
+
+
+def _call(base: str, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)  # noqa: S310 - local server
+    req.add_header("Authorization", f"Token {token}")
+    req.add_header("Content-Type", "application/json")
+    for k, v in headers.items():
+        req.add_header(k.replace("_", "-"), v)
+    try:
+        with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 - local server
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def _copy_baseline(rows: list[dict[str, Any]]) -> float:
+    """psql \\copy of the same rows into a copy of the participant table (indexes, checks)."""
+    psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", DB, "-q", "-v", "ON_ERROR_STOP=1"]
+    subprocess.run(
+        [
+            *psql,
+            "-c",
+            "DROP TABLE IF EXISTS bench_copy_participant; CREATE TABLE bench_copy_participant "
+            "(LIKE enrollment_participant INCLUDING ALL)",
+        ],
+        check=True,
+    )
+    cols = (
+        "nik,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
+        "regency_id,address,occupation_id,declared_income,jht,channel,consent_data,"
+        "consent_reminders,created_at,updated_at,sync_txid"
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as f:
+        w = csv.writer(f, quoting=csv.QUOTE_ALL)  # "" is an empty string, not NULL
+        stamp = "2026-01-01 00:00:00+07"
+        for i, r in enumerate(rows):
+            w.writerow(
+                [
+                    r["nik"],
+                    f"{90000000000 + i}",
+                    r["full_name"],
+                    r["birth_date"],
+                    r["sex"],
+                    "+62" + r["phone"][1:],
+                    "",
+                    "id",
+                    r["village"],
+                    "32",
+                    "32.73",
+                    r["address"],
+                    r["occupation"],
+                    r["declared_income"],
+                    "f",
+                    "partner",
+                    "t",
+                    "f",
+                    stamp,
+                    stamp,
+                    0,
+                ]
+            )
+        path = f.name
+    start = time.perf_counter()
+    subprocess.run(
+        [*psql, "-c", f"\\copy bench_copy_participant ({cols}) FROM '{path}' WITH (FORMAT csv)"],
+        check=True,
+    )
+    elapsed = time.perf_counter() - start
+    os.unlink(path)
+    return elapsed
+
+
+def _percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    p50 = statistics.median(ordered)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return p50 * 1000, p99 * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--senders", type=int, default=4, help="concurrent bulk clients")
+    parser.add_argument("--clients", type=int, default=8, help="concurrent single clients")
+    parser.add_argument("--single", type=int, default=400, help="requests per latency test")
+    args = parser.parse_args()
+
+    _recreate_database()
+    os.environ["BENCH_DATABASE_URL"] = DB_URL
+    from common import setup_django
+
+    setup_django(DB)
+    from enrollment.api.clients import create_api_client
+    from enrollment.models import Partner
+
+    partner = Partner.objects.create(code="BENCH", name="Bench partner", kind="bundle")
+    token = create_api_client(name="bench", scope="partner", partner=partner).token
+    channel_token = create_api_client(name="bank", scope="channel", payment_channel="bank").token
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "API_THROTTLE_RATE": "",
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "bpjsportal.wsgi",
+            "-w",
+            str(args.workers),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "--timeout",
+            "600",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base + "/api/schema/", timeout=2)  # noqa: S310
+                break
+            except OSError:
+                time.sleep(0.2)
+        rows = _rows(args.n + args.single, seed=11)
+        bulk_rows, single_rows = rows[: args.n], rows[args.n :]
+        chunks = [bulk_rows[i : i + args.batch] for i in range(0, len(bulk_rows), args.batch)]
+
+        def send(chunk: list[dict[str, Any]]) -> dict[str, int]:
+            status, body = _call(
+                base,
+                token,
+                "POST",
+                "/api/v1/participants/bulk/",
+                {"rows": chunk},
+                Idempotency_Key=str(uuid.uuid4()),
+            )
+            assert status == 200, (status, body)
+            return dict(body["summary"])
+
+        start = time.perf_counter()
+        with ThreadPoolExecutor(args.senders) as pool:
+            summaries = list(pool.map(send, chunks))
+        bulk_s = time.perf_counter() - start
+        created = sum(s["created"] for s in summaries)
+        assert created == args.n, summaries[:3]
+        copy_s = _copy_baseline(bulk_rows)
+
+        lock = threading.Lock()
+        queue = list(single_rows)
+
+        def register_one() -> float:
+            with lock:
+                row = queue.pop()
+            t = time.perf_counter()
+            status, body = _call(base, token, "POST", "/api/v1/participants/", row)
+            assert status == 201, (status, body)
+            return time.perf_counter() - t
+
+        with ThreadPoolExecutor(args.clients) as pool:
+            reg_lat = list(pool.map(lambda _i: register_one(), range(args.single)))
+
+        _s, quote = _call(base, token, "GET", "/api/v1/quotes/?income=1000000&occupation=petani")
+        amount = quote["total"]
+        from enrollment.models import Participant
+
+        kpjs = list(Participant.objects.values_list("kpj_number", flat=True)[: args.single])
+        paid_at = time.strftime("%Y-%m-%dT%H:%M:%S+07:00")
+
+        def pay_one(kpj: str) -> float:
+            body = {
+                "kpj_number": kpj,
+                "amount": amount,
+                "months": 1,
+                "reference": f"B-{kpj}",
+                "paid_at": paid_at,
+                "payer": "participant",
+            }
+            t = time.perf_counter()
+            status, out = _call(base, channel_token, "POST", "/api/v1/payments/", body)
+            assert status == 201, (status, out)
+            return time.perf_counter() - t
+
+        with ThreadPoolExecutor(args.clients) as pool:
+            pay_lat = list(pool.map(pay_one, kpjs))
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    bulk_rate, copy_rate = args.n / bulk_s, args.n / copy_s
+    reg50, reg99 = _percentiles(reg_lat)
+    pay50, pay99 = _percentiles(pay_lat)
+    print(f"## API benchmark ({now()}; {machine()})")
+    print(f"gunicorn {args.workers} sync workers, DEBUG=1, same PostgreSQL for both sides.\n")
+    print("| measure | result |\n|---|---|")
+    print(
+        f"| bulk upsert, {args.n:,} new rows in {args.batch}-row requests, {args.senders} "
+        f"clients | {bulk_rate:,.0f} rows/s ({bulk_s:.1f} s) |"
+    )
+    print(f"| psql COPY of the same rows (baseline) | {copy_rate:,.0f} rows/s ({copy_s:.2f} s) |")
+    print(f"| bulk / COPY | {100 * bulk_rate / copy_rate:.1f} % |")
+    print(
+        f"| POST /participants/, {args.single} requests, {args.clients} clients | "
+        f"p50 {reg50:.0f} ms, p99 {reg99:.0f} ms |"
+    )
+    print(
+        f"| POST /payments/, {len(kpjs)} requests, {args.clients} clients | "
+        f"p50 {pay50:.0f} ms, p99 {pay99:.0f} ms |"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Serializers of the contributions API (shapes and types only; rules live in the services)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from enrollment.api.serializers import (
+    StrictCharField,
+    StrictIntegerField,
+    StrictSerializer,
+    paginated,
+)
+
+from ..models import LedgerEntry, Payment, SponsorBatch
+
+
+class PaymentInput(StrictSerializer):
+    kpj_number = StrictCharField(max_length=32, required=False)
+    nik = StrictCharField(max_length=64, required=False)
+    amount = StrictIntegerField(min_value=1, max_value=10**12)
+    months = StrictIntegerField()
+    channel = serializers.ChoiceField(choices=Payment.Channel.values, required=False)
+    reference = StrictCharField(max_length=128)
+    paid_at = serializers.DateTimeField()
+    payer = serializers.ChoiceField(choices=Payment.Payer.values, required=False)
+
+
+class PaymentSerializer(serializers.ModelSerializer[Payment]):
+    kpj_number = serializers.CharField(source="participant.kpj_number")
+    participant = serializers.IntegerField(source="participant_id")
+
+    class Meta:
+        model = Payment
+        fields = [
+            "id",
+            "participant",
+            "kpj_number",
+            "amount",
+            "months",
+            "period_start",
+            "channel",
+            "reference",
+            "paid_at",
+            "payer",
+            "reactivation",
+            "created_at",
+        ]
+
+
+class BatchRowInput(StrictSerializer):
+    kpj_number = StrictCharField(max_length=32, required=False)
+    nik = StrictCharField(max_length=64, required=False)
+    months = StrictIntegerField()
+
+
+class BatchInput(StrictSerializer):
+    reference = StrictCharField(max_length=64)
+    paid_at = serializers.DateTimeField()
+    total_amount = StrictIntegerField(min_value=1, required=False)
+    sponsor = StrictCharField(max_length=32, required=False)
+    rows = BatchRowInput(many=True, allow_empty=False, max_length=10_000)  # type: ignore[call-arg]
+
+
+class BatchSerializer(serializers.ModelSerializer[SponsorBatch]):
+    sponsor = serializers.CharField(source="sponsor.code")
+
+    class Meta:
+        model = SponsorBatch
+        fields = [
+            "id",
+            "sponsor",
+            "reference",
+            "row_count",
+            "participant_months",
+            "total_amount",
+            "paid_at",
+            "created_at",
+        ]
+
+
+class LedgerEntrySerializer(serializers.ModelSerializer[LedgerEntry]):
+    payment = serializers.IntegerField(source="payment_id", allow_null=True)
+    reverses = serializers.IntegerField(source="reverses_id", allow_null=True)
+
+    class Meta:
+        model = LedgerEntry
+        fields = [
+            "id",
+            "kind",
+            "amount",
+            "months",
+            "period_start",
+            "payment",
+            "reverses",
+            "reason",
+            "created_at",
+        ]
+
+
+class QuoteMonthSerializer(serializers.Serializer[Any]):
+    month = serializers.DateField()
+    amounts = serializers.DictField(child=serializers.IntegerField())
+    total = serializers.IntegerField()
+
+
+class QuoteSerializer(serializers.Serializer[Any]):
+    declared_income = serializers.IntegerField()
+    programmes = serializers.ListField(child=serializers.CharField())
+    months = serializers.IntegerField()
+    first_month = serializers.DateField()
+    monthly = QuoteMonthSerializer(many=True)
+    per_programme = serializers.DictField(child=serializers.IntegerField())
+    total = serializers.IntegerField()
+
+
+class SyncPaymentsOutput(serializers.Serializer[Any]):
+    results = PaymentSerializer(many=True)
+    next_token = serializers.CharField()
+    has_more = serializers.BooleanField()
+
+
+PaginatedLedger = paginated("PaginatedLedger", LedgerEntrySerializer)

@@ -1,0 +1,282 @@
+"""Contributions API views: quotes, payments, sponsor batches, the ledger, payment sync."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from enrollment.api.base import ApiCursorPagination, ApiView, int_param
+from enrollment.api.errors import ApiError
+from enrollment.api.scopes import participant_by_key_for, participants_for
+from enrollment.api.serializers import ErrorSerializer
+from enrollment.api.sync import decode_token, encode_token, sync_page
+from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
+from enrollment.errors import FieldError
+from enrollment.models import ApiClient, Occupation, Participant, Partner
+
+from ..errors import BatchError, PaymentConflict, PaymentError
+from ..models import Payment
+from ..rates import PROGRAMMES, QuoteError, quote_contribution
+from ..services import post_sponsor_batch, record_payment
+from .serializers import (
+    BatchInput,
+    BatchSerializer,
+    LedgerEntrySerializer,
+    PaginatedLedger,
+    PaymentInput,
+    PaymentSerializer,
+    QuoteSerializer,
+    SyncPaymentsOutput,
+)
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
+
+
+class QuoteApi(ApiView):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("income", int, required=True),
+            OpenApiParameter("programmes", str, description="JKK,JKM or JKK,JKM,JHT"),
+            OpenApiParameter("months", int),
+            OpenApiParameter("occupation", str, description="occupation code (sector discounts)"),
+        ],
+        responses={200: QuoteSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        income = int_param(request, "income", required=True)
+        months = int_param(request, "months")
+        months = 1 if months is None else months
+        programmes = [
+            p.strip().upper()
+            for p in request.query_params.get("programmes", "JKK,JKM").split(",")
+            if p.strip()
+        ][: len(PROGRAMMES) + 1]
+        sector = "other"
+        code = request.query_params.get("occupation")
+        if code:
+            occupation = Occupation.objects.filter(code=code[:32]).first()
+            if occupation is None:
+                raise ApiError("occupation_unknown", _("Unknown occupation."))
+            sector = occupation.sector
+        assert income is not None
+        try:
+            quote = quote_contribution(
+                declared_income=income,
+                programmes=programmes,
+                months=months,
+                first_month=timezone.localdate(),
+                sector=sector,
+            )
+        except QuoteError as exc:
+            details: dict[str, Any] = {"nearest": exc.nearest} if exc.nearest else {}
+            raise ApiError(exc.code, exc.message, **details) from exc
+        return Response(
+            {
+                "declared_income": quote.declared_income,
+                "programmes": quote.programmes,
+                "months": len(quote.months),
+                "first_month": quote.months[0].month.isoformat(),
+                "monthly": [
+                    {"month": m.month.isoformat(), "amounts": m.amounts, "total": m.total}
+                    for m in quote.months
+                ],
+                "per_programme": quote.per_programme,
+                "total": quote.total,
+            }
+        )
+
+
+def payment_error(exc: PaymentError) -> ApiError:
+    if isinstance(exc, PaymentConflict):
+        return ApiError(exc.code, exc.message, status_code=status.HTTP_409_CONFLICT)
+    if exc.code == "participant_unknown":
+        return ApiError(exc.code, exc.message, status_code=status.HTTP_404_NOT_FOUND)
+    details: dict[str, Any] = {"expected": exc.expected} if exc.expected is not None else {}
+    return ApiError(exc.code, exc.message, **details)
+
+
+def _participant_for_payment(client: ApiClient, kpj: str, nik: str) -> Participant:
+    if not (kpj or nik):
+        raise ApiError(
+            "participant_required",
+            _("Send the participant's kpj_number or nik."),
+            errors=[FieldError("kpj_number", "required", _("This field is required."))],
+        )
+    found = participant_by_key_for(client, kpj=kpj, nik=nik).select_related("occupation").first()
+    if found is None:
+        raise ApiError(
+            "participant_unknown",
+            _("No participant with this KPJ/NIK is visible to this client."),
+            status_code=status.HTTP_404_NOT_FOUND,
+        )
+    return found
+
+
+class PaymentCreateApi(ApiView):
+    @extend_schema(
+        request=PaymentInput,
+        responses={201: PaymentSerializer, 200: PaymentSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        client = self.client(request)
+        serializer = PaymentInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        channel, payer = data.get("channel"), data.get("payer")
+        sponsor: Partner | None = None
+        kwargs: dict[str, Any] = {}
+        fixed: dict[str, str] = {}
+        if client.scope == ApiClient.Scope.CHANNEL:
+            fixed = {"channel": client.payment_channel}
+            payer = payer or Payment.Payer.PARTICIPANT
+        elif client.scope == ApiClient.Scope.PARTNER:
+            fixed = {"channel": Payment.Channel.PARTNER}
+            payer, sponsor = payer or Payment.Payer.SPONSOR, client.partner
+        elif client.scope == ApiClient.Scope.AGENT:
+            fixed = {"channel": Payment.Channel.AGENT, "payer": Payment.Payer.AGENT}
+            kwargs["collected_by"] = client.agent
+        for field, value in fixed.items():
+            sent = data.get(field)
+            if sent is not None and sent != value:
+                raise ApiError(
+                    f"{field}_not_allowed",
+                    _("This client posts payments as %(field)s %(value)s only.")
+                    % {"field": field, "value": value},
+                )
+        channel = fixed.get("channel", channel)
+        payer = fixed.get("payer", payer)
+        if channel is None or payer is None:
+            raise ApiError(
+                "validation_error",
+                _("Some fields are not valid; see errors."),
+                errors=[
+                    FieldError(f, "required", _("This field is required."))
+                    for f, v in (("channel", channel), ("payer", payer))
+                    if v is None
+                ],
+            )
+        participant = _participant_for_payment(
+            client, data.get("kpj_number", ""), data.get("nik", "")
+        )
+        try:
+            payment, created = record_payment(
+                participant=participant,
+                amount=data["amount"],
+                months=data["months"],
+                payer=payer,
+                channel=channel,
+                reference=data["reference"],
+                paid_at=data["paid_at"],
+                sponsor=sponsor,
+                **kwargs,
+            )
+        except PaymentError as exc:
+            raise payment_error(exc) from exc
+        payment = Payment.objects.select_related("participant").get(pk=payment.pk)
+        return Response(
+            PaymentSerializer(payment).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class BatchCreateApi(ApiView):
+    @extend_schema(
+        request=BatchInput,
+        responses={201: BatchSerializer, 200: BatchSerializer, 409: ErrorSerializer, **ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        client = self.client(request)
+        serializer = BatchInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        sponsor: Partner | None
+        if client.scope == ApiClient.Scope.PARTNER:
+            if data.get("sponsor") not in (None, client.partner.code if client.partner else None):
+                raise ApiError("sponsor_not_allowed", _("A partner posts its own batches only."))
+            sponsor = client.partner
+        elif client.scope == ApiClient.Scope.ADMIN:
+            sponsor = Partner.objects.filter(code=data.get("sponsor") or "").first()
+            if sponsor is None:
+                raise ApiError(
+                    "sponsor_unknown",
+                    _("Send the sponsor's partner code."),
+                    errors=[FieldError("sponsor", "sponsor_unknown", _("Unknown partner."))],
+                )
+        else:
+            raise ApiError(
+                "permission_denied",
+                _("Only partner and admin clients post sponsor batches."),
+                status_code=status.HTTP_403_FORBIDDEN,
+            )
+        assert sponsor is not None
+        rows = [(r.get("kpj_number") or r.get("nik") or "", r["months"]) for r in data["rows"]]
+        try:
+            batch, created = post_sponsor_batch(
+                sponsor=sponsor,
+                reference=data["reference"],
+                rows=rows,
+                paid_at=data["paid_at"],
+                total_amount=data.get("total_amount"),
+            )
+        except BatchError as exc:
+            code = status.HTTP_409_CONFLICT if exc.code == "reference_conflict" else 400
+            raise ApiError(
+                exc.code,
+                exc.message,
+                status_code=code,
+                errors=[FieldError(f"rows.{r.row - 1}", r.code, r.message) for r in exc.rows],
+            ) from exc
+        batch = type(batch).objects.select_related("sponsor").get(pk=batch.pk)
+        return Response(
+            BatchSerializer(batch).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class LedgerApi(ApiView):
+    @extend_schema(
+        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", PAGE_SIZE)],
+        responses={200: PaginatedLedger, **ERRORS},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        participant = get_object_or_404(participants_for(self.client(request)), pk=pk)
+        paginator = ApiCursorPagination()
+        qs = participant.ledger_entries.all()
+        page = paginator.paginate_queryset(qs, request, view=self) or []
+        return paginator.get_paginated_response(LedgerEntrySerializer(page, many=True).data)
+
+
+def payments_for(client: ApiClient) -> QuerySet[Payment]:
+    """The payments a client may sync (scope rules: enrollment/api/scopes.py)."""
+    qs = Payment.objects.select_related("participant")
+    if client.scope == ApiClient.Scope.ADMIN:
+        return qs
+    if client.scope == ApiClient.Scope.CHANNEL:
+        return qs.filter(channel=client.payment_channel)
+    condition = Q(participant__in=participants_for(client))
+    if client.scope == ApiClient.Scope.PARTNER and client.partner is not None:
+        condition |= Q(sponsor=client.partner)
+    return qs.filter(condition)
+
+
+class PaymentSyncApi(ApiView):
+    @extend_schema(parameters=SYNC_PARAMS, responses={200: SyncPaymentsOutput, **ERRORS})
+    def get(self, request: Request) -> Response:
+        client = self.client(request)
+        since = decode_token("payments", request.query_params.get("since"))
+        page = sync_page(payments_for(client), since, sync_page_size(request))
+        return Response(
+            {
+                "results": PaymentSerializer(page.rows, many=True).data,
+                "next_token": encode_token("payments", page.next_position),
+                "has_more": page.has_more,
+            }
+        )

@@ -1,0 +1,219 @@
+"""Bulk upsert of participants by NIK, and the Idempotency-Key store it replays from.
+
+Each row runs the same services as a single registration (register_participant, or
+update_participant for a NIK the client already owns) inside its own savepoint, so a bad row
+leaves no trace and the good rows stand. The whole request, rows and idempotency record, is one
+transaction: a crash writes nothing, and a replay finds either nothing or the finished record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+from rest_framework import status
+
+from ..errors import FieldError, RegistrationError
+from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik
+from ..services import normalize_phone, register_participant, update_participant
+from .errors import ApiError, flatten
+from .scopes import participants_for, sees_full_nik
+from .serializers import ParticipantInput
+
+BULK_MAX_ROWS = 1000
+KEY_MAX = 128
+
+
+def request_hash(data: Any) -> str:
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def check_idempotency_key(key: str | None) -> str:
+    if not key:
+        raise ApiError(
+            "idempotency_key_required",
+            _("Send an Idempotency-Key header (a unique value per request)."),
+        )
+    if len(key) > KEY_MAX or not key.isascii() or not key.isprintable():
+        raise ApiError(
+            "idempotency_key_invalid",
+            _("The Idempotency-Key must be at most 128 printable ASCII characters."),
+        )
+    return key
+
+
+@dataclass
+class Replay:
+    status_code: int
+    body: dict[str, Any]
+
+
+def claim_key(
+    client: ApiClient, key: str, endpoint: str, digest: str
+) -> IdempotencyRecord | Replay:
+    """Inside the request's transaction: claim the key, or return the stored outcome.
+
+    A concurrent request with the same key waits on the unique index until the first commits,
+    then replays it."""
+    try:
+        with transaction.atomic():
+            return IdempotencyRecord.objects.create(
+                client=client, key=key, endpoint=endpoint, request_hash=digest
+            )
+    except IntegrityError:
+        pass
+    record = IdempotencyRecord.objects.get(client=client, key=key)
+    if record.request_hash != digest or record.endpoint != endpoint:
+        raise ApiError(
+            "idempotency_key_reused",
+            _("This Idempotency-Key was used for a different request."),
+            status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+        )
+    return Replay(record.status_code, record.response)
+
+
+def _errors(errors: list[FieldError]) -> list[dict[str, str]]:
+    return [{"field": e.field, "code": e.code, "message": str(e.message)} for e in errors]
+
+
+def _row_result(
+    n: int, nik: str, result: str, client: ApiClient, p: Participant | None = None, errors: Any = ()
+) -> dict[str, Any]:
+    shown = nik if sees_full_nik(client) or not isinstance(nik, str) else mask_nik(nik)
+    return {
+        "row": n,
+        "nik": shown if isinstance(shown, str) else "",
+        "result": result,
+        "id": p.pk if p else None,
+        "kpj_number": p.kpj_number if p else None,
+        "errors": list(errors),
+    }
+
+
+def registration_kwargs(client: ApiClient, data: dict[str, Any]) -> dict[str, Any]:
+    """Validated registration input → register_participant's arguments for this client."""
+    data = dict(data)
+    programmes = data.pop("programmes", ["JKK", "JKM"])
+    data["jht"] = "JHT" in programmes
+    channel = data.pop("channel", None)
+    partner_code = data.pop("partner", None)
+    errors: list[FieldError] = []
+    if client.scope != ApiClient.Scope.ADMIN and (channel is not None or partner_code):
+        field = "channel" if channel is not None else "partner"
+        errors.append(
+            FieldError(field, "field_not_allowed", _("Only admin clients may set this field."))
+        )
+    partner: Partner | None = None
+    if client.scope == ApiClient.Scope.PARTNER:
+        channel, partner = Participant.Channel.PARTNER, client.partner
+    elif client.scope == ApiClient.Scope.AGENT:
+        channel = Participant.Channel.AGENT
+        data["registered_by"] = client.agent
+    else:
+        if partner_code:
+            partner = Partner.objects.filter(code=partner_code).first()
+            if partner is None:
+                errors.append(FieldError("partner", "partner_unknown", _("Unknown partner.")))
+        channel = channel or (Participant.Channel.PARTNER if partner else Participant.Channel.SELF)
+    if errors:
+        raise RegistrationError(errors)
+    data.update(channel=channel, partner=partner)
+    return data
+
+
+def _changes(p: Participant, data: dict[str, Any]) -> tuple[dict[str, Any], list[FieldError]]:
+    """What an upsert row would change on an existing participant, or why it may not."""
+    errors: list[FieldError] = []
+    for field in ("birth_date", "sex"):
+        if getattr(p, field) != data[field]:
+            errors.append(
+                FieldError(field, "field_not_changeable", _("This field cannot be changed."))
+            )
+    if " ".join(data["full_name"].split()) != p.full_name:
+        errors.append(
+            FieldError("full_name", "field_not_changeable", _("This field cannot be changed."))
+        )
+    changes: dict[str, Any] = {}
+    try:
+        phone = normalize_phone(data["phone"])
+    except ValueError:
+        phone = data["phone"]
+    wanted = {
+        "phone": phone,
+        "email": (data.get("email") or "").strip(),
+        "village": data["village"],
+        "address": " ".join(data["address"].split()),
+        "occupation": data["occupation"],
+        "declared_income": data["declared_income"],
+        "jht": data["jht"],
+        "consent_reminders": data["consent_reminders"],
+        "language": data["language"],
+    }
+    current = {
+        "phone": p.phone,
+        "email": p.email,
+        "village": p.village_id,
+        "address": p.address,
+        "occupation": p.occupation_id,
+        "declared_income": p.declared_income,
+        "jht": p.jht,
+        "consent_reminders": p.consent_reminders,
+        "language": p.language,
+    }
+    for field, value in wanted.items():
+        if current[field] != value:
+            changes[field] = value
+    return changes, errors
+
+
+def upsert_row(
+    client: ApiClient, n: int, raw: Any, existing_by_nik: dict[str, Participant]
+) -> dict[str, Any]:
+    """One row: register a new NIK, update a NIK in the client's scope. The services are atomic
+    (a savepoint here), so a refused row leaves nothing behind."""
+    nik = raw.get("nik", "") if isinstance(raw, dict) else ""
+    nik = nik if isinstance(nik, str) else ""
+    if not isinstance(raw, dict):
+        err = FieldError("", "row_not_object", _("Each row must be a JSON object."))
+        return _row_result(n, nik, "error", client, errors=_errors([err]))
+    serializer = ParticipantInput(data=raw)
+    if not serializer.is_valid():
+        return _row_result(n, nik, "error", client, errors=_errors(flatten(serializer.errors)))
+    try:
+        kwargs = registration_kwargs(client, dict(serializer.validated_data))
+        existing = existing_by_nik.get(kwargs["nik"])
+        if existing is None:
+            p = register_participant(**kwargs)
+            existing_by_nik[p.nik] = p
+            return _row_result(n, nik, "created", client, p)
+        if not participants_for(client).filter(pk=existing.pk).exists():
+            err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
+            return _row_result(n, nik, "error", client, errors=_errors([err]))
+        changes, errors = _changes(existing, kwargs)
+        if errors:
+            raise RegistrationError(errors)
+        if not changes:
+            return _row_result(n, nik, "unchanged", client, existing)
+        p = update_participant(participant=existing, **changes)
+        return _row_result(n, nik, "updated", client, p)
+    except RegistrationError as exc:
+        return _row_result(n, nik, "error", client, errors=_errors(exc.errors))
+
+
+def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
+    niks = [r["nik"] for r in rows if isinstance(r, dict) and isinstance(r.get("nik"), str)]
+    # One locked read for the NIKs that exist (ordered: concurrent requests cannot deadlock).
+    existing = {
+        p.nik: p
+        for p in Participant.objects.select_for_update().filter(nik__in=niks).order_by("id")
+    }
+    results = [upsert_row(client, n, raw, existing) for n, raw in enumerate(rows)]
+    summary = dict.fromkeys(("created", "updated", "unchanged", "error"), 0)
+    for r in results:
+        summary[r["result"]] += 1
+    return {"results": results, "summary": summary}

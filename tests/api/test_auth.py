@@ -1,0 +1,146 @@
+"""Tokens, clients, revocation, the admin page, the command, throttling."""
+
+from __future__ import annotations
+
+import hashlib
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from enrollment.api.clients import revoke_api_client
+from enrollment.models import ApiClient
+
+URL = "/api/v1/occupations/"
+
+
+def test_no_token_is_401_with_code(refdata: Any) -> None:
+    r = Client().get(URL)
+    assert r.status_code == 401
+    assert r.json()["code"] == "not_authenticated"
+
+
+def test_wrong_token_is_401_invalid_token(admin_api: Any) -> None:
+    r = Client().get(URL, HTTP_AUTHORIZATION="Token bpu_deadbeef_nope")
+    assert r.status_code == 401
+    assert r.json()["code"] == "invalid_token"
+
+
+def test_non_ascii_token_is_401(admin_api: Any) -> None:
+    r = Client().get(URL, HTTP_AUTHORIZATION="Token bpu_１２３")
+    assert r.status_code == 401
+
+
+def test_token_is_stored_hashed_only(admin_api: Any) -> None:
+    client = ApiClient.objects.get(pk=admin_api.client.pk)
+    assert client.token_hash == hashlib.sha256(admin_api.token.encode()).hexdigest()
+    assert admin_api.token not in str(ApiClient.objects.filter(pk=client.pk).values().get())
+
+
+def test_valid_token_works_and_records_last_use(admin_api: Any) -> None:
+    assert admin_api.get(URL).status_code == 200
+    assert ApiClient.objects.get(pk=admin_api.client.pk).last_used_at is not None
+
+
+def test_revoked_token_stops_working(admin_api: Any) -> None:
+    revoke_api_client(admin_api.client)
+    r = admin_api.get(URL)
+    assert r.status_code == 401
+    assert r.json()["code"] == "invalid_token"
+
+
+def test_command_prints_the_token_once(partners: Any) -> None:
+    out, err = StringIO(), StringIO()
+    call_command(
+        "create_api_client",
+        "ComboFit app",
+        "--scope",
+        "partner",
+        "--partner",
+        "COMBOFIT",
+        stdout=out,
+        stderr=err,
+    )
+    token = out.getvalue().strip()
+    client = ApiClient.objects.get(name="ComboFit app")
+    assert client.partner is not None and client.partner.code == "COMBOFIT"
+    assert Client().get(URL, HTTP_AUTHORIZATION=f"Token {token}").status_code == 200
+
+
+def test_command_refuses_partner_scope_without_partner(refdata: Any) -> None:
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError):
+        call_command("create_api_client", "x", "--scope", "partner")
+
+
+def test_command_agent_scope(agent: Any) -> None:
+    out = StringIO()
+    call_command(
+        "create_api_client",
+        "Agent app",
+        "--scope",
+        "agent",
+        "--agent",
+        "agent_bdg",
+        stdout=out,
+        stderr=StringIO(),
+    )
+    assert ApiClient.objects.get(name="Agent app").agent == agent.staff
+
+
+def test_admin_add_shows_token_once_and_revoke_action(admin_user: Any) -> None:
+    web = Client()
+    web.force_login(admin_user)
+    r = web.post(
+        "/admin/enrollment/apiclient/add/",
+        {"name": "Bank X", "scope": "channel", "payment_channel": "bank"},
+        follow=True,
+    )
+    assert r.status_code == 200
+    client = ApiClient.objects.get(name="Bank X")
+    shown = [str(m) for m in r.context["messages"]]
+    token = next(m.split(": ")[-1] for m in shown if "bpu_" in m)
+    assert hashlib.sha256(token.encode()).hexdigest() == client.token_hash
+    page = web.get(f"/admin/enrollment/apiclient/{client.pk}/change/")
+    assert token not in page.content.decode()
+    web.post(
+        "/admin/enrollment/apiclient/",
+        {"action": "revoke", "_selected_action": [client.pk]},
+    )
+    client.refresh_from_db()
+    assert client.active is False and client.revoked_at is not None
+
+
+def test_admin_add_form_refuses_agent_scope_without_agent(admin_user: Any) -> None:
+    web = Client()
+    web.force_login(admin_user)
+    r = web.post("/admin/enrollment/apiclient/add/", {"name": "x", "scope": "agent"})
+    assert r.status_code == 200  # the form again, with the error
+    assert not ApiClient.objects.filter(name="x").exists()
+
+
+def test_throttle_gives_429_with_retry_after(admin_api: Any, settings: Any) -> None:
+    settings.API_THROTTLE_RATE = "3/min"
+    codes = [admin_api.get(URL).status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    r = admin_api.get(URL)
+    assert r.status_code == 429
+    assert int(r["Retry-After"]) > 0
+    assert r.json()["code"] == "throttled"
+
+
+def test_throttle_is_per_client(make_caller: Any, settings: Any) -> None:
+    settings.API_THROTTLE_RATE = "2/min"
+    a, b = make_caller("admin"), make_caller("admin")
+    assert [a.get(URL).status_code for _ in range(3)] == [200, 200, 429]
+    assert b.get(URL).status_code == 200
+
+
+def test_messages_are_indonesian_by_default_english_on_request(refdata: Any) -> None:
+    id_msg = Client().get(URL).json()["message"]
+    en_msg = Client().get(URL, HTTP_ACCEPT_LANGUAGE="en").json()["message"]
+    assert en_msg == "Send the API token: Authorization: Token <token>."
+    assert id_msg  # the Indonesian catalogue translates the source strings
