@@ -31,12 +31,13 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import demo, rates, selectors, services
+        from . import demo, rates, reminders, selectors, services
 
         hooks.register_income_check(rates.check_declared_income)
         hooks.register_income_levels(rates.income_levels_or_empty)
         hooks.register_participant_panel(selectors.participant_panel)
         hooks.register_after_registration(services.open_coverage)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
+        reference_data_loading.connect(reminders.on_reference_data_loading, weak=False)
         demo_seeding.connect(demo.on_demo_seeding, weak=False)
         connection_created.connect(allow_test_database_flush, weak=False)
