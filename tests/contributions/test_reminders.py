@@ -171,6 +171,7 @@ def test_a_reminder_that_cannot_be_sent_in_time_is_skipped(reminded: Any, gatewa
 
 
 # --- delivery ------------------------------------------------------------------------------------
+SECRET = "test-callback-secret"
 NOON_WIB = 5  # 12:00 WIB, 13:00 WITA, 14:00 WIT in UTC hours
 
 
@@ -300,7 +301,7 @@ def test_message_in_indonesian_by_default_and_english_on_request(reminded: Any) 
 
 
 # --- callbacks -----------------------------------------------------------------------------------
-def post_callback(client: Any, payload: Any, secret: str = "test-callback-secret") -> Any:
+def post_callback(client: Any, payload: Any, secret: str = SECRET) -> Any:
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return client.post(
         reverse("contributions:gateway_callback"),
