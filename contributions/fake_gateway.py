@@ -64,6 +64,8 @@ class GatewayState:
 class Handler(BaseHTTPRequestHandler):
     server: FakeGatewayServer
     protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body in one segment (no Nagle / delayed-ACK stall)
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         return
