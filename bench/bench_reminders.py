@@ -118,7 +118,10 @@ def main() -> None:
     t_replan = time.perf_counter() - t0
 
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "contributions.fake_gateway", "--port", str(port), "--key", "k"],
+        [
+            *(sys.executable, "-m", "contributions.fake_gateway"),
+            *("--port", str(port), "--key", "k", "--count-only"),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )

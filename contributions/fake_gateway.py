@@ -23,8 +23,9 @@ from typing import Any
 
 
 class GatewayState:
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str, keep_messages: bool = True) -> None:
         self.key = key
+        self.keep_messages = keep_messages  # off for benchmarks: count, don't store texts
         self.lock = threading.Lock()
         self.reset()
 
@@ -54,7 +55,7 @@ class GatewayState:
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return {
-                "accepted": len(self.messages),
+                "accepted": len(self.by_reference),
                 "duplicates": self.duplicates,
                 "requests": self.requests,
                 "failures": self.failures,
@@ -145,9 +146,10 @@ class Handler(BaseHTTPRequestHandler):
                 state.duplicates += 1
                 message_id, duplicate = existing, True
             else:
-                message_id = f"fg-{len(state.messages) + 1}-{data['reference']}"
+                message_id = f"fg-{len(state.by_reference) + 1}-{data['reference']}"
                 state.by_reference[data["reference"]] = message_id
-                state.messages.append({**data, "id": message_id, "at": time.time()})
+                if state.keep_messages:
+                    state.messages.append({**data, "id": message_id, "at": time.time()})
                 duplicate = False
         self._json(202, {"id": message_id, "duplicate": duplicate})
 
@@ -156,9 +158,11 @@ class FakeGatewayServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, port: int = 0, key: str = "dev-gateway-key") -> None:
+    def __init__(
+        self, port: int = 0, key: str = "dev-gateway-key", keep_messages: bool = True
+    ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
-        self.state = GatewayState(key)
+        self.state = GatewayState(key, keep_messages)
 
     @property
     def url(self) -> str:
@@ -174,8 +178,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--key", default="dev-gateway-key")
+    parser.add_argument("--count-only", action="store_true", help="do not keep message texts")
     args = parser.parse_args()
-    server = FakeGatewayServer(args.port, args.key)
+    server = FakeGatewayServer(args.port, args.key, keep_messages=not args.count_only)
     print(f"fake gateway on {server.url}", flush=True)
     try:
         server.serve_forever()
