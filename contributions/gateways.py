@@ -5,7 +5,8 @@ Gateway protocol (docs/reminders.md): POST {REMINDER_GATEWAY_URL}/messages with
 `Authorization: Bearer {REMINDER_GATEWAY_KEY}` and JSON {"channel", "to", "text", "reference"};
 2xx -> {"id": "<message id>"}. `reference` is our idempotency key: the gateway answers a repeated
 reference with the first message's id and does not send again. 429, 5xx, timeouts and refused
-or dropped connections are temporary (retried with backoff); other 4xx are permanent.
+or dropped connections are temporary (retried with backoff), and so are 401/403 (a wrong key
+must not fail every message); other 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -126,6 +127,8 @@ class HttpGatewayChannel:
             _drop_connection(url, timeout)
         if status == 429 or status >= 500:
             raise GatewayTemporaryError(f"gateway answered {status}", status=status)
+        if status in (401, 403):  # our key, not the message: keep everything queued, stop calling
+            raise GatewayTemporaryError(f"gateway refused our key ({status})")
         if not 200 <= status < 300:
             raise GatewayPermanentError(
                 f"gateway refused ({status}): {payload[:120]!r}", status=status

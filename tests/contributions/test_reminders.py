@@ -245,6 +245,14 @@ def test_gateway_down_or_slow_stops_the_batch_and_keeps_everything(
     assert len(gateway.state.messages) == 3
 
 
+def test_a_wrong_gateway_key_fails_nothing(reminded: Any, gateway: Any, settings: Any) -> None:
+    rows = planned(reminded, n=2)
+    settings.REMINDER_GATEWAY_KEY = "wrong"
+    result = reminders.deliver_batch([r.pk for r in rows], now=utc(day(12), NOON_WIB))
+    assert result.failed == 0 and result.retry == [r.pk for r in rows]
+    assert set(Reminder.objects.values_list("state", flat=True)) == {"queued"}
+
+
 def test_permanent_refusal_falls_back_to_the_next_channel(reminded: Any, gateway: Any) -> None:
     p = reminded(email="budi@example.com")
     ReminderPreference.objects.create(participant=p, preferred_channel="whatsapp")
