@@ -183,6 +183,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "contributions.refresh_coverage_statuses",
         "schedule": crontab(hour=0, minute=5),
     },
+    # Plan the day's payment reminders once (a second run adds nothing: unique key).
+    "contributions-plan-reminders": {
+        "task": "contributions.plan_reminders",
+        "schedule": crontab(hour=0, minute=20),
+    },
+    # Hand reminders whose local sending window is open to workers, in batches; also picks up
+    # reminders whose task was lost (lease expired) or held back by quiet hours.
+    "contributions-dispatch-reminders": {
+        "task": "contributions.dispatch_reminders",
+        "schedule": 60.0,
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -221,6 +232,38 @@ BPU_DUE_DAY = env_int("BPU_DUE_DAY", 15)
 # Months of arrears before coverage lapses: at most 3 months (Perdir 22/PERDIR.02/072022; BPJS
 # branch statements, media.alkhairaat.id 23 Jul 2025). BPU pays no late fine.
 BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
+
+# --- payment reminders (docs/reminders.md) -------------------------------------------------
+# SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks
+# are signed with HMAC-SHA256 of the body under REMINDER_CALLBACK_SECRET.
+REMINDER_GATEWAY_URL = os.environ.get("REMINDER_GATEWAY_URL", "http://127.0.0.1:8025")
+REMINDER_GATEWAY_KEY = os.environ.get("REMINDER_GATEWAY_KEY", "dev-gateway-key")
+REMINDER_GATEWAY_TIMEOUT = float(os.environ.get("REMINDER_GATEWAY_TIMEOUT", "5"))
+REMINDER_CALLBACK_SECRET = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
+REMINDER_DEFAULT_CHANNEL = os.environ.get("REMINDER_DEFAULT_CHANNEL", "sms")
+# Messages per second per channel, shared by all workers (Redis token bucket).
+REMINDER_RATE_LIMITS = {
+    channel: float(rate)
+    for channel, rate in (
+        item.split("=")
+        for item in os.environ.get(
+            "REMINDER_RATE_LIMITS", "sms=2000,whatsapp=2000,email=200"
+        ).split(",")
+    )
+}
+REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 200)
+# A dispatched reminder still queued after this many seconds is dispatched again (lost task).
+REMINDER_DISPATCH_LEASE = env_int("REMINDER_DISPATCH_LEASE", 900)
+REMINDER_DISPATCH_MAX_PER_RUN = env_int("REMINDER_DISPATCH_MAX_PER_RUN", 120_000)
+REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 8)
+REMINDER_RETRY_BACKOFF = float(os.environ.get("REMINDER_RETRY_BACKOFF", "2"))
+# Local sending window in the participant's province time zone (WIB/WITA/WIT): [start, end).
+REMINDER_SEND_FROM_HOUR = env_int("REMINDER_SEND_FROM_HOUR", 8)
+REMINDER_SEND_UNTIL_HOUR = env_int("REMINDER_SEND_UNTIL_HOUR", 20)
+# A reminder that could not be sent within this many days of its planned day is skipped.
+REMINDER_MAX_DELAY_DAYS = env_int("REMINDER_MAX_DELAY_DAYS", 2)
+EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
 
 LOGGING = {
     "version": 1,

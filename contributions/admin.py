@@ -16,6 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from enrollment.models import Participant
+
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
 from .imports import import_payments
@@ -27,8 +29,12 @@ from .models import (
     Payment,
     RateDiscount,
     RateSchedule,
+    Reminder,
+    ReminderPreference,
+    ReminderRule,
     SponsorBatch,
 )
+from .reminders import opt_out
 from .services import post_sponsor_batch, reverse_payment
 
 
@@ -289,3 +295,60 @@ class ImportReportAdmin(ReadOnlyAdmin):
             },
             status=400 if form.errors else 200,
         )
+
+
+# --- payment reminders -------------------------------------------------------------------------
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(admin.ModelAdmin[ReminderRule]):
+    list_display = ("kind", "offset_days", "enabled", "channel", "updated_at")
+    list_editable = ("offset_days", "enabled", "channel")
+    readonly_fields = ("updated_at",)
+
+
+@admin.action(description=gettext_lazy("Stop all reminders for these participants (opt-out)"))
+def opt_out_participants(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
+) -> None:
+    ids = set(queryset.values_list("participant_id", flat=True))
+    for participant in Participant.objects.filter(pk__in=ids):
+        opt_out(participant=participant, reason=_("marked in the admin"), user=request.user)
+    modeladmin.message_user(request, _("%(n)d participants opted out.") % {"n": len(ids)})
+
+
+@admin.register(Reminder)
+class ReminderAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "participant",
+        "kind",
+        "period",
+        "planned_for",
+        "channel",
+        "state",
+        "attempts",
+        "sent_at",
+        "delivered_at",
+    )
+    list_filter = ("state", "kind", "channel", "planned_for")
+    search_fields = ("participant__kpj_number", "gateway_message_id")
+    raw_id_fields = ("participant",)
+    actions = [opt_out_participants]
+    show_full_result_count = False
+
+
+@admin.register(ReminderPreference)
+class ReminderPreferenceAdmin(admin.ModelAdmin[ReminderPreference]):
+    list_display = ("participant", "opted_out_at", "reason", "preferred_channel", "updated_at")
+    list_filter = ("preferred_channel",)
+    search_fields = ("participant__kpj_number",)
+    raw_id_fields = ("participant",)
+    readonly_fields = ("updated_by", "updated_at")
+    actions = [opt_out_participants]
+
+    def save_model(
+        self, request: HttpRequest, obj: ReminderPreference, form: Any, change: bool
+    ) -> None:
+        obj.updated_by = _user(request)
+        super().save_model(request, obj, form, change)
+        if obj.opted_out_at is not None:  # queued reminders stop too
+            opt_out(participant=obj.participant, reason=obj.reason, user=request.user)

@@ -33,7 +33,7 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import demo, rates, selectors, services
+        from . import demo, rates, reminders, selectors, services
         from .models import IncomeLevel, RateDiscount, RateSchedule
 
         hooks.register_income_check(rates.check_declared_income)
@@ -43,6 +43,7 @@ class ContributionsConfig(AppConfig):
         api_scopes.register_partner_filter(selectors.sponsored_by)
         api_scopes.register_participant_decorator(selectors.with_coverage_status)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
+        reference_data_loading.connect(reminders.on_reference_data_loading, weak=False)
         demo_seeding.connect(demo.on_demo_seeding, weak=False)
         connection_created.connect(allow_test_database_flush, weak=False)
         for model in (RateSchedule, IncomeLevel, RateDiscount):

@@ -302,3 +302,135 @@ class ImportReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+# --- reminders (rules: contributions/reminders.py; docs/reminders.md) -------------------------
+class ReminderKind(models.TextChoices):
+    DUE_SOON = "due_soon", _("Due soon")
+    DUE_TODAY = "due_today", _("Due today")
+    OVERDUE = "overdue", _("Overdue")
+    ABOUT_TO_LAPSE = "about_to_lapse", _("About to lapse")
+    LAPSED_WINBACK = "lapsed_winback", _("Lapsed: win back")
+    PAYMENT_THANKS = "payment_thanks", _("Payment received: thank you")
+
+
+class ReminderChannel(models.TextChoices):
+    SMS = "sms", _("SMS")
+    WHATSAPP = "whatsapp", _("WhatsApp")
+    EMAIL = "email", _("Email")
+
+
+class ReminderRule(models.Model):
+    """When a kind of reminder is sent: `offset_days` from the reference day (the due day of the
+    period for the due kinds, the day of the payment for payment_thanks). Admin-editable data."""
+
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices, unique=True)
+    offset_days = models.SmallIntegerField(
+        help_text="days relative to the due date (negative = before); for payment_thanks, "
+        "days after the payment"
+    )
+    enabled = models.BooleanField(default=True)
+    channel = models.CharField(
+        max_length=8,
+        choices=ReminderChannel.choices,
+        blank=True,
+        help_text="blank = the participant's preferred channel",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["kind"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(offset_days__gte=-28, offset_days__lte=28),
+                name="reminder_rule_offset_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.offset_days:+d} d)"
+
+
+class ReminderPreference(models.Model):
+    """A participant's reminder choices: opt-out (STOP/BERHENTI or staff) and preferred channel."""
+
+    participant = models.OneToOneField(
+        "enrollment.Participant",
+        primary_key=True,
+        on_delete=models.CASCADE,
+        related_name="reminder_preference",
+    )
+    opted_out_at = models.DateTimeField(null=True, blank=True)
+    reason = models.CharField(max_length=255, blank=True)
+    preferred_channel = models.CharField(max_length=8, choices=ReminderChannel.choices, blank=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}: {'opted out' if self.opted_out_at else 'opted in'}"
+
+
+class ReminderState(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    SENT = "sent", _("Sent")
+    DELIVERED = "delivered", _("Delivered")
+    FAILED = "failed", _("Failed")
+    SKIPPED_PAID = "skipped_paid", _("Skipped: paid meanwhile")
+    SKIPPED_QUIET_HOURS = "skipped_quiet_hours", _("Skipped: quiet hours")
+    OPTED_OUT = "opted_out", _("Opted out")
+
+
+class Reminder(models.Model):
+    """One planned message. UNIQUE(participant, kind, period) makes it exactly-once per due
+    period: a second plan, a retried task or a second worker finds the row, never adds one."""
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.CASCADE, related_name="reminders"
+    )
+    kind = models.CharField(max_length=16, choices=ReminderKind.choices)
+    # First day of the month whose due date the reminder refers to (payment_thanks: the first
+    # month the payment covers).
+    period = models.DateField()
+    # First unpaid month when planned: paid_through >= this means "paid meanwhile".
+    month_due = models.DateField(null=True, blank=True)
+    planned_for = models.DateField(db_index=True)
+    send_after = models.DateTimeField()
+    state = models.CharField(
+        max_length=20, choices=ReminderState.choices, default=ReminderState.QUEUED
+    )
+    channel = models.CharField(max_length=8, choices=ReminderChannel.choices)
+    # Where it was sent (phone or email): inbound STOP replies are matched on it.
+    recipient = models.CharField(max_length=254, blank=True, db_index=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    quiet_deferrals = models.PositiveSmallIntegerField(default=0)
+    gateway_message_id = models.CharField(max_length=64, null=True, blank=True, unique=True)
+    last_error = models.CharField(max_length=255, blank=True)
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-planned_for", "-id"]
+        indexes = [
+            models.Index(
+                fields=["send_after"],
+                condition=Q(state="queued"),
+                name="reminder_queued_send_after",
+            ),
+            models.Index(fields=["participant", "-planned_for"], name="reminder_participant"),
+            models.Index(fields=["planned_for", "channel", "state"], name="reminder_day_figures"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "kind", "period"], name="reminder_once_per_period"
+            ),
+            models.CheckConstraint(condition=Q(period__day=1), name="reminder_period_first_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} {self.kind} {self.period:%Y-%m} {self.state}"

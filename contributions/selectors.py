@@ -16,6 +16,7 @@ from . import coverage as rules
 from .errors import PaymentError
 from .models import Coverage, CoverageStatus, LedgerEntry, Payment
 from .rates import monthly_contribution_panel
+from .reminders import reminder_panel
 
 RECENT_ENTRIES = 5
 
@@ -69,7 +70,11 @@ def participant_panel(participant: Participant) -> dict[str, object]:
     )
     return {
         **monthly_contribution_panel(participant),
-        "panel_templates": ["contributions/_participant_panel.html"],
+        "panel_templates": [
+            "contributions/_participant_panel.html",
+            "contributions/_reminders_panel.html",
+        ],
+        **reminder_panel(participant),
         "coverage": cov,
         "coverage_status": status,
         "coverage_status_label": CoverageStatus(status).label if status else "",

@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
 
-from celery import shared_task
+from celery import Task, shared_task
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
-from . import services
+from . import reminders, services
 
 
 @shared_task(acks_late=True, name="contributions.refresh_coverage_statuses")
 def refresh_coverage_statuses(as_of: str | None = None) -> dict[str, int]:
     """Daily (CELERY_BEAT_SCHEDULE): move coverage statuses as dates pass. `as_of` ISO date."""
     return services.refresh_coverage_statuses(as_of=date.fromisoformat(as_of) if as_of else None)
+
+
+# --- payment reminders (contributions/reminders.py) -------------------------------------------
+def _when(now: str | None) -> datetime | None:
+    return datetime.fromisoformat(now) if now else None
+
+
+@shared_task(acks_late=True, name="contributions.plan_reminders")
+def plan_reminders(day: str | None = None, dispatch: bool = True) -> dict[str, int]:
+    """Daily (CELERY_BEAT_SCHEDULE): plan the day's reminders, then dispatch the due ones. A
+    second run (beat fired twice, retried task) plans nothing new."""
+    result = reminders.plan_reminders(day=date.fromisoformat(day) if day else None)
+    if dispatch:
+        dispatch_reminders.delay()
+    return result.created
+
+
+def _enqueue(now: str | None) -> Callable[[list[int]], None]:
+    def enqueue(ids: list[int]) -> None:
+        send_reminder_batch.delay(ids, now)
+
+    return enqueue
+
+
+@shared_task(acks_late=True, name="contributions.dispatch_reminders")
+def dispatch_reminders(now: str | None = None, limit: int | None = None) -> int:
+    """Every minute: fan the due reminders out to workers in batches. `now` (ISO datetime) is
+    for tests and replays; it is passed on to the batches."""
+    return reminders.dispatch_due_reminders(enqueue=_enqueue(now), now=_when(now), limit=limit)
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    name="contributions.send_reminder_batch",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=10,
+)
+def send_reminder_batch(self: Task, ids: list[int], now: str | None = None) -> dict[str, Any]:
+    """Send one batch; reminders hit by a transient gateway error are retried with exponential
+    backoff (their own new task); permanent errors are not retried. Idempotent."""
+    result = reminders.deliver_batch(ids, now=_when(now))
+    if result.retry:
+        retries = self.request.retries or 0
+        if retries < int(settings.REMINDER_MAX_ATTEMPTS):
+            delay = float(settings.REMINDER_RETRY_BACKOFF) * (2**retries)
+            raise self.retry(args=(result.retry, now), countdown=min(delay, 600.0))
+    return result.as_dict()
+
+
+@shared_task(acks_late=True, name="contributions.noop")
+def noop(ids: list[int], now: str | None = None) -> int:
+    """Does nothing: the baseline task rate for bench/bench_reminders.py."""
+    return len(ids)

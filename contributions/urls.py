@@ -9,4 +9,11 @@ urlpatterns = [
     path("participants/<int:pk>/payments/cash/", views.record_cash, name="record_cash"),
     path("participants/<int:pk>/ledger/", views.ledger, name="ledger"),
     path("payments/<int:pk>/receipt/", views.receipt, name="receipt"),
+    path("reminders/today/", views.reminders_today, name="reminders_today"),
+    path(
+        "participants/<int:pk>/reminders/opt-out/",
+        views.reminder_opt_out,
+        name="reminder_opt_out",
+    ),
+    path("reminders/gateway/callback/", views.gateway_callback, name="gateway_callback"),
 ]

@@ -4,21 +4,26 @@ Every page starts from enrollment.selectors.participants_visible_to (404 outside
 
 from __future__ import annotations
 
+from datetime import date
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from enrollment.models import Participant, StaffProfile
 from enrollment.selectors import participants_visible_to, staff_profile
 
-from . import selectors
+from . import reminders, selectors
 from .errors import PaymentError
 from .forms import CashPaymentForm
-from .models import Payment
+from .models import Payment, ReminderRule
 from .services import record_payment
 
 PAGE_SIZE = 25
@@ -119,3 +124,75 @@ def arrears(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     return render(request, "contributions/arrears.html", {"page": page})
+
+
+# --- payment reminders ---------------------------------------------------------------------------
+def _is_reminder_admin(user: object) -> bool:
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return True
+    profile = staff_profile(user)  # type: ignore[arg-type]
+    return profile is not None and profile.role == StaffProfile.Role.ADMIN
+
+
+@login_required
+@require_GET
+def reminders_today(request: HttpRequest) -> HttpResponse:
+    """Staff only: the day's reminder plan and delivery figures per channel."""
+    if not _is_reminder_admin(request.user):
+        raise PermissionDenied
+    day = timezone.localdate()
+    if request.GET.get("day"):
+        try:
+            day = date.fromisoformat(request.GET["day"])
+        except ValueError:
+            return HttpResponseBadRequest(_("day must be YYYY-MM-DD"))
+    figures = reminders.day_figures(day)
+    rules = ReminderRule.objects.order_by("kind")
+    return render(
+        request,
+        "contributions/reminders_today.html",
+        {"day": day, "figures": figures, "columns": reminders.FIGURE_COLUMNS, "rules": rules},
+    )
+
+
+@login_required
+@require_POST
+def reminder_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
+    """An agent or admin marks that the participant wants no more reminders (or wants them
+    again with `opt_in=1`)."""
+    participant = _participant(request, pk)
+    if not _is_reminder_admin(request.user):
+        _profile(request)  # agents and supervisors need a staff profile
+    if request.POST.get("opt_in") == "1":
+        reminders.opt_in(participant=participant, user=request.user)
+        messages.success(request, _("Reminders switched on again."))
+    else:
+        reason = (request.POST.get("reason") or "").strip() or _("marked by staff")
+        reminders.opt_out(participant=participant, reason=reason, user=request.user)
+        messages.success(request, _("No more reminders will be sent to this participant."))
+    return redirect("enrollment:participant", pk=participant.pk)
+
+
+@csrf_exempt
+@require_POST
+def gateway_callback(request: HttpRequest) -> JsonResponse:
+    """The SMS/WhatsApp gateway's callback: delivery reports and inbound messages (STOP).
+    Authenticated by X-Signature = hex HMAC-SHA256(body, REMINDER_CALLBACK_SECRET).
+    401 bad signature, 400 malformed, 404 unknown message or sender; never a 500 for bad input."""
+    body = request.body
+    if not reminders.signature_valid(body, request.headers.get("X-Signature", "")):
+        return JsonResponse({"error": "bad_signature"}, status=401)
+    try:
+        data = reminders.parse_callback(body)
+        if data["type"] == "status":
+            reminder = reminders.record_delivery_status(
+                message_id=data["message_id"],
+                status=data["status"],
+                error=str(data.get("error") or ""),
+            )
+            return JsonResponse({"ok": True, "state": reminder.state})
+        count = reminders.handle_inbound(sender=data["from"], text=data["text"])
+        return JsonResponse({"ok": True, "opted_out": count})
+    except reminders.ReminderError as exc:
+        status = 400 if exc.code == "malformed" else 404
+        return JsonResponse({"error": exc.code, "message": exc.message}, status=status)

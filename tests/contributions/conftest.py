@@ -77,3 +77,53 @@ def assert_ledger_consistent() -> None:
 @pytest.fixture
 def consistent() -> Any:
     return assert_ledger_consistent
+
+
+# --- payment reminders ------------------------------------------------------------------------
+VILLAGES = {
+    "WIB": "32.73.05.1001",  # Kota Bandung, Jawa Barat (Asia/Jakarta)
+    "WITA": "51.71.01.1001",  # Kota Denpasar, Bali (Asia/Makassar)
+    "WIT": "91.03.01.1001",  # Papua (Asia/Jayapura)
+}
+_phones = itertools.count(1)
+
+
+@pytest.fixture
+def gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The fake SMS/WhatsApp gateway on a free 127.0.0.1 port; settings (and the environment a
+    worker subprocess inherits) point at it."""
+    from contributions.fake_gateway import FakeGatewayServer
+
+    server = FakeGatewayServer(0, key="test-gateway-key")
+    server.start_in_thread()
+    settings.REMINDER_GATEWAY_URL = server.url
+    settings.REMINDER_GATEWAY_KEY = "test-gateway-key"
+    settings.REMINDER_GATEWAY_TIMEOUT = 2.0
+    settings.REMINDER_CALLBACK_SECRET = "test-callback-secret"
+    settings.REMINDER_RATE_LIMITS = {"sms": 5000.0, "whatsapp": 5000.0, "email": 5000.0}
+    for name, value in {
+        "REMINDER_GATEWAY_URL": server.url,
+        "REMINDER_GATEWAY_KEY": "test-gateway-key",
+        "REMINDER_GATEWAY_TIMEOUT": "2",
+        "REMINDER_CALLBACK_SECRET": "test-callback-secret",
+        "REMINDER_RATE_LIMITS": "sms=5000,whatsapp=5000,email=5000",
+        "REMINDER_RETRY_BACKOFF": "0.2",
+        "EMAIL_BACKEND": "django.core.mail.backends.locmem.EmailBackend",
+    }.items():
+        monkeypatch.setenv(name, value)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def reminded(make_participant: Any) -> Any:
+    """A participant who consented to reminders, in the given time zone ("WIB"/"WITA"/"WIT")."""
+
+    def _make(zone: str = "WIB", **overrides: Any) -> Any:
+        overrides.setdefault("consent_reminders", True)
+        overrides.setdefault("phone", f"+62812{next(_phones):07d}")
+        overrides.setdefault("village", VILLAGES[zone])
+        return make_participant(**overrides)
+
+    return _make

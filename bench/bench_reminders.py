@@ -1,0 +1,205 @@
+"""Benchmark: plan and send N payment reminders to the fake gateway through real Celery workers.
+
+    .venv/bin/python bench/bench_reminders.py --participants 100000 --workers 2
+
+Reports the planning time (set-based SQL), end-to-end messages per second (dispatch -> workers
+-> fake gateway -> state `sent` committed), and, in the same run with the same workers, the
+rate of a no-op Celery task (the ceiling of a one-task-per-message design). A fresh database
+(DATABASE_URL, default bpjsportal_reminders), its own Celery queue and Redis key prefix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.request import urlopen
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bpjsportal_reminders"
+
+TAG = uuid.uuid4().hex[:8]
+os.environ["CELERY_QUEUE"] = f"bench-reminders-{TAG}"
+os.environ["CACHE_KEY_PREFIX"] = f"bench-reminders-{TAG}"
+
+PARTICIPANTS_SQL = """
+INSERT INTO enrollment_participant
+    (nik, kpj_number, full_name, birth_date, sex, phone, email, language, village_id,
+     province_id, regency_id, address, occupation_id, declared_income, jht, channel,
+     consent_data, consent_reminders, created_at, updated_at)
+SELECT lpad((3273050000000000 + g)::text, 16, '0'), lpad((20000000000 + g)::text, 11, '0'),
+       'Pekerja ' || g, DATE '1990-01-01', 'M', '+62812' || lpad(g::text, 8, '0'), '',
+       CASE WHEN g %% 10 = 0 THEN 'en' ELSE 'id' END, v.village, v.province, v.regency,
+       'Jl. Bench', 'petani', 1000000, (g %% 3 = 0), 'self', true, true, now(), now()
+FROM generate_series(1, %(n)s) AS g
+CROSS JOIN LATERAL (
+    SELECT (ARRAY['32.73.05.1001', '51.71.01.1001', '91.03.01.1001'])[1 + g %% 3] AS village,
+           (ARRAY['32', '51', '91'])[1 + g %% 3] AS province,
+           (ARRAY['32.73', '51.71', '91.03'])[1 + g %% 3] AS regency
+) v
+"""
+COVERAGE_SQL = """
+INSERT INTO contributions_coverage
+    (participant_id, status, start_month, paid_through, active_since, lapsed_since,
+     continuous_months, reactivations, balance, updated_at)
+SELECT p.id, 'grace', %(month)s, NULL, NULL, NULL, 0, 0, 0, now()
+FROM enrollment_participant p
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gateway_stats(url: str) -> dict[str, int]:
+    with urlopen(f"{url}/_control/stats", timeout=10) as response:  # noqa: S310
+        return dict(json.load(response))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--participants", type=int, default=100_000)
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (prefork)")
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--noop", type=int, default=20_000, help="no-op tasks for the baseline")
+    args = parser.parse_args()
+
+    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
+    port = free_port()
+    gateway_url = f"http://127.0.0.1:{port}"
+    os.environ.update(
+        {
+            "REMINDER_GATEWAY_URL": gateway_url,
+            "REMINDER_GATEWAY_KEY": "k",
+            "REMINDER_RATE_LIMITS": "sms=100000,whatsapp=100000,email=100000",
+            "REMINDER_BATCH_SIZE": str(args.batch),
+            "REMINDER_DISPATCH_MAX_PER_RUN": str(args.participants * 2),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    from bench.bench_payments import setup
+
+    setup(url)
+    from django.db import connection
+    from django.utils import timezone
+
+    from bpjsportal.celery import app
+    from contributions import reminders
+    from contributions.models import Reminder
+    from contributions.rates import add_months
+    from contributions.tasks import noop, send_reminder_batch
+
+    month = timezone.localdate().replace(day=1)
+    plan_day = add_months(month, 1).replace(day=12)
+    now = datetime(plan_day.year, plan_day.month, plan_day.day, 5, tzinfo=UTC)  # 12:00 WIB
+    with connection.cursor() as cur:
+        t0 = time.perf_counter()
+        cur.execute(PARTICIPANTS_SQL, {"n": args.participants})
+        cur.execute(COVERAGE_SQL, {"month": month})
+        cur.execute("ANALYZE")
+        t_load = time.perf_counter() - t0
+    reminders.seed_reminder_rules()
+
+    t0 = time.perf_counter()
+    planned = reminders.plan_reminders(day=plan_day).total
+    t_plan = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    replanned = reminders.plan_reminders(day=plan_day).total
+    t_replan = time.perf_counter() - t0
+
+    gateway = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "contributions.fake_gateway"),
+            *("--port", str(port), "--key", "k", "--count-only"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    worker_env = {**os.environ, "DATABASE_URL": url}
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "bpjsportal", "worker"),
+            *("-Q", os.environ["CELERY_QUEUE"], "--concurrency", str(args.workers)),
+            *("-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+            *("-n", f"bench-{TAG}@%h"),
+        ],
+        cwd=ROOT,
+        env=worker_env,
+    )
+    try:
+        time.sleep(1)
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[f"bench-{TAG}@{socket.gethostname()}"]):
+            if time.monotonic() > deadline:
+                raise RuntimeError("bench worker did not start")
+
+        # --- end to end: dispatch -> workers -> gateway -> committed `sent`
+        t0 = time.perf_counter()
+        dispatched = reminders.dispatch_due_reminders(
+            enqueue=lambda ids: send_reminder_batch.delay(ids, now.isoformat()), now=now
+        )
+        t_dispatch = time.perf_counter() - t0
+        while Reminder.objects.filter(state="queued").exists():
+            time.sleep(0.5)
+        t_send = time.perf_counter() - t0
+        sent = Reminder.objects.filter(state="sent").count()
+        stats = gateway_stats(gateway_url)
+
+        # --- baseline: no-op tasks through the same broker and workers
+        t0 = time.perf_counter()
+        results = [noop.delay([i], None) for i in range(args.noop)]
+        results[-1].get(timeout=600)
+        for r in results[:: max(1, args.noop // 100)]:
+            r.get(timeout=600)
+        t_noop = time.perf_counter() - t0
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        gateway.terminate()
+        with app.connection_for_write() as conn:
+            conn.default_channel.queue_purge(os.environ["CELERY_QUEUE"])
+
+    from bench.common import machine
+    from bench.common import now as stamp
+
+    print(
+        json.dumps(
+            {
+                "when": stamp(),
+                "machine": machine(),
+                "participants": args.participants,
+                "workers": args.workers,
+                "batch": args.batch,
+                "load_s": round(t_load, 1),
+                "planned": planned,
+                "plan_s": round(t_plan, 2),
+                "plan_per_s": round(planned / t_plan),
+                "replan_added": replanned,
+                "replan_s": round(t_replan, 2),
+                "dispatched": dispatched,
+                "dispatch_s": round(t_dispatch, 2),
+                "sent": sent,
+                "gateway": stats,
+                "end_to_end_s": round(t_send, 1),
+                "messages_per_s": round(sent / t_send),
+                "noop_tasks": args.noop,
+                "noop_s": round(t_noop, 1),
+                "noop_tasks_per_s": round(args.noop / t_noop),
+            },
+            indent=2,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""A local stand-in for the SMS/WhatsApp HTTP gateway, for development, tests and benchmarks.
+
+    python -m contributions.fake_gateway --port 8025 [--key dev-gateway-key]
+
+Speaks the gateway protocol of contributions/gateways.py (POST /messages) and de-duplicates on
+`reference` like the real one must. Records what it received; can be told to misbehave:
+    POST /_control/mode  {"mode": "ok" | "error500" | "error429" | "drop" | "reject400",
+                          "delay": seconds, "fail_next": n}   (fail_next: misbehave n times only)
+    GET  /_control/messages   every accepted message (first sends only)
+    GET  /_control/stats      {"accepted", "duplicates", "requests", "failures"}
+    POST /_control/reset
+Not for production: no TLS, everything in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class GatewayState:
+    def __init__(self, key: str, keep_messages: bool = True) -> None:
+        self.key = key
+        self.keep_messages = keep_messages  # off for benchmarks: count, don't store texts
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.by_reference: dict[str, str] = {}
+        self.duplicates = 0
+        self.requests = 0
+        self.failures = 0
+        self.mode = "ok"
+        self.delay = 0.0
+        self.fail_next: int | None = None
+
+    def misbehaviour(self) -> str:
+        """The mode to apply to this request (counts down `fail_next`)."""
+        with self.lock:
+            self.requests += 1
+            if self.mode == "ok":
+                return "ok"
+            if self.fail_next is not None:
+                if self.fail_next <= 0:
+                    return "ok"
+                self.fail_next -= 1
+            self.failures += 1
+            return self.mode
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "accepted": len(self.by_reference),
+                "duplicates": self.duplicates,
+                "requests": self.requests,
+                "failures": self.failures,
+            }
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeGatewayServer
+    protocol_version = "HTTP/1.1"
+    wbufsize = 1 << 16  # headers and body in one segment (no Nagle / delayed-ACK stall)
+    disable_nagle_algorithm = True
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _json(self, status: int, data: Any) -> None:
+        body = json.dumps(data).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _body(self) -> Any:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        try:
+            return json.loads(raw or b"{}")
+        except ValueError:
+            return None
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        if self.path == "/_control/messages":
+            with state.lock:
+                self._json(200, list(state.messages))
+        elif self.path == "/_control/stats":
+            self._json(200, state.stats())
+        else:
+            self._json(404, {"error": "not found"})
+
+    def do_POST(self) -> None:
+        state = self.server.state
+        data = self._body()
+        if self.path == "/_control/reset":
+            with state.lock:
+                state.reset()
+            self._json(200, {"ok": True})
+            return
+        if self.path == "/_control/mode":
+            with state.lock:
+                state.mode = str((data or {}).get("mode", "ok"))
+                state.delay = float((data or {}).get("delay", 0))
+                fail_next = (data or {}).get("fail_next")
+                state.fail_next = int(fail_next) if fail_next is not None else None
+            self._json(200, {"ok": True})
+            return
+        if self.path != "/messages":
+            self._json(404, {"error": "not found"})
+            return
+        if self.headers.get("Authorization") != f"Bearer {state.key}":
+            self._json(401, {"error": "bad key"})
+            return
+        if state.delay:
+            time.sleep(state.delay)
+        mode = state.misbehaviour()
+        if mode == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return
+        if mode == "error500":
+            self._json(500, {"error": "internal"})
+            return
+        if mode == "error429":
+            self._json(429, {"error": "slow down"})
+            return
+        if mode == "reject400":
+            self._json(400, {"error": "rejected"})
+            return
+        if not isinstance(data, dict) or not all(
+            isinstance(data.get(k), str) and data.get(k) for k in ("channel", "to", "reference")
+        ):
+            self._json(400, {"error": "channel, to and reference are required"})
+            return
+        with state.lock:
+            existing = state.by_reference.get(data["reference"])
+            if existing is not None:
+                state.duplicates += 1
+                message_id, duplicate = existing, True
+            else:
+                message_id = f"fg-{len(state.by_reference) + 1}-{data['reference']}"
+                state.by_reference[data["reference"]] = message_id
+                if state.keep_messages:
+                    state.messages.append({**data, "id": message_id, "at": time.time()})
+                duplicate = False
+        self._json(202, {"id": message_id, "duplicate": duplicate})
+
+
+class FakeGatewayServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self, port: int = 0, key: str = "dev-gateway-key", keep_messages: bool = True
+    ) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.state = GatewayState(key, keep_messages)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, daemon=True)
+        thread.start()
+        return thread
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8025)
+    parser.add_argument("--key", default="dev-gateway-key")
+    parser.add_argument("--count-only", action="store_true", help="do not keep message texts")
+    args = parser.parse_args()
+    server = FakeGatewayServer(args.port, args.key, keep_messages=not args.count_only)
+    print(f"fake gateway on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

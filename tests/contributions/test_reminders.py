@@ -1,0 +1,445 @@
+"""Payment reminders in-process: rules and planning, quiet hours across WIB/WITA/WIT, delivery
+against the fake gateway (faults, fallback, rate limit), rendering, callbacks, opt-out, pages.
+The real-worker cases are in test_reminders_worker.py."""
+
+from __future__ import annotations
+
+import json
+import time as clock
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.urls import reverse
+from django.utils import timezone
+
+from contributions import reminders
+from contributions.models import Coverage, Reminder, ReminderPreference, ReminderRule
+from contributions.rates import add_months
+
+pytestmark = pytest.mark.django_db
+
+THIS_MONTH = timezone.localdate().replace(day=1)
+NEXT = add_months(THIS_MONTH, 1)  # a month every new participant owes
+
+
+def day(n: int) -> date:
+    return NEXT.replace(day=n)
+
+
+def utc(d: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(d.year, d.month, d.day, hour, minute, tzinfo=UTC)
+
+
+def plan(d: date) -> dict[str, int]:
+    return reminders.plan_reminders(day=d).created
+
+
+def kinds_of(participant: Any) -> set[str]:
+    return set(Reminder.objects.filter(participant=participant).values_list("kind", flat=True))
+
+
+def dispatch(now: datetime) -> list[int]:
+    out: list[int] = []
+    reminders.dispatch_due_reminders(enqueue=out.extend, now=now)
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _rules(refdata: Any, settings: Any) -> None:
+    reminders.seed_reminder_rules()
+    settings.REMINDER_CALLBACK_SECRET = "test-callback-secret"
+
+
+# --- rules and planning ------------------------------------------------------------------------
+def test_each_rule_finds_its_participants_and_no_one_else(reminded: Any, pay: Any) -> None:
+    owes = reminded()  # registered this month, never paid
+    paid = reminded()
+    Coverage.objects.filter(pk=paid.pk).update(paid_through=NEXT, status="active")
+    no_consent = reminded(consent_reminders=False)
+    opted = reminded()
+    reminders.opt_out(participant=opted, reason="test")
+    # first unpaid month = NEXT - 3: lapses after NEXT's due date
+    lapsing = reminded(start_month=add_months(NEXT, -3))
+
+    assert plan(day(12))["due_soon"] == 2  # 15 - 3
+    assert plan(day(10))["about_to_lapse"] == 1  # 15 - 5
+    assert plan(day(15))["due_today"] == 2
+    assert plan(day(20))["overdue"] == 1  # 15 + 5: `lapsing` lapsed on the 16th
+    assert plan(day(22))["lapsed_winback"] == 1  # 15 + 7
+    assert kinds_of(owes) == {"due_soon", "due_today", "overdue"}
+    assert kinds_of(lapsing) == {"due_soon", "about_to_lapse", "due_today", "lapsed_winback"}
+    for nobody in (paid, no_consent, opted):
+        assert kinds_of(nobody) == set()
+    # a day that is no rule's day plans nothing
+    assert sum(plan(day(3)).values()) == 0
+
+
+def test_planning_twice_adds_nothing(reminded: Any) -> None:
+    for _ in range(5):
+        reminded()
+    first = plan(day(12))
+    again = plan(day(12))
+    assert first["due_soon"] == 5
+    assert sum(again.values()) == 0
+    assert Reminder.objects.count() == 5
+
+
+def test_rules_are_data_an_admin_can_change(reminded: Any) -> None:
+    reminded()
+    ReminderRule.objects.filter(kind="due_soon").update(offset_days=-7)
+    assert plan(day(12))["due_soon"] == 0
+    assert plan(day(8))["due_soon"] == 1
+    ReminderRule.objects.filter(kind="due_today").update(enabled=False)
+    assert "due_today" not in plan(day(15))
+
+
+def test_payment_thanks_the_day_after_a_payment(reminded: Any, pay: Any) -> None:
+    p = reminded()
+    pay(p, months=1)
+    today = timezone.localdate()
+    assert plan(today + timedelta(days=1))["payment_thanks"] == 1
+    r = Reminder.objects.get(participant=p, kind="payment_thanks")
+    assert r.period == THIS_MONTH
+    assert "terima kasih" in reminders.render_reminder(r).text.lower()
+
+
+def test_preferred_channel_and_rule_channel(reminded: Any) -> None:
+    wa = reminded()
+    ReminderPreference.objects.create(participant=wa, preferred_channel="whatsapp")
+    sms = reminded()
+    plan(day(12))
+    assert Reminder.objects.get(participant=wa).channel == "whatsapp"
+    assert Reminder.objects.get(participant=sms).channel == "sms"
+    ReminderRule.objects.filter(kind="due_today").update(channel="email")
+    plan(day(15))
+    assert Reminder.objects.get(participant=wa, kind="due_today").channel == "email"
+
+
+# --- quiet hours across the three time zones --------------------------------------------------
+def test_send_after_is_eight_local_in_each_time_zone(reminded: Any) -> None:
+    people = {zone: reminded(zone) for zone in ("WIB", "WITA", "WIT")}
+    plan(day(12))
+    send_after = {
+        zone: Reminder.objects.get(participant=p).send_after.astimezone(UTC)
+        for zone, p in people.items()
+    }
+    assert send_after["WIB"] == utc(day(12), 1)  # 08:00 UTC+7
+    assert send_after["WITA"] == utc(day(12), 0)  # 08:00 UTC+8
+    assert send_after["WIT"] == utc(day(11), 23)  # 08:00 UTC+9
+
+
+def test_quiet_hours_hold_until_the_local_window_opens(reminded: Any, gateway: Any) -> None:
+    people = {zone: reminded(zone) for zone in ("WIB", "WITA", "WIT")}
+    plan(day(12))
+    by_zone = {zone: Reminder.objects.get(participant=p) for zone, p in people.items()}
+
+    # 23:30 UTC: 06:30 WIB, 07:30 WITA, 08:30 WIT -> only Papua
+    assert dispatch(utc(day(11), 23, 30)) == [by_zone["WIT"].pk]
+    result = reminders.deliver_batch([by_zone["WIT"].pk], now=utc(day(11), 23, 30))
+    assert result.sent == 1
+    # 00:30 UTC: 07:30 WIB, 08:30 WITA -> Bali too
+    assert dispatch(utc(day(12), 0, 30)) == [by_zone["WITA"].pk]
+    assert dispatch(utc(day(12), 0, 45)) == []  # nothing is dispatched twice
+
+    # a dispatched batch that reaches a worker after 20:00 local waits for tomorrow 08:00:
+    # 12:30 UTC = 19:30 WIB, 20:30 WITA
+    result = reminders.deliver_batch(
+        [by_zone["WIB"].pk, by_zone["WITA"].pk], now=utc(day(12), 12, 30)
+    )
+    assert (result.sent, result.deferred) == (1, 1)
+    wita = Reminder.objects.get(pk=by_zone["WITA"].pk)
+    assert wita.state == "queued" and wita.quiet_deferrals == 1
+    assert wita.send_after.astimezone(UTC) == utc(day(13), 0)  # 08:00 WITA next day
+    assert dispatch(utc(day(12), 23, 59)) == []
+    assert dispatch(utc(day(13), 0, 0)) == [wita.pk]
+    figures = reminders.day_figures(day(12))["sms"]
+    assert figures["planned"] == 3 and figures["sent"] == 2 and figures["held_quiet_hours"] == 1
+    assert len(gateway.state.messages) == 2
+
+
+def test_a_reminder_that_cannot_be_sent_in_time_is_skipped(reminded: Any, gateway: Any) -> None:
+    p = reminded("WIT")
+    plan(day(12))
+    r = Reminder.objects.get(participant=p)
+    # three days later, at 22:00 WIT: the next window is past the allowed delay
+    result = reminders.deliver_batch([r.pk], now=utc(day(15), 13))
+    assert result.skipped_quiet_hours == 1
+    assert Reminder.objects.get(pk=r.pk).state == "skipped_quiet_hours"
+    assert gateway.state.messages == []
+
+
+# --- delivery ------------------------------------------------------------------------------------
+SECRET = "test-callback-secret"
+NOON_WIB = 5  # 12:00 WIB, 13:00 WITA, 14:00 WIT in UTC hours
+
+
+def planned(reminded: Any, n: int = 1, **kw: Any) -> list[Reminder]:
+    people = [reminded(**kw) for _ in range(n)]
+    plan(day(12))
+    return list(Reminder.objects.filter(participant__in=people).order_by("id"))
+
+
+def test_sent_reminder_reaches_the_gateway_once(reminded: Any, gateway: Any) -> None:
+    [r] = planned(reminded)
+    now = utc(day(12), NOON_WIB)
+    assert reminders.deliver_batch([r.pk], now=now).sent == 1
+    again = reminders.deliver_batch([r.pk], now=now)  # a retried / duplicated task
+    assert again.sent == 0 and again.not_queued == 1
+    r.refresh_from_db()
+    assert r.state == "sent" and r.attempts == 1 and r.gateway_message_id
+    [msg] = gateway.state.messages
+    assert msg["reference"] == f"bpu-rem-{r.pk}" and msg["to"] == r.participant.phone
+    assert r.participant.kpj_number in msg["text"]
+
+
+def test_a_participant_who_paid_meanwhile_gets_nothing(
+    reminded: Any, pay: Any, gateway: Any
+) -> None:
+    [r] = planned(reminded)
+    pay(r.participant, months=2)  # this month and next: the planned month is paid
+    result = reminders.deliver_batch([r.pk], now=utc(day(12), NOON_WIB))
+    assert result.skipped_paid == 1
+    assert Reminder.objects.get(pk=r.pk).state == "skipped_paid"
+    assert gateway.state.messages == []
+
+
+@pytest.mark.parametrize(("mode", "times"), [("error500", 1), ("error429", 1), ("drop", 2)])
+def test_transient_gateway_errors_are_retried(
+    reminded: Any, gateway: Any, mode: str, times: int
+) -> None:
+    """(A dropped keep-alive connection is retried once at once: `drop` must happen twice.)"""
+    [r] = planned(reminded)
+    gateway.state.mode, gateway.state.fail_next = mode, times
+    now = utc(day(12), NOON_WIB)
+    first = reminders.deliver_batch([r.pk], now=now)
+    assert first.retry == [r.pk] and first.sent == 0
+    r.refresh_from_db()
+    assert r.state == "queued" and r.attempts == 1 and r.last_error
+    assert reminders.deliver_batch(first.retry, now=now).sent == 1
+    assert len(gateway.state.messages) == 1
+
+
+def test_gateway_down_or_slow_stops_the_batch_and_keeps_everything(
+    reminded: Any, gateway: Any, settings: Any
+) -> None:
+    rows = planned(reminded, n=3)
+    ids = [r.pk for r in rows]
+    now = utc(day(12), NOON_WIB)
+    settings.REMINDER_GATEWAY_URL = "http://127.0.0.1:9"  # connection refused
+    result = reminders.deliver_batch(ids, now=now)
+    assert result.retry == ids and result.sent == 0
+    # only the first was tried: the batch stops calling a gateway that is down
+    assert [r.attempts for r in Reminder.objects.filter(pk__in=ids).order_by("id")] == [1, 0, 0]
+
+    settings.REMINDER_GATEWAY_URL = gateway.url
+    settings.REMINDER_GATEWAY_TIMEOUT = 0.2
+    gateway.state.delay = 0.5
+    started = clock.monotonic()
+    assert reminders.deliver_batch(ids, now=now).retry == ids
+    assert clock.monotonic() - started < 2  # one timeout, not one per message
+    gateway.state.delay = 0
+    assert reminders.deliver_batch(ids, now=now).sent == 3
+    # the timed-out request was accepted late by the gateway: the resend is not a second SMS
+    assert len(gateway.state.messages) == 3
+
+
+def test_a_wrong_gateway_key_fails_nothing(reminded: Any, gateway: Any, settings: Any) -> None:
+    rows = planned(reminded, n=2)
+    settings.REMINDER_GATEWAY_KEY = "wrong"
+    result = reminders.deliver_batch([r.pk for r in rows], now=utc(day(12), NOON_WIB))
+    assert result.failed == 0 and result.retry == [r.pk for r in rows]
+    assert set(Reminder.objects.values_list("state", flat=True)) == {"queued"}
+
+
+def test_permanent_refusal_falls_back_to_the_next_channel(reminded: Any, gateway: Any) -> None:
+    p = reminded(email="budi@example.com")
+    ReminderPreference.objects.create(participant=p, preferred_channel="whatsapp")
+    plan(day(12))
+    r = Reminder.objects.get(participant=p)
+    gateway.state.mode, gateway.state.fail_next = "reject400", 1  # not on WhatsApp
+    assert reminders.deliver_batch([r.pk], now=utc(day(12), NOON_WIB)).sent == 1
+    r.refresh_from_db()
+    assert r.channel == "sms" and r.state == "sent" and "whatsapp" in r.last_error
+    # every gateway channel refuses: email is the last resort
+    q = reminded(email="sari@example.com")
+    plan(day(12))
+    r2 = Reminder.objects.get(participant=q)
+    gateway.state.mode, gateway.state.fail_next = "reject400", None
+    assert reminders.deliver_batch([r2.pk], now=utc(day(12), NOON_WIB)).sent == 1
+    assert Reminder.objects.get(pk=r2.pk).channel == "email"
+    assert mail.outbox[-1].to == ["sari@example.com"]
+
+
+def test_permanent_refusal_everywhere_fails_without_retry(reminded: Any, gateway: Any) -> None:
+    [r] = planned(reminded)
+    gateway.state.mode = "reject400"
+    result = reminders.deliver_batch([r.pk], now=utc(day(12), NOON_WIB))
+    assert result.failed == 1 and result.retry == []
+    assert Reminder.objects.get(pk=r.pk).state == "failed"
+
+
+def test_rate_limit_is_respected(reminded: Any, gateway: Any, settings: Any) -> None:
+    rows = planned(reminded, n=30)
+    settings.REMINDER_RATE_LIMITS = {"sms": 20.0}
+    started = clock.monotonic()
+    assert reminders.deliver_batch([r.pk for r in rows], now=utc(day(12), NOON_WIB)).sent == 30
+    assert clock.monotonic() - started >= 0.45  # 20 at once (burst), 10 more at 20/s
+
+
+# --- rendering -----------------------------------------------------------------------------------
+def test_message_in_indonesian_by_default_and_english_on_request(reminded: Any) -> None:
+    indo = reminded()
+    eng = reminded(language="en")
+    plan(day(12))
+    text_id = reminders.render_reminder(Reminder.objects.get(participant=indo), today=day(12))
+    text_en = reminders.render_reminder(Reminder.objects.get(participant=eng), today=day(12))
+    month_name_id = {1: "Januari", 2: "Februari", 3: "Maret", 4: "April", 5: "Mei", 6: "Juni"}
+    month_name_id.update(
+        {7: "Juli", 8: "Agustus", 9: "September", 10: "Oktober", 11: "November", 12: "Desember"}
+    )
+    # two months owed (this and next), Rp 16,800 a month before any discount
+    assert indo.kpj_number in text_id.text and "jatuh tempo" in text_id.text
+    assert f"15 {month_name_id[NEXT.month]} {NEXT.year}" in text_id.text
+    assert "Rp 33.600" in text_id.text or "Rp 16.800" in text_id.text or "Rp 8.400" in text_id.text
+    assert "is due on" in text_en.text and eng.kpj_number in text_en.text
+    assert "Rp 33,600" in text_en.text or "Rp 16,800" in text_en.text or "Rp 8,400" in text_en.text
+    assert "Perisai" in text_id.text and "Perisai" in text_en.text
+
+
+# --- callbacks -----------------------------------------------------------------------------------
+def post_callback(client: Any, payload: Any, secret: str = SECRET) -> Any:
+    body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    return client.post(
+        reverse("contributions:gateway_callback"),
+        data=body,
+        content_type="application/json",
+        HTTP_X_SIGNATURE=reminders.sign(body, secret),
+    )
+
+
+def test_delivery_callback_marks_delivered_idempotently(
+    client: Any, reminded: Any, gateway: Any
+) -> None:
+    [r] = planned(reminded)
+    reminders.deliver_batch([r.pk], now=utc(day(12), NOON_WIB))
+    r.refresh_from_db()
+    payload = {"type": "status", "message_id": r.gateway_message_id, "status": "delivered"}
+    assert post_callback(client, payload).status_code == 200
+    assert post_callback(client, payload).status_code == 200
+    assert Reminder.objects.get(pk=r.pk).state == "delivered"
+    failed = {**payload, "status": "failed"}  # never overrides delivered
+    assert post_callback(client, failed).json()["state"] == "delivered"
+
+
+def test_failed_callback(client: Any, reminded: Any, gateway: Any) -> None:
+    [r] = planned(reminded)
+    reminders.deliver_batch([r.pk], now=utc(day(12), NOON_WIB))
+    r.refresh_from_db()
+    payload = {"type": "status", "message_id": r.gateway_message_id, "status": "failed"}
+    assert post_callback(client, {**payload, "error": "absent subscriber"}).status_code == 200
+    r.refresh_from_db()
+    assert r.state == "failed" and r.last_error == "absent subscriber"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b"not json", 400),
+        (b"[1, 2]", 400),
+        (json.dumps({"type": "status"}).encode(), 400),
+        (json.dumps({"type": "status", "message_id": "x", "status": "eaten"}).encode(), 400),
+        (json.dumps({"type": "inbound", "from": 62812}).encode(), 400),
+        (json.dumps({"type": "nonsense"}).encode(), 400),
+        (json.dumps({"type": "status", "message_id": "nope", "status": "delivered"}).encode(), 404),
+        (b"\xff\xfe", 400),
+    ],
+)
+def test_bad_callbacks_get_a_clear_4xx(client: Any, body: bytes, status: int) -> None:
+    response = post_callback(client, body)
+    assert response.status_code == status
+    assert "error" in response.json()
+
+
+def test_callback_signature_is_required(client: Any) -> None:
+    body = json.dumps({"type": "inbound", "from": "+628123", "text": "STOP"}).encode()
+    url = reverse("contributions:gateway_callback")
+    assert client.post(url, data=body, content_type="application/json").status_code == 401
+    assert post_callback(client, body, secret="wrong").status_code == 401
+    assert client.get(url).status_code == 405
+
+
+@pytest.mark.parametrize("word", ["STOP", "berhenti", " Stop please"])
+def test_inbound_stop_opts_the_participant_out(
+    client: Any, reminded: Any, gateway: Any, word: str
+) -> None:
+    p = reminded()
+    plan(day(12))
+    r = Reminder.objects.get(participant=p)
+    reminders.deliver_batch([r.pk], now=utc(day(12), NOON_WIB))
+    plan(day(15))  # the next reminder is queued
+    sender = "0" + p.phone[3:]  # the gateway may write 08...
+    response = post_callback(client, {"type": "inbound", "from": sender, "text": word})
+    assert response.status_code == 200 and response.json()["opted_out"] == 1
+    assert ReminderPreference.objects.get(pk=p.pk).opted_out_at is not None
+    assert Reminder.objects.get(participant=p, kind="due_today").state == "opted_out"
+    assert plan(day(20)).get("overdue") == 0  # no new plans either
+
+
+def test_inbound_other_text_is_ignored_and_unknown_sender_is_404(client: Any) -> None:
+    hello = {"type": "inbound", "from": "+628199999999", "text": "halo"}
+    assert post_callback(client, hello).json()["opted_out"] == 0
+    stop = {"type": "inbound", "from": "+628199999999", "text": "STOP"}
+    assert post_callback(client, stop).status_code == 404
+
+
+# --- pages ---------------------------------------------------------------------------------------
+def test_participant_page_shows_reminders_and_agent_can_opt_out(
+    client: Any, agent: Any, reminded: Any
+) -> None:
+    p = reminded(registered_by=agent.staff)
+    plan(day(12))
+    client.force_login(agent)
+    page = client.get(reverse("enrollment:participant", args=[p.pk]))
+    assert page.status_code == 200
+    assert b'data-testid="reminders"' in page.content
+    response = client.post(
+        reverse("contributions:reminder_opt_out", args=[p.pk]), {"reason": "by phone"}
+    )
+    assert response.status_code == 302
+    assert ReminderPreference.objects.get(pk=p.pk).reason == "by phone"
+    assert Reminder.objects.get(participant=p).state == "opted_out"
+    page = client.get(reverse("enrollment:participant", args=[p.pk]))
+    assert b'data-testid="reminders-opted-out"' in page.content
+
+
+def test_opt_out_outside_the_agents_scope_is_404(
+    client: Any, other_agent: Any, reminded: Any
+) -> None:
+    p = reminded()
+    client.force_login(other_agent)
+    url = reverse("contributions:reminder_opt_out", args=[p.pk])
+    assert client.post(url).status_code == 404
+
+
+def test_admin_page_shows_figures_to_staff_only(
+    client: Any, agent: Any, admin_user: Any, reminded: Any, gateway: Any
+) -> None:
+    rows = planned(reminded, n=2)
+    reminders.deliver_batch([rows[0].pk], now=utc(day(12), NOON_WIB))
+    url = reverse("contributions:reminders_today") + f"?day={day(12).isoformat()}"
+    client.force_login(agent)
+    assert client.get(url).status_code == 403
+    client.force_login(admin_user)
+    page = client.get(url)
+    assert page.status_code == 200
+    assert page.context["figures"]["sms"]["planned"] == 2
+    assert page.context["figures"]["sms"]["sent"] == 1
+    assert client.get(reverse("contributions:reminders_today") + "?day=x").status_code == 400
+
+
+def test_django_admin_lists_rules_and_reminders(client: Any, admin_user: Any) -> None:
+    client.force_login(admin_user)
+    for name in ("reminderrule", "reminder", "reminderpreference"):
+        assert client.get(reverse(f"admin:contributions_{name}_changelist")).status_code == 200
