@@ -53,8 +53,13 @@ def register_participant_panel(panel: ParticipantPanel) -> None:
 
 def participant_panels(participant: Participant) -> dict[str, object]:
     out: dict[str, object] = {}
+    templates: list[object] = []
     for panel in _participant_panels:
-        out.update(panel(participant))
+        facts = dict(panel(participant))
+        found = facts.pop("panel_templates", [])
+        templates.extend(found if isinstance(found, list | tuple) else [found])
+        out.update(facts)
+    out["panel_templates"] = templates
     return out
 
 
