@@ -1,4 +1,5 @@
-"""The daily rollups: one set-based build per day, from the participants, coverage and ledger.
+"""The daily rollups (DailyRollup, DemographicRollup, AgentRollup): one set-based build per
+day, from the participants, coverage and ledger.
 
 For a day D (local time, settings.TIME_ZONE) and every participant registered by the end of D:
 - paid-through at the end of D = the last month of the payment entries whose payment was made
@@ -133,7 +134,7 @@ LEFT JOIN LATERAL (
 ) sp ON m.split_entry IS NOT NULL
 """
 
-DIMS = ("province_id", "regency_id", "occupation_id", "channel", "partner_id", "sex", "age_band")
+DIMS = ("province_id", "regency_id", "occupation_id", "channel", "partner_id")
 FLOWS = (
     "new_registrations",
     "reactivations",
@@ -147,8 +148,7 @@ FLOWS = (
 )
 
 _DAILY_TODAY = """
-SELECT st.province_id, st.regency_id, st.occupation_id, st.channel, st.partner_id, st.sex,
-       st.age_band,
+SELECT st.province_id, st.regency_id, st.occupation_id, st.channel, st.partner_id,
        count(*) AS registered,
        count(*) FILTER (WHERE st.s_d = 'active') AS active,
        count(*) FILTER (WHERE st.s_d = 'grace') AS grace,
@@ -167,8 +167,17 @@ LEFT JOIN (
            sum(jht) AS jht, sum(other) AS other, sum(amount) AS amount
     FROM reporting_day_money GROUP BY participant_id
 ) mo ON mo.participant_id = st.id
-GROUP BY st.province_id, st.regency_id, st.occupation_id, st.channel, st.partner_id, st.sex,
-         st.age_band
+GROUP BY st.province_id, st.regency_id, st.occupation_id, st.channel, st.partner_id
+"""
+
+_DEMOGRAPHIC_INSERT = """
+INSERT INTO reporting_demographicrollup (day, province_id, occupation_id, partner_id, sex,
+                                         age_band, registered, active, grace, lapsed)
+SELECT %(day)s, province_id, occupation_id, partner_id, sex, age_band, count(*),
+       count(*) FILTER (WHERE s_d = 'active'), count(*) FILTER (WHERE s_d = 'grace'),
+       count(*) FILTER (WHERE s_d = 'lapsed')
+FROM reporting_day_state
+GROUP BY province_id, occupation_id, partner_id, sex, age_band
 """
 
 
@@ -260,11 +269,13 @@ def build_day(day: date) -> int:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("DELETE FROM reporting_dailyrollup WHERE day = %s", [day])
         cursor.execute("DELETE FROM reporting_agentrollup WHERE day = %s", [day])
+        cursor.execute("DELETE FROM reporting_demographicrollup WHERE day = %s", [day])
         cursor.execute(_STATE_SQL, params)
         cursor.execute(_MONEY_SQL, params)
         cursor.execute(_daily_insert(), params)
         rows = cursor.rowcount
         cursor.execute(_AGENT_INSERT, params)
+        cursor.execute(_DEMOGRAPHIC_INSERT, params)
         cursor.execute(
             "INSERT INTO reporting_rollupday (day, built_at, seconds) VALUES (%s, now(), %s)"
             " ON CONFLICT (day) DO UPDATE SET built_at = now(), seconds = EXCLUDED.seconds",

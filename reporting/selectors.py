@@ -18,7 +18,7 @@ from enrollment.models import Occupation, Participant, Partner, Region, StaffPro
 from enrollment.selectors import staff_profile
 
 from . import projection
-from .models import AgentRollup, DailyRollup, RollupDay, Target, TargetBreakdown
+from .models import AgentRollup, DailyRollup, DemographicRollup, RollupDay, Target, TargetBreakdown
 from .targets import target_path
 
 STOCKS = ("registered", "active", "grace", "lapsed")
@@ -113,8 +113,8 @@ def parse_filters(params: Any, scope: Scope) -> Filters:
     )
 
 
-def _rows(f: Filters) -> QuerySet[DailyRollup]:
-    qs = DailyRollup.objects.all()
+def _rows(f: Filters, model: type[DailyRollup] | type[DemographicRollup] = DailyRollup) -> Any:
+    qs = model.objects.all()
     if f.province:
         qs = qs.filter(province_id=f.province)
     if f.occupation:
@@ -357,13 +357,17 @@ def breakdown(f: Filters, dimension: str) -> list[dict[str, Any]]:
     if day is None or day.year != f.year:
         return []
     col = _DIM_FIELD[dimension]
-    fields = {s: Sum(s) for s in STOCKS} | {
-        "new_registrations": Sum("ytd_new_registrations"),
-        "reactivations": Sum("ytd_reactivations"),
-        "lapses": Sum("ytd_lapses"),
-        "collected_total": Sum("ytd_collected_total"),
-    }
-    got = _rows(f).filter(day=day).values(col).annotate(**fields).order_by()
+    fields: dict[str, Sum] = {s: Sum(s) for s in STOCKS}
+    if dimension in ("sex", "age_band"):  # stocks only, from the demographic rollup
+        got = _rows(f, DemographicRollup).filter(day=day).values(col).annotate(**fields).order_by()
+    else:
+        fields |= {
+            "new_registrations": Sum("ytd_new_registrations"),
+            "reactivations": Sum("ytd_reactivations"),
+            "lapses": Sum("ytd_lapses"),
+            "collected_total": Sum("ytd_collected_total"),
+        }
+        got = _rows(f).filter(day=day).values(col).annotate(**fields).order_by()
     labels = _labels(dimension, [g[col] for g in got])
     quotas = _quotas(f, dimension)
     rows = []
@@ -374,6 +378,8 @@ def breakdown(f: Filters, dimension: str) -> list[dict[str, Any]]:
             "label": labels.get(key, str(key) if key else _none_label()),
         }
         row |= {k: int(g[k] or 0) for k in fields}
+        for k in ("new_registrations", "reactivations", "lapses", "collected_total"):
+            row.setdefault(k, None)
         row["active_rate"] = (
             round(row["active"] / row["registered"], 4) if row["registered"] else None
         )
