@@ -72,6 +72,8 @@ class Filters:
 
     def querystring(self) -> dict[str, str]:
         out = {"year": str(self.year)}
+        if self.as_of != default_as_of(self.year):
+            out["as_of"] = self.as_of.isoformat()
         if self.province:
             out["province"] = self.province
         if self.occupation:
@@ -79,6 +81,11 @@ class Filters:
         if self.partner:
             out["partner"] = str(self.partner)
         return out
+
+
+def default_as_of(year: int) -> date:
+    today = timezone.localdate()
+    return min(today, date(year, 12, 31)) if year <= today.year else date(year, 1, 1)
 
 
 def parse_filters(params: Any, scope: Scope) -> Filters:
@@ -95,6 +102,12 @@ def parse_filters(params: Any, scope: Scope) -> Filters:
         as_of = today
     if as_of.year != year:
         as_of = date(year, 1, 1) if year > today.year else as_of
+    try:  # an explicit day (not in the future) wins, and sets the year
+        chosen = date.fromisoformat(str(params.get("as_of") or ""))
+        if date(2000, 1, 1) <= chosen <= today:
+            as_of, year = chosen, chosen.year
+    except ValueError:
+        pass
     province = (params.get("province") or "").strip() or None
     if province and not Region.objects.filter(code=province, level=1).exists():
         province = None

@@ -226,3 +226,18 @@ def test_admin_change_appends_a_version(two_provinces: Any, admin_user: Any) -> 
     latest = TargetVersion.objects.filter(year=target.year).order_by("-version").first()
     assert latest is not None and latest.version == before + 1 and latest.source == "admin"
     assert latest.state["active_target"] == 5000 and latest.changed_by == admin_user
+
+
+def test_as_of_day_in_the_url_sets_the_figures_day(two_provinces: Any, admin_user: Any) -> None:
+    today = timezone.localdate()
+    earlier = today - timedelta(days=1)
+    if earlier.year != today.year:
+        pytest.skip("1 January: the day before is in last year's (unbuilt) rollups")
+    c = client_for(admin_user)
+    r = c.get("/reports/", {"as_of": earlier.isoformat()})
+    assert r.context["filters"].as_of == earlier and r.context["progress"].data_day == earlier
+    assert r.context["progress"].active == 0  # the two payments were made today
+    api = c.get("/api/v1/reports/progress/", {"as_of": earlier.isoformat()}).json()
+    assert api["active"] == 0 and api["as_of"] == earlier.isoformat()
+    future = c.get("/reports/", {"as_of": (today + timedelta(days=9)).isoformat()})
+    assert future.context["filters"].as_of == today
