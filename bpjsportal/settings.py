@@ -194,6 +194,16 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "contributions.dispatch_reminders",
         "schedule": 60.0,
     },
+    # Reporting rollups: yesterday (final) and today after the status refresh ...
+    "reporting-build-rollups": {
+        "task": "reporting.build_rollups",
+        "schedule": crontab(hour=0, minute=30),
+    },
+    # ... and today's rows again during the working day, so the dashboard keeps up.
+    "reporting-refresh-rollups-today": {
+        "task": "reporting.refresh_rollups_today",
+        "schedule": crontab(minute="*/15", hour="6-22"),
+    },
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

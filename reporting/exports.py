@@ -1,0 +1,163 @@
+"""CSV and XLSX of every dashboard table, with the page's filters and the user's scope."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from . import selectors
+from .selectors import Filters, Scope
+
+Table = tuple[list[str], list[str], list[dict[str, Any]]]  # keys, headers, rows
+
+_BREAKDOWN_KEYS = [
+    "key",
+    "label",
+    "registered",
+    "active",
+    "grace",
+    "lapsed",
+    "active_rate",
+    "new_registrations",
+    "reactivations",
+    "lapses",
+    "collected_total",
+    "target",
+    "gap",
+]
+
+
+def _breakdown_headers() -> list[str]:
+    return [
+        _("Code"),
+        _("Name"),
+        _("Registered"),
+        _("Active"),
+        _("Grace"),
+        _("Lapsed"),
+        _("Active rate"),
+        _("New registrations"),
+        _("Reactivations"),
+        _("Lapses"),
+        _("Collections (Rp)"),
+        _("Target"),
+        _("Gap"),
+    ]
+
+
+def _headline(f: Filters, scope: Scope) -> Table:
+    p = selectors.progress(f)
+    pr = p.projection
+    rows = [
+        (_("Data as of"), p.data_day.isoformat() if p.data_day else ""),
+        (_("Registered"), p.registered),
+        (_("Active"), p.active),
+        (_("Grace"), p.grace),
+        (_("Lapsed"), p.lapsed),
+        (_("Active rate"), p.active_rate),
+        (_("New registrations"), p.new_registrations),
+        (_("Reactivations"), p.reactivations),
+        (_("Lapses"), p.lapses),
+        (_("Collections JKK (Rp)"), p.collections["JKK"]),
+        (_("Collections JKM (Rp)"), p.collections["JKM"]),
+        (_("Collections JHT (Rp)"), p.collections["JHT"]),
+        (_("Collections, other (Rp)"), p.collections["other"]),
+        (_("Collections total (Rp)"), p.collections["total"]),
+        (_("Target"), p.target),
+        (_("Gap"), pr["gap"]),
+        (_("% of target"), pr["percent_of_target"]),
+        (_("Required net growth a month"), pr["required_monthly"]),
+        (_("Run rate a month (last 3 months)"), pr["run_rate"]),
+        (_("Projected at year end"), pr["projected_year_end"]),
+        (_("Target reached on"), pr["reached_on"].isoformat() if pr["reached_on"] else ""),
+    ]
+    return (
+        ["figure", "value"],
+        [_("Figure"), _("Value")],
+        [{"figure": k, "value": v} for k, v in rows],
+    )
+
+
+def _series(f: Filters, scope: Scope) -> Table:
+    rows = selectors.progress(f).series
+    return (
+        ["month", "actual", "target", "projected"],
+        [_("Month"), _("Active"), _("Target path"), _("Projected")],
+        rows,
+    )
+
+
+def _dimension(dimension: str) -> Callable[[Filters, Scope], Table]:
+    def build(f: Filters, scope: Scope) -> Table:
+        return _BREAKDOWN_KEYS, _breakdown_headers(), selectors.breakdown(f, dimension)
+
+    return build
+
+
+def _league(f: Filters, scope: Scope) -> Table:
+    keys = [
+        "rank",
+        "agent_code",
+        "username",
+        "branch",
+        "registered",
+        "active",
+        "active_rate",
+        "new_registrations",
+        "collected_total",
+    ]
+    headers = [
+        _("Rank"),
+        _("Agent code"),
+        _("User"),
+        _("Branch"),
+        _("Registered"),
+        _("Active"),
+        _("Active rate"),
+        _("New registrations"),
+        _("Collections (Rp)"),
+    ]
+    return keys, headers, selectors.league(f, scope)
+
+
+TABLES: dict[str, Callable[[Filters, Scope], Table]] = {
+    "headline": _headline,
+    "series": _series,
+    "province": _dimension("province"),
+    "regency": _dimension("regency"),
+    "occupation": _dimension("occupation"),
+    "channel": _dimension("channel"),
+    "partner": _dimension("partner"),
+    "sex": _dimension("sex"),
+    "age_band": _dimension("age_band"),
+    "league": _league,
+}
+DASHBOARD_ONLY = set(TABLES) - {"league"}
+
+
+def to_csv(table: Table) -> bytes:
+    keys, headers, rows = table
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
+
+
+def to_xlsx(table: Table, title: str) -> bytes:
+    from openpyxl import Workbook
+
+    keys, headers, rows = table
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(title=title[:31])
+    ws.append(headers)
+    for row in rows:
+        ws.append([row.get(k) for k in keys])
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()

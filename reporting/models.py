@@ -1,0 +1,213 @@
+"""Reporting tables: targets (as data, versioned) and the daily rollups the dashboards read."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+
+class Target(models.Model):
+    """The national target of a year: active BPU participants at the year's end.
+
+    `starting_point` is the active count the straight path starts from on 1 January; blank means
+    "the actual active count on 31 December of the year before" (from the rollups)."""
+
+    year = models.PositiveSmallIntegerField(_("year"), unique=True)
+    active_target = models.BigIntegerField(_("active participants at year end"))
+    starting_point = models.BigIntegerField(
+        _("active participants on 1 January"), null=True, blank=True
+    )
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-year"]
+        constraints = [
+            models.CheckConstraint(condition=Q(active_target__gt=0), name="target_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year}: {self.active_target:,}"
+
+
+class TargetMilestone(models.Model):
+    """An explicit month-end milestone; months without one follow the straight path."""
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="milestones")
+    month = models.PositiveSmallIntegerField(_("month"))
+    active = models.BigIntegerField(_("active participants at month end"))
+
+    class Meta:
+        ordering = ["target", "month"]
+        constraints = [
+            models.UniqueConstraint(fields=["target", "month"], name="milestone_unique_month"),
+            models.CheckConstraint(
+                condition=Q(month__gte=1, month__lte=12), name="milestone_month"
+            ),
+            models.CheckConstraint(condition=Q(active__gte=0), name="milestone_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target.year}-{self.month:02d}: {self.active:,}"
+
+
+class TargetBreakdown(models.Model):
+    """A quota of the year's target for one province, occupation or partner."""
+
+    class Dimension(models.TextChoices):
+        PROVINCE = "province", _("Province")
+        OCCUPATION = "occupation", _("Occupation")
+        PARTNER = "partner", _("Partner")
+
+    target = models.ForeignKey(Target, on_delete=models.CASCADE, related_name="breakdowns")
+    dimension = models.CharField(_("dimension"), max_length=12, choices=Dimension.choices)
+    key = models.CharField(
+        _("code"), max_length=32, help_text=_("province code, occupation code or partner code")
+    )
+    active_target = models.BigIntegerField(_("active participants at year end"))
+
+    class Meta:
+        ordering = ["target", "dimension", "key"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target", "dimension", "key"], name="breakdown_unique_key"
+            ),
+            models.CheckConstraint(
+                condition=Q(active_target__gte=0), name="breakdown_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.target.year} {self.dimension} {self.key}: {self.active_target:,}"
+
+
+class TargetVersion(models.Model):
+    """Append-only history of a target: who saved what, when (the full state as JSON)."""
+
+    year = models.PositiveSmallIntegerField(db_index=True)
+    version = models.PositiveIntegerField()
+    state = models.JSONField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+    source = models.CharField(max_length=16)  # seed, admin, form
+
+    class Meta:
+        ordering = ["-year", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "version"], name="target_version_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} v{self.version}"
+
+
+class DailyRollup(models.Model):
+    """Counts and sums of one day per (province, regency, occupation, channel, partner).
+    Built set-based by reporting.rollups; the dashboards read only the rollup tables.
+
+    Stocks (registered, active, grace, lapsed) are as of the end of `day`; flows
+    (new registrations, reactivations, lapses, collections) happened on `day`."""
+
+    day = models.DateField()
+    province_id = models.CharField(max_length=13)
+    regency_id = models.CharField(max_length=13)
+    occupation_id = models.CharField(max_length=32)
+    channel = models.CharField(max_length=16)
+    partner_id = models.BigIntegerField(null=True)
+    registered = models.IntegerField(default=0)
+    active = models.IntegerField(default=0)
+    grace = models.IntegerField(default=0)
+    lapsed = models.IntegerField(default=0)
+    new_registrations = models.IntegerField(default=0)
+    reactivations = models.IntegerField(default=0)
+    lapses = models.IntegerField(default=0)
+    payments = models.IntegerField(default=0)
+    collected_jkk = models.BigIntegerField(default=0)
+    collected_jkm = models.BigIntegerField(default=0)
+    collected_jht = models.BigIntegerField(default=0)
+    collected_other = models.BigIntegerField(default=0)  # adjustments: no programme split
+    collected_total = models.BigIntegerField(default=0)
+    # Year to date (1 January .. day): so a dashboard reads one day, never a year of days.
+    ytd_new_registrations = models.IntegerField(default=0)
+    ytd_reactivations = models.IntegerField(default=0)
+    ytd_lapses = models.IntegerField(default=0)
+    ytd_payments = models.IntegerField(default=0)
+    ytd_collected_jkk = models.BigIntegerField(default=0)
+    ytd_collected_jkm = models.BigIntegerField(default=0)
+    ytd_collected_jht = models.BigIntegerField(default=0)
+    ytd_collected_other = models.BigIntegerField(default=0)
+    ytd_collected_total = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day", "province_id"], name="rollup_day_province"),
+            models.Index(fields=["province_id", "day"], name="rollup_province_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province_id} {self.occupation_id}"
+
+
+class DemographicRollup(models.Model):
+    """Stocks of one day per (province, occupation, partner, sex, age band at that day): the sex
+    and age-band tables, kept apart so the main rollup stays ten times smaller."""
+
+    day = models.DateField()
+    province_id = models.CharField(max_length=13)
+    occupation_id = models.CharField(max_length=32)
+    partner_id = models.BigIntegerField(null=True)
+    sex = models.CharField(max_length=1)
+    age_band = models.CharField(max_length=8)
+    registered = models.IntegerField(default=0)
+    active = models.IntegerField(default=0)
+    grace = models.IntegerField(default=0)
+    lapsed = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "province_id"], name="demo_rollup_day_province")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province_id} {self.sex} {self.age_band}"
+
+
+class AgentRollup(models.Model):
+    """Per agent (staff profile) and day: registrations by `registered_by`, collections by
+    `collected_by`. Feeds the league tables."""
+
+    day = models.DateField()
+    agent_id = models.BigIntegerField()
+    branch_id = models.BigIntegerField(null=True)
+    province_id = models.CharField(max_length=13, blank=True)
+    registered = models.IntegerField(default=0)
+    active = models.IntegerField(default=0)
+    new_registrations = models.IntegerField(default=0)
+    collected_total = models.BigIntegerField(default=0)
+    ytd_new_registrations = models.IntegerField(default=0)
+    ytd_collected_total = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["day", "branch_id"], name="agent_rollup_day_branch")]
+
+    def __str__(self) -> str:
+        return f"{self.day} agent {self.agent_id}"
+
+
+class RollupDay(models.Model):
+    """Which days have been built, and when: the dashboards use the latest built day."""
+
+    day = models.DateField(primary_key=True)
+    built_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"{self.day}"

@@ -1,0 +1,137 @@
+"""Dashboard pages: thin, everything comes from reporting.selectors (rollups only)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from . import exports, selectors
+from .forms import TargetForm
+from .models import Target, TargetVersion
+from .selectors import Scope
+from .targets import save_target
+
+
+def _scope(request: HttpRequest) -> Scope:
+    scope = selectors.scope_for(request.user)
+    if scope is None:
+        raise PermissionDenied
+    return scope
+
+
+def _is_admin(request: HttpRequest, scope: Scope) -> bool:
+    return scope.dashboard and scope.province is None
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    scope = _scope(request)
+    f = selectors.parse_filters(request.GET, scope)
+    league = selectors.league(f, scope)
+    query = urlencode(f.querystring())
+    if not scope.dashboard:
+        return render(
+            request, "reporting/league.html", {"filters": f, "league": league, "query": query}
+        )
+    progress = selectors.progress(f)
+    region_dim = selectors.region_dimension(f)
+    tables = {
+        "region": selectors.breakdown(f, region_dim),
+        "occupation": selectors.breakdown(f, "occupation"),
+        "channel": selectors.breakdown(f, "channel"),
+        "partner": selectors.breakdown(f, "partner"),
+        "sex": selectors.breakdown(f, "sex"),
+        "age_band": selectors.breakdown(f, "age_band"),
+    }
+    chart_data = {
+        "series": progress.series,
+        "region": [
+            {"label": r["label"], "active": r["active"], "gap": r["gap"]}
+            for r in tables["region"][:40]
+        ],
+        "occupation": [{"label": r["label"], "active": r["active"]} for r in tables["occupation"]],
+        "channel": [{"label": r["label"], "active": r["active"]} for r in tables["channel"]],
+        "labels": {
+            "actual": _("Active"),
+            "target": _("Target path"),
+            "projected": _("Projected"),
+            "gap": _("Gap to quota"),
+            "active": _("Active"),
+        },
+    }
+    pct = progress.projection.get("percent_of_target")
+    context: dict[str, Any] = {
+        "filters": f,
+        "scope": scope,
+        "progress": progress,
+        "proj": progress.projection,
+        "bar_percent": min(100, max(0, pct or 0)),
+        "tables": tables,
+        "region_dim": region_dim,
+        "league": league,
+        "choices": selectors.filter_choices(scope),
+        "chart_json": json.dumps(chart_data),
+        "query": query,
+        "can_edit_targets": _is_admin(request, scope),
+    }
+    return render(request, "reporting/dashboard.html", context)
+
+
+@login_required
+def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
+    scope = _scope(request)
+    if table not in exports.TABLES or fmt not in ("csv", "xlsx"):
+        raise Http404
+    if table in exports.DASHBOARD_ONLY and not scope.dashboard:
+        raise PermissionDenied
+    f = selectors.parse_filters(request.GET, scope)
+    data = exports.TABLES[table](f, scope)
+    name = f"bpu-{table}-{f.year}" + (f"-{f.province}" if f.province else "")
+    if fmt == "csv":
+        response = HttpResponse(exports.to_csv(data), content_type="text/csv; charset=utf-8")
+    else:
+        response = HttpResponse(
+            exports.to_xlsx(data, table),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def target_edit(request: HttpRequest, year: int) -> HttpResponse:
+    scope = _scope(request)
+    if not _is_admin(request, scope):
+        raise PermissionDenied
+    if not 2000 <= year <= 2100:
+        raise Http404
+    target = Target.objects.filter(year=year).first()
+    form = TargetForm(request.POST or None, initial=TargetForm.initial_for(target))
+    if request.method == "POST" and form.is_valid():
+        save_target(
+            year=year,
+            active_target=form.cleaned_data["active_target"],
+            starting_point=form.cleaned_data["starting_point"],
+            note=form.cleaned_data["note"],
+            milestones=form.milestones(),
+            breakdowns=form.cleaned_data["breakdowns"],
+            user=request.user,  # type: ignore[arg-type]
+            source="form",
+        )
+        messages.success(request, _("Target for %(year)s saved.") % {"year": year})
+        return redirect(reverse("reporting:dashboard") + f"?year={year}")
+    versions = TargetVersion.objects.filter(year=year).select_related("changed_by")[:20]
+    return render(
+        request, "reporting/target_form.html", {"form": form, "year": year, "versions": versions}
+    )

@@ -1,0 +1,74 @@
+"""Fixtures of the reporting tests: participants registered and paying on chosen past dates."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date, datetime, time
+from typing import Any
+
+import pytest
+from django.utils import timezone
+
+from tests.conftest import make_staff, nik_for
+
+_serial = itertools.count(500)
+
+
+def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+@pytest.fixture
+def participant_on(register: Any) -> Any:
+    """A participant registered on `day` (created_at and the coverage start month back-dated)."""
+    from contributions.models import Coverage
+    from enrollment.models import Participant
+
+    def _make(day: date, **overrides: Any) -> Any:
+        overrides.setdefault("nik", nik_for(serial=next(_serial)))
+        p = register(**overrides)
+        Participant.objects.filter(pk=p.pk).update(created_at=at(day, 9))
+        Coverage.objects.filter(pk=p.pk).update(start_month=day.replace(day=1))
+        p.refresh_from_db()
+        return p
+
+    return _make
+
+
+@pytest.fixture
+def pay_on() -> Any:
+    """Pay the quoted amount for `months` at `day` (10:00 local unless `hour` is given)."""
+    from contributions.models import Coverage
+    from contributions.services import quote_payment, record_payment
+
+    refs = itertools.count(1)
+
+    def _pay(participant: Any, day: date, months: int = 1, hour: int = 10, **kw: Any) -> Any:
+        cov = Coverage.objects.get(pk=participant.pk)
+        due = quote_payment(participant, cov, months=months, as_of=day)
+        payment, _created = record_payment(
+            participant=participant,
+            amount=due.amount,
+            months=months,
+            payer="participant",
+            channel=kw.pop("channel", "bank"),
+            reference=f"R-{participant.pk}-{next(refs)}",
+            paid_at=at(day, hour, kw.pop("minute", 0)),
+            **kw,
+        )
+        return payment
+
+    return _pay
+
+
+@pytest.fixture
+def regional_admin(branches: dict[str, Any]) -> Any:
+    """A regional administrator of Jawa Timur (35)."""
+    from enrollment.models import StaffProfile
+
+    user = make_staff("regio_jatim", "supervisor", branches["SBY"])
+    StaffProfile.objects.filter(user=user).update(
+        role="regional_admin", province_id="35", branch=None
+    )
+    user.refresh_from_db()
+    return user

@@ -1,0 +1,243 @@
+"""Pages, exports and the progress API: scope rules and page == API figures."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from openpyxl import load_workbook
+
+from reporting.models import TargetVersion
+from reporting.rollups import rebuild_rollups
+from reporting.targets import save_target
+from tests.conftest import nik_for
+
+
+@pytest.fixture
+def two_provinces(participant_on: Any, pay_on: Any, agent: Any) -> None:
+    """Jawa Barat: 2 workers (1 active); Jawa Timur: 1 active worker."""
+    today = timezone.localdate()
+    start = max(date(today.year, 1, 1), today - timedelta(days=20))
+    a = participant_on(start, registered_by=agent.staff)
+    participant_on(start)
+    c = participant_on(
+        start,
+        nik=nik_for(date(1992, 3, 4), "F", 7, prefix="357801"),
+        birth_date=date(1992, 3, 4),
+        sex="F",
+        village="35.78.01.1001",
+    )
+    pay_on(a, today, collected_by=agent.staff)
+    pay_on(c, today)
+    save_target(year=today.year, active_target=1000, breakdowns=[("province", "35", 300)])
+    rebuild_rollups(start=date(today.year, 1, 1), end=today)
+
+
+def client_for(user: Any) -> Client:
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def csv_rows(response: Any) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+
+
+def test_admin_dashboard_shows_headline_and_every_table(
+    two_provinces: Any, admin_user: Any
+) -> None:
+    r = client_for(admin_user).get("/reports/")
+    assert r.status_code == 200
+    html = r.content.decode()
+    for testid in [
+        "headline-active",
+        "progress-bar",
+        "table-province",
+        "table-occupation",
+        "table-channel",
+        "table-partner",
+        "table-sex",
+        "table-age_band",
+        "table-league",
+        'id="report-data"',
+        "vendor/chartjs/chart.umd.js",
+    ]:
+        assert testid in html
+    assert r.context["progress"].active == 2 and r.context["progress"].registered == 3
+    assert "<script>" not in html  # no inline script: chart data is JSON, code is static
+
+
+def test_page_and_api_give_the_same_figures(two_provinces: Any, admin_user: Any) -> None:
+    c = client_for(admin_user)
+    year = timezone.localdate().year
+    page = c.get("/reports/", {"year": year}).context["progress"].as_dict()
+    api = c.get("/api/v1/reports/progress/", {"year": year}).json()
+    assert api == page
+    assert api["active"] == 2 and api["target"] == 1000
+
+
+def test_province_filter_drills_down_to_regencies(two_provinces: Any, admin_user: Any) -> None:
+    r = client_for(admin_user).get("/reports/", {"province": "32"})
+    assert r.context["region_dim"] == "regency"
+    assert [row["key"] for row in r.context["tables"]["region"]] == ["32.73"]
+    assert r.context["progress"].registered == 2
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "headline",
+        "series",
+        "province",
+        "regency",
+        "occupation",
+        "channel",
+        "partner",
+        "sex",
+        "age_band",
+        "league",
+    ],
+)
+def test_every_table_exports_csv_and_xlsx(two_provinces: Any, admin_user: Any, table: str) -> None:
+    c = client_for(admin_user)
+    r = c.get(f"/reports/export/{table}.csv", {"province": "32"})
+    assert r.status_code == 200 and r["Content-Type"].startswith("text/csv")
+    assert len(csv_rows(r)) >= 1
+    x = c.get(f"/reports/export/{table}.xlsx", {"province": "32"})
+    assert x.status_code == 200
+    sheet = load_workbook(io.BytesIO(x.content)).active
+    assert sheet is not None and sheet.max_row == len(csv_rows(r))
+
+
+def test_export_has_the_page_figures(two_provinces: Any, admin_user: Any) -> None:
+    rows = csv_rows(client_for(admin_user).get("/reports/export/province.csv"))
+    by_code = {row[0]: row for row in rows[1:]}
+    assert by_code["35"][3] == "1" and by_code["35"][11] == "300" and by_code["35"][12] == "299"
+    assert by_code["32"][2] == "2"
+
+
+def test_regional_admin_sees_only_their_province(two_provinces: Any, regional_admin: Any) -> None:
+    c = client_for(regional_admin)
+    r = c.get("/reports/", {"province": "32"})  # asks for another province: ignored
+    assert r.status_code == 200
+    assert r.context["filters"].province == "35"
+    assert r.context["progress"].registered == 1
+    assert [row["key"] for row in r.context["tables"]["region"]] == ["35.78"]
+    assert "Jawa Barat" not in r.content.decode()
+    api = c.get("/api/v1/reports/progress/", {"province": "32"}).json()
+    assert api["registered"] == 1 and api["filters"]["province"] == "35"
+    assert api["target"] == 300
+    for table in ["province", "regency", "headline", "league", "occupation"]:
+        body = c.get(f"/reports/export/{table}.csv", {"province": "32"}).content.decode()
+        assert "32.73" not in body and "Jawa Barat" not in body and "agent_bdg" not in body
+    headline = csv_rows(c.get("/reports/export/headline.csv"))
+    assert headline[2][1] == "1"  # rows: header, data day, registered, ...
+
+
+def test_supervisor_and_agent_see_their_branch_league_only(
+    two_provinces: Any, supervisor: Any, agent: Any, other_agent: Any
+) -> None:
+    for user in (supervisor, agent):
+        c = client_for(user)
+        r = c.get("/reports/")
+        assert r.status_code == 200
+        assert [row["username"] for row in r.context["league"]] == [agent.username]
+        assert "progress" not in r.context
+        assert c.get("/reports/export/province.csv").status_code == 403
+        assert c.get("/reports/export/league.csv").status_code == 200
+        assert c.get("/api/v1/reports/progress/").status_code == 403
+    r = client_for(other_agent).get("/reports/")
+    assert r.context["league"] == []  # Surabaya's agent registered no one
+
+
+def test_anonymous_is_sent_to_login_and_api_refuses(two_provinces: Any) -> None:
+    c = Client()
+    assert c.get("/reports/").status_code == 302
+    assert c.get("/api/v1/reports/progress/").status_code == 403
+
+
+def test_nav_link_for_admins_and_supervisors_only(
+    two_provinces: Any, admin_user: Any, supervisor: Any, agent: Any
+) -> None:
+    assert 'href="/reports/"' in client_for(admin_user).get("/").content.decode()
+    assert 'href="/reports/"' in client_for(supervisor).get("/").content.decode()
+    assert 'href="/reports/"' not in client_for(agent).get("/").content.decode()
+
+
+def test_target_form_saves_a_new_version(two_provinces: Any, admin_user: Any) -> None:
+    year = timezone.localdate().year
+    c = client_for(admin_user)
+    before = TargetVersion.objects.filter(year=year).count()
+    r = c.post(
+        f"/reports/targets/{year}/",
+        {
+            "active_target": "2000",
+            "starting_point": "",
+            "note": "revised",
+            "breakdowns": "province,35,400\noccupation,petani,900",
+            "m06": "700",
+        },
+    )
+    assert r.status_code == 302
+    version = TargetVersion.objects.filter(year=year).order_by("-version").first()
+    assert version is not None and version.version == before + 1
+    assert version.changed_by == admin_user and version.source == "form"
+    assert version.state["active_target"] == 2000 and version.state["milestones"] == {"6": 700}
+    assert len(version.state["breakdowns"]) == 2
+
+
+def test_target_form_rejects_bad_quota_lines(two_provinces: Any, admin_user: Any) -> None:
+    year = timezone.localdate().year
+    r = client_for(admin_user).post(
+        f"/reports/targets/{year}/", {"active_target": "2000", "breakdowns": "region,35,400"}
+    )
+    assert r.status_code == 200 and r.context["form"].errors
+
+
+def test_only_admins_edit_targets(two_provinces: Any, regional_admin: Any) -> None:
+    year = timezone.localdate().year
+    assert client_for(regional_admin).get(f"/reports/targets/{year}/").status_code == 403
+
+
+def test_admin_change_appends_a_version(two_provinces: Any, admin_user: Any) -> None:
+    from reporting.models import Target
+
+    target = Target.objects.get(year=timezone.localdate().year)
+    before = TargetVersion.objects.filter(year=target.year).count()
+    r = client_for(admin_user).post(
+        f"/admin/reporting/target/{target.pk}/change/",
+        {
+            "year": target.year,
+            "active_target": "5000",
+            "starting_point": "",
+            "note": "",
+            "milestones-TOTAL_FORMS": "0",
+            "milestones-INITIAL_FORMS": "0",
+            "breakdowns-TOTAL_FORMS": "0",
+            "breakdowns-INITIAL_FORMS": "0",
+        },
+    )
+    assert r.status_code == 302, r.content.decode()[:2000]
+    latest = TargetVersion.objects.filter(year=target.year).order_by("-version").first()
+    assert latest is not None and latest.version == before + 1 and latest.source == "admin"
+    assert latest.state["active_target"] == 5000 and latest.changed_by == admin_user
+
+
+def test_as_of_day_in_the_url_sets_the_figures_day(two_provinces: Any, admin_user: Any) -> None:
+    today = timezone.localdate()
+    earlier = today - timedelta(days=1)
+    if earlier.year != today.year:
+        pytest.skip("1 January: the day before is in last year's (unbuilt) rollups")
+    c = client_for(admin_user)
+    r = c.get("/reports/", {"as_of": earlier.isoformat()})
+    assert r.context["filters"].as_of == earlier and r.context["progress"].data_day == earlier
+    assert r.context["progress"].active == 0  # the two payments were made today
+    api = c.get("/api/v1/reports/progress/", {"as_of": earlier.isoformat()}).json()
+    assert api["active"] == 0 and api["as_of"] == earlier.isoformat()
+    future = c.get("/reports/", {"as_of": (today + timedelta(days=9)).isoformat()})
+    assert future.context["filters"].as_of == today
