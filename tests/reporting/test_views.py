@@ -241,3 +241,23 @@ def test_as_of_day_in_the_url_sets_the_figures_day(two_provinces: Any, admin_use
     assert api["active"] == 0 and api["as_of"] == earlier.isoformat()
     future = c.get("/reports/", {"as_of": (today + timedelta(days=9)).isoformat()})
     assert future.context["filters"].as_of == today
+
+
+@pytest.mark.django_db
+def test_progress_api_takes_admin_tokens_only(refdata: Any) -> None:
+    from django.test import Client
+
+    from enrollment.api.clients import create_api_client
+    from enrollment.models import ApiClient
+
+    admin_token = create_api_client(name="ministry", scope=ApiClient.Scope.ADMIN).token
+    channel_token = create_api_client(
+        name="bank", scope=ApiClient.Scope.CHANNEL, payment_channel="bank"
+    ).token
+    c = Client()
+    ok = c.get("/api/v1/reports/progress/", HTTP_AUTHORIZATION=f"Token {admin_token}")
+    assert ok.status_code == 200 and "active" in ok.content.decode()
+    channel = c.get("/api/v1/reports/progress/", HTTP_AUTHORIZATION=f"Token {channel_token}")
+    assert channel.status_code == 403
+    anonymous = c.get("/api/v1/reports/progress/")
+    assert anonymous.status_code in (401, 403)
