@@ -4,6 +4,7 @@ here, and only from the rollup tables (never a scan of participants or the ledge
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
@@ -108,12 +109,12 @@ def parse_filters(params: Any, scope: Scope) -> Filters:
             as_of, year = chosen, chosen.year
     except ValueError:
         pass
-    province = (params.get("province") or "").strip() or None
+    province = _code(params.get("province"))
     if province and not Region.objects.filter(code=province, level=1).exists():
         province = None
     if scope.province:
         province = scope.province
-    occupation = (params.get("occupation") or "").strip() or None
+    occupation = _code(params.get("occupation"))
     if occupation and not Occupation.objects.filter(code=occupation).exists():
         occupation = None
     partner: int | None
@@ -121,9 +122,20 @@ def parse_filters(params: Any, scope: Scope) -> Filters:
         partner = int(params.get("partner") or 0) or None
     except ValueError:
         partner = None
+    if partner is not None and not 1 <= partner <= 2**31 - 1:
+        partner = None
     return Filters(
         year=year, as_of=as_of, province=province, occupation=occupation, partner=partner
     )
+
+
+_CODE = re.compile(r"[0-9A-Za-z._-]{1,32}")
+
+
+def _code(value: object) -> str | None:
+    """A filter code from the URL, or None for anything that cannot be one (NUL, too long)."""
+    text = str(value or "").strip()
+    return text if _CODE.fullmatch(text) else None
 
 
 def _rows(f: Filters, model: type[DailyRollup] | type[DemographicRollup] = DailyRollup) -> Any:

@@ -278,3 +278,13 @@ def test_supervisor_sees_the_agents_of_their_branch(
     assert "branch-agents" in body
     assert agent.username in body and other_agent.username not in body
     assert "branch-agents" not in client_for(agent).get("/").content.decode()
+
+
+def test_nul_in_a_parameter_is_a_clear_400_not_500(agent: Any) -> None:
+    c = client_for(agent)
+    for url in ("/?q=a%00b", "/regions/options/?level=2&province=3%002"):
+        response = c.get(url)
+        assert response.status_code == 400 and "NUL" in response.content.decode()
+    response = c.post("/register/", form_data(full_name="Budi\x00Santoso"))
+    assert response.status_code == 400 and "NUL" in response.content.decode()
+    assert Participant.objects.count() == 0

@@ -158,7 +158,7 @@ def test_supervisor_and_agent_see_their_branch_league_only(
 def test_anonymous_is_sent_to_login_and_api_refuses(two_provinces: Any) -> None:
     c = Client()
     assert c.get("/reports/").status_code == 302
-    assert c.get("/api/v1/reports/progress/").status_code == 403
+    assert c.get("/api/v1/reports/progress/").status_code == 401  # asks for a token
 
 
 def test_nav_link_for_admins_and_supervisors_only(
@@ -261,3 +261,18 @@ def test_progress_api_takes_admin_tokens_only(refdata: Any) -> None:
     assert channel.status_code == 403
     anonymous = c.get("/api/v1/reports/progress/")
     assert anonymous.status_code in (401, 403)
+
+
+def test_filters_with_nul_or_huge_values_are_ignored_not_500(
+    two_provinces: Any, admin_user: Any
+) -> None:
+    c = client_for(admin_user)
+    assert c.get("/reports/?province=3%002").status_code == 400  # the page names the NUL
+    assert c.get("/api/v1/reports/progress/?province=3%002").status_code == 200  # ignored
+    for query in (
+        "?occupation=" + "x" * 500,
+        "?partner=99999999999999999999",
+        "?year=-819&as_of=2024-13-40",
+    ):
+        assert c.get("/reports/" + query).status_code == 200
+        assert c.get("/api/v1/reports/progress/" + query).status_code == 200

@@ -1,0 +1,36 @@
+"""Request hygiene shared by every page: PostgreSQL text cannot hold NUL, so a parameter carrying
+one is the client's error (400 with a clear message), never a 500 from the database. The API
+checks the same in its own views (enrollment/api/base.py) to answer in JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from .errors import bad_request
+
+
+class RejectNulMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/api/"):  # the API answers in its own JSON error format
+            return self.get_response(request)
+        if "%00" in request.META.get("QUERY_STRING", "") or _has_nul(request):
+            return bad_request(request, NulInRequest())
+        return self.get_response(request)
+
+
+class NulInRequest(ValueError):
+    pass
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    if request.method != "POST" or request.content_type not in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        return False
+    return any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.POST.lists())
