@@ -180,6 +180,15 @@ def run() -> None:
             cwd=ROOT,
         ),
     ]
+    if not os.environ.get("REMINDER_GATEWAY_URL"):
+        # No SMS/WhatsApp provider configured: the local fake gateway takes the demo's reminders.
+        procs.append(
+            subprocess.Popen(
+                [PY, "-m", "contributions.fake_gateway", "--port", "8025", "--count-only"],
+                cwd=ROOT,
+            )
+        )
+        say("reminders go to the local fake SMS/WhatsApp gateway on 127.0.0.1:8025")
     say(f"portal: http://{host}:{port}/   admin: http://{host}:{port}/admin/")
     say("demo logins (password 'demo-pass-2024'): admin, supervisor, agent1, agent2")
     say("Ctrl-C stops everything started here")
