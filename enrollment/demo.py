@@ -26,6 +26,7 @@ BRANCHES = [
 STAFF = [
     ("admin", StaffProfile.Role.ADMIN, None, None),
     ("supervisor", StaffProfile.Role.SUPERVISOR, "BDG", None),
+    ("jabar", StaffProfile.Role.REGIONAL_ADMIN, None, None),
     ("agent1", StaffProfile.Role.AGENT, "BDG", "PRS-0001"),
     ("agent2", StaffProfile.Role.AGENT, "BDG", "PRS-0002"),
     ("agent3", StaffProfile.Role.AGENT, "SBY", "PRS-0003"),
@@ -91,7 +92,13 @@ def seed_demo(participants_per_agent: int = 40, seed: int = 2024) -> dict[str, i
             user.save()
         profiles[username], _ = StaffProfile.objects.get_or_create(
             user=user,
-            defaults={"role": role, "branch": branches.get(branch or ""), "agent_code": agent_code},
+            defaults={
+                "role": role,
+                "branch": branches.get(branch or ""),
+                "agent_code": agent_code,
+                # the regional admin of West Java (province 32)
+                "province_id": "32" if role == StaffProfile.Role.REGIONAL_ADMIN else None,
+            },
         )
     for code, name, kind in PARTNERS:
         Partner.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})
