@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -178,48 +179,35 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
+def start_worker(**env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """A `celery worker` subprocess on the test queue against the test database; waits until
+    it answers a ping addressed to it (not to anyone else's worker on the same Redis)."""
+    from bpjsportal.celery import app
+
+    node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
+    full_env = {**os.environ, "DATABASE_URL": _test_database_url(), "DB_CONN_MAX_AGE": "0", **env}
+    (ROOT / "var").mkdir(exist_ok=True)
+    with open(ROOT / "var" / "test-celery-worker.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "bpjsportal", "worker", "--pool=solo",
+             "-Q", os.environ["CELERY_QUEUE"], "-l", "info", "--without-heartbeat",
+             "--without-gossip", "--without-mingle", "-n", node],
+            cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if app.control.ping(destination=[node], timeout=0.5):
+            return proc, node
+        if proc.poll() is not None:
+            raise RuntimeError("celery worker exited; see var/test-celery-worker.log")
+    proc.kill()
+    raise RuntimeError("celery worker did not answer a ping within 30 s")
+
+
 @pytest.fixture
 def celery_worker(transactional_db: Any) -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process on the real Redis broker, against the test database."""
-    from bpjsportal.celery import app
-
-    env = {**os.environ, "DATABASE_URL": _test_database_url(), "DB_CONN_MAX_AGE": "0"}
-    (ROOT / "var").mkdir(exist_ok=True)
-    log = open(ROOT / "var" / "test-celery-worker.log", "ab")  # noqa: SIM115
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "bpjsportal",
-            "worker",
-            "--pool=solo",
-            "-Q",
-            os.environ["CELERY_QUEUE"],
-            "-l",
-            "info",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-            "-n",
-            f"test-{uuid.uuid4().hex[:6]}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        replies = app.control.ping(timeout=0.5)
-        if replies:
-            break
-        if proc.poll() is not None:
-            raise RuntimeError("celery worker exited; see var/test-celery-worker.log")
-    else:
-        proc.kill()
-        raise RuntimeError("celery worker did not answer a ping within 30 s")
+    proc, _node = start_worker()
     try:
         yield proc
     finally:
@@ -228,7 +216,6 @@ def celery_worker(transactional_db: Any) -> Iterator[subprocess.Popen[bytes]]:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
 
 # --- a real browser ---------------------------------------------------------------------------

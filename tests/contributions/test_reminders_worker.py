@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,61 +19,13 @@ from contributions import reminders
 from contributions.models import Reminder
 from contributions.rates import add_months
 from contributions.tasks import dispatch_reminders, plan_reminders, send_reminder_batch
-from tests.conftest import ROOT, _test_database_url
+from tests.conftest import start_worker
 
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
 NEXT = add_months(timezone.localdate().replace(day=1), 1)
 PLAN_DAY = NEXT.replace(day=12)  # due_soon for NEXT's due date (15th)
 NOON = datetime(PLAN_DAY.year, PLAN_DAY.month, PLAN_DAY.day, 5, tzinfo=UTC)  # 12:00 WIB
-
-
-def start_worker(**env: str) -> tuple[subprocess.Popen[bytes], str]:
-    """A `celery worker` subprocess on the test queue against the test database; waits until
-    it answers a ping addressed to it (not to anyone else's worker on the same Redis)."""
-    from bpjsportal.celery import app
-
-    node = f"rem-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-    full_env = {
-        **os.environ,
-        "DATABASE_URL": _test_database_url(),
-        "DB_CONN_MAX_AGE": "0",
-        **env,
-    }
-    (ROOT / "var").mkdir(exist_ok=True)
-    with open(ROOT / "var" / "test-reminder-worker.log", "ab") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "bpjsportal",
-                "worker",
-                "--pool=solo",
-                "-Q",
-                os.environ["CELERY_QUEUE"],
-                "-l",
-                "info",
-                "--without-heartbeat",
-                "--without-gossip",
-                "--without-mingle",
-                "-n",
-                node,
-            ],
-            cwd=ROOT,
-            env=full_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if app.control.ping(destination=[node], timeout=0.5):
-            return proc, node
-        if proc.poll() is not None:
-            raise RuntimeError("worker exited; see var/test-reminder-worker.log")
-    proc.kill()
-    raise RuntimeError("worker did not answer within 30 s")
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
