@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files, never a CDN
     "enrollment",
     "contributions",
     "reporting",
@@ -219,6 +220,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "enrollment.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "TITLE": "BPU portal API",
     "VERSION": "1",
     "DESCRIPTION": "REST API v1 for syncing clients (docs/api.md). Authorization: Token <token>.",
