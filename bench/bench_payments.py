@@ -33,22 +33,9 @@ DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bpjsportal_bench"
 
 
 def fresh_database(url: str) -> None:
-    import psycopg
-    from dj_database_url import parse
-    from psycopg import sql
+    from bpjsportal.launcher import _ensure_database_exists
 
-    cfg = parse(url)
-    with psycopg.connect(
-        dbname="postgres",
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-        autocommit=True,
-    ) as admin:
-        name = sql.Identifier(cfg["NAME"])
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    _ensure_database_exists(url, fresh=True)
 
 
 def setup(url: str) -> None:

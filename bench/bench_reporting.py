@@ -67,22 +67,9 @@ FROM contributions_payment WHERE id > %(after)s ORDER BY id
 
 
 def fresh_database(url: str) -> None:
-    import psycopg
-    from dj_database_url import parse
-    from psycopg import sql
+    from bpjsportal.launcher import _ensure_database_exists
 
-    cfg = parse(url)
-    with psycopg.connect(
-        dbname="postgres",
-        user=cfg.get("USER") or None,
-        password=cfg.get("PASSWORD") or None,
-        host=cfg.get("HOST") or None,
-        port=cfg.get("PORT") or None,
-        autocommit=True,
-    ) as admin:
-        name = sql.Identifier(cfg["NAME"])
-        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(name))
+    _ensure_database_exists(url, fresh=True)
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> float:

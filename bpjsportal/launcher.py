@@ -38,14 +38,13 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-def _ensure_database_exists(url: str) -> None:
+def admin_connection(url: str) -> Any:
+    """An autocommit connection to the `postgres` database of the server `url` points at."""
     import psycopg
     from dj_database_url import parse
-    from psycopg import sql
 
     cfg = parse(url)
-    name = cfg["NAME"]
-    admin = psycopg.connect(
+    return psycopg.connect(
         dbname="postgres",
         user=cfg.get("USER") or None,
         password=cfg.get("PASSWORD") or None,
@@ -53,7 +52,19 @@ def _ensure_database_exists(url: str) -> None:
         port=cfg.get("PORT") or None,
         autocommit=True,
     )
-    with admin:
+
+
+def _ensure_database_exists(url: str, *, fresh: bool = False) -> None:
+    """Create the database `url` names if missing (dropped first when `fresh`)."""
+    from dj_database_url import parse
+    from psycopg import sql
+
+    name = parse(url)["NAME"]
+    with admin_connection(url) as admin:
+        if fresh:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))

@@ -170,55 +170,12 @@ def register_participant(
         errors, nik=nik, full_name=full_name, birth_date=birth_date, sex=sex, today=today
     )
 
-    phone_e164 = ""
-    try:
-        phone_e164 = normalize_phone(phone)
-    except ValueError:
-        errors.append(
-            FieldError(
-                "phone",
-                "phone_invalid",
-                PHONE_MESSAGE,
-            )
-        )
-    email = (email or "").strip()
-    if email:
-        try:
-            validate_email(email)
-        except ValidationError:
-            errors.append(FieldError("email", "email_invalid", _("Enter a valid email address.")))
-
-    village_obj = _resolve_village(village)
-    if village_obj is None:
-        errors.append(
-            FieldError("village", "village_unknown", _("Choose a village from the list."))
-        )
-    address = " ".join((address or "").split())
-    if not address:
-        errors.append(FieldError("address", "address_required", _("Enter the address.")))
-    elif len(address) > ADDRESS_MAX:
-        errors.append(
-            FieldError("address", "address_too_long", _("The address is too long (max 255)."))
-        )
-
-    occupation_obj = (
-        occupation
-        if isinstance(occupation, Occupation)
-        else Occupation.objects.filter(code=occupation).first()
-    )
-    if occupation_obj is None:
-        errors.append(
-            FieldError("occupation", "occupation_unknown", _("Choose an occupation from the list."))
-        )
-    if not isinstance(declared_income, int) or isinstance(declared_income, bool):
-        errors.append(
-            FieldError("declared_income", "income_invalid", _("Enter the income in whole Rupiah."))
-        )
-    else:
-        try:
-            hooks.check_income(declared_income, today)
-        except RegistrationError as exc:
-            errors.extend(exc.errors)
+    phone_e164 = _clean_phone(errors, phone)
+    email = _clean_email(errors, email)
+    village_obj = _clean_village(errors, village)
+    address = _clean_address(errors, address)
+    occupation_obj = _clean_occupation(errors, occupation)
+    _check_income(errors, declared_income, today)
     if channel not in Participant.Channel.values:
         errors.append(FieldError("channel", "channel_invalid", _("Unknown registration channel.")))
     if consent_data is not True:
@@ -271,6 +228,70 @@ def register_participant(
     return participant
 
 
+# --- field checks shared by register_participant and update_participant ------------------
+def _clean_phone(errors: list[FieldError], value: object) -> str:
+    try:
+        return normalize_phone(str(value or ""))
+    except ValueError:
+        errors.append(FieldError("phone", "phone_invalid", PHONE_MESSAGE))
+        return ""
+
+
+def _clean_email(errors: list[FieldError], value: object) -> str:
+    email = str(value or "").strip()
+    if email:
+        try:
+            validate_email(email)
+        except ValidationError:
+            errors.append(FieldError("email", "email_invalid", _("Enter a valid email address.")))
+    return email
+
+
+def _clean_village(errors: list[FieldError], value: Region | str) -> Region | None:
+    village = _resolve_village(value)
+    if village is None:
+        errors.append(
+            FieldError("village", "village_unknown", _("Choose a village from the list."))
+        )
+    return village
+
+
+def _clean_address(errors: list[FieldError], value: object) -> str:
+    address = " ".join(str(value or "").split())
+    if not address:
+        errors.append(FieldError("address", "address_required", _("Enter the address.")))
+    elif len(address) > ADDRESS_MAX:
+        errors.append(
+            FieldError("address", "address_too_long", _("The address is too long (max 255)."))
+        )
+    return address
+
+
+def _clean_occupation(errors: list[FieldError], value: Occupation | str) -> Occupation | None:
+    occupation = (
+        value
+        if isinstance(value, Occupation)
+        else Occupation.objects.filter(code=str(value)).first()
+    )
+    if occupation is None:
+        errors.append(
+            FieldError("occupation", "occupation_unknown", _("Choose an occupation from the list."))
+        )
+    return occupation
+
+
+def _check_income(errors: list[FieldError], value: object, today: date) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        errors.append(
+            FieldError("declared_income", "income_invalid", _("Enter the income in whole Rupiah."))
+        )
+        return
+    try:
+        hooks.check_income(value, today)
+    except RegistrationError as exc:
+        errors.extend(exc.errors)
+
+
 def _resolve_village(village: Region | str) -> Region | None:
     if isinstance(village, Region):
         return village if village.level == Region.Level.VILLAGE else None
@@ -320,42 +341,20 @@ def update_participant(
     for field in sorted(unknown):
         errors.append(FieldError(field, "field_not_changeable", _("This field cannot be changed.")))
     if "phone" in changes:
-        try:
-            changes["phone"] = normalize_phone(changes["phone"])
-        except ValueError:
-            errors.append(
-                FieldError("phone", "phone_invalid", _("Enter an Indonesian mobile number."))
-            )
-    if changes.get("email"):
-        try:
-            validate_email(changes["email"])
-        except ValidationError:
-            errors.append(FieldError("email", "email_invalid", _("Enter a valid email address.")))
+        changes["phone"] = _clean_phone(errors, changes["phone"])
+    if "email" in changes:
+        changes["email"] = _clean_email(errors, changes["email"])
     if "declared_income" in changes:
-        try:
-            hooks.check_income(int(changes["declared_income"]), today)
-        except RegistrationError as exc:
-            errors.extend(exc.errors)
-    if "occupation" in changes and not isinstance(changes["occupation"], Occupation):
-        occ = Occupation.objects.filter(code=changes["occupation"]).first()
-        if occ is None:
-            errors.append(FieldError("occupation", "occupation_unknown", _("Unknown occupation.")))
-        changes["occupation"] = occ
+        _check_income(errors, changes["declared_income"], today)
+    if "occupation" in changes:
+        changes["occupation"] = _clean_occupation(errors, changes["occupation"])
     if "village" in changes:
-        village = _resolve_village(changes["village"])
-        if village is None:
-            errors.append(
-                FieldError("village", "village_unknown", _("Choose a village from the list."))
-            )
-        else:
+        village = _clean_village(errors, changes["village"])
+        if village is not None:
             chain = village.code.split(".")
             changes.update(village=village, province_id=chain[0], regency_id=".".join(chain[:2]))
     if "address" in changes:
-        changes["address"] = " ".join(str(changes["address"]).split())
-        if not changes["address"] or len(changes["address"]) > ADDRESS_MAX:
-            errors.append(
-                FieldError("address", "address_invalid", _("Enter an address (max 255)."))
-            )
+        changes["address"] = _clean_address(errors, changes["address"])
     if errors:
         raise RegistrationError(errors)
     for field, value in changes.items():

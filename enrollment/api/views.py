@@ -181,13 +181,7 @@ class ParticipantListApi(ApiView):
         operation_id="participants_create",
     )
     def post(self, request: Request) -> Response:
-        client = self.client(request)
-        if not may_register(client):
-            raise ApiError(
-                "permission_denied",
-                _("This API client may not register participants."),
-                status_code=status.HTTP_403_FORBIDDEN,
-            )
+        client = _registering_client(self.client(request))
         serializer = ParticipantInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
@@ -197,6 +191,17 @@ class ParticipantListApi(ApiView):
             raise registration_error(exc) from exc
         out = _participants(Participant.objects.filter(pk=participant.pk)).get()
         return Response(ParticipantSerializer(out).data, status=status.HTTP_201_CREATED)
+
+
+def _registering_client(client: ApiClient) -> ApiClient:
+    """The client, if its scope may register participants (single and bulk alike)."""
+    if not may_register(client):
+        raise ApiError(
+            "permission_denied",
+            _("This API client may not register participants."),
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
+    return client
 
 
 class ParticipantDetailApi(ApiView):
@@ -238,13 +243,7 @@ class ParticipantBulkApi(ApiView):
         responses={200: BulkOutput, 422: ErrorSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:
-        client = self.client(request)
-        if not may_register(client):
-            raise ApiError(
-                "permission_denied",
-                _("This API client may not register participants."),
-                status_code=status.HTTP_403_FORBIDDEN,
-            )
+        client = _registering_client(self.client(request))
         key = check_idempotency_key(request.headers.get("Idempotency-Key"))
         rows = request.data.get("rows") if isinstance(request.data, dict) else None
         if isinstance(rows, list) and len(rows) > BULK_MAX_ROWS:
