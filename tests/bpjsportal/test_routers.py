@@ -3,6 +3,7 @@ real streaming replica is in test_replica_integration.py."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -124,14 +125,17 @@ def test_the_router_is_installed_and_the_replica_mirrors_default_in_tests() -> N
     assert "bpjsportal.routers.ReplicaRouter" in settings.DATABASE_ROUTERS
     code = (
         "import django, json; django.setup(); from django.conf import settings; "
-        "print(json.dumps(settings.DATABASES['replica']['TEST']))"
+        "r = settings.DATABASES['replica']; "
+        "print(json.dumps([r['TEST']['MIRROR'], r['DISABLE_SERVER_SIDE_CURSORS'], "
+        "settings.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS']]))"
     )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "bpjsportal.settings",
         "REPLICA_DATABASE_URL": "postgres://postgres@127.0.0.1:5499/bpjsportal",
+        "DB_DISABLE_SERVER_SIDE_CURSORS": "1",  # behind pgbouncer (transaction pooling)
     }
     out = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    assert '"MIRROR": "default"' in out.stdout
+    assert json.loads(out.stdout) == ["default", True, True]
