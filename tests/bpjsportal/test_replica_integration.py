@@ -81,7 +81,10 @@ def primary_and_replica() -> Iterator[tuple[str, str]]:
         os.chown(base, pg.pw_uid, pg.pw_gid)
     base.chmod(0o700)
     try:
-        p_port, r_port = _free_port(), _free_port()
+        p_port = _free_port()
+        r_port = _free_port()
+        while r_port == p_port:
+            r_port = _free_port()
         # initdb's default pg_hba (trust) allows replication connections from 127.0.0.1, and
         # wal_level=replica with 10 WAL senders is the default: enough for pg_basebackup -R.
         _pg("initdb", "-D", str(primary), "-U", "postgres", "--auth=trust", "-E", "UTF8",
