@@ -29,6 +29,7 @@ from harness import (
     client,
     drop_database,
     gunicorn,
+    load,
     partner_token,
     prepare_django,
     print_result,
@@ -46,6 +47,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--requests", type=int, default=600, help="requests per client count and side")
     p.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     p.add_argument("--seed", type=int, default=31)
+    p.add_argument("--quick", action="store_true", help="smoke run: 100 requests per level")
     return p
 
 
@@ -88,6 +90,9 @@ def _measure(
 
 def run(args: Any = None) -> dict[str, Any]:
     args = with_defaults(parser(), args)
+    load_before = load()
+    if args.quick:
+        args.requests = min(args.requests, 100)
     levels = _levels(args.clients)
     drop_database(DB)
     url = f"postgres://postgres@127.0.0.1:5432/{DB}"
@@ -111,15 +116,13 @@ def run(args: Any = None) -> dict[str, Any]:
             result_rows.append(
                 {
                     "clients": n_clients,
-                    "requests": args.requests,
-                    "API req/s": round(api["rps"], 1),
-                    "API p50 ms": api["p50_ms"],
-                    "API p99 ms": api["p99_ms"],
-                    "bare req/s": round(bare["rps"], 1),
-                    "bare p50 ms": bare["p50_ms"],
-                    "bare p99 ms": bare["p99_ms"],
-                    "API / bare (req/s)": f"{100 * api['rps'] / bare['rps']:.0f} %",
-                    "errors": api["errors"] + bare["errors"],
+                    "requests": f"{args.requests:,} + {args.requests:,}",
+                    "API req/s": f"{api['rps']:,.1f}",
+                    "API p50 / p99": f"{api['p50_ms']:,.0f} / {api['p99_ms']:,.0f} ms",
+                    "bare view req/s (baseline)": f"{bare['rps']:,.1f}",
+                    "bare p50 / p99": f"{bare['p50_ms']:,.0f} / {bare['p99_ms']:,.0f} ms",
+                    "ratio": f"{api['rps'] / bare['rps']:.3f}",
+                    "errors": str(api["errors"] + bare["errors"]),
                 }
             )
             for side, m in (("API", api), ("bare", bare)):
@@ -132,10 +135,12 @@ def run(args: Any = None) -> dict[str, Any]:
     if stored != expected:
         notes.append(f"LOST ROWS: expected {expected:,} participants, found {stored:,}")
     return {
-        "scenario": "Registration API under concurrency vs a bare INSERT view",
+        "scenario": "3. Registration API under concurrency vs a bare INSERT view",
         "rows": result_rows,
         "notes": (
-            f"{now()}; {machine()}. gunicorn {args.workers} sync workers (DEBUG=1), clients are "
+            f"{now()}; {machine()}; load average {load_before} -> {load()}. "
+            f"Ratio = API req/s / bare req/s. gunicorn {args.workers} "
+            "sync workers (DEBUG=1), clients are "
             "threads with one httpx client each, all on this machine; the API and the bare view "
             "are served by the same gunicorn (benchmark URLconf bench/bare_urls.py) and write "
             "the same table. Bare = JSON in, KPJ nextval, the same INSERT, no authentication, "

@@ -33,6 +33,7 @@ from harness import (
     client,
     database_url,
     gunicorn,
+    load,
     prepare_django,
     print_result,
     summary,
@@ -51,6 +52,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--page-size", type=int, default=1000, help="1-1000 (the API's maximum)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn sync workers")
     p.add_argument("--seed", type=int, default=61)
+    p.add_argument(
+        "--database-url",
+        help="an existing data set (bench/run.py passes it); default BENCH_DATABASE_URL or a "
+        "database of our own, topped up to --rows participants",
+    )
+    p.add_argument("--quick", action="store_true", help="smoke run: at most 20,000 rows")
     return p
 
 
@@ -135,7 +142,11 @@ def _copy_baseline(url: str, txid: int, pk: int) -> tuple[int, float, int]:
 
 def run(args: Any = None) -> dict[str, Any]:
     args = with_defaults(parser(), args)
-    url = database_url(DB)
+    load_before = load()
+    if args.quick:
+        args.rows = min(args.rows, 20_000)
+    url = args.database_url or database_url(DB)
+    own = url.rsplit("/", 1)[-1] == DB
     prepare_django(url)
     from enrollment.api.sync import Position, encode_token
     from enrollment.models import Participant
@@ -143,8 +154,11 @@ def run(args: Any = None) -> dict[str, Any]:
     have = Participant.objects.count()
     filled = 0
     if have < args.rows + 1:
-        filled = args.rows + 1 - have
-        _fill(filled, args.seed)
+        if own:  # our own database: top it up (a shared data set is only read)
+            filled = args.rows + 1 - have
+            _fill(filled, args.seed)
+        else:
+            args.rows = max(0, have - 1)
     token = admin_token("bench-sync")
     txid, pk, expected = _start_position(args.rows)
     since = encode_token("participants", Position(txid, pk))
@@ -154,7 +168,6 @@ def run(args: Any = None) -> dict[str, Any]:
         http.get("/api/v1/sync/participants/", params={"page_size": 1})  # warm-up
         latencies: list[float] = []
         got = pages = 0
-        seen_last: tuple[int, int] | None = None
         start = time.perf_counter()
         while True:
             t = time.perf_counter()
@@ -167,8 +180,6 @@ def run(args: Any = None) -> dict[str, Any]:
             body = response.json()
             got += len(body["results"])
             pages += 1
-            if body["results"]:
-                seen_last = (pages, body["results"][-1]["id"])
             since = body["next_token"]
             if not body["has_more"]:
                 break
@@ -178,30 +189,31 @@ def run(args: Any = None) -> dict[str, Any]:
     lat = summary(latencies)
     rows = [
         {
-            "path": f"API sync, {args.page_size}-row pages, 1 client",
-            "rows": got,
-            "seconds": round(api_s, 2),
-            "rows/s": round(api_rate),
-            "page p50 ms": lat["p50_ms"],
-            "page p99 ms": lat["p99_ms"],
+            "path": f"API sync, {args.page_size:,}-row pages, 1 client",
+            "rows": f"{got:,}",
+            "seconds": f"{api_s:,.1f}",
+            "rows/s": f"{api_rate:,.0f}",
+            "page p50 / p99": f"{lat['p50_ms']:,.0f} / {lat['p99_ms']:,.0f} ms",
+            "ratio": f"{api_rate / copy_rate:.3f}",
         },
         {
-            "path": "COPY (SELECT same rows and columns) TO STDOUT (baseline)",
-            "rows": copy_rows,
-            "seconds": round(copy_s, 2),
-            "rows/s": round(copy_rate),
-            "page p50 ms": "",
-            "page p99 ms": "",
+            "path": "COPY (SELECT the same rows and columns) TO STDOUT (baseline)",
+            "rows": f"{copy_rows:,}",
+            "seconds": f"{copy_s:,.2f}",
+            "rows/s": f"{copy_rate:,.0f}",
+            "page p50 / p99": "-",
+            "ratio": "1.000",
         },
-        {"path": "API / COPY", "rows/s": f"{100 * api_rate / copy_rate:.1f} %"},
     ]
     db_name = url.rsplit("/", 1)[-1]
     complete = got == expected == copy_rows
     return {
-        "scenario": "Incremental sync: a client catching up changed rows",
+        "scenario": "6. Incremental sync: a client catching up changed rows",
         "rows": rows,
         "notes": (
-            f"{now()}; {machine()}. Database {db_name} with {have + filled:,} participants"
+            f"{now()}; {machine()}; load average {load_before} -> {load()}. "
+            f"Ratio = API rows/s / COPY rows/s. Database {db_name} with "
+            f"{have + filled:,} participants"
             + (f" ({filled:,} synthetic ones added for this run)" if filled else "")
             + f"; the client starts {expected:,} changes behind the newest. gunicorn "
             f"{args.workers} sync workers (DEBUG=1), admin token (full NIK), {pages:,} pages; "
@@ -211,7 +223,6 @@ def run(args: Any = None) -> dict[str, Any]:
                 if complete
                 else f"ROW COUNT MISMATCH: expected {expected:,}, API {got:,}, COPY {copy_rows:,}."
             )
-            + (f" Last row id {seen_last[1]}." if seen_last else "")
         ),
     }
 

@@ -147,6 +147,11 @@ def partner_token(name: str, code: str) -> str:
     return str(create_api_client(name=name, scope="partner", partner=partner).token)
 
 
+def load() -> str:
+    """The machine's 1-minute load average (other work on a shared machine skews figures)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
 def with_defaults(parser: Any, args: Any) -> Any:
     """args (a Namespace, a dict or None, e.g. from bench/run.py) over the parser's defaults."""
     merged = parser.parse_args([])
