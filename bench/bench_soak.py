@@ -63,6 +63,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pay-rate", type=float, default=4, help="payments per second")
     p.add_argument("--dash-rate", type=float, default=2, help="progress API reads per second")
     p.add_argument("--sync-rate", type=float, default=1, help="sync pages per second")
+    p.add_argument(
+        "--sync-replay", type=int, default=20_000, help="changes the sync client replays"
+    )
     p.add_argument("--workers", type=int, default=4, help="gunicorn sync workers")
     p.add_argument("--seed", type=int, default=71)
     p.add_argument(
@@ -91,7 +94,9 @@ class Shared:
     counter: itertools.count[int] = field(default_factory=itertools.count)
     references: list[str] = field(default_factory=list)  # payments answered 201
     synced: set[int] = field(default_factory=set)
-    sync_token: str = ""
+    sync_token: str = ""  # the sync workload's position
+    replay_token: str = ""  # where it starts again once caught up (same work alone and in mix)
+    check_token: str = ""  # the final check's position: the newest change at set-up
     amount: int = 0  # one month's contribution of a pool participant
 
 
@@ -164,8 +169,8 @@ def _phase(
         response = timed("sync", lambda: http.get("/api/v1/sync/participants/", params=params), 200)
         if response is not None:
             body = response.json()
-            s.synced.update(r["id"] for r in body["results"])
-            s.sync_token = body["next_token"]
+            # Caught up: start the replay again, so every request reads a full page.
+            s.sync_token = body["next_token"] if body["has_more"] else s.replay_token
 
     plan: dict[str, tuple[Callable[[httpx.Client], None], float, int, str]] = {
         "registrations": (registrations, args.reg_rate, 4, "partner"),
@@ -225,17 +230,22 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
         s.pool.append(p.kpj_number)
     first = Participant.objects.select_related("occupation").get(kpj_number=s.pool[0])
     s.amount = quote_payment(first, None, months=1, as_of=date.today()).amount
-    # The sync client starts at the newest change: it must then see every new registration.
+    # The sync workload replays the last --sync-replay changes in 500-row pages, over and over
+    # (a partner catching up); the final check starts at the newest change and must then see
+    # every participant registered during the run.
     from django.db import connection
 
+    horizon = sync_horizon()
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT sync_txid, id FROM enrollment_participant WHERE sync_txid < %s "
-            "ORDER BY sync_txid DESC, id DESC LIMIT 1",
-            [sync_horizon()],
-        )
-        txid, pk = cur.fetchone() or (0, 0)
-    s.sync_token = encode_token("participants", Position(txid, pk))
+        for attr, offset in (("check_token", 0), ("replay_token", args.sync_replay)):
+            cur.execute(
+                "SELECT sync_txid, id FROM enrollment_participant WHERE sync_txid < %s "
+                "ORDER BY sync_txid DESC, id DESC OFFSET %s LIMIT 1",
+                [horizon, offset],
+            )
+            txid, pk = cur.fetchone() or (0, 0)
+            setattr(s, attr, encode_token("participants", Position(txid, pk)))
+    s.sync_token = s.replay_token
     return tokens
 
 
@@ -248,10 +258,10 @@ def _final_checks(base: str, token: str, s: Shared) -> list[str]:
     with client(base, token) as http:
         for _ in range(10_000):
             body = http.get(
-                "/api/v1/sync/participants/", params={"since": s.sync_token, "page_size": 1000}
+                "/api/v1/sync/participants/", params={"since": s.check_token, "page_size": 1000}
             ).json()
             s.synced.update(r["id"] for r in body["results"])
-            s.sync_token = body["next_token"]
+            s.check_token = body["next_token"]
             if not body["has_more"]:
                 break
     stored = Participant.objects.filter(pk__in=s.registered).count()
@@ -329,10 +339,15 @@ def run(args: Any = None) -> dict[str, Any]:
             f"(DEBUG=1). Mix for {args.duration:.0f} s after {args.isolated:.0f} s of each "
             f"workload alone; target rates/s: registrations {args.reg_rate}, payments "
             f"{args.pay_rate}, progress API {args.dash_rate}, sync pages {args.sync_rate} "
-            f"(500 rows). Checked at the end: {len(s.registered):,} registrations and "
-            f"{len(s.references):,} payments answered 201, all stored"
-            + (" and synced" if "sync" in names else "")
-            + (". PROBLEMS: " + "; ".join(problems) if problems else "; nothing lost.")
+            f"(500 rows, replaying the last {args.sync_replay:,} changes). "
+            f"Checked at the end: {len(s.registered):,} registrations and "
+            f"{len(s.references):,} payments answered 201"
+            + (
+                ". PROBLEMS: " + "; ".join(problems) + "."
+                if problems
+                else ", all stored, with their ledger entries, and every new participant "
+                "reached the sync client: nothing lost."
+            )
             + f" Overall: {'PASS' if passed else 'FAIL'}."
         ),
     }
