@@ -45,7 +45,6 @@ from contributions.rates import add_months
 from .rollups import (
     DIMS,
     FLOWS,
-    BuildResult,
     day_bounds,
     day_params,
     state_sql,
@@ -480,8 +479,12 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         mark, pmark = marks()
         params.update(mark=mark, pmark=pmark, low=0)
-        cursor.execute("DELETE FROM reporting_dailyrollup WHERE day BETWEEN %s AND %s", [start, end])
-        cursor.execute("DELETE FROM reporting_agentrollup WHERE day BETWEEN %s AND %s", [start, end])
+        cursor.execute(
+            "DELETE FROM reporting_dailyrollup WHERE day BETWEEN %s AND %s", [start, end]
+        )
+        cursor.execute(
+            "DELETE FROM reporting_agentrollup WHERE day BETWEEN %s AND %s", [start, end]
+        )
         cursor.execute(
             "DELETE FROM reporting_demographicrollup WHERE day BETWEEN %s AND %s", [start, end]
         )
@@ -523,8 +526,21 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
                    participant_mark = EXCLUDED.participant_mark""",
             [seconds, mark, pmark, start, end],
         )
-        for table in ("rb_pa", "rb_entry", "rb_revpid", "rb_nu", "rb_seg", "rb_iv", "rb_money",
-                      "rb_split", "rb_money_split", "rb_pev", "rb_ev", "rb_dev", "rb_aev"):
+        for table in (
+            "rb_pa",
+            "rb_entry",
+            "rb_revpid",
+            "rb_nu",
+            "rb_seg",
+            "rb_iv",
+            "rb_money",
+            "rb_split",
+            "rb_money_split",
+            "rb_pev",
+            "rb_ev",
+            "rb_dev",
+            "rb_aev",
+        ):
             cursor.execute(f"DROP TABLE {table}")
     return rows
 
@@ -532,7 +548,6 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
 # --- the intraday delta --------------------------------------------------------------------------
 def _delta_daily_sql() -> str:
     dims = ", ".join(DIMS)
-    flows = ", ".join(FLOWS)
     sums = ", ".join(f"sum({f}) AS {f}" for f in FLOWS)
     return f"""
 CREATE TEMP TABLE rd_daily ON COMMIT DROP AS
@@ -568,6 +583,7 @@ def _delta_apply_daily_sql() -> str:
     )
     dims = ", ".join(DIMS)
     cols = ", ".join((*stocks, *FLOWS))
+    d_cols = ", ".join(f"d.{c}" for c in (*DIMS, *stocks, *FLOWS))
     ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
     return f"""
 WITH upd AS (
@@ -576,8 +592,7 @@ WITH upd AS (
     RETURNING {", ".join(f"d.{d}" for d in DIMS)}
 )
 INSERT INTO reporting_dailyrollup (day, {dims}, {cols}, {ytd})
-SELECT %(day)s, {", ".join(f"d.{d}" for d in DIMS)}, {", ".join(f"d.{c}" for c in (*stocks, *FLOWS))},
-       {", ".join(f"d.{f}" for f in FLOWS)}
+SELECT %(day)s, {d_cols}, {", ".join(f"d.{f}" for f in FLOWS)}
 FROM rd_daily d
 WHERE NOT EXISTS (SELECT 1 FROM upd t WHERE {match})
 """  # noqa: S608
@@ -686,7 +701,8 @@ def refresh_day(day: date) -> int | None:
             {"old": old_mark, "mark": mark, "oldp": old_pmark, "pmark": pmark},
         )
         cursor.execute("SELECT count(*) FROM rd_touched")
-        touched = int(cursor.fetchone()[0])  # type: ignore[index]
+        counted = cursor.fetchone()
+        touched = int(counted[0]) if counted else 0
         cursor.execute("ANALYZE rd_touched")
         sql = state_sql("{table}", touched="rd_touched")
         cursor.execute(
@@ -715,7 +731,14 @@ def refresh_day(day: date) -> int | None:
                participant_mark = %s WHERE day = %s""",
             [mark, pmark, day],
         )
-        for table in ("rd_touched", "rd_old", "rd_new", "rb_money", "rb_split", "rb_money_split",
-                      "rd_daily"):
+        for table in (
+            "rd_touched",
+            "rd_old",
+            "rd_new",
+            "rb_money",
+            "rb_split",
+            "rb_money_split",
+            "rd_daily",
+        ):
             cursor.execute(f"DROP TABLE {table}")
     return touched
