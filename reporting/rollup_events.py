@@ -127,16 +127,18 @@ WITH plain AS (
     SELECT pid, d, max(max(nu)) OVER (PARTITION BY pid ORDER BY d) AS nu
     FROM rb_entry WHERE pid NOT IN (SELECT pid FROM rb_revpid)
     GROUP BY pid, d
+), rentry AS (
+    SELECT pid, d, nu, (rev_at AT TIME ZONE %(tz)s)::date AS rev_day
+    FROM rb_entry WHERE pid IN (SELECT pid FROM rb_revpid)
 ), changes AS (
-    SELECT pid, d FROM rb_entry WHERE pid IN (SELECT pid FROM rb_revpid)
+    SELECT pid, d FROM rentry
     UNION
-    SELECT pid, (rev_at AT TIME ZONE %(tz)s)::date FROM rb_entry WHERE rev_at IS NOT NULL
+    SELECT pid, rev_day FROM rentry WHERE rev_day IS NOT NULL
 ), reversed AS (
-    SELECT c.pid, c.d, (SELECT max(e.nu) FROM rb_entry e
-                        WHERE e.pid = c.pid AND e.d <= c.d
-                          AND (e.rev_at IS NULL OR (e.rev_at AT TIME ZONE %(tz)s)::date > c.d)
-                       ) AS nu
+    SELECT c.pid, c.d, max(e.nu) AS nu
     FROM changes c
+    LEFT JOIN rentry e ON e.pid = c.pid AND e.d <= c.d AND (e.rev_day IS NULL OR e.rev_day > c.d)
+    GROUP BY c.pid, c.d
 ), allseg AS (
     SELECT pid, d, nu FROM plain
     UNION ALL SELECT pid, d, nu FROM reversed
