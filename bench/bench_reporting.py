@@ -103,13 +103,13 @@ def main() -> None:
     parser.add_argument("--new-payments", type=int, default=10_000)
     parser.add_argument("--sample-days", type=int, default=3, help="per-day build sample")
     parser.add_argument("--repeat", type=int, default=15, help="page and naive timings")
-    parser.add_argument("--add-reversals", action="store_true", help="own database only")
+    parser.add_argument(
+        "--add-reversals", action="store_true", help="writes to the ledger: own databases only"
+    )
     args = parser.parse_args()
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     os.environ["BENCH_DATABASE_URL"] = os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
-    if args.existing and args.add_reversals:
-        parser.error("--add-reversals writes to the ledger: own database only")
     if not args.existing:
         from bpjsportal.launcher import _ensure_database_exists
 
@@ -139,7 +139,7 @@ def main() -> None:
         with connection.cursor() as c:
             c.execute("SELECT count(*) FROM contributions_ledgerentry WHERE kind = 'reversal'")
             if not c.fetchone()[0]:  # type: ignore[index]
-                c.execute(REVERSALS)
+                c.execute(REVERSALS, {})
                 c.execute("ANALYZE contributions_ledgerentry")
     today = timezone.localdate()
     year_start = date(today.year, 1, 1)

@@ -32,6 +32,7 @@ day's rows from the entries and participants added since (a delta, see there).
 
 from __future__ import annotations
 
+import logging
 import time
 from datetime import date, timedelta
 from typing import Any
@@ -50,6 +51,7 @@ from .rollups import (
     state_sql,
 )
 
+logger = logging.getLogger(__name__)
 LOCK_KEY = 5_050_505  # pg advisory lock: one rollup build or refresh at a time
 WORK_MEM = "256MB"
 
@@ -316,43 +318,75 @@ GROUP BY {dims}, day
 """  # noqa: S608
 
 
-def _grid_sql(table: str, keys: tuple[str, ...], deltas: tuple[str, ...]) -> str:
-    """The events of `table` plus a zero row for every (group, day) from the group's first
-    event to E, summed per (group, day), ordered for the running sums (no join: NULL keys such as
-    a missing partner group together)."""
+def _runs_sql(
+    table: str,
+    keys: tuple[str, ...],
+    stocks: dict[str, str],
+    flows: tuple[str, ...],
+    ytd: dict[str, str],
+) -> str:
+    """The rows of every day from sparse events: running sums over the days that have events
+    only (`stocks`: running over all days, `ytd`: running within the year, both name -> SQL of
+    the day's delta), then each event day's values repeated until the day before the group's
+    next event (flows only on the event day itself). A zero event on every 1 January inside the
+    range restarts the year-to-date sums. The window sorts the events once, by group, year, day;
+    the days between events are generated, never sorted."""
     k = ", ".join(keys)
-    cols = ", ".join(deltas)
-    zeros = ", ".join("0" for _d in deltas)
-    sums = ", ".join(f"sum({d}) AS {d}" for d in deltas)
+    cols = sorted({c for expr in (*stocks.values(), *ytd.values()) for c in _columns(expr)})
+    cols = [c for c in cols if c not in flows] + list(flows)
+    zeros = ", ".join("0" for _c in cols)
+    run_stocks = ", ".join(
+        f"sum({expr}) OVER (PARTITION BY {k} ORDER BY yr, day) AS {name}"
+        for name, expr in stocks.items()
+    )
+    run_ytd = ", ".join(
+        f"sum({expr}) OVER (PARTITION BY {k}, yr ORDER BY day) AS {name}"
+        for name, expr in ytd.items()
+    )
+    out_flows = [f"CASE WHEN d.day = x.day THEN x.{f} ELSE 0 END AS {f}" for f in flows]
+    outer = ", ".join([*(f"x.{c}" for c in keys), *(f"x.{n}" for n in (*stocks, *ytd)), *out_flows])
+    inner = ", ".join([*flows, run_stocks, *([run_ytd] if ytd else [])])
     return f"""
-    SELECT {k}, day, date_part('year', day) AS yr, {sums}
+    SELECT d.day::date AS day, {outer}
     FROM (
-        SELECT {k}, day, {cols} FROM {table}
-        UNION ALL
-        SELECT {k}, d.day::date, {zeros}
-        FROM (SELECT {k}, min(day) AS first_day FROM {table} GROUP BY {k}) grp
-        CROSS JOIN LATERAL generate_series(grp.first_day, %(e)s::date, interval '1 day') d(day)
-    ) u
-    GROUP BY {k}, day
+        SELECT {k}, day, {inner},
+               lead(day) OVER (PARTITION BY {k} ORDER BY yr, day) AS next_day
+        FROM (
+            SELECT {k}, day, date_part('year', day) AS yr, {", ".join(cols)} FROM {table}
+            UNION ALL
+            SELECT DISTINCT {k}, j.day, date_part('year', j.day), {zeros}
+            FROM {table}
+            CROSS JOIN (SELECT make_date(y::int, 1, 1) AS day
+                        FROM generate_series(%(year_from)s::int, %(year_to)s::int) y) j
+            WHERE {table}.day < j.day
+        ) ev
+    ) x
+    CROSS JOIN LATERAL generate_series(
+        GREATEST(x.day, %(start)s::date), COALESCE(x.next_day - 1, %(e)s::date), interval '1 day'
+    ) d(day)
 """  # noqa: S608
+
+
+def _columns(expr: str) -> list[str]:
+    return [w for w in expr.replace("+", " ").split() if w.isidentifier()]
 
 
 def _daily_insert_sql() -> str:
     dims = ", ".join(DIMS)
     flows = ", ".join(FLOWS)
     ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
-    run_ytd = ", ".join(f"sum({f} + c_{f}) OVER y AS ytd_{f}" for f in FLOWS)
-    deltas = ("d_active", "d_grace", "d_lapsed", *FLOWS, *(f"c_{f}" for f in FLOWS), "carried")
+    runs = _runs_sql(
+        "rb_ev",
+        DIMS,
+        {"active": "d_active", "grace": "d_grace", "lapsed": "d_lapsed"},
+        FLOWS,
+        {**{f"ytd_{f}": f"{f} + c_{f}" for f in FLOWS}, "seen": "carried"},
+    )
     return f"""
 INSERT INTO reporting_dailyrollup (day, {dims}, registered, active, grace, lapsed, {flows}, {ytd})
 SELECT day, {dims}, active + grace + lapsed, active, grace, lapsed, {flows}, {ytd}
-FROM (
-    SELECT day, {dims}, sum(d_active) OVER w AS active, sum(d_grace) OVER w AS grace,
-           sum(d_lapsed) OVER w AS lapsed, {flows}, {run_ytd}, sum(carried) OVER y AS seen
-    FROM ({_grid_sql("rb_ev", DIMS, deltas)}) g
-    WINDOW w AS (PARTITION BY {dims} ORDER BY day), y AS (PARTITION BY {dims}, yr ORDER BY day)
-) x
-WHERE day >= %(start)s AND (active + grace + lapsed > 0 OR seen > 0)
+FROM ({runs}) r
+WHERE active + grace + lapsed > 0 OR seen > 0
 """  # noqa: S608
 
 
@@ -385,17 +419,18 @@ DEMO_KEYS = ("province_id", "occupation_id", "partner_id", "sex", "age_band")
 
 def _demographic_insert_sql() -> str:
     keys = ", ".join(DEMO_KEYS)
-    grid = _grid_sql("rb_dev", DEMO_KEYS, ("d_active", "d_grace", "d_lapsed"))
+    runs = _runs_sql(
+        "rb_dev",
+        DEMO_KEYS,
+        {"active": "d_active", "grace": "d_grace", "lapsed": "d_lapsed"},
+        (),
+        {},
+    )
     return f"""
 INSERT INTO reporting_demographicrollup (day, {keys}, registered, active, grace, lapsed)
 SELECT day, {keys}, active + grace + lapsed, active, grace, lapsed
-FROM (
-    SELECT day, {keys}, sum(d_active) OVER w AS active, sum(d_grace) OVER w AS grace,
-           sum(d_lapsed) OVER w AS lapsed
-    FROM ({grid}) g
-    WINDOW w AS (PARTITION BY {keys} ORDER BY day)
-) x
-WHERE day >= %(start)s AND active + grace + lapsed > 0
+FROM ({runs}) r
+WHERE active + grace + lapsed > 0
 """  # noqa: S608
 
 
@@ -423,26 +458,27 @@ GROUP BY agent_id, day
 
 
 def _agent_insert_sql() -> str:
-    deltas = ("d_registered", "d_active", "new_registrations", "collected", "c_new",
-              "c_collected", "seen")  # fmt: skip
+    runs = _runs_sql(
+        "rb_aev",
+        ("agent_id",),
+        {"registered": "d_registered", "active": "d_active"},
+        ("new_registrations", "collected"),
+        {
+            "ytd_new": "new_registrations + c_new",
+            "ytd_collected": "collected + c_collected",
+            "seen": "seen",
+        },
+    )
     return f"""
 INSERT INTO reporting_agentrollup (day, agent_id, branch_id, province_id, registered, active,
                                    new_registrations, collected_total, ytd_new_registrations,
                                    ytd_collected_total)
 SELECT x.day, x.agent_id, sp.branch_id, COALESCE(b.province_id, ''), x.registered, x.active,
        x.new_registrations, x.collected, x.ytd_new, x.ytd_collected
-FROM (
-    SELECT day, agent_id, sum(d_registered) OVER w AS registered,
-           sum(d_active) OVER w AS active, new_registrations, collected,
-           sum(new_registrations + c_new) OVER y AS ytd_new,
-           sum(collected + c_collected) OVER y AS ytd_collected, sum(seen) OVER y AS seen
-    FROM ({_grid_sql("rb_aev", ("agent_id",), deltas)}) g
-    WINDOW w AS (PARTITION BY agent_id ORDER BY day),
-           y AS (PARTITION BY agent_id, yr ORDER BY day)
-) x
+FROM ({runs}) x
 JOIN enrollment_staffprofile sp ON sp.id = x.agent_id
 LEFT JOIN enrollment_branch b ON b.id = sp.branch_id
-WHERE x.day >= %(start)s AND (x.registered > 0 OR x.seen > 0)
+WHERE x.registered > 0 OR x.seen > 0
 """  # noqa: S608
 
 
@@ -456,6 +492,32 @@ def marks() -> tuple[int, int]:
         row = cursor.fetchone()
     assert row is not None
     return int(row[0]), int(row[1])
+
+
+class _Timed:
+    """A cursor that keeps the time of each statement, for the build's log line."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.steps: list[tuple[str, float]] = []
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        started = time.monotonic()
+        self.cursor.execute(sql, params)
+        words = sql.split()
+        name = words[3] if words[:3] == ["CREATE", "TEMP", "TABLE"] else " ".join(words[:3])
+        self.steps.append((name, time.monotonic() - started))
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        self.cursor.executemany(sql, rows)
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.cursor.rowcount)
+
+    def report(self) -> str:
+        slow = [(n, s) for n, s in self.steps if s >= 0.05]
+        return ", ".join(f"{n} {s:.1f}s" for n, s in slow)
 
 
 def build_range(start: date, end: date, *, chain: bool) -> int:
@@ -475,8 +537,11 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         "e1": e1,
         "month_e": rules.month_start(end),
         "chain": chain and p.year == start.year,
+        "year_from": start.year + 1,  # the 1 January rows that restart year-to-date sums
+        "year_to": end.year,
     }
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as raw:
+        cursor = _Timed(raw)
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         mark, pmark = marks()
@@ -544,6 +609,7 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
             "rb_aev",
         ):
             cursor.execute(f"DROP TABLE {table}")
+    logger.info("rollup build %s..%s: %s", start, end, cursor.report())
     return rows
 
 
