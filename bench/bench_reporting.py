@@ -24,6 +24,7 @@ the latest payment of 1 % of the participants a week after it was paid (generate
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import subprocess
@@ -122,6 +123,8 @@ def main() -> None:
     import django
 
     django.setup()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("reporting.rollup_events").setLevel(logging.INFO)  # the build's steps
     from common import machine, now
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
