@@ -50,7 +50,7 @@ WITH pay AS (
            ) AS pt_p
     FROM contributions_ledgerentry e
     JOIN contributions_payment p ON p.id = e.payment_id
-    LEFT JOIN contributions_ledgerentry r ON r.reverses_id = e.id {reversal_filter}
+    {reversal_join}
     WHERE e.kind = 'payment' AND p.paid_at < %(end)s {entry_filter}
     GROUP BY e.participant_id
 )
@@ -86,11 +86,16 @@ def state_sql(table: str = "reporting_day_state", *, touched: str | None = None)
     and participants up to the marks `%(mark)s` / `%(pmark)s` (the delta refresh)."""
     if touched is None:
         return _STATE_SQL.format(
-            table=table, reversal_filter="", entry_filter="", participant_filter=""
+            table=table,
+            reversal_join="LEFT JOIN contributions_ledgerentry r ON r.reverses_id = e.id",
+            entry_filter="",
+            participant_filter="",
         )
     return _STATE_SQL.format(
         table=table,
-        reversal_filter="AND r.id <= %(mark)s",
+        # one index probe per entry (the unique index on reverses_id), never a scan of it
+        reversal_join="LEFT JOIN LATERAL (SELECT x.created_at FROM contributions_ledgerentry x"
+        " WHERE x.reverses_id = e.id AND x.id <= %(mark)s LIMIT 1) r ON true",
         entry_filter=f"AND e.id <= %(mark)s AND e.participant_id IN (SELECT pid FROM {touched})",  # noqa: S608
         participant_filter=f"AND pa.id <= %(pmark)s AND pa.id IN (SELECT pid FROM {touched})",  # noqa: S608
     )
