@@ -182,6 +182,8 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["participant", "-paid_at"]),
             models.Index(fields=["sync_txid", "id"], name="payment_sync_idx"),
+            # the day's collections for the reporting rollups
+            models.Index(fields=["paid_at"], name="payment_paid_at"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "reference"], name="payment_channel_ref"),
@@ -258,7 +260,15 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["participant", "id"], name="ledger_participant_id")]
+        indexes = [
+            models.Index(fields=["participant", "id"], name="ledger_participant_id"),
+            # reversals and adjustments by day (reporting rollups); payments go by paid_at
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind__in=["reversal", "adjustment", "due"]),
+                name="ledger_not_payment_created",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(kind="payment")
