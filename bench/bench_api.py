@@ -108,17 +108,21 @@ def _copy_baseline(rows: list[dict[str, Any]]) -> float:
         check=True,
     )
     cols = (
-        "nik,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
+        "nik_digest,nik_encrypted,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
         "regency_id,address,occupation_id,declared_income,jht,channel,consent_data,"
         "consent_reminders,created_at,updated_at,sync_txid"
     )
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL)  # "" is an empty string, not NULL
         stamp = "2026-01-01 00:00:00+07"
+        from enrollment.pii import nik_columns
+
         for i, r in enumerate(rows):
+            digest, token = nik_columns(r["nik"])  # what the table stores: HMAC + ciphertext
             w.writerow(
                 [
-                    r["nik"],
+                    "\\x" + digest.hex(),
+                    token,
                     f"{90000000000 + i}",
                     r["full_name"],
                     r["birth_date"],

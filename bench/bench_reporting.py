@@ -32,10 +32,11 @@ WITH v AS (
             OR code LIKE '35.%%' OR code LIKE '73.%%' OR code LIKE '11.%%' OR code LIKE '94.%%')
         ORDER BY md5(code) LIMIT 2000) x
 ), o AS (SELECT array_agg(code ORDER BY code) AS codes FROM enrollment_occupation)
-INSERT INTO enrollment_participant (nik, kpj_number, full_name, birth_date, sex, phone, email,
-    language, village_id, province_id, regency_id, address, occupation_id, declared_income, jht,
-    channel, partner_id, consent_data, consent_reminders, created_at, updated_at)
-SELECT lpad(i::text, 16, '0'), lpad(i::text, 11, '0'), 'Bench ' || i,
+INSERT INTO enrollment_participant (nik_digest, nik_encrypted, kpj_number, full_name, birth_date,
+    sex, phone, email, language, village_id, province_id, regency_id, address, occupation_id,
+    declared_income, jht, channel, partner_id, consent_data, consent_reminders, created_at,
+    updated_at)
+SELECT sha256(i::text::bytea), 'placeholder:' || i, lpad(i::text, 11, '0'), 'Bench ' || i,
        date '1960-01-01' + (i * 7919 %% 14600), CASE WHEN i %% 2 = 0 THEN 'M' ELSE 'F' END,
        '+6281' || lpad(i::text, 9, '0'), '', 'id', vil, left(vil, 2), left(vil, 5), 'Jl. Bench',
        o.codes[1 + i %% array_length(o.codes, 1)], 1000000, i %% 4 = 0,

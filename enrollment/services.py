@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from . import hooks
 from .errors import DuplicateNik, FieldError, RegistrationError
 from .kpj import next_kpj_number
-from .models import NikPrefix, Occupation, Participant, Partner, Region, StaffProfile
+from .models import NikPrefix, Occupation, Participant, Partner, Region, StaffProfile, nik_q
 from .nik import NikError, parse_nik
 
 NAME_MAX = 100
@@ -191,10 +191,13 @@ def register_participant(
     if errors:
         raise RegistrationError(errors)
     assert village_obj is not None and occupation_obj is not None
+    if settings.NIK_HMAC_OLD_KEY and Participant.objects.filter(nik_q(nik)).exists():
+        # An HMAC key rotation is running: rows not yet rehashed carry the old digest, which
+        # the unique constraint cannot compare with the new one (docs/operations.md).
+        raise _duplicate(nik)
 
     chain = village_obj.code.split(".")
     participant = Participant(
-        nik=nik,
         kpj_number=next_kpj_number(),
         full_name=full_name,
         birth_date=birth_date,
@@ -217,6 +220,7 @@ def register_participant(
         consent_reminders=bool(consent_reminders),
         client_token=client_token,
     )
+    participant.nik = nik  # stored as its digest and ciphertext (enrollment/pii.py)
     try:
         with transaction.atomic():  # savepoint: the unique constraints are the real guard
             participant.save(force_insert=True)
@@ -302,7 +306,9 @@ def _resolve_village(village: Region | str) -> Region | None:
 
 def _duplicate(nik: str) -> DuplicateNik:
     existing = (
-        Participant.objects.filter(nik=nik).select_related("branch", "registered_by__user").first()
+        Participant.objects.filter(nik_q(nik))
+        .select_related("branch", "registered_by__user")
+        .first()
     )
     message: str | Promise
     if existing is not None and existing.branch is not None:

@@ -18,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
 from ..errors import FieldError, RegistrationError
-from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik
+from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik, niks_q
 from ..services import normalize_phone, register_participant, update_participant
 from .errors import ApiError, flatten
 from .scopes import participants_for, sees_full_nik
@@ -210,7 +210,7 @@ def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
     # One locked read for the NIKs that exist (ordered: concurrent requests cannot deadlock).
     existing = {
         p.nik: p
-        for p in Participant.objects.select_for_update().filter(nik__in=niks).order_by("id")
+        for p in Participant.objects.select_for_update().filter(niks_q(niks)).order_by("id")
     }
     results = [upsert_row(client, n, raw, existing) for n, raw in enumerate(rows)]
     summary = dict.fromkeys(("created", "updated", "unchanged", "error"), 0)
