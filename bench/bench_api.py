@@ -34,7 +34,7 @@ from typing import Any
 
 from common import ROOT, machine, now
 
-DB = "bpjsportal_api_bench"
+DB = os.environ.get("BENCH_API_DB", "bpjsportal_api_bench")  # own name when runs overlap
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
 
 

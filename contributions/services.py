@@ -31,16 +31,25 @@ REFERENCE_MAX = 128
 
 
 # --- coverage rows ----------------------------------------------------------------------------
-def open_coverage(participant: Participant) -> None:
-    """After-registration step (inside the registration transaction): the coverage row."""
+def _new_coverage(participant: Participant) -> Coverage:
     registered = timezone.localdate(participant.created_at)
-    Coverage.objects.create(
+    return Coverage(
         participant=participant,
         start_month=rules.month_start(registered),
         status=rules.status_for(
             paid_through=None, start_month=rules.month_start(registered), as_of=registered
         ),
     )
+
+
+def open_coverage(participant: Participant) -> None:
+    """After-registration step (inside the registration transaction): the coverage row."""
+    _new_coverage(participant).save(force_insert=True)
+
+
+def open_coverages(participants: list[Participant]) -> None:
+    """open_coverage for many new participants: one INSERT (bulk registration)."""
+    Coverage.objects.bulk_create([_new_coverage(p) for p in participants])
 
 
 def _lock_coverage(participant: Participant) -> Coverage:

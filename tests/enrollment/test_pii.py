@@ -203,3 +203,21 @@ class _Null:
 
     def flush(self) -> None:
         pass
+
+
+def test_admin_searches_participants_and_coverage_by_nik_through_the_digest(
+    admin_user: Any, register: Any
+) -> None:
+    from django.test import Client
+
+    from tests.conftest import PASSWORD
+
+    p = register()
+    other = register(nik=nik_for(serial=7), phone="081234567897")
+    c = Client()
+    assert c.login(username=admin_user.username, password=PASSWORD)
+    for url in ("/admin/enrollment/participant/", "/admin/contributions/coverage/"):
+        with CaptureQueriesContext(connection) as ctx:
+            body = c.get(url, {"q": p.nik}).content.decode()
+        assert p.kpj_number in body and other.kpj_number not in body, url
+        assert any("nik_digest" in q["sql"] for q in ctx.captured_queries), url
