@@ -48,8 +48,10 @@ def normalize_phone(value: str) -> str:
         number = phonenumbers.parse(raw, "ID")
     except phonenumbers.NumberParseException as exc:
         raise ValueError(str(exc)) from exc
-    if number.country_code != 62 or not phonenumbers.is_valid_number(number):
-        raise ValueError("not a valid Indonesian number")
+    if number.country_code != 62:
+        raise ValueError("not an Indonesian number")
+    # number_type is UNKNOWN for an invalid number, so this also checks validity (a separate
+    # is_valid_number call would match the same patterns again: a third of the cost per row).
     if phonenumbers.number_type(number) not in (
         phonenumbers.PhoneNumberType.MOBILE,
         phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
