@@ -17,18 +17,20 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 DIGEST_BYTES = 32
 NONCE_BYTES = 12
@@ -109,11 +111,24 @@ def _keys_for(hmac_value: str, old_hmac_value: str, encryption_value: str) -> Ni
     )
 
 
+_current: NikKeys | None = None
+
+
 def keys() -> NikKeys:
-    """The keys of the current settings (cached per distinct value; tests may override them)."""
-    return _keys_for(
-        settings.NIK_HMAC_KEY, settings.NIK_HMAC_OLD_KEY or "", settings.NIK_ENCRYPTION_KEYS
-    )
+    """The keys of the current settings, parsed once (and again when a test overrides them)."""
+    global _current
+    if _current is None:
+        _current = _keys_for(
+            settings.NIK_HMAC_KEY, settings.NIK_HMAC_OLD_KEY or "", settings.NIK_ENCRYPTION_KEYS
+        )
+    return _current
+
+
+@receiver(setting_changed)
+def _forget_keys(*, setting: str, **kwargs: Any) -> None:
+    global _current
+    if setting.startswith("NIK_"):
+        _current = None
 
 
 def generate_encryption_key() -> str:
@@ -123,7 +138,7 @@ def generate_encryption_key() -> str:
 
 # --- digest --------------------------------------------------------------------------------
 def _digest(key: bytes, nik: str) -> bytes:
-    return hmac.new(key, nik.encode("utf-8"), hashlib.sha256).digest()
+    return hmac.digest(key, nik.encode("utf-8"), "sha256")  # the one-shot C implementation
 
 
 def nik_digest(nik: str) -> bytes:
