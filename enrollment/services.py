@@ -32,6 +32,10 @@ ADDRESS_MAX = 255
 _NAME_RE = re.compile(r"[^\W\d_]+(?:[ '.,\-]{1,2}[^\W\d_]+)*\.?")
 
 
+# Choices.values builds a new list on every access; registration checks these per row.
+SEXES = tuple(Participant.Sex.values)
+CHANNELS = tuple(Participant.Channel.values)
+
 PHONE_MESSAGE = _("Enter an Indonesian mobile number, e.g. 0812 3456 7890 or +62 812 3456 7890.")
 
 
@@ -156,7 +160,7 @@ def _validate_identity(
                 _("The name may only contain letters, spaces, apostrophes, dots and hyphens."),
             )
         )
-    if sex not in Participant.Sex.values:
+    if sex not in SEXES:
         errors.append(FieldError("sex", "sex_invalid", _("Choose male or female.")))
     if birth_date > today:
         errors.append(
@@ -199,7 +203,7 @@ def _validate_identity(
                 % {"nik_date": parsed.birth_date.strftime("%d-%m-%Y")},
             )
         )
-    if sex in Participant.Sex.values and parsed.sex != sex:
+    if sex in SEXES and parsed.sex != sex:
         errors.append(
             FieldError(
                 "nik",
@@ -317,7 +321,7 @@ def _checked_participant(
     address = _clean_address(errors, address)
     occupation_obj = _clean_occupation(errors, occupation, ref)
     _check_income(errors, declared_income, today)
-    if channel not in Participant.Channel.values:
+    if channel not in CHANNELS:
         errors.append(FieldError("channel", "channel_invalid", _("Unknown registration channel.")))
     if consent_data is not True:
         errors.append(
