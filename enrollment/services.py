@@ -477,7 +477,9 @@ def _insert_many(participants: list[Participant]) -> dict[bytes, tuple[int, int]
         p.kpj_number = kpj
         p.created_at = p.updated_at = now
     columns: list[list[Any]] = [[] for _ in BULK_COLUMNS]
-    for p in participants:
+    # KPJ numbers follow the rows; the INSERT goes in digest order, so two requests inserting the
+    # same new NIKs take the index entries in the same order and wait instead of deadlocking.
+    for p in sorted(participants, key=lambda p: bytes(p.nik_digest)):
         for values, (name, _type) in zip(columns, BULK_COLUMNS, strict=True):
             values.append(getattr(p, name))
     with connection.cursor() as cursor:

@@ -183,3 +183,19 @@ def test_bulk_duplicate_error_names_the_branch_like_the_single_path(agent: Any) 
     (outcome,) = register_participants_bulk([registration_data()])
     assert isinstance(outcome, DuplicateNik)
     assert "Bandung" in str(outcome.errors[0].message)
+
+
+def test_rows_go_in_in_digest_order_and_kpj_numbers_in_row_order() -> None:
+    """Two requests inserting the same new NIKs take the unique index entries in one order (the
+    digests'), so one waits for the other instead of deadlocking; KPJ numbers still follow the
+    rows. Ids come from a sequence in insertion order, which shows the insertion order."""
+    rows = [
+        registration_data(nik=nik_for(serial=s), phone=f"08123456{s:04d}") for s in range(1, 41)
+    ]
+    created = [o for o in register_participants_bulk(rows) if isinstance(o, Participant)]
+    assert len(created) == 40
+    by_id = sorted(created, key=lambda p: p.pk)
+    digests = [bytes(p.nik_digest) for p in by_id]
+    assert digests == sorted(digests)
+    assert [p.kpj_number for p in created] == sorted(p.kpj_number for p in created)
+    assert [p.pk for p in created] != [p.pk for p in by_id]  # row order is not digest order
