@@ -50,7 +50,8 @@ LAST = ["Santoso", "Rahayu", "Hidayat", "Saputra", "Wijaya", "Nugroho", "Lubis",
 KPJ_BASE = 9_000_000_000  # generated KPJs sit far above the live sequence (starts 1,000,000,001)
 
 PARTICIPANT_COLUMNS = [
-    "id", "nik", "kpj_number", "full_name", "birth_date", "sex", "phone", "email", "language",
+    "id", "nik_digest", "nik_encrypted", "kpj_number", "full_name", "birth_date", "sex", "phone",
+    "email", "language",
     "village_id", "province_id", "regency_id", "address", "occupation_id", "declared_income",
     "jht", "channel", "registered_by_id", "branch_id", "partner_id", "consent_data",
     "consent_reminders", "created_at", "updated_at",
@@ -85,6 +86,7 @@ def main() -> None:
     from enrollment.kpj import luhn_check_digit
     from enrollment.models import Branch, Occupation, Participant, Partner, Region, StaffProfile
     from enrollment.nik import build_nik
+    from enrollment.pii import nik_columns
 
     if Participant.objects.exists():
         raise SystemExit("the scale database already has participants; drop it first")
@@ -159,7 +161,7 @@ def main() -> None:
             profiles.append((pid, profile, reg_day.replace(day=1),
                              rng.choice(sponsors) if sponsored else None))  # fmt: skip
             yield (
-                pid, nik, base + luhn_check_digit(base),
+                pid, *nik_columns(nik), base + luhn_check_digit(base),
                 f"{rng.choice(FIRST)} {rng.choice(LAST)}", born, sex,
                 f"+628{rng.randrange(1_000_000_000, 9_999_999_999)}", "",
                 "en" if rng.random() < 0.03 else "id", village, prov, village[:5],

@@ -270,6 +270,18 @@ BPU_DUE_DAY = env_int("BPU_DUE_DAY", 15)
 # branch statements, media.alkhairaat.id 23 Jul 2025). BPU pays no late fine.
 BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
 
+# --- NIK keys (enrollment/pii.py; docs/security.md "Personal data") -------------------------
+# NIK_HMAC_KEY: the key of the HMAC-SHA256 the NIK is found and kept unique by (>= 32 chars).
+# NIK_HMAC_OLD_KEY: set only while `manage.py rotate_nik_keys --rehash` runs (look-ups try both).
+# NIK_ENCRYPTION_KEYS: "id:base64-32-byte-key,..." for AES-256-GCM; the first encrypts, every
+# listed key decrypts (docs/operations.md, "NIK keys"). The defaults below are for development
+# only: `check --deploy` reports an error while either is in use.
+DEV_NIK_HMAC_KEY = "dev-only-nik-hmac-key-never-in-production"
+DEV_NIK_ENCRYPTION_KEYS = "dev0:ZGV2LW9ubHktbmlrLWtleS1kby1ub3QtdXNlISEhISE="
+NIK_HMAC_KEY = os.environ.get("NIK_HMAC_KEY", DEV_NIK_HMAC_KEY)
+NIK_HMAC_OLD_KEY = os.environ.get("NIK_HMAC_OLD_KEY", "")
+NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_KEYS)
+
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks
 # are signed with HMAC-SHA256 of the body under REMINDER_CALLBACK_SECRET.

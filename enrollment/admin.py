@@ -22,6 +22,7 @@ from .models import (
     Region,
     StaffProfile,
 )
+from .selectors import search_by_nik
 from .services import register_participant
 
 
@@ -79,10 +80,11 @@ class ProvinceFilter(admin.SimpleListFilter):
 
 
 class ParticipantAddForm(forms.ModelForm[Participant]):
+    nik = forms.CharField(label="NIK", max_length=32)
+
     class Meta:
         model = Participant
         fields = [
-            "nik",
             "full_name",
             "birth_date",
             "sex",
@@ -139,12 +141,12 @@ class ParticipantAddForm(forms.ModelForm[Participant]):
 class ParticipantAdmin(admin.ModelAdmin[Participant]):
     list_display = ("kpj_number", "full_name", "masked_nik", "province", "occupation", "created_at")
     list_filter = (ProvinceFilter, "occupation", "channel")
-    search_fields = ("=nik", "=kpj_number", "full_name")
+    search_fields = ("=kpj_number", "full_name")  # and the NIK: get_search_results
     raw_id_fields = ("village", "province", "regency", "registered_by", "partner", "branch")
     list_select_related = ("province", "occupation")
     show_full_result_count = False  # no COUNT(*) over millions on every page
     readonly_fields = (
-        "nik",
+        "masked_nik",
         "kpj_number",
         "birth_date",
         "sex",
@@ -160,6 +162,14 @@ class ParticipantAdmin(admin.ModelAdmin[Participant]):
     @admin.display(description="NIK")
     def masked_nik(self, obj: Participant) -> str:
         return obj.masked_nik
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Participant], search_term: str
+    ) -> tuple[QuerySet[Participant], bool]:
+        by_nik = search_by_nik(queryset, search_term)
+        if by_nik is not None:
+            return by_nik, False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_form(
         self,
