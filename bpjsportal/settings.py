@@ -309,6 +309,8 @@ MIDDLEWARE.insert(
 # Copied foreign keys in event tables are plain columns: no index, no constraint (the event
 # tables index only what the history pages look up).
 PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+# An event's time is the moment of the change, not the start of its transaction.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 # Behind exactly one trusted reverse proxy, the request header holding the client address it
 # appends (e.g. HTTP_X_FORWARDED_FOR); empty = REMOTE_ADDR.
 AUDIT_CLIENT_IP_HEADER = os.environ.get("AUDIT_CLIENT_IP_HEADER", "")
