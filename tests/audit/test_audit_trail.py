@@ -328,3 +328,22 @@ def test_participant_history_includes_payments_and_ledger(
 def test_staff_profile_role_is_tracked_from_creation(agent: Any) -> None:
     staff = StaffProfile.objects.get(user=agent)
     assert [e.pgh_label for e in events(StaffProfileEvent, staff.pk)] == ["insert"]
+
+
+def test_generators_can_skip_only_the_audit_triggers_for_their_transaction(register: Any) -> None:
+    """bench/generate.py-style loads: no audit rows, but sync_txid is still stamped."""
+    from bpjsportal.audit.bulk import audit_trigger_ids, skip_audit_triggers
+
+    assert len(audit_trigger_ids(Participant)) == 3
+    p = register()
+    with transaction.atomic(), connection.cursor() as cur:
+        skip_audit_triggers(cur.cursor, Participant)
+        cur.execute(
+            "UPDATE enrollment_participant SET address = 'Jl. Sintetis', sync_txid = 0"
+            " WHERE id = %s",
+            [p.pk],
+        )
+        cur.execute("SELECT set_config('pgtrigger.ignore', NULL, true)")
+    p.refresh_from_db()
+    assert p.address == "Jl. Sintetis" and p.sync_txid != 0  # the other trigger still ran
+    assert [e.pgh_label for e in events(ParticipantEvent, p.pk)] == ["insert"]
