@@ -20,7 +20,7 @@ from .selectors import event_models
 def audit_trigger_ids(*tracked: type[models.Model]) -> list[str]:
     """The database names of the audit triggers on the given tables (all tables if none)."""
     concrete = {m._meta.concrete_model for m in tracked}
-    ids = []
+    ids: list[str] = []
     for event_model in event_models():
         proxy = event_model.pgh_tracked_model
         assert proxy is not None
