@@ -66,7 +66,8 @@ def _track(
     indexes: list[models.Index] | None = None,
 ) -> None:
     concrete = proxy._meta.concrete_model
-    assert concrete is not None
+    if concrete is None:
+        raise TypeError(f"{proxy} has no concrete model to track")
     if trackers is None:
         trackers = (
             pghistory.InsertEvent("insert"),

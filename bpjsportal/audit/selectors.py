@@ -120,8 +120,7 @@ def _data_fields(event_model: type[Event]) -> list[models.Field[Any, Any]]:
 def _entries(event_model: type[Event], events: list[Any]) -> list[AuditEntry]:
     """Entries (oldest first) for events of one table, diffed per tracked row."""
     tracked = event_model.pgh_tracked_model
-    assert tracked is not None
-    table = str(tracked._meta.concrete_model._meta.verbose_name)
+    table = str(tracked._meta.concrete_model._meta.verbose_name) if tracked else ""
     fields = _data_fields(event_model)
     previous: dict[Any, dict[str, Any]] = {}
     out = []

@@ -347,3 +347,10 @@ def test_generators_can_skip_only_the_audit_triggers_for_their_transaction(regis
     p.refresh_from_db()
     assert p.address == "Jl. Sintetis" and p.sync_txid != 0  # the other trigger still ran
     assert [e.pgh_label for e in events(ParticipantEvent, p.pk)] == ["insert"]
+
+
+def test_connections_define_pgtrigger_ignore_so_triggers_take_the_fast_path() -> None:
+    """Undefined, every audited row pays a caught exception (about 9x on bulk inserts)."""
+    with connection.cursor() as cur:
+        cur.execute("SELECT current_setting('pgtrigger.ignore', true)")
+        assert cur.fetchone()[0] == "{}"
