@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+import pghistory
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
@@ -319,5 +320,36 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Django's own default handlers (django.utils.log.DEFAULT_LOGGING) are replaced by ours,
+        # so the personal-data mask (below) applies to request and runserver logs too.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+
+# --- audit trail and log masking (docs/security.md "Audit trail", "Logs") ------------------
+# Database triggers (django-pghistory on django-pgtrigger) record every insert/update/delete of
+# participants, payments, ledger entries, targets, rate schedules, API clients, staff roles and
+# users into the append-only tables of the `audit` app (bpjsportal/audit/). The middleware
+# attaches who (user / API client) and from where (IP, URL) to each change; Celery tasks and
+# management commands label their own changes.
+INSTALLED_APPS += ["pgtrigger", "pghistory", "bpjsportal.audit"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "bpjsportal.audit.middleware.AuditContextMiddleware",
+)
+# Copied foreign keys in event tables are plain columns: no index, no constraint (the event
+# tables index only what the history pages look up).
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+# An event's time is the moment of the change, not the start of its transaction.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
+# Behind exactly one trusted reverse proxy, the request header holding the client address it
+# appends (e.g. HTTP_X_FORWARDED_FOR); empty = REMOTE_ADDR.
+AUDIT_CLIENT_IP_HEADER = os.environ.get("AUDIT_CLIENT_IP_HEADER", "")
+# Every log record passes a filter that masks NIK-like numbers, phone numbers, API tokens and
+# password/token fields (bpjsportal/logging.py), on every handler.
+LOGGING["filters"] = {"mask_personal_data": {"()": "bpjsportal.logging.MaskPersonalDataFilter"}}
+for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
+    _handler.setdefault("filters", []).append("mask_personal_data")

@@ -12,6 +12,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from bpjsportal.audit.context import note_api_client
+
 from ..models import ApiClient
 from .clients import authenticate_token
 
@@ -45,6 +47,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         client = authenticate_token(token)
         if client is None:
             raise exceptions.AuthenticationFailed(_("The API token is not valid."))
+        note_api_client(client)  # the audit trail records which client made each change
         return ClientUser(client), client
 
     def authenticate_header(self, request: Request) -> str:
