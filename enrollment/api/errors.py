@@ -16,6 +16,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -23,6 +24,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from bpjsportal.errors import RETRY_AFTER_SECONDS, database_unavailable_message
 from enrollment.errors import FieldError
 
 
@@ -108,6 +110,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL restarting or unreachable: the request's transaction is gone, nothing was
+        # written; the client retries (bpjsportal/errors.py has the page equivalent).
+        exc = ApiError(
+            "service_unavailable",
+            database_unavailable_message(),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            retry_after=RETRY_AFTER_SECONDS,
+        )
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(
             "request_too_large",
@@ -119,6 +130,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, ApiError):
         response.data = error_body(exc.code, exc.message, exc.errors, **exc.details)
+        if "retry_after" in exc.details:
+            response["Retry-After"] = str(exc.details["retry_after"])
     elif isinstance(exc, exceptions.Throttled):
         wait = max(1, math.ceil(getattr(exc, "wait", None) or 0))
         response.data = error_body(
