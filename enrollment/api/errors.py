@@ -10,6 +10,7 @@ the views; DRF's own exceptions by `exception_handler` below.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -26,6 +27,8 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from bpjsportal.errors import RETRY_AFTER_SECONDS, database_unavailable_message
 from enrollment.errors import FieldError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -113,6 +116,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, OperationalError | InterfaceError):
         # PostgreSQL restarting or unreachable: the request's transaction is gone, nothing was
         # written; the client retries (bpjsportal/errors.py has the page equivalent).
+        log.warning("database unavailable during an API request: %r", exc)
         exc = ApiError(
             "service_unavailable",
             database_unavailable_message(),
