@@ -264,3 +264,23 @@ def test_pages_say_503_while_postgres_is_down_and_work_after_it_is_back(
         portal["pg"].start()
     wait_port(portal["pg"].port, up=True)
     assert web.get("/").status_code == 200  # the session survived; a fresh connection
+
+
+def test_a_database_error_outside_a_view_is_a_503_not_a_500() -> None:
+    """handler500: a middleware that loads the session when PostgreSQL is gone (no view ran)."""
+    from django.db import InterfaceError, OperationalError
+    from django.test import RequestFactory
+
+    from bpjsportal.errors import server_error
+
+    for error in (OperationalError("server closed the connection"), InterfaceError("closed")):
+        for path in ("/participants/", "/api/v1/payments/"):
+            try:
+                raise error
+            except type(error):
+                response = server_error(RequestFactory().get(path))
+            assert response.status_code == 503 and response["Retry-After"] == "5"
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        assert server_error(RequestFactory().get("/")).status_code == 500
