@@ -239,7 +239,7 @@ def audit_dependencies() -> bool:
     a security gate that cannot see must not pass. PIP_AUDIT_OFFLINE=1 runs the other gates
     anyway and says loudly that the audit was NOT done (docs/security.md)."""
     cmd = [
-        str(Path(PY).parent / "pip-audit"),
+        *(PY, "-m", "pip_audit"),
         *("-r", "requirements.lock", "--no-deps", "--disable-pip", "--format", "json"),
         *("--progress-spinner", "off", "--timeout", "30"),
         *(f"--ignore-vuln={vuln_id}" for vuln_id in AUDIT_ACCEPTED),
@@ -290,8 +290,8 @@ def test(pytest_args: list[str]) -> int:
         [str(bin_dir / "mypy"), "bpjsportal", "enrollment", "contributions", "reporting"],
         [PY, "manage.py", "makemigrations", "--check", "--dry-run"],
         # skips and their reasons: [tool.bandit] in pyproject.toml
-        [str(bin_dir / "bandit"), "-q", "-c", "pyproject.toml", "-r", "bpjsportal",
-         "enrollment", "contributions", "reporting"],
+        [PY, "-m", "bandit", "-q", "-c", "pyproject.toml", "-r", "bpjsportal", "enrollment",
+         "contributions", "reporting"],
     ]  # fmt: skip
     for cmd in gates:
         say("gate: " + " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)))

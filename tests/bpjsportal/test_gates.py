@@ -13,7 +13,6 @@ import pytest
 from bpjsportal import launcher
 
 ROOT = Path(__file__).resolve().parent.parent.parent
-BIN = Path(sys.executable).parent
 
 
 def test_bandit_with_the_project_config_still_reports_real_problems(tmp_path: Path) -> None:
@@ -26,7 +25,8 @@ def test_bandit_with_the_project_config_still_reports_real_problems(tmp_path: Pa
         "    return hashlib.md5(data).hexdigest()\n"
     )
     out = subprocess.run(
-        [str(BIN / "bandit"), "-q", "-c", str(ROOT / "pyproject.toml"), "-f", "csv", str(bad)],
+        [sys.executable, "-m", "bandit", "-q", "-c", str(ROOT / "pyproject.toml"), "-f", "csv",
+         str(bad)],
         capture_output=True, text=True, cwd=ROOT, timeout=120,
     )  # fmt: skip
     assert out.returncode == 1
@@ -35,7 +35,7 @@ def test_bandit_with_the_project_config_still_reports_real_problems(tmp_path: Pa
 
 def test_the_test_command_runs_bandit_and_pip_audit() -> None:
     source = Path(launcher.__file__).read_text()
-    assert '"bandit"' in source and "audit_dependencies()" in source.split("def test(")[1]
+    assert '"-m", "bandit"' in source and "audit_dependencies()" in source.split("def test(")[1]
 
 
 def test_pip_audit_fails_closed_without_the_vulnerability_service(
