@@ -315,6 +315,49 @@ REMINDER_MAX_DELAY_DAYS = env_int("REMINDER_MAX_DELAY_DAYS", 2)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
 
+# --- faults: Redis and PostgreSQL outages (docs/operations.md "Faults", docs/security.md) ------
+# Redis down: the cache degrades to misses (bpjsportal/cache.py) with short socket timeouts and
+# a per-process circuit breaker (bpjsportal/redis_status.py: probe result kept REDIS_HEALTH_TTL
+# seconds); the API throttle fails open; requests queue Celery tasks in the outbox table
+# (contributions/outbox.py), relayed to the broker every OUTBOX_RELAY_SECONDS by beat (or
+# `manage.py relay_outbox`); pages show a banner (context processor below).
+CACHES["default"]["BACKEND"] = "bpjsportal.cache.ResilientRedisCache"
+CACHES["default"]["OPTIONS"] = {  # type: ignore[assignment]  # CACHES was inferred as str->str
+    "socket_connect_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+    "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+}
+REDIS_HEALTH_TIMEOUT = float(os.environ.get("REDIS_HEALTH_TIMEOUT", "0.5"))
+REDIS_HEALTH_TTL = float(os.environ.get("REDIS_HEALTH_TTL", "5"))
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
+    "bpjsportal.context_processors.service_status"
+)
+OUTBOX_RELAY_SECONDS = float(os.environ.get("OUTBOX_RELAY_SECONDS", "5"))
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
+OUTBOX_RELAY_MAX_PER_RUN = env_int("OUTBOX_RELAY_MAX_PER_RUN", 50_000)
+OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)  # published rows are deleted after this
+CELERY_BEAT_SCHEDULE["contributions-relay-outbox"] = {
+    "task": "contributions.relay_outbox",
+    "schedule": OUTBOX_RELAY_SECONDS,
+}
+# Messages sent at once from write paths, through the outbox (contributions/notifications.py).
+NOTIFY_ON_REGISTRATION = env_bool("NOTIFY_ON_REGISTRATION", True)
+NOTIFY_ON_PAYMENT = env_bool("NOTIFY_ON_PAYMENT", True)
+# A worker killed mid-task: CELERY_TASK_ACKS_LATE (above) acknowledges a message only after its
+# task finished, CELERY_TASK_REJECT_ON_WORKER_LOST requeues it when the pool process running it
+# dies (SIGKILL, OOM), and with a whole worker lost Redis hands the unacknowledged message out
+# again after the visibility timeout; every task is idempotent, so a second run changes nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
+# PostgreSQL restarted mid-request: a 503 page or JSON error (bpjsportal/middleware.py,
+# bpjsportal/errors.py, enrollment/api/errors.py), never a 500; conn_health_checks (DATABASES
+# above) reconnects on the next request.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "bpjsportal.middleware.DatabaseUnavailableMiddleware",
+)
+# Errors raised outside views (a middleware loading the session) reach handler500 in urls.py.
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -152,6 +152,7 @@ def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None)
                 reference=row.reference,
                 paid_at=paid_at,
                 user=user,
+                notify=False,  # a bank file: the next day's payment_thanks thanks them
             )
         except PaymentConflict as exc:
             tally.rejected += 1

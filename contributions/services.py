@@ -22,6 +22,7 @@ from enrollment import pii
 from enrollment.models import Participant, Partner, StaffProfile, nik_q
 
 from . import coverage as rules
+from . import notifications
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
 from .models import Coverage, LedgerEntry, Payment, SponsorBatch
@@ -230,9 +231,12 @@ def record_payment(
     collected_by: StaffProfile | None = None,
     sponsor: Partner | None = None,
     user: User | None = None,
+    notify: bool = True,
 ) -> tuple[Payment, bool]:
     """Post one payment: (payment, True), or (the existing payment, False) for a replay of the
-    same (channel, reference) with the same content.
+    same (channel, reference) with the same content. `notify`: queue a receipt message to the
+    participant (contributions/notifications.py) in the same transaction; bulk paths (file
+    imports, demo data) pass False and leave it to the next day's payment_thanks reminder.
 
     Raises PaymentError with code amount_not_positive, months_out_of_range, paid_at_future,
     participant_unknown, channel_invalid, payer_invalid, reference_invalid, amount_mismatch
@@ -322,6 +326,8 @@ def record_payment(
             cov, start=due.first_month, months=months, amount=amount, today=timezone.localdate()
         )
         cov.save(update_fields=COVERAGE_FIELDS)
+        if notify:
+            notifications.payment_received(payment)
     return payment, True
 
 
