@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from contributions.models import Coverage, LedgerEntry, Payment, Reminder, ReminderPreference
-from enrollment.models import Participant
+from enrollment.models import Participant, nik_q
 
 from . import context
 from .models import DATA_EXPORT, AuditedParticipant
@@ -71,12 +71,8 @@ def find_participant(*, kpj: str | None = None, nik: str | None = None) -> Parti
 
 
 def _by_nik(nik: str) -> Participant:
-    # Through the model manager's own look-up if the NIK is stored as a digest (helper `nik`).
-    manager: Any = Participant.objects
-    if hasattr(manager, "get_by_nik"):
-        found: Participant = manager.get_by_nik(nik)
-        return found
-    return Participant.objects.get(nik=nik)
+    # The NIK is stored as a keyed digest (enrollment.pii): a probe of the unique digest index.
+    return Participant.objects.get(nik_q(nik))
 
 
 def _row(obj: models.Model, exclude: set[str] = INTERNAL) -> dict[str, Any]:

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('contributions', '0005_merge_0004_payment_sync_0004_reminders'),
+        ('contributions', '0006_reporting_indexes'),
     ]
 
     operations = [
