@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
+from pathlib import Path
 from typing import Any
 
 from common import setup_django
@@ -292,7 +293,7 @@ def ctx_total() -> int:
 
 
 # --- drop and rebuild of secondary indexes and constraints ---------------------------------------
-def drop_secondary(conn: Any, tables: list[str]) -> list[tuple[str, str]]:
+def drop_secondary(conn: Any, tables: list[str], *, drop: bool = True) -> list[tuple[str, str]]:
     """Drop unique/foreign-key constraints and non-primary-key indexes of `tables`; return the
     statements that rebuild them, as (phase, sql): 'index' (run in parallel), 'attach' (unique
     constraint onto its rebuilt index), 'fk' (add NOT VALID) and 'validate' (in parallel)."""
@@ -328,12 +329,52 @@ def drop_secondary(conn: Any, tables: list[str]) -> list[tuple[str, str]]:
     for name, definition in indexes:
         rebuild.append(("index", definition))
         drops.append(f'DROP INDEX "{name}"')
-    for stmt in drops:
-        conn.execute(stmt)
+    if drop:
+        for stmt in drops:
+            conn.execute(stmt)
     return rebuild
 
 
-def rebuild_secondary(dsn: str, rebuild: list[tuple[str, str]], started: float) -> None:
+def missing_secondary(conn: Any, template_dsn: str, tables: list[str]) -> list[tuple[str, str]]:
+    """For --resume: the rebuild statements of a template database migrated the same way (the
+    definitions were dropped here), minus the indexes and constraints this database has."""
+    import psycopg
+
+    with psycopg.connect(template_dsn, autocommit=True) as template:
+        wanted = drop_secondary(template, tables, drop=False)
+    have = {r[0] for r in conn.execute(
+        "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = ANY(%s::regclass[]) "
+        "UNION SELECT conname FROM pg_constraint WHERE conrelid = ANY(%s::regclass[])",
+        [tables, tables],
+    ).fetchall()}  # fmt: skip
+    valid = {r[0] for r in conn.execute(
+        "SELECT conname FROM pg_constraint WHERE conrelid = ANY(%s::regclass[]) AND convalidated",
+        [tables],
+    ).fetchall()}  # fmt: skip
+
+    def name_of(stmt: str) -> str:
+        if stmt.startswith("CREATE"):
+            return stmt.split(" INDEX ", 1)[1].split(" ON ", 1)[0].strip('"')
+        return stmt.split('CONSTRAINT "', 1)[1].split('"', 1)[0]
+
+    out = []
+    for phase, stmt in wanted:
+        name = name_of(stmt)
+        if phase == "validate":
+            if name not in valid:
+                out.append((phase, stmt))
+        elif phase == "attach":
+            if name not in {r[0] for r in conn.execute(
+                    "SELECT conname FROM pg_constraint WHERE conname = %s", [name])}:  # fmt: skip
+                out.append((phase, stmt))
+        elif name not in have:
+            out.append((phase, stmt))
+    return out
+
+
+def rebuild_secondary(
+    dsn: str, rebuild: list[tuple[str, str]], started: float, phases: tuple[str, ...]
+) -> None:
     import psycopg
 
     def run(sql: str) -> None:
@@ -357,10 +398,8 @@ def rebuild_secondary(dsn: str, rebuild: list[tuple[str, str]], started: float) 
         with ThreadPoolExecutor(parallel) as pool:
             list(pool.map(run, stmts))
 
-    phase("index", 2)
-    phase("attach", 1)
-    phase("fk", 1)
-    phase("validate", 2)
+    for name in phases:
+        phase(name, 1 if name in ("attach", "fk") else 2)
 
 
 # --- set-based SQL --------------------------------------------------------------------------------
@@ -434,6 +473,13 @@ LEDGER_COLUMNS = {
     "id": "e.id", "participant_id": "e.pid", "kind": "'payment'", "amount": "e.amount",
     "months": "e.l", "period_start": "%(month)s::date", "payment_id": "e.id",
     "reverses_id": "NULL", "reason": "''", "created_by_id": "NULL", "created_at": "e.paid_at",
+}  # fmt: skip
+
+# The ledger rows of a range of payments just loaded (id order; the same id as the payment).
+LEDGER_FROM_PAYMENTS = {
+    "id": "p.id", "participant_id": "p.participant_id", "kind": "'payment'", "amount": "p.amount",
+    "months": "p.months", "period_start": "p.period_start", "payment_id": "p.id",
+    "reverses_id": "NULL", "reason": "''", "created_by_id": "NULL", "created_at": "p.paid_at",
 }  # fmt: skip
 
 # Coverage in closed form from the same profile rules as COND (no per-row series, no sort of the
@@ -530,6 +576,17 @@ def main() -> None:
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the database")
     parser.add_argument("--keep-indexes", action="store_true", help="load with indexes (slow)")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted load (same day): payments from the last committed month",
+    )
+    parser.add_argument(
+        "--template-database",
+        default="bench10k",
+        help="with --resume: a database migrated the same way, for the dropped index definitions",
+    )
+    parser.add_argument("--ready-file", default="", help="touched once the data set is usable")
+    parser.add_argument(
         "--reminder-days",
         default="12",
         help="days of this month (comma-separated, up to today) to plan reminders for; '' none",
@@ -561,7 +618,8 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
     from contributions.rates import income_levels, quote_contribution
     from enrollment.models import Branch, Occupation, Participant, Partner, Region, StaffProfile
 
-    if Participant.objects.exists():
+    resuming = args.resume and Participant.objects.exists()
+    if Participant.objects.exists() and not resuming:
         raise SystemExit("the scale database already has participants; use --fresh")
     today = timezone.localdate()
     this_month = today.replace(day=1)
@@ -577,130 +635,173 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
         mark = now
         log(f"{name}: {timings[name]} s", started)
 
-    # --- staff and partners ----------------------------------------------------------------
-    user_model = get_user_model()
-    branches = {
-        code: Branch.objects.create(code=f"KC{code}", name=f"Cabang {code}", province_id=code).pk
-        for code in PROVINCE_POPULATION_M
-    }
-    agents: dict[str, list[int]] = {}
-    for code, branch in branches.items():
-        n_agents = max(2, round(PROVINCE_POPULATION_M[code]))
-        users = user_model.objects.bulk_create(
-            user_model(username=f"gen-agent-{code}-{i}") for i in range(n_agents)
-        )
-        profiles = StaffProfile.objects.bulk_create(
-            StaffProfile(user=u, role="agent", branch_id=branch, agent_code=f"G{code}{i:04d}")
-            for i, u in enumerate(users)
-        )
-        agents[code] = [p.pk for p in profiles]
-    sponsors = [
-        Partner.objects.get_or_create(code=c, defaults={"name": n, "kind": k})[0].pk
-        for c, n, k in [("GNLINGKARAN", "GN Lingkaran", "sponsor"),
-                        ("COMBOFIT", "ComboFit Jamsostek", "bundle"),
-                        ("SERTAKAN", "Fita Sertakan", "sponsor")]
-    ]  # fmt: skip
-    villages: dict[str, list[str]] = {}
-    for code in Region.objects.filter(level=4).order_by("code").values_list("code", flat=True):
-        villages.setdefault(code[:2], []).append(code)
-    districts = {c: sorted({v[:8].replace(".", "") for v in vs}) for c, vs in villages.items()}
-    levels = income_levels(today)
-    level_weights = [max(1.0, 40.0 / (i + 1) ** 1.3) for i in range(len(levels))]
-    sectors = dict(Occupation.objects.values_list("code", "sector"))
-
-    # --- amounts from the real quote function: arr[i] = months i..i+l-1 from window start ------
-    n_cols = args.months + 6
-    monthly: dict[tuple[int, bool, str], list[int]] = {}
-    for income in levels:
-        for jht in (False, True):
-            for sector in set(sectors.values()):
-                monthly[(income, jht, sector)] = [
-                    quote_contribution(
-                        declared_income=income,
-                        programmes=["JKK", "JKM", "JHT"] if jht else ["JKK", "JKM"],
-                        months=1,
-                        first_month=add_months(window_start, i),
-                        sector=sector,
-                    ).total
-                    for i in range(n_cols)
-                ]
-    connection.close()  # forked workers must not share the parent's connection
-
-    conn = psycopg.connect(dsn, autocommit=True)
-    for stmt in SESSION:
-        conn.execute(stmt)
-    sync_txid = int(conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0])
-    conn.execute(
-        "CREATE UNLOGGED TABLE gen_arr (income bigint, jht boolean, sector text, l int, "
-        "arr bigint[], PRIMARY KEY (income, jht, sector, l))"
-    )
-    with conn.cursor().copy("COPY gen_arr FROM STDIN") as cp:
-        for (income, jht, sector), amounts in monthly.items():
-            for length in range(1, 7):
-                spans = [sum(amounts[i : i + length]) for i in range(n_cols - length + 1)]
-                cp.write_row((income, jht, sector, length, spans))
-    conn.execute(
-        "CREATE UNLOGGED TABLE gen_pre (income bigint, jht boolean, sector text, pre bigint[], "
-        "PRIMARY KEY (income, jht, sector))"
-    )
-    with conn.cursor().copy("COPY gen_pre FROM STDIN") as cp:
-        for (income, jht, sector), amounts in monthly.items():
-            cp.write_row((income, jht, sector, [0, *accumulate(amounts)]))
-    conn.execute(
-        "CREATE UNLOGGED TABLE gen_profile (pid bigint, profile text, reg_m date, "
-        "sponsor_id bigint, income bigint, jht boolean, sector text, h int)"
-    )
-    for table in LOADED_TABLES:
-        conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
-    rebuild = [] if args.keep_indexes else drop_secondary(conn, LOADED_TABLES)
-    step("staff, partners, amounts, indexes dropped")
-
-    # --- participants: Python in N processes, binary COPY --------------------------------------
-    _TOTAL = args.participants
-    _CTX = Context(
-        dsn=dsn, seed=args.seed, today=today, sync_txid=sync_txid, villages=villages,
-        districts=districts, agents=agents, branches=branches, sponsors=sponsors,
-        sectors=sectors, levels=levels, level_cum=list(accumulate(level_weights)),
-    )  # fmt: skip
-    chunks = range(-(-args.participants // CHUNK))
-    done = 0
-    with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-        for n in pool.imap_unordered(_generate_chunk, chunks):
-            done += n
-            if done % 1_000_000 < CHUNK:
-                log(f"  {done:,} participants", started)
-    conn.execute(
-        "SELECT setval(pg_get_serial_sequence('enrollment_participant', 'id'), %s)",
-        [args.participants],
-    )
-    step(f"{args.participants:,} participants (binary COPY, {args.processes} processes)")
-
-    # --- per-participant base table, sponsor batches, payments + ledger a month at a time ----
-    conn.execute(BASE_SQL, {"window": window_start, "months": args.months})
-    conn.execute("ANALYZE gen_base")
-    conn.execute("ANALYZE gen_arr")
-    conn.execute("ANALYZE gen_pre")
-    step("profile base table")
-    conn.execute(BATCHES_SQL, {"window": window_start, "months": args.months})
-    pay_sel, pay_cols = _typed_select(conn, "contributions_payment", PAYMENT_COLUMNS)
-    led_sel, led_cols = _typed_select(conn, "contributions_ledgerentry", LEDGER_COLUMNS)
-    n_payments = 0
-    for mi in range(args.months):
-        month = add_months(window_start, mi)
-        params = {"mi": mi, "month": month, "yyyymm": month.strftime("%Y%m"), "txid": sync_txid,
-                  "base": n_payments}  # fmt: skip
-        events = _bind(conn, EVENTS_SQL, params)
-        selects = [
-            (f"SELECT {_bind(conn, pay_sel, params)} FROM ({events}) e",
-             "contributions_payment", pay_cols),
-            (f"SELECT {_bind(conn, led_sel, params)} FROM ({events}) e",
-             "contributions_ledgerentry", led_cols),
+    if not resuming:
+        # --- staff and partners ----------------------------------------------------------------
+        user_model = get_user_model()
+        branches = {
+            code: Branch.objects.create(
+                code=f"KC{code}", name=f"Cabang {code}", province_id=code
+            ).pk
+            for code in PROVINCE_POPULATION_M
+        }
+        agents: dict[str, list[int]] = {}
+        for code, branch in branches.items():
+            n_agents = max(2, round(PROVINCE_POPULATION_M[code]))
+            users = user_model.objects.bulk_create(
+                user_model(username=f"gen-agent-{code}-{i}") for i in range(n_agents)
+            )
+            profiles = StaffProfile.objects.bulk_create(
+                StaffProfile(user=u, role="agent", branch_id=branch, agent_code=f"G{code}{i:04d}")
+                for i, u in enumerate(users)
+            )
+            agents[code] = [p.pk for p in profiles]
+        sponsors = [
+            Partner.objects.get_or_create(code=c, defaults={"name": n, "kind": k})[0].pk
+            for c, n, k in [("GNLINGKARAN", "GN Lingkaran", "sponsor"),
+                            ("COMBOFIT", "ComboFit Jamsostek", "bundle"),
+                            ("SERTAKAN", "Fita Sertakan", "sponsor")]
         ]  # fmt: skip
-        with ThreadPoolExecutor(2) as pool:
-            counts = list(pool.map(lambda j: copy_pipe(dsn, *j), selects))
-        assert counts[0] == counts[1], counts
-        n_payments += counts[0]
-        log(f"  {month:%Y-%m}: {counts[0]:,} payments + ledger rows", started)
+        villages: dict[str, list[str]] = {}
+        for code in Region.objects.filter(level=4).order_by("code").values_list("code", flat=True):
+            villages.setdefault(code[:2], []).append(code)
+        districts = {c: sorted({v[:8].replace(".", "") for v in vs}) for c, vs in villages.items()}
+        levels = income_levels(today)
+        level_weights = [max(1.0, 40.0 / (i + 1) ** 1.3) for i in range(len(levels))]
+        sectors = dict(Occupation.objects.values_list("code", "sector"))
+
+        # --- amounts from the real quote function: arr[i] = months i..i+l-1 from window start
+        n_cols = args.months + 6
+        monthly: dict[tuple[int, bool, str], list[int]] = {}
+        for income in levels:
+            for jht in (False, True):
+                for sector in set(sectors.values()):
+                    monthly[(income, jht, sector)] = [
+                        quote_contribution(
+                            declared_income=income,
+                            programmes=["JKK", "JKM", "JHT"] if jht else ["JKK", "JKM"],
+                            months=1,
+                            first_month=add_months(window_start, i),
+                            sector=sector,
+                        ).total
+                        for i in range(n_cols)
+                    ]
+        connection.close()  # forked workers must not share the parent's connection
+
+        conn = psycopg.connect(dsn, autocommit=True)
+        for stmt in SESSION:
+            conn.execute(stmt)
+        sync_txid = int(conn.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()[0])
+        conn.execute(
+            "CREATE UNLOGGED TABLE gen_arr (income bigint, jht boolean, sector text, l int, "
+            "arr bigint[], PRIMARY KEY (income, jht, sector, l))"
+        )
+        with conn.cursor().copy("COPY gen_arr FROM STDIN") as cp:
+            for (income, jht, sector), amounts in monthly.items():
+                for length in range(1, 7):
+                    spans = [sum(amounts[i : i + length]) for i in range(n_cols - length + 1)]
+                    cp.write_row((income, jht, sector, length, spans))
+        conn.execute(
+            "CREATE UNLOGGED TABLE gen_pre (income bigint, jht boolean, sector text, pre bigint[], "
+            "PRIMARY KEY (income, jht, sector))"
+        )
+        with conn.cursor().copy("COPY gen_pre FROM STDIN") as cp:
+            for (income, jht, sector), amounts in monthly.items():
+                cp.write_row((income, jht, sector, [0, *accumulate(amounts)]))
+        conn.execute(
+            "CREATE UNLOGGED TABLE gen_profile (pid bigint, profile text, reg_m date, "
+            "sponsor_id bigint, income bigint, jht boolean, sector text, h int)"
+        )
+        for table in LOADED_TABLES:
+            conn.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        rebuild = [] if args.keep_indexes else drop_secondary(conn, LOADED_TABLES)
+        step("staff, partners, amounts, indexes dropped")
+
+        # --- participants: Python in N processes, binary COPY ---------------------------------
+        _TOTAL = args.participants
+        _CTX = Context(
+            dsn=dsn, seed=args.seed, today=today, sync_txid=sync_txid, villages=villages,
+            districts=districts, agents=agents, branches=branches, sponsors=sponsors,
+            sectors=sectors, levels=levels, level_cum=list(accumulate(level_weights)),
+        )  # fmt: skip
+        chunks = range(-(-args.participants // CHUNK))
+        done = 0
+        with multiprocessing.get_context("fork").Pool(args.processes) as pool:
+            for n in pool.imap_unordered(_generate_chunk, chunks):
+                done += n
+                if done % 1_000_000 < CHUNK:
+                    log(f"  {done:,} participants", started)
+        conn.execute(
+            "SELECT setval(pg_get_serial_sequence('enrollment_participant', 'id'), %s)",
+            [args.participants],
+        )
+        step(f"{args.participants:,} participants (binary COPY, {args.processes} processes)")
+
+        # --- per-participant base table, sponsor batches, payments + ledger a month at a time ----
+        conn.execute(BASE_SQL, {"window": window_start, "months": args.months})
+        conn.execute("ANALYZE gen_base")
+        conn.execute("ANALYZE gen_arr")
+        conn.execute("ANALYZE gen_pre")
+        step("profile base table")
+        conn.execute(BATCHES_SQL, {"window": window_start, "months": args.months})
+    n_payments = n_ledger = 0
+    if resuming:
+        conn = _connect(dsn)
+        sync_txid = int(
+            conn.execute(
+                "SELECT sync_txid FROM enrollment_participant ORDER BY id LIMIT 1"
+            ).fetchone()[0]
+        )
+        template = dsn.rsplit("/", 1)[0] + "/" + args.template_database
+        rebuild = missing_secondary(conn, template, LOADED_TABLES)
+        n_payments = int(
+            conn.execute("SELECT coalesce(max(id), 0) FROM contributions_payment").fetchone()[0]
+        )
+        n_ledger = int(
+            conn.execute("SELECT coalesce(max(id), 0) FROM contributions_ledgerentry").fetchone()[0]
+        )
+        log(f"resuming after payment {n_payments:,}, ledger row {n_ledger:,}; "
+            f"{len(rebuild)} index/constraint statements to run", started)  # fmt: skip
+    pay_sel, pay_cols = _typed_select(conn, "contributions_payment", PAYMENT_COLUMNS)
+    led_sel, led_cols = _typed_select(conn, "contributions_ledgerentry", LEDGER_FROM_PAYMENTS)
+
+    def ledger_for(lo: int, hi: int) -> int:
+        """The ledger rows of payments lo+1..hi, piped from the payments just loaded."""
+        select = _bind(conn, f"SELECT {led_sel} FROM contributions_payment p "
+                             "WHERE p.id > %(lo)s AND p.id <= %(hi)s ORDER BY p.id",
+                       {"lo": lo, "hi": hi})  # fmt: skip
+        return copy_pipe(dsn, select, "contributions_ledgerentry", led_cols)
+
+    if n_ledger > n_payments:  # a ledger month committed without its payments (interrupted)
+        conn.execute("DELETE FROM contributions_ledgerentry WHERE id > %s", [n_payments])
+    elif n_ledger < n_payments:
+        ledger_for(n_ledger, n_payments)
+    first_mi = 0
+    if n_payments:
+        last = conn.execute(
+            "SELECT period_start FROM contributions_payment WHERE id = %s", [n_payments]
+        ).fetchone()[0]
+        first_mi = months_between(window_start, last) + 1
+    # payments of month m+1 load while the ledger rows of month m are piped from payments m
+    with ThreadPoolExecutor(1) as ledger_pool:
+        pending = None
+        for mi in range(first_mi, args.months):
+            month = add_months(window_start, mi)
+            params = {"mi": mi, "month": month, "yyyymm": month.strftime("%Y%m"),
+                      "txid": sync_txid, "base": n_payments}  # fmt: skip
+            events = _bind(conn, EVENTS_SQL, params)
+            select = f"SELECT {_bind(conn, pay_sel, params)} FROM ({events}) e"
+            n = copy_pipe(dsn, select, "contributions_payment", pay_cols)
+            if pending is not None:
+                pending.result()
+            pending = ledger_pool.submit(ledger_for, n_payments, n_payments + n)
+            n_payments += n
+            log(f"  {month:%Y-%m}: {n:,} payments (ledger rows following)", started)
+        if pending is not None:
+            pending.result()
+    n_ledger = int(
+        conn.execute("SELECT coalesce(max(id), 0) FROM contributions_ledgerentry").fetchone()[0]
+    )
+    assert n_ledger == n_payments, (n_ledger, n_payments)
     for table in ("contributions_payment", "contributions_ledgerentry"):
         conn.execute(
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [max(n_payments, 1)]
@@ -721,11 +822,13 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
     conn.execute("DROP TABLE gen_base, gen_arr, gen_pre, gen_profile")
 
     if rebuild:
-        rebuild_secondary(dsn, rebuild, started)
-        step("indexes and constraints rebuilt")
+        rebuild_secondary(dsn, rebuild, started, ("index", "attach", "fk"))
+        step("indexes rebuilt, unique constraints attached, foreign keys added NOT VALID")
     for table in LOADED_TABLES:
         conn.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+        conn.execute(f"ANALYZE {table}")
     conn.execute("SET session_replication_role = origin")
+    step("ANALYZE of the loaded tables")
 
     n_reminders = 0
     days = [int(d) for d in args.reminder_days.split(",") if d.strip()]
@@ -746,6 +849,14 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
         )
         step(f"{n_reminders:,} reminders planned this month (real planner)")
 
+    if args.ready_file:
+        # usable from here: indexes and statistics are in place; what follows only checks the
+        # existing rows against the foreign keys and sets the visibility map (no blocking locks)
+        Path(args.ready_file).touch()
+        log(f"ready: {args.ready_file}", started)
+    if rebuild:
+        rebuild_secondary(dsn, rebuild, started, ("validate",))
+        step("foreign keys validated")
     conn.execute("VACUUM (ANALYZE)")
     step("VACUUM ANALYZE")
 
