@@ -7,7 +7,7 @@ the same rows into the same table, in the same run.
 Both write into enrollment_participant of the loaded data set (its indexes at their real size).
 The bulk rows stay (they are registered through the service, with coverage rows). The COPY rows
 are the same rows with the NIK serial and KPJ moved to a free range; they are deleted after the
-measurement. N = 2,000 at 10k (or --quick), 20,000 otherwise.
+measurement. N = 2,000 at 10k (or --quick), 5,000 otherwise.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from enrollment.api.clients import create_api_client
     from enrollment.models import Partner
 
-    n = 2_000 if (args.quick or args.size == "10k") else 20_000
+    n = 2_000 if (args.quick or args.size == "10k") else 5_000
     batch, senders = 1000, 4
     tag = int(time.time()) % 10_000
     rows = _rows(n, seed=tag)
