@@ -24,11 +24,14 @@ figures are in docs/benchmarks.md):
   validated in parallel); CHECK constraints stay (cheap per row, a rescan to re-add);
 - participants are generated in Python by two processes (seeded per chunk, so the data does
   not depend on the process count) and loaded with binary COPY (psycopg 3);
-- payments and ledger rows are generated set-based inside PostgreSQL, one statement a month
-  (an INSERT ... RETURNING feeding the ledger INSERT), from a per-participant profile table
-  and a table of amounts from the real quote function; coverage rows are derived from the
-  same profile formulas (no sort of the ledger), so the result passes `manage.py check_ledger`;
-- helper tables are UNLOGGED and dropped at the end; VACUUM ANALYZE last.
+- payments are generated set-based inside PostgreSQL, a month at a time, from a
+  per-participant profile table and a table of amounts from the real quote function, and piped
+  from `COPY (SELECT ...) TO STDOUT` into `COPY ... FROM STDIN` (COPY writes many rows per WAL
+  record); each month's ledger rows are piped from its payments while the next month loads;
+  coverage rows are derived from the same profile formulas (no sort of the ledger), so the
+  result passes `manage.py check_ledger`;
+- helper tables are UNLOGGED and dropped at the end; the ready file is touched once the
+  indexes are built and the tables analysed; foreign-key validation and VACUUM come after.
 """
 
 from __future__ import annotations

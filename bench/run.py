@@ -4,6 +4,7 @@ tables into docs/benchmarks.md (between the markers of that size; the hand-writt
 stay as they are).
 
     .venv/bin/python bench/run.py --size 10k              # generate bench10k, run all, write
+    .venv/bin/python bench/run.py --size 10k --regenerate # the same when bench10k exists
     .venv/bin/python bench/run.py --size 10m --existing   # reuse the loaded bench10m
     .venv/bin/python bench/run.py --size 1m --only 2,4 --no-write
 
@@ -93,6 +94,23 @@ def _run_scenario(number: int, module: str, title: str, args: dict[str, Any]) ->
     result["seconds"] = round(elapsed, 1)
     print(f"--- {name}: {elapsed:.0f} s", flush=True)
     return result
+
+
+def _has_participants(url: str) -> bool:
+    import psycopg
+
+    try:
+        with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
+            row = conn.execute(
+                "SELECT to_regclass('enrollment_participant') IS NOT NULL"
+            ).fetchone()
+            if not row or not row[0]:
+                return False
+            return conn.execute("SELECT EXISTS (SELECT 1 FROM enrollment_participant)").fetchone()[
+                0
+            ]  # type: ignore[index,no-any-return]
+    except psycopg.OperationalError:  # no such database
+        return False
 
 
 def dataset_facts(url: str) -> dict[str, Any]:
@@ -201,6 +219,9 @@ def main() -> None:
     )
     parser.add_argument("--size", choices=list(SIZES), default="10k")
     parser.add_argument("--existing", action="store_true", help="reuse the loaded data set")
+    parser.add_argument(
+        "--regenerate", action="store_true", help="drop and regenerate an existing data set"
+    )
     parser.add_argument("--only", default="", help="scenario numbers, e.g. 2,4")
     parser.add_argument("--quick", action="store_true", help="smoke run: fewer samples")
     parser.add_argument("--seed", type=int, default=42)
@@ -209,6 +230,11 @@ def main() -> None:
     args = parser.parse_args()
     url = dataset_url(args.size)
     facts_extra: dict[str, Any] = {}
+    if not args.existing and _has_participants(url) and not args.regenerate:
+        raise SystemExit(
+            f"{url} already holds a data set: --existing to reuse it, or --regenerate to drop "
+            "and generate it again"
+        )
     if not args.existing:
         print(f"--- generating the {args.size} data set", flush=True)
         started = time.monotonic()
