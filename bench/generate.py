@@ -590,6 +590,11 @@ def main() -> None:
     )
     parser.add_argument("--ready-file", default="", help="touched once the data set is usable")
     parser.add_argument(
+        "--skip-indexes",
+        default="",
+        help="with --resume: index names (comma-separated) not to build, when disk is short",
+    )
+    parser.add_argument(
         "--reminder-days",
         default="12",
         help="days of this month (comma-separated, up to today) to plan reminders for; '' none",
@@ -756,6 +761,12 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
         )
         template = dsn.rsplit("/", 1)[0] + "/" + args.template_database
         rebuild = missing_secondary(conn, template, LOADED_TABLES)
+        skip = {n.strip() for n in args.skip_indexes.split(",") if n.strip()}
+        skipped = [st for ph, st in rebuild if ph == "index" and any(
+            f"INDEX {n} ON" in st for n in skip)]  # fmt: skip
+        rebuild = [(ph, st) for ph, st in rebuild if st not in skipped]
+        for st in skipped:
+            log(f"  not built (--skip-indexes): {st}", started)
         n_payments = int(
             conn.execute("SELECT coalesce(max(id), 0) FROM contributions_payment").fetchone()[0]
         )
@@ -820,9 +831,11 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
             "due_day": rules.due_day(),
         },
     )
-    copy_pipe(dsn, cov_sql, "contributions_coverage", COVERAGE_COLUMNS)
-    step("coverage rows (closed form from the profile rules)")
-    conn.execute("DROP TABLE gen_base, gen_arr, gen_pre, gen_profile")
+    if conn.execute("SELECT to_regclass('gen_base') IS NOT NULL").fetchone()[0]:
+        copy_pipe(dsn, cov_sql, "contributions_coverage", COVERAGE_COLUMNS)
+        step("coverage rows (closed form from the profile rules)")
+        conn.execute("DROP TABLE gen_base, gen_arr, gen_pre, gen_profile")
+    # else: resumed after the coverage step (it ends by dropping the helper tables)
 
     if rebuild:
         rebuild_secondary(dsn, rebuild, started, ("index", "attach", "fk"))
