@@ -35,33 +35,53 @@ VILLAGE = "32.73.05.1001"
 COPY_KPJ_BASE = 80_000_000_000  # far from the live sequence and from the generator's 9e9 range
 
 
+def _nik(born: date, sex: str, serial: int) -> str:
+    day = born.day + (40 if sex == "F" else 0)
+    return f"327305{day:02d}{born.month:02d}{born.year % 100:02d}{serial:04d}"
+
+
+def _copy_nik(nik: str) -> str:
+    return nik[:12] + f"{int(nik[12:]) - 9000:04d}"  # serial 9900.. -> 0900..
+
+
 def _rows(n: int, seed: int) -> list[dict[str, Any]]:
-    """N registrations with NIK serials 9900-9999 (the generator's serials stay far below)."""
+    """N registrations with NIK serials 9900-9999 (the generator's serials stay far below),
+    skipping NIKs already registered (earlier runs) for either side of the comparison."""
+    from enrollment.models import Participant
+
     rng = random.Random(seed)
-    used: set[tuple[date, str, int]] = set()
     rows: list[dict[str, Any]] = []
+    seen: set[str] = set()
     while len(rows) < n:
-        born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
-        sex = rng.choice("MF")
-        serial = rng.randrange(9900, 10000)
-        if (born, sex, serial) in used:
-            continue
-        used.add((born, sex, serial))
-        day = born.day + (40 if sex == "F" else 0)
-        rows.append(
-            {
-                "nik": f"327305{day:02d}{born.month:02d}{born.year % 100:02d}{serial:04d}",
-                "full_name": "Pekerja Impor",
-                "birth_date": born.isoformat(),
-                "sex": sex,
-                "phone": f"0812{rng.randrange(10_000_000, 99_999_999)}",
-                "village": VILLAGE,
-                "address": "Jl. Benchmark 1",
-                "occupation": "petani",
-                "declared_income": 1_000_000,
-                "consent_data": True,
-            }
+        batch = []
+        while len(batch) < 2 * (n - len(rows)):
+            born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
+            nik = _nik(born, rng.choice("MF"), rng.randrange(9900, 10000))
+            if nik not in seen:
+                seen.add(nik)
+                batch.append((nik, born))
+        taken = set(
+            Participant.objects.filter(
+                nik__in=[k for k, _b in batch] + [_copy_nik(k) for k, _b in batch]
+            ).values_list("nik", flat=True)
         )
+        for nik, born in batch:
+            if len(rows) == n or nik in taken or _copy_nik(nik) in taken:
+                continue
+            rows.append(
+                {
+                    "nik": nik,
+                    "full_name": "Pekerja Impor",
+                    "birth_date": born.isoformat(),
+                    "sex": "F" if int(nik[6:8]) > 40 else "M",
+                    "phone": f"0812{rng.randrange(10_000_000, 99_999_999)}",
+                    "village": VILLAGE,
+                    "address": "Jl. Benchmark 1",
+                    "occupation": "petani",
+                    "declared_income": 1_000_000,
+                    "consent_data": True,
+                }
+            )
     return rows
 
 
@@ -79,7 +99,7 @@ def _copy_baseline(url: str, rows: list[dict[str, Any]], tag: int) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL)  # "" is an empty string, not NULL
         for i, r in enumerate(rows):
-            nik = r["nik"][:12] + f"{int(r['nik'][12:]) - 9000:04d}"  # serial 9900.. -> 0900..
+            nik = _copy_nik(r["nik"])
             w.writerow([nik, f"{kpj0 + i}", r["full_name"], r["birth_date"], r["sex"],
                         "+62" + r["phone"][1:], "", "id", r["village"], "32", "32.73",
                         r["address"], r["occupation"], r["declared_income"], "f", "partner",

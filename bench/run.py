@@ -50,6 +50,7 @@ SCENARIOS = [
     (7, "bench_soak", "Mixed soak"),
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
+RESULTS = ROOT / "bench" / "results"  # the latest result of every scenario, per size
 RESULTS_HEADING = "## Results (written by `bench/run.py`)"
 
 
@@ -149,7 +150,7 @@ def _cell(value: Any) -> str:
 def render(size: str, command: str, facts: dict[str, Any], results: list[dict[str, Any]]) -> str:
     c = facts["counts"]
     lines = [
-        f"### {size} — `{command}`, {now()}",
+        f"### {size} — last: `{command}`, {now()}",
         "",
         f"Machine: {machine()}, {platform.system()}; PostgreSQL {facts['server']} on 127.0.0.1. "
         f"Data set: {c['enrollment_participant']:,} participants, "
@@ -162,6 +163,8 @@ def render(size: str, command: str, facts: dict[str, Any], results: list[dict[st
         lines.append(f"Generated in this run in {g['seconds']:,.0f} s (`bench/generate.py`).")
     for r in results:
         lines += ["", f"#### {r['scenario']}", ""]
+        if r.get("when") and r["when"] != now():
+            lines += [f"Run {r['when']}.", ""]
         rows = r.get("rows") or []
         if rows:
             keys: list[str] = []
@@ -253,24 +256,36 @@ def main() -> None:
         "seed": args.seed,
         "quick": args.quick,
     }
-    results = [
-        _run_scenario(number, module, title, scenario_args)
-        for number, module, title in SCENARIOS
-        if not wanted or number in wanted
-    ]
+    stamp = now()
+    results = []
+    for number, module, title in SCENARIOS:
+        if wanted and number not in wanted:
+            continue
+        result = _run_scenario(number, module, title, scenario_args)
+        result.update(number=number, when=stamp)
+        results.append(result)
     facts = {**dataset_facts(url), **facts_extra}
     command = f".venv/bin/python bench/run.py --size {args.size}" + (
         " --existing" if args.existing else ""
     )
     if args.only:
         command += f" --only {args.only}"
-    block = render(args.size, command, facts, results)
-    print(block)
     if args.json:
         Path(args.json).write_text(json.dumps({"facts": facts, "results": results}, indent=2))
+    # keep the other scenarios' latest results of this size (a run with --only replaces its own)
+    store = RESULTS / f"{args.size}.json"
+    kept: dict[str, Any] = json.loads(store.read_text())["results"] if store.exists() else {}
+    if not args.only:
+        kept = {}
+    kept.update({str(r["number"]): r for r in results})
+    ordered = [kept[k] for k in sorted(kept, key=int)]
+    block = render(args.size, command, facts, ordered)
+    print(block)
     if not args.no_write:
+        RESULTS.mkdir(exist_ok=True)
+        store.write_text(json.dumps({"facts": facts, "results": kept}, indent=2) + "\n")
         write_doc(args.size, block)
-        print(f"written to {DOC.relative_to(ROOT)}")
+        print(f"written to {DOC.relative_to(ROOT)} and {store.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
