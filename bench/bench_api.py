@@ -34,7 +34,7 @@ from typing import Any
 
 from common import ROOT, machine, now
 
-DB = "bpjsportal_api_bench"
+DB = os.environ.get("BENCH_API_DB", "bpjsportal_api_bench")  # own name when runs overlap
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
 
 
@@ -108,17 +108,21 @@ def _copy_baseline(rows: list[dict[str, Any]]) -> float:
         check=True,
     )
     cols = (
-        "nik,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
+        "nik_digest,nik_encrypted,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
         "regency_id,address,occupation_id,declared_income,jht,channel,consent_data,"
         "consent_reminders,created_at,updated_at,sync_txid"
     )
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL)  # "" is an empty string, not NULL
         stamp = "2026-01-01 00:00:00+07"
+        from enrollment.pii import nik_columns
+
         for i, r in enumerate(rows):
+            digest, token = nik_columns(r["nik"])  # what the table stores: HMAC + ciphertext
             w.writerow(
                 [
-                    r["nik"],
+                    "\\x" + digest.hex(),
+                    token,
                     f"{90000000000 + i}",
                     r["full_name"],
                     r["birth_date"],
@@ -150,6 +154,84 @@ def _copy_baseline(rows: list[dict[str, Any]]) -> float:
     elapsed = time.perf_counter() - start
     os.unlink(path)
     return elapsed
+
+
+class _Rollback(Exception):
+    pass
+
+
+def _backend_cpu_seconds() -> float:
+    """CPU time used so far by this connection's PostgreSQL backend (same host: /proc)."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_backend_pid()")
+        (pid,) = cur.fetchone()
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_cost(fn: Any) -> float:
+    """CPU seconds (this process + its database backend) of fn(), rolled back afterwards.
+    Unlike wall time, this hardly moves when other work shares the machine."""
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():
+            b0, c0 = _backend_cpu_seconds(), time.process_time()
+            fn()
+            spent = time.process_time() - c0 + _backend_cpu_seconds() - b0
+            raise _Rollback
+    except _Rollback:
+        pass
+    return spent
+
+
+def _cpu_comparison(rows: list[dict[str, Any]], client: Any) -> dict[str, float]:
+    """In-process CPU cost of one 1,000-row request's work: the batched bulk upsert, the same
+    rows one at a time through the single-row services (the endpoint before batching), and a
+    COPY of the same stored rows (digest and ciphertext computed beforehand) — same run."""
+    from django.db import connection
+
+    from enrollment.api.bulk import bulk_upsert, upsert_row
+    from enrollment.models import Participant, niks_q
+    from enrollment.pii import nik_columns
+
+    def one_by_one() -> None:
+        found = Participant.objects.select_for_update().filter(niks_q([r["nik"] for r in rows]))
+        existing = {p.nik: p for p in found}
+        for n, raw in enumerate(rows):
+            upsert_row(client, n, raw, existing)
+
+    stamp = "2026-01-01 00:00:00+07"
+    stored = [
+        (*nik_columns(r["nik"]), f"{90000000000 + i}", r["full_name"], r["birth_date"], r["sex"],
+         "+62" + r["phone"][1:], "", "id", r["village"], "32", "32.73", r["address"],
+         r["occupation"], r["declared_income"], False, "partner", True, False, stamp, stamp, 0)
+        for i, r in enumerate(rows)
+    ]  # fmt: skip
+    cols = (
+        "nik_digest,nik_encrypted,kpj_number,full_name,birth_date,sex,phone,email,language,"
+        "village_id,province_id,regency_id,address,occupation_id,declared_income,jht,channel,"
+        "consent_data,consent_reminders,created_at,updated_at,sync_txid"
+    )
+
+    def copy() -> None:
+        with connection.cursor() as cur:
+            cur.execute(
+                "CREATE TEMP TABLE bench_cpu_copy (LIKE enrollment_participant INCLUDING ALL)"
+                " ON COMMIT DROP"
+            )
+            with cur.cursor.copy(f"COPY bench_cpu_copy ({cols}) FROM STDIN") as cp:
+                for row in stored:
+                    cp.write_row(row)
+
+    return {
+        "batched": _cpu_cost(lambda: bulk_upsert(client, rows)),
+        "one_by_one": _cpu_cost(one_by_one),
+        "copy": _cpu_cost(copy),
+    }
 
 
 def _percentiles(samples: list[float]) -> tuple[float, float]:
@@ -279,6 +361,10 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+    from enrollment.models import ApiClient
+
+    cpu_rows = _rows(args.batch, seed=12)  # NIKs not registered yet (another seed)
+    cpu = _cpu_comparison(cpu_rows, ApiClient.objects.get(name="bench"))
 
     bulk_rate, copy_rate = args.n / bulk_s, args.n / copy_s
     reg50, reg99 = _percentiles(reg_lat)
@@ -300,6 +386,14 @@ def main() -> None:
         f"| POST /payments/, {len(kpjs)} requests, {args.clients} clients | "
         f"p50 {pay50:.0f} ms, p99 {pay99:.0f} ms |"
     )
+    print(f"\nCPU seconds (app + database backend) per {args.batch}-row request, in process:\n")
+    print("| path | CPU s | COPY / path |\n|---|---|---|")
+    for name, label in (
+        ("batched", "bulk upsert, batched (register_participants_bulk)"),
+        ("one_by_one", "the same rows one by one (single-row services, the old path)"),
+        ("copy", "COPY of the same stored rows (baseline)"),
+    ):
+        print(f"| {label} | {cpu[name]:.3f} | {100 * cpu['copy'] / cpu[name]:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
     """N registrations with NIK serials 9900-9999 (the generator's serials stay far below),
     skipping NIKs already registered (earlier runs) for either side of the comparison."""
     from enrollment.models import Participant
+    from enrollment.pii import lookup_digests_many
 
     rng = random.Random(seed)
     rows: list[dict[str, Any]] = []
@@ -60,11 +61,13 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
             if nik not in seen:
                 seen.add(nik)
                 batch.append((nik, born))
-        taken = set(
-            Participant.objects.filter(
-                nik__in=[k for k, _b in batch] + [_copy_nik(k) for k, _b in batch]
-            ).values_list("nik", flat=True)
-        )
+        digests = lookup_digests_many([k for k, _b in batch] + [_copy_nik(k) for k, _b in batch])
+        taken = {
+            digests[bytes(d)]
+            for d in Participant.objects.filter(nik_digest__in=list(digests)).values_list(
+                "nik_digest", flat=True
+            )
+        }
         for nik, born in batch:
             if len(rows) == n or nik in taken or _copy_nik(nik) in taken:
                 continue
@@ -86,11 +89,14 @@ def _rows(n: int, seed: int) -> list[dict[str, Any]]:
 
 
 def _copy_baseline(url: str, rows: list[dict[str, Any]], tag: int) -> float:
-    """psql \\copy of the same rows into enrollment_participant (NIK serial digits and KPJ moved
+    """(NIK stored as digest + ciphertext, as the services store it.)
+    psql \\copy of the same rows into enrollment_participant (NIK serial digits and KPJ moved
     so they do not collide with the bulk rows); the copied rows are deleted afterwards."""
+    from enrollment.pii import nik_columns
+
     psql = ["psql", url, "-q", "-v", "ON_ERROR_STOP=1"]
     cols = (
-        "nik,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
+        "nik_digest,nik_encrypted,kpj_number,full_name,birth_date,sex,phone,email,language,village_id,province_id,"
         "regency_id,address,occupation_id,declared_income,jht,channel,consent_data,"
         "consent_reminders,created_at,updated_at"
     )
@@ -99,8 +105,9 @@ def _copy_baseline(url: str, rows: list[dict[str, Any]], tag: int) -> float:
     with tempfile.NamedTemporaryFile("w", suffix=".csv", delete=False, newline="") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL)  # "" is an empty string, not NULL
         for i, r in enumerate(rows):
-            nik = _copy_nik(r["nik"])
-            w.writerow([nik, f"{kpj0 + i}", r["full_name"], r["birth_date"], r["sex"],
+            digest, encrypted = nik_columns(_copy_nik(r["nik"]))
+            w.writerow(["\\x" + digest.hex(), encrypted, f"{kpj0 + i}", r["full_name"],
+                        r["birth_date"], r["sex"],
                         "+62" + r["phone"][1:], "", "id", r["village"], "32", "32.73",
                         r["address"], r["occupation"], r["declared_income"], "f", "partner",
                         "t", "f", stamp, stamp])  # fmt: skip

@@ -38,6 +38,7 @@ def main() -> None:
 
     from enrollment.models import Participant, Region
     from enrollment.nik import build_nik
+    from enrollment.pii import nik_columns
     from enrollment.services import register_participant
 
     rng = random.Random(args.seed)
@@ -45,7 +46,7 @@ def main() -> None:
         Region.objects.filter(level=4, code__startswith="32.73.").values_list("code", flat=True)
     )
     rows = []
-    used: set[str] = set(Participant.objects.values_list("nik", flat=True))
+    used: set[str] = {p.nik for p in Participant.objects.only("nik_encrypted")}
     while len(rows) < args.n:
         born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
         sex = rng.choice("MF")
@@ -67,16 +68,18 @@ def main() -> None:
         cur.execute("CREATE TABLE bench_participant (LIKE enrollment_participant INCLUDING ALL)")
         cur.execute("ALTER TABLE bench_participant ALTER COLUMN id DROP IDENTITY")
     sql = (
-        "INSERT INTO bench_participant (id, nik, kpj_number, full_name, birth_date, sex, phone, "
+        "INSERT INTO bench_participant (id, nik_digest, nik_encrypted, kpj_number, full_name, "
+        "birth_date, sex, phone, "
         "email, language, village_id, province_id, regency_id, address, occupation_id, "
         "declared_income, jht, channel, consent_data, consent_reminders, created_at, updated_at) "
-        "VALUES (%s,%s,%s,%s,%s,%s,%s,'','id',%s,%s,%s,%s,%s,%s,false,%s,true,false,now(),now())"
+        "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,'','id',%s,%s,%s,%s,%s,%s,false,%s,true,false,now(),now())"
     )
+    stored = [nik_columns(r["nik"]) for r in rows]  # the table holds the HMAC and ciphertext
     started = time.perf_counter()
     for i, r in enumerate(rows):
         chain = r["village"].split(".")
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(sql, [i + 1, r["nik"], f"{i + 1:011d}", r["full_name"], r["birth_date"],
+            cur.execute(sql, [i + 1, *stored[i], f"{i + 1:011d}", r["full_name"], r["birth_date"],
                               r["sex"], "+62" + r["phone"][1:], r["village"], chain[0],
                               ".".join(chain[:2]), r["address"], r["occupation"],
                               r["declared_income"], r["channel"]])  # fmt: skip

@@ -37,10 +37,10 @@ os.environ["CACHE_KEY_PREFIX"] = f"bench-reminders-{TAG}"
 
 PARTICIPANTS_SQL = """
 INSERT INTO enrollment_participant
-    (nik, kpj_number, full_name, birth_date, sex, phone, email, language, village_id,
-     province_id, regency_id, address, occupation_id, declared_income, jht, channel,
+    (nik_digest, nik_encrypted, kpj_number, full_name, birth_date, sex, phone, email, language,
+     village_id, province_id, regency_id, address, occupation_id, declared_income, jht, channel,
      consent_data, consent_reminders, created_at, updated_at)
-SELECT lpad((3273050000000000 + g)::text, 16, '0'), lpad((20000000000 + g)::text, 11, '0'),
+SELECT sha256(g::text::bytea), 'placeholder:' || g, lpad((20000000000 + g)::text, 11, '0'),
        'Pekerja ' || g, DATE '1990-01-01', 'M', '+62812' || lpad(g::text, 8, '0'), '',
        CASE WHEN g %% 10 = 0 THEN 'en' ELSE 'id' END, v.village, v.province, v.regency,
        'Jl. Bench', 'petani', 1000000, (g %% 3 = 0), 'self', true, true, now(), now()

@@ -1,211 +1,251 @@
-"""Reporting: dashboard request time (rollups) vs the naive GROUP BY over the raw tables, and the
-rollup refresh after N new payments vs a full rebuild of the year, in the same run.
+"""Reporting at scale, every comparison in the same run:
 
-Own database, dropped and re-created each run (default
-postgres://postgres@127.0.0.1:5432/bpjsportal_bench_reporting, override with DATABASE_URL):
+- full rebuild of the year's rollups (event build, one pass over the ledger) vs the previous
+  per-day build (a ledger scan per day) timed on a sample of days and extrapolated to the year;
+- refresh of today after N new payments (delta from the id marks) vs the full rebuild, and vs
+  the previous refresh (today's per-day build);
+- dashboard page and progress API p50/p95 vs the naive GROUP BYs over the raw tables.
 
-    .venv/bin/python bench/bench_reporting.py --participants 200000 --new-payments 1000
+Data: bench/generate.py (national shape). Either a database of its own, generated here:
 
-Data: participants registered over this year (INSERT ... SELECT generate_series, set-based),
-one to six monthly payments each (payment + ledger rows, set-based), 1 % of the last payments
-reversed, coverage brought up to date by the real daily refresh.
+    .venv/bin/python bench/bench_reporting.py --participants 100000
+
+or an existing big database, left as it is apart from the reporting_* rollup tables (and the
+reporting migrations, which only add columns to reporting_rollupday):
+
+    BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench10m \\
+        .venv/bin/python bench/bench_reporting.py --existing
+
+The new payments, the benchmark user and its sessions are written inside a transaction that is
+rolled back; so are the per-day sample builds. `--add-reversals` (own database only) reverses
+the latest payment of 1 % of the participants a week after it was paid (generate.py makes none).
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bpjsportal_bench_reporting"
 
-GENERATE = """
-WITH v AS (
-    SELECT array_agg(code ORDER BY code) AS codes FROM (
-        SELECT code FROM enrollment_region WHERE level = 4 AND (code LIKE '32.%%'
-            OR code LIKE '35.%%' OR code LIKE '73.%%' OR code LIKE '11.%%' OR code LIKE '94.%%')
-        ORDER BY md5(code) LIMIT 2000) x
-), o AS (SELECT array_agg(code ORDER BY code) AS codes FROM enrollment_occupation)
-INSERT INTO enrollment_participant (nik, kpj_number, full_name, birth_date, sex, phone, email,
-    language, village_id, province_id, regency_id, address, occupation_id, declared_income, jht,
-    channel, partner_id, consent_data, consent_reminders, created_at, updated_at)
-SELECT lpad(i::text, 16, '0'), lpad(i::text, 11, '0'), 'Bench ' || i,
-       date '1960-01-01' + (i * 7919 %% 14600), CASE WHEN i %% 2 = 0 THEN 'M' ELSE 'F' END,
-       '+6281' || lpad(i::text, 9, '0'), '', 'id', vil, left(vil, 2), left(vil, 5), 'Jl. Bench',
-       o.codes[1 + i %% array_length(o.codes, 1)], 1000000, i %% 4 = 0,
-       (ARRAY['agent','branch','partner','self'])[1 + i %% 4], NULL, true, false,
-       %(year_start)s + ((i::bigint * 104729) %% %(days)s) * interval '1 day' + interval '3 hours',
-       now()
-FROM generate_series(1, %(n)s) i, v, o,
-     LATERAL (SELECT v.codes[1 + (i * 31) %% array_length(v.codes, 1)] AS vil) vv
-"""
-
-PAYMENTS = """
-INSERT INTO contributions_payment (participant_id, amount, months, period_start, payer, channel,
-    reference, paid_at, reactivation, created_at)
-SELECT pa.id, CASE WHEN pa.jht THEN 36800 ELSE 16800 END, 1,
-       (date_trunc('month', pa.created_at AT TIME ZONE 'Asia/Jakarta')
-        + j * interval '1 month')::date,
-       'participant', 'bank', 'B-' || pa.id || '-' || j,
-       pa.created_at + j * interval '30 days' + interval '2 hours', false, now()
-FROM enrollment_participant pa, generate_series(0, 5) j
-WHERE j < 1 + pa.id % 6 AND pa.created_at + j * interval '30 days' + interval '2 hours' < now()
-"""
-
-LEDGER = """
+NEW_PAYMENTS = """
+WITH picked AS (
+    SELECT cv.participant_id, pa.jht FROM contributions_coverage cv
+    JOIN enrollment_participant pa ON pa.id = cv.participant_id
+    WHERE cv.status <> 'active' ORDER BY cv.participant_id LIMIT %(n)s
+), pay AS (
+    INSERT INTO contributions_payment (participant_id, amount, months, period_start, payer,
+        channel, reference, paid_at, reactivation, created_at)
+    SELECT participant_id, CASE WHEN jht THEN 36800 ELSE 16800 END, 1,
+           date_trunc('month', now() AT TIME ZONE 'Asia/Jakarta')::date, 'participant',
+           'ewallet', 'BENCH-REFRESH-' || participant_id, now(), false, now()
+    FROM picked
+    RETURNING id, participant_id, amount, months, period_start
+)
 INSERT INTO contributions_ledgerentry (participant_id, kind, amount, months, period_start,
     payment_id, reason, created_at)
-SELECT participant_id, 'payment', amount, months, period_start, id, '', now()
-FROM contributions_payment WHERE id > %(after)s ORDER BY id
+SELECT participant_id, 'payment', amount, months, period_start, id, '', now() FROM pay
 """
 
+REVERSALS = """
+INSERT INTO contributions_ledgerentry (participant_id, kind, amount, months, reverses_id, reason,
+    created_at)
+SELECT e.participant_id, 'reversal', -e.amount, 0, e.id, 'bench', x.paid_at + interval '7 days'
+FROM (SELECT DISTINCT ON (e.participant_id) e.id, p.paid_at
+      FROM contributions_ledgerentry e JOIN contributions_payment p ON p.id = e.payment_id
+      WHERE e.kind = 'payment' AND e.participant_id %% 100 = 7
+      ORDER BY e.participant_id, e.id DESC) x
+JOIN contributions_ledgerentry e ON e.id = x.id
+WHERE x.paid_at + interval '7 days' < now()
+"""
 
-def fresh_database(url: str) -> None:
-    from bpjsportal.launcher import _ensure_database_exists
+NAIVE = [
+    """SELECT pa.province_id, cv.status, count(*) FROM enrollment_participant pa
+       JOIN contributions_coverage cv ON cv.participant_id = pa.id GROUP BY 1, 2""",
+    """SELECT pa.occupation_id, pa.channel, count(*) FILTER (WHERE cv.status = 'active')
+       FROM enrollment_participant pa JOIN contributions_coverage cv ON cv.participant_id = pa.id
+       GROUP BY 1, 2""",
+    """SELECT pa.province_id, sum(e.amount) FROM contributions_ledgerentry e
+       JOIN enrollment_participant pa ON pa.id = e.participant_id
+       WHERE e.created_at >= %s GROUP BY 1""",
+]
 
-    _ensure_database_exists(url, fresh=True)
+
+class Rollback(Exception):
+    """Raised to roll a measurement's writes back."""
 
 
-def timed(fn: Callable[[], object], repeat: int = 1) -> float:
+def percentiles(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     runs = []
     for _ in range(repeat):
         t = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t)
-    return statistics.median(runs)
+    runs.sort()
+    p95 = runs[min(len(runs) - 1, max(0, round(0.95 * len(runs)) - 1))]
+    return statistics.median(runs), p95
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--participants", type=int, default=200_000)
-    parser.add_argument("--new-payments", type=int, default=1_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--existing", action="store_true", help="use BENCH_DATABASE_URL as is")
+    parser.add_argument("--participants", type=int, default=100_000, help="own database only")
+    parser.add_argument("--new-payments", type=int, default=10_000)
+    parser.add_argument("--sample-days", type=int, default=3, help="per-day build sample")
+    parser.add_argument("--repeat", type=int, default=15, help="page and naive timings")
+    parser.add_argument(
+        "--add-reversals", action="store_true", help="writes to the ledger: own databases only"
+    )
     args = parser.parse_args()
-    url = os.environ.get("DATABASE_URL", DEFAULT_URL)
-    os.environ["DATABASE_URL"] = url
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    os.environ["BENCH_DATABASE_URL"] = os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
-    fresh_database(url)
+    if not args.existing:
+        from bpjsportal.launcher import _ensure_database_exists
+
+        _ensure_database_exists(url, fresh=True)
+        subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "generate.py"), "--participants",
+             str(args.participants)],
+            check=True, env=os.environ,
+        )  # fmt: skip
     import django
 
     django.setup()
-    from datetime import date
-
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("reporting.rollup_events").setLevel(logging.INFO)  # the build's steps
+    from common import machine, now
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
-    from django.db import connection
+    from django.db import connection, transaction
     from django.test import Client
     from django.utils import timezone
 
-    from contributions.services import refresh_coverage_statuses
-    from reporting.rollups import rebuild_rollups, refresh_today
+    from reporting.rollups import build_day, rebuild_rollups, refresh_today
 
-    call_command("migrate", verbosity=0)
-    call_command("load_reference_data", verbosity=0)
+    # the reporting tables only (an existing database keeps its other tables as they are)
+    call_command("migrate", "reporting", verbosity=0)
+    if not args.existing:
+        call_command("migrate", verbosity=0)
+    if args.add_reversals:
+        with connection.cursor() as c:
+            c.execute("SELECT count(*) FROM contributions_ledgerentry WHERE kind = 'reversal'")
+            if not c.fetchone()[0]:  # type: ignore[index]
+                c.execute(REVERSALS, {})
+                c.execute("ANALYZE contributions_ledgerentry")
     today = timezone.localdate()
     year_start = date(today.year, 1, 1)
-    t0 = time.perf_counter()
     with connection.cursor() as c:
-        c.execute(
-            GENERATE,
-            {"n": args.participants, "days": (today - year_start).days, "year_start": year_start},
-        )
-        c.execute("""INSERT INTO contributions_coverage (participant_id, status, start_month,
-                     continuous_months, reactivations, balance, updated_at)
-                     SELECT id, 'grace', date_trunc('month', created_at AT TIME ZONE
-                     'Asia/Jakarta')::date, 0, 0, 0, now() FROM enrollment_participant""")
-        c.execute(PAYMENTS)
-        c.execute(LEDGER, {"after": 0})
-        c.execute("""INSERT INTO contributions_ledgerentry (participant_id, kind, amount, months,
-                     reverses_id, reason, created_at)
-                     SELECT e.participant_id, 'reversal', -e.amount, 0, e.id, 'bench', now()
-                     FROM (SELECT DISTINCT ON (participant_id) * FROM contributions_ledgerentry
-                           WHERE kind = 'payment' ORDER BY participant_id, id DESC) e
-                     WHERE e.participant_id % 100 = 0""")
-        c.execute("""UPDATE contributions_coverage c SET paid_through = x.pt, balance = x.bal
-                     FROM (SELECT e.participant_id,
-                                  max(e.period_start) FILTER (WHERE e.kind = 'payment' AND
-                                      NOT EXISTS (SELECT 1 FROM contributions_ledgerentry r
-                                                  WHERE r.reverses_id = e.id)) AS pt,
-                                  sum(e.amount) AS bal
-                           FROM contributions_ledgerentry e GROUP BY e.participant_id) x
-                     WHERE x.participant_id = c.participant_id""")
-        c.execute("ANALYZE")
-        c.execute("SELECT count(*) FROM contributions_ledgerentry")
-        ledger_rows = c.fetchone()[0]  # type: ignore[index]
-    refresh_coverage_statuses(as_of=today)
-    generate_s = time.perf_counter() - t0
+        c.execute("SELECT count(*) FROM enrollment_participant")
+        participants = c.fetchone()[0]  # type: ignore[index]
+        c.execute("SELECT count(*), count(*) FILTER (WHERE kind = 'reversal') "
+                  "FROM contributions_ledgerentry")  # fmt: skip
+        ledger_rows, reversals = c.fetchone()  # type: ignore[misc]
+        c.execute("SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                  "('payment_paid_at', 'ledger_not_payment_created')")  # fmt: skip
+        indexes = c.fetchone()[0]  # type: ignore[index]
+        c.execute("SELECT version()")
+        pg = c.fetchone()[0].split(" on ")[0]  # type: ignore[index]
+    print(f"bench_reporting {now()} on {machine()}, {pg}")
+    print(f"data: {participants:,} participants, {ledger_rows:,} ledger rows "
+          f"({reversals:,} reversals); reporting indexes present: {indexes}/2")  # fmt: skip
 
+    # 1. full rebuild of the year (event build) vs the per-day build on a sample of days
     full = rebuild_rollups(start=year_start, end=today)
     with connection.cursor() as c:
         c.execute("ANALYZE reporting_dailyrollup")
+        c.execute("ANALYZE reporting_demographicrollup")
+        c.execute("ANALYZE reporting_agentrollup")
         c.execute("SELECT count(*) FROM reporting_dailyrollup WHERE day = %s", [today])
         rows_today = c.fetchone()[0]  # type: ignore[index]
+    print(
+        f"full rebuild of the year, event build: {full.seconds:.1f} s ({full.days} days, "
+        f"{full.rows:,} daily rollup rows, {rows_today:,} for today)"
+    )
+    span = (today - year_start).days
+    sample = [year_start + timedelta(days=span * (i + 1) // (args.sample_days + 1))
+              for i in range(args.sample_days)]  # fmt: skip
+    per_day = []
+    try:
+        with transaction.atomic():
+            for day in sample:
+                t = time.perf_counter()
+                build_day(day)
+                per_day.append(time.perf_counter() - t)
+            raise Rollback
+    except Rollback:
+        pass
+    mean = statistics.mean(per_day)
+    old_year = mean * full.days
+    days_s = ", ".join(f"{d} {s:.1f} s" for d, s in zip(sample, per_day, strict=True))
+    print(
+        f"per-day build (previous): {days_s} -> {mean:.1f} s a day, {old_year / 60:.1f} min "
+        f"for the year (extrapolated); event build = {full.seconds / old_year * 100:.1f} % of "
+        f"it ({old_year / full.seconds:.0f}x faster)"
+    )
 
-    user = get_user_model().objects.create_superuser("bench", password=None)
-    client = Client()
-    client.force_login(user)
-    client.get("/reports/")  # warm caches
-    page_s = timed(lambda: client.get("/reports/"), repeat=7)
-    page_prov_s = timed(lambda: client.get("/reports/?province=32"), repeat=7)
-    api_s = timed(lambda: client.get("/api/v1/reports/progress/"), repeat=7)
+    # 2. refresh after N new payments (rolled back afterwards)
+    try:
+        with transaction.atomic():
+            with connection.cursor() as c:
+                c.execute(NEW_PAYMENTS, {"n": args.new_payments})
+                inserted = c.rowcount
+            t = time.perf_counter()
+            result = refresh_today()
+            refresh_s = time.perf_counter() - t
+            t = time.perf_counter()
+            build_day(today)
+            old_refresh_s = time.perf_counter() - t
+            raise Rollback
+    except Rollback:
+        pass
+    print(
+        f"refresh of today after {inserted:,} new payments (delta, {result.rows:,} participants "
+        f"touched): {refresh_s:.2f} s = {refresh_s / full.seconds * 100:.2f} % of the full "
+        f"rebuild (goal <= 2 %); previous refresh (today's per-day build): {old_refresh_s:.1f} s"
+    )
+
+    # 3. dashboard vs naive (user and sessions rolled back)
+    try:
+        with transaction.atomic():
+            user = get_user_model().objects.create_superuser("bench_reporting", password=None)
+            client = Client()
+            client.force_login(user)
+            assert client.get("/reports/").status_code == 200  # warm caches
+            page = percentiles(lambda: client.get("/reports/"), args.repeat)
+            page_prov = percentiles(lambda: client.get("/reports/?province=32"), args.repeat)
+            api = percentiles(lambda: client.get("/api/v1/reports/progress/"), args.repeat)
+            raise Rollback
+    except Rollback:
+        pass
 
     def naive() -> None:
         with connection.cursor() as c:
-            c.execute("""SELECT pa.province_id, cv.status, count(*) FROM enrollment_participant pa
-                         JOIN contributions_coverage cv ON cv.participant_id = pa.id
-                         GROUP BY 1, 2""")
-            c.fetchall()
-            c.execute("""SELECT pa.occupation_id, pa.channel, count(*) FILTER
-                         (WHERE cv.status = 'active') FROM enrollment_participant pa
-                         JOIN contributions_coverage cv ON cv.participant_id = pa.id
-                         GROUP BY 1, 2""")
-            c.fetchall()
-            c.execute(
-                """SELECT pa.province_id, sum(e.amount) FROM contributions_ledgerentry e
-                         JOIN enrollment_participant pa ON pa.id = e.participant_id
-                         WHERE e.created_at >= %s GROUP BY 1""",
-                [year_start],
-            )
-            c.fetchall()
+            for sql in NAIVE:
+                c.execute(sql, [year_start] if "%s" in sql else None)
+                c.fetchall()
 
-    naive_s = timed(naive, repeat=7)
-
-    with connection.cursor() as c:
-        c.execute("SELECT max(id) FROM contributions_payment")
-        after = c.fetchone()[0]  # type: ignore[index]
-        c.execute(
-            """INSERT INTO contributions_payment (participant_id, amount, months,
-                     period_start, payer, channel, reference, paid_at, reactivation, created_at)
-                     SELECT cv.participant_id, CASE WHEN pa.jht THEN 36800 ELSE 16800 END, 1,
-                            date_trunc('month', now() AT TIME ZONE 'Asia/Jakarta')::date,
-                            'participant', 'ewallet', 'NEW-' || cv.participant_id, now(), false,
-                            now()
-                     FROM contributions_coverage cv
-                     JOIN enrollment_participant pa ON pa.id = cv.participant_id
-                     WHERE cv.status <> 'active' ORDER BY cv.participant_id LIMIT %s""",
-            [args.new_payments],
-        )
-        c.execute(LEDGER, {"after": after})
-    refresh_s = timed(refresh_today)
-
-    lines = [
-        f"bench_reporting: {args.participants:,} participants, {ledger_rows:,} ledger rows, "
-        f"{full.days} days ({full.rows:,} rollup rows, {rows_today:,} for today); "
-        f"data generated in {generate_s:.1f} s",
-        f"full rebuild of the year: {full.seconds:.1f} s ({full.seconds / full.days * 1000:.0f}"
-        " ms a day)",
-        f"refresh today after {args.new_payments:,} new payments: {refresh_s * 1000:.0f} ms",
-        f"dashboard page /reports/ (rollups): {page_s * 1000:.0f} ms median of 7",
-        f"dashboard page, one province: {page_prov_s * 1000:.0f} ms",
-        f"progress API: {api_s * 1000:.0f} ms",
-        f"naive GROUP BY over participants/coverage/ledger (3 queries): {naive_s * 1000:.0f} ms",
+    naive_t = percentiles(naive, max(3, args.repeat // 3))
+    timings = [
+        ("dashboard page /reports/", page),
+        ("page, one province", page_prov),
+        ("progress API", api),
+        ("naive GROUP BYs (3 queries)", naive_t),
     ]
-    print("\n".join(lines))
+    for label, (p50, p95) in timings:
+        print(f"{label}: p50 {p50 * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms")
+    print(f"page p50 = {page[0] / naive_t[0] * 100:.1f} % of the naive queries' p50")
 
 
 if __name__ == "__main__":

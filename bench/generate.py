@@ -91,7 +91,8 @@ SESSION = [
 ]
 
 PARTICIPANT_COLUMNS = [
-    "id", "nik", "kpj_number", "full_name", "birth_date", "sex", "phone", "email", "language",
+    "id", "nik_digest", "nik_encrypted", "kpj_number", "full_name", "birth_date", "sex", "phone",
+    "email", "language",
     "village_id", "province_id", "regency_id", "address", "occupation_id", "declared_income",
     "jht", "channel", "registered_by_id", "branch_id", "partner_id", "consent_data",
     "consent_reminders", "created_at", "updated_at", "sync_txid",
@@ -214,8 +215,11 @@ def participant_row(
     profile = "monthly" if sponsored else PROFILE_NAMES[bisect(PROFILE_CUM, r() * 100)]
     sponsor = ctx.sponsors[int(r() * len(ctx.sponsors))] if channel == "partner" else None
     agents = ctx.agents[prov]
+    from enrollment.pii import nik_columns  # keyed digest + encryption (enrollment/pii.py)
+
     row = (
-        pid, nik, _kpj(pid), f"{FIRST[int(r() * len(FIRST))]} {LAST[int(r() * len(LAST))]}",
+        pid, *nik_columns(nik), _kpj(pid),
+        f"{FIRST[int(r() * len(FIRST))]} {LAST[int(r() * len(LAST))]}",
         born, sex, f"+628{1_000_000_000 + int(r() * 8_999_999_999)}", "",
         "en" if r() < 0.03 else "id", village, prov, village[:5],
         f"Jl. Desa No. {1 + int(r() * 299)}", occ, income, jht, channel,

@@ -10,6 +10,7 @@ Celery beat until Ctrl-C; `test` runs the quality gates and the whole pytest sui
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -227,6 +228,58 @@ def _stop_embedded() -> None:
     _keep_alive.clear()
 
 
+# Known vulnerabilities accepted after review, each with its reason: {"ID": "why"}. Empty: none.
+AUDIT_ACCEPTED: dict[str, str] = {}
+
+
+def audit_dependencies() -> bool:
+    """The pip-audit gate: every pinned package of requirements.lock checked against the PyPI
+    vulnerability data. Fails on a known vulnerability (unless accepted in AUDIT_ACCEPTED) and
+    -- fail closed -- when packages could not be audited (no network, the service down):
+    a security gate that cannot see must not pass. PIP_AUDIT_OFFLINE=1 runs the other gates
+    anyway and says loudly that the audit was NOT done (docs/security.md)."""
+    cmd = [
+        *(PY, "-m", "pip_audit"),
+        *("-r", "requirements.lock", "--no-deps", "--disable-pip", "--format", "json"),
+        *("--progress-spinner", "off", "--timeout", "30"),
+        *(f"--ignore-vuln={vuln_id}" for vuln_id in AUDIT_ACCEPTED),
+    ]
+    say("gate: pip-audit -r requirements.lock")
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    try:
+        deps: list[dict[str, Any]] = json.loads(proc.stdout)["dependencies"]
+    except (ValueError, KeyError, TypeError):
+        say("pip-audit did not run: " + (proc.stderr.strip().splitlines() or ["?"])[-1])
+        return _audit_not_done("pip-audit produced no report")
+    vulnerable = [d for d in deps if d.get("vulns")]
+    for dep in vulnerable:
+        for vuln in dep["vulns"]:
+            fixes = ", ".join(vuln.get("fix_versions") or []) or "no fixed version yet"
+            say(f"VULNERABLE {dep['name']} {dep['version']}: {vuln['id']} (fixed in {fixes})")
+    if vulnerable:
+        say("dependency audit failed: upgrade (make lock) or accept in AUDIT_ACCEPTED with why")
+        return False
+    skipped = [d for d in deps if d.get("skip_reason")]
+    if skipped:
+        return _audit_not_done(
+            f"{len(skipped)} of {len(deps)} packages could not be audited, e.g. "
+            f"{skipped[0]['skip_reason']}"
+        )
+    say(f"pip-audit: {len(deps)} packages, no known vulnerabilities")
+    return True
+
+
+def _audit_not_done(why: str) -> bool:
+    if os.environ.get("PIP_AUDIT_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}:
+        say("!" * 72)
+        say(f"DEPENDENCY AUDIT NOT DONE (PIP_AUDIT_OFFLINE=1): {why}")
+        say("!" * 72)
+        return True
+    say(f"dependency audit failed closed: {why}")
+    say("no network to the vulnerability service? PIP_AUDIT_OFFLINE=1 skips it, loudly")
+    return False
+
+
 def test(pytest_args: list[str]) -> int:
     ensure_chromium()
     prepare()
@@ -236,12 +289,18 @@ def test(pytest_args: list[str]) -> int:
         [str(bin_dir / "ruff"), "format", "--check", "."],
         [str(bin_dir / "mypy"), "bpjsportal", "enrollment", "contributions", "reporting"],
         [PY, "manage.py", "makemigrations", "--check", "--dry-run"],
-    ]
+        # skips and their reasons: [tool.bandit] in pyproject.toml
+        [PY, "-m", "bandit", "-q", "-c", "pyproject.toml", "-r", "bpjsportal", "enrollment",
+         "contributions", "reporting"],
+    ]  # fmt: skip
     for cmd in gates:
         say("gate: " + " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)))
         if subprocess.run(cmd, cwd=ROOT).returncode != 0:
             say("quality gate failed")
             return 1
+    if not audit_dependencies():
+        say("quality gate failed")
+        return 1
     cmd = [PY, "-m", "pytest", "--cov", "--cov-report=term:skip-covered", *pytest_args]
     return subprocess.run(cmd, cwd=ROOT).returncode
 

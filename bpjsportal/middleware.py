@@ -34,3 +34,26 @@ def _has_nul(request: HttpRequest) -> bool:
     ):
         return False
     return any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.POST.lists())
+
+
+class DatabaseUnavailableMiddleware:
+    """PostgreSQL restarting, failing over or refusing connections is a clear 503 ("try again in
+    a moment"), never a 500 traceback. The transaction of the failed request was rolled back by
+    PostgreSQL (nothing half-written: every write path is one transaction); Django drops the
+    broken connection at the end of the request and CONN_HEALTH_CHECKS makes the next request
+    open a fresh one. The API answers in its JSON format (enrollment/api/errors.py); errors
+    raised outside views reach handler500 (bpjsportal.errors.server_error), which does the same.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from .errors import DATABASE_DOWN_ERRORS, service_unavailable
+
+        if isinstance(exception, DATABASE_DOWN_ERRORS):
+            return service_unavailable(request, exception)
+        return None

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 import django_stubs_ext
+import pghistory
 from celery.schedules import crontab
 from django.utils.translation import gettext_lazy as _
 
@@ -110,6 +111,28 @@ DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
     "TEST_DATABASE_NAME", "test_bpjsportal"
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- pgbouncer and the read replica (docs/operations.md, "Beyond one machine") -------------
+# Behind pgbouncer in transaction pooling mode, set DB_DISABLE_SERVER_SIDE_CURSORS=1: a
+# server-side cursor (.iterator()) would outlive the transaction that pgbouncer pins it to.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+    "DB_DISABLE_SERVER_SIDE_CURSORS", False
+)
+# REPLICA_DATABASE_URL = a streaming replica of DATABASE_URL. When set, the dashboard pages,
+# exports and progress API read from it; all writes, reads in a transaction or after a write,
+# and auth/sessions/roles use the primary (bpjsportal/routers.py). Unset: everything on default.
+DATABASE_ROUTERS = ["bpjsportal.routers.ReplicaRouter"]
+if os.environ.get("REPLICA_DATABASE_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["REPLICA_DATABASE_URL"],
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"][
+        "DISABLE_SERVER_SIDE_CURSORS"
+    ]
+    # Tests create no second database: the alias reads the test database of default.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
@@ -248,6 +271,18 @@ BPU_DUE_DAY = env_int("BPU_DUE_DAY", 15)
 # branch statements, media.alkhairaat.id 23 Jul 2025). BPU pays no late fine.
 BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
 
+# --- NIK keys (enrollment/pii.py; docs/security.md "Personal data") -------------------------
+# NIK_HMAC_KEY: the key of the HMAC-SHA256 the NIK is found and kept unique by (>= 32 chars).
+# NIK_HMAC_OLD_KEY: set only while `manage.py rotate_nik_keys --rehash` runs (look-ups try both).
+# NIK_ENCRYPTION_KEYS: "id:base64-32-byte-key,..." for AES-256-GCM; the first encrypts, every
+# listed key decrypts (docs/operations.md, "NIK keys"). The defaults below are for development
+# only: `check --deploy` reports an error while either is in use.
+DEV_NIK_HMAC_KEY = "dev-only-nik-hmac-key-never-in-production"
+DEV_NIK_ENCRYPTION_KEYS = "dev0:ZGV2LW9ubHktbmlrLWtleS1kby1ub3QtdXNlISEhISE="
+NIK_HMAC_KEY = os.environ.get("NIK_HMAC_KEY", DEV_NIK_HMAC_KEY)
+NIK_HMAC_OLD_KEY = os.environ.get("NIK_HMAC_OLD_KEY", "")
+NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_KEYS)
+
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks
 # are signed with HMAC-SHA256 of the body under REMINDER_CALLBACK_SECRET.
@@ -280,10 +315,84 @@ REMINDER_MAX_DELAY_DAYS = env_int("REMINDER_MAX_DELAY_DAYS", 2)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
 
+# --- faults: Redis and PostgreSQL outages (docs/operations.md "Faults", docs/security.md) ------
+# Redis down: the cache degrades to misses (bpjsportal/cache.py) with short socket timeouts and
+# a per-process circuit breaker (bpjsportal/redis_status.py: probe result kept REDIS_HEALTH_TTL
+# seconds); the API throttle fails open; requests queue Celery tasks in the outbox table
+# (contributions/outbox.py), relayed to the broker every OUTBOX_RELAY_SECONDS by beat (or
+# `manage.py relay_outbox`); pages show a banner (context processor below).
+CACHES["default"]["BACKEND"] = "bpjsportal.cache.ResilientRedisCache"
+CACHES["default"]["OPTIONS"] = {  # type: ignore[assignment]  # CACHES was inferred as str->str
+    "socket_connect_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+    "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+}
+REDIS_HEALTH_TIMEOUT = float(os.environ.get("REDIS_HEALTH_TIMEOUT", "0.5"))
+REDIS_HEALTH_TTL = float(os.environ.get("REDIS_HEALTH_TTL", "5"))
+TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
+    "bpjsportal.context_processors.service_status"
+)
+OUTBOX_RELAY_SECONDS = float(os.environ.get("OUTBOX_RELAY_SECONDS", "5"))
+OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
+OUTBOX_RELAY_MAX_PER_RUN = env_int("OUTBOX_RELAY_MAX_PER_RUN", 50_000)
+OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)  # published rows are deleted after this
+CELERY_BEAT_SCHEDULE["contributions-relay-outbox"] = {
+    "task": "contributions.relay_outbox",
+    "schedule": OUTBOX_RELAY_SECONDS,
+}
+# Messages sent at once from write paths, through the outbox (contributions/notifications.py).
+NOTIFY_ON_REGISTRATION = env_bool("NOTIFY_ON_REGISTRATION", True)
+NOTIFY_ON_PAYMENT = env_bool("NOTIFY_ON_PAYMENT", True)
+# A worker killed mid-task: CELERY_TASK_ACKS_LATE (above) acknowledges a message only after its
+# task finished, CELERY_TASK_REJECT_ON_WORKER_LOST requeues it when the pool process running it
+# dies (SIGKILL, OOM), and with a whole worker lost Redis hands the unacknowledged message out
+# again after the visibility timeout; every task is idempotent, so a second run changes nothing.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+}
+# PostgreSQL restarted mid-request: a 503 page or JSON error (bpjsportal/middleware.py,
+# bpjsportal/errors.py, enrollment/api/errors.py), never a 500; conn_health_checks (DATABASES
+# above) reconnects on the next request.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "bpjsportal.middleware.DatabaseUnavailableMiddleware",
+)
+# Errors raised outside views (a middleware loading the session) reach handler500 in urls.py.
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # Django's own default handlers (django.utils.log.DEFAULT_LOGGING) are replaced by ours,
+        # so the personal-data mask (below) applies to request and runserver logs too.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+
+# --- audit trail and log masking (docs/security.md "Audit trail", "Logs") ------------------
+# Database triggers (django-pghistory on django-pgtrigger) record every insert/update/delete of
+# participants, payments, ledger entries, targets, rate schedules, API clients, staff roles and
+# users into the append-only tables of the `audit` app (bpjsportal/audit/). The middleware
+# attaches who (user / API client) and from where (IP, URL) to each change; Celery tasks and
+# management commands label their own changes.
+INSTALLED_APPS += ["pgtrigger", "pghistory", "bpjsportal.audit"]
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "bpjsportal.audit.middleware.AuditContextMiddleware",
+)
+# Copied foreign keys in event tables are plain columns: no index, no constraint (the event
+# tables index only what the history pages look up).
+PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
+# An event's time is the moment of the change, not the start of its transaction.
+PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
+# Behind exactly one trusted reverse proxy, the request header holding the client address it
+# appends (e.g. HTTP_X_FORWARDED_FOR); empty = REMOTE_ADDR.
+AUDIT_CLIENT_IP_HEADER = os.environ.get("AUDIT_CLIENT_IP_HEADER", "")
+# Every log record passes a filter that masks NIK-like numbers, phone numbers, API tokens and
+# password/token fields (bpjsportal/logging.py), on every handler.
+LOGGING["filters"] = {"mask_personal_data": {"()": "bpjsportal.logging.MaskPersonalDataFilter"}}
+for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
+    _handler.setdefault("filters", []).append("mask_personal_data")

@@ -25,3 +25,4 @@ urlpatterns = [
 ]
 
 handler400 = "bpjsportal.errors.bad_request"
+handler500 = "bpjsportal.errors.server_error"

@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from enrollment.models import Participant
+from enrollment.selectors import search_by_nik
 
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
@@ -98,9 +99,17 @@ class RateDiscountAdmin(AddOnlyAdmin):
 class CoverageAdmin(ReadOnlyAdmin):
     list_display = ("participant", "status", "paid_through", "active_since", "lapsed_since")
     list_filter = ("status",)
-    search_fields = ("participant__kpj_number", "participant__nik")
+    search_fields = ("participant__kpj_number",)  # and the NIK: get_search_results
     raw_id_fields = ("participant",)
     show_full_result_count = False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        by_nik = search_by_nik(queryset, search_term, "participant__")  # NIK: digest index
+        if by_nik is not None:
+            return by_nik, False
+        return super().get_search_results(request, queryset, search_term)
 
 
 @admin.register(LedgerEntry)
@@ -163,6 +172,14 @@ class PaymentAdmin(ReadOnlyAdmin):
     raw_id_fields = ("participant", "collected_by", "sponsor", "batch")
     actions = [reverse_payments]
     show_full_result_count = False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        by_nik = search_by_nik(queryset, search_term, "participant__")  # NIK: digest index
+        if by_nik is not None:
+            return by_nik, False
+        return super().get_search_results(request, queryset, search_term)
 
     @admin.display(boolean=True, description=gettext_lazy("reversed"))
     def reversed(self, obj: Payment) -> bool:

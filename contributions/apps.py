@@ -33,13 +33,14 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import demo, rates, reminders, selectors, services
+        from . import demo, notifications, rates, reminders, selectors, services
         from .models import IncomeLevel, RateDiscount, RateSchedule
 
         hooks.register_income_check(rates.check_declared_income)
         hooks.register_income_levels(rates.income_levels_or_empty)
         hooks.register_participant_panel(selectors.participant_panel)
-        hooks.register_after_registration(services.open_coverage)
+        hooks.register_after_registration(services.open_coverage, services.open_coverages)
+        hooks.register_after_registration(notifications.welcome_after_registration)
         api_scopes.register_partner_filter(selectors.sponsored_by)
         api_scopes.register_participant_decorator(selectors.with_coverage_status)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)

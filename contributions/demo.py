@@ -56,6 +56,7 @@ def seed_demo_payments() -> dict[str, int]:
                 channel=Payment.Channel.BANK,
                 reference=f"DEMO-{participant.kpj_number}-1",
                 paid_at=_at(paid_on),
+                notify=False,  # past payments of demo data: no receipts
             )
         except PaymentError:
             continue

@@ -20,6 +20,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from enrollment import pii
 from enrollment.models import Participant
 
 from .errors import ImportFileError, PaymentConflict, PaymentError
@@ -115,7 +116,8 @@ def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None)
     niks = {r.nik for r in chunk if r.nik and not r.kpj}
     people = Participant.objects.select_related("occupation")
     by_kpj = {p.kpj_number: p for p in people.filter(kpj_number__in=kpjs)}
-    by_nik = {p.nik: p for p in people.filter(nik__in=niks)}
+    digests = pii.lookup_digests_many(niks)
+    by_nik = {digests[bytes(p.nik_digest)]: p for p in people.filter(nik_digest__in=list(digests))}
     for row in chunk:
         participant = by_kpj.get(row.kpj) if row.kpj else by_nik.get(row.nik)
         if participant is None:
@@ -150,6 +152,7 @@ def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None)
                 reference=row.reference,
                 paid_at=paid_at,
                 user=user,
+                notify=False,  # a bank file: the next day's payment_thanks thanks them
             )
         except PaymentConflict as exc:
             tally.rejected += 1

@@ -182,6 +182,8 @@ class Payment(models.Model):
         indexes = [
             models.Index(fields=["participant", "-paid_at"]),
             models.Index(fields=["sync_txid", "id"], name="payment_sync_idx"),
+            # the day's collections for the reporting rollups
+            models.Index(fields=["paid_at"], name="payment_paid_at"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["channel", "reference"], name="payment_channel_ref"),
@@ -258,7 +260,15 @@ class LedgerEntry(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "ledger entries"
-        indexes = [models.Index(fields=["participant", "id"], name="ledger_participant_id")]
+        indexes = [
+            models.Index(fields=["participant", "id"], name="ledger_participant_id"),
+            # reversals and adjustments by day (reporting rollups); payments go by paid_at
+            models.Index(
+                fields=["created_at"],
+                condition=Q(kind__in=["reversal", "adjustment", "due"]),
+                name="ledger_not_payment_created",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(kind="payment")
@@ -312,6 +322,10 @@ class ReminderKind(models.TextChoices):
     ABOUT_TO_LAPSE = "about_to_lapse", _("About to lapse")
     LAPSED_WINBACK = "lapsed_winback", _("Lapsed: win back")
     PAYMENT_THANKS = "payment_thanks", _("Payment received: thank you")
+    # Sent at once from write paths through the outbox (contributions/notifications.py), not
+    # planned daily: a welcome with the KPJ number, a receipt for each payment posted singly.
+    WELCOME = "welcome", _("Welcome")
+    PAYMENT_RECEIPT = "payment_receipt", _("Payment receipt")
 
 
 class ReminderChannel(models.TextChoices):
@@ -434,3 +448,36 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} {self.kind} {self.period:%Y-%m} {self.state}"
+
+
+# --- transactional outbox (contributions/outbox.py; docs/operations.md "Faults") ---------------
+class OutboxMessage(models.Model):
+    """A Celery task a write path wants run, saved in the same transaction as the write. The
+    relay (task `contributions.relay_outbox`, command `relay_outbox`) publishes unpublished rows
+    to the broker in id order; a Redis outage only delays them. Published at least once, under
+    the Celery task id `outbox-<id>`: the tasks it carries must be idempotent."""
+
+    task = models.CharField(max_length=100)
+    args = models.JSONField(default=list, blank=True)
+    kwargs = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["id"], condition=Q(published_at__isnull=True), name="outbox_unpublished"
+            ),
+            models.Index(
+                fields=["published_at"],
+                condition=Q(published_at__isnull=False),
+                name="outbox_published_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        state = "published" if self.published_at else "pending"
+        return f"outbox-{self.pk} {self.task} ({state})"

@@ -49,6 +49,7 @@ from .gateways import (
 )
 from .models import (
     Coverage,
+    Payment,
     Reminder,
     ReminderChannel,
     ReminderKind,
@@ -121,6 +122,7 @@ ON CONFLICT ON CONSTRAINT reminder_once_per_period DO NOTHING
 """
 
 _DUE_KINDS = (ReminderKind.DUE_SOON, ReminderKind.DUE_TODAY, ReminderKind.OVERDUE)
+EVENT_KINDS = (ReminderKind.WELCOME, ReminderKind.PAYMENT_RECEIPT)
 
 
 @dataclass
@@ -145,6 +147,8 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
         "rule_channel": rule.channel,
         "default_channel": settings.REMINDER_DEFAULT_CHANNEL,
     }
+    if rule.kind in EVENT_KINDS:  # sent from write paths (notifications.py), never planned
+        return 0
     if rule.kind == ReminderKind.PAYMENT_THANKS:
         sql = _INSERT.format(
             period="pay.period_start",
@@ -154,7 +158,12 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
                 "FROM contributions_payment WHERE (paid_at AT TIME ZONE %(tz)s)::date = %(paid_on)s"
                 " ORDER BY participant_id, paid_at DESC) pay ON pay.participant_id = p.id"
             ),
-            condition="TRUE",
+            # a payment that already had its receipt (contributions/notifications.py) gets no
+            # second message
+            condition=(
+                "NOT EXISTS (SELECT 1 FROM contributions_reminder rr WHERE rr.participant_id = "
+                "p.id AND rr.kind = 'payment_receipt' AND rr.period = pay.period_start)"
+            ),
         )
         params.update(tz=settings.TIME_ZONE, paid_on=day - timedelta(days=rule.offset_days))
     else:
@@ -321,7 +330,19 @@ def render_reminder(
             "paid_through": formats.date_format(cov.paid_through, "F Y")
             if cov and cov.paid_through
             else "",
+            "due_day": str(rules.due_day()),
+            "paid": "",
+            "reference": "",
         }
+        if reminder.kind == ReminderKind.PAYMENT_RECEIPT:
+            payment = (
+                Payment.objects.filter(participant=participant, period_start=reminder.period)
+                .order_by("-paid_at", "-id")
+                .first()
+            )
+            if payment is not None:
+                values["paid"] = _rupiah(payment.amount, language)
+                values["reference"] = payment.reference
         templates = {
             ReminderKind.DUE_SOON: _(
                 "BPJS Ketenagakerjaan: Hello %(name)s, your BPU contribution (KPJ %(kpj)s) of "
@@ -352,6 +373,16 @@ def render_reminder(
                 "BPJS Ketenagakerjaan: thank you, %(name)s. Your payment for KPJ %(kpj)s was "
                 "received; you are protected through %(paid_through)s. Reply STOP to stop "
                 "reminders."
+            ),
+            ReminderKind.WELCOME: _(
+                "BPJS Ketenagakerjaan: welcome, %(name)s. You are registered as a BPU "
+                "participant; your KPJ number is %(kpj)s. Pay Rp %(amount)s each month by day "
+                "%(due_day)s at %(places)s. Reply STOP to stop reminders."
+            ),
+            ReminderKind.PAYMENT_RECEIPT: _(
+                "BPJS Ketenagakerjaan: payment received, %(name)s. Rp %(paid)s for KPJ %(kpj)s "
+                "(ref. %(reference)s); you are protected through %(paid_through)s. Reply STOP to "
+                "stop reminders."
             ),
         }
         text = templates[ReminderKind(reminder.kind)] % values

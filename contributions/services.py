@@ -18,9 +18,11 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from enrollment.models import Participant, Partner, StaffProfile
+from enrollment import pii
+from enrollment.models import Participant, Partner, StaffProfile, nik_q
 
 from . import coverage as rules
+from . import notifications
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
 from .models import Coverage, LedgerEntry, Payment, SponsorBatch
@@ -30,16 +32,25 @@ REFERENCE_MAX = 128
 
 
 # --- coverage rows ----------------------------------------------------------------------------
-def open_coverage(participant: Participant) -> None:
-    """After-registration step (inside the registration transaction): the coverage row."""
+def _new_coverage(participant: Participant) -> Coverage:
     registered = timezone.localdate(participant.created_at)
-    Coverage.objects.create(
+    return Coverage(
         participant=participant,
         start_month=rules.month_start(registered),
         status=rules.status_for(
             paid_through=None, start_month=rules.month_start(registered), as_of=registered
         ),
     )
+
+
+def open_coverage(participant: Participant) -> None:
+    """After-registration step (inside the registration transaction): the coverage row."""
+    _new_coverage(participant).save(force_insert=True)
+
+
+def open_coverages(participants: list[Participant]) -> None:
+    """open_coverage for many new participants: one INSERT (bulk registration)."""
+    Coverage.objects.bulk_create([_new_coverage(p) for p in participants])
 
 
 def _lock_coverage(participant: Participant) -> Coverage:
@@ -118,7 +129,7 @@ def find_participant(*, kpj: str | None = None, nik: str | None = None) -> Parti
     if kpj:
         found = qs.filter(kpj_number=str(kpj).strip()).first()
     elif nik:
-        found = qs.filter(nik=str(nik).strip()).first()
+        found = qs.filter(nik_q(str(nik).strip())).first()
     if found is None:
         raise PaymentError(
             "participant_unknown",
@@ -220,9 +231,12 @@ def record_payment(
     collected_by: StaffProfile | None = None,
     sponsor: Partner | None = None,
     user: User | None = None,
+    notify: bool = True,
 ) -> tuple[Payment, bool]:
     """Post one payment: (payment, True), or (the existing payment, False) for a replay of the
-    same (channel, reference) with the same content.
+    same (channel, reference) with the same content. `notify`: queue a receipt message to the
+    participant (contributions/notifications.py) in the same transaction; bulk paths (file
+    imports, demo data) pass False and leave it to the next day's payment_thanks reminder.
 
     Raises PaymentError with code amount_not_positive, months_out_of_range, paid_at_future,
     participant_unknown, channel_invalid, payer_invalid, reference_invalid, amount_mismatch
@@ -312,6 +326,8 @@ def record_payment(
             cov, start=due.first_month, months=months, amount=amount, today=timezone.localdate()
         )
         cov.save(update_fields=COVERAGE_FIELDS)
+        if notify:
+            notifications.payment_received(payment)
     return payment, True
 
 
@@ -401,8 +417,9 @@ def _participants_by_key(keys: list[str]) -> dict[str, Participant]:
         for p in qs.filter(kpj_number__in=kpjs[i : i + 5000]):
             out[p.kpj_number] = p
     for i in range(0, len(niks), 5000):
-        for p in qs.filter(nik__in=niks[i : i + 5000]):
-            out[p.nik] = p
+        chunk = pii.lookup_digests_many(niks[i : i + 5000])
+        for p in qs.filter(nik_digest__in=list(chunk)):
+            out[chunk[bytes(p.nik_digest)]] = p
     return out
 
 

@@ -10,7 +10,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import reminders, services
+from . import outbox, reminders, services
 
 
 @shared_task(acks_late=True, name="contributions.refresh_coverage_statuses")
@@ -66,6 +66,13 @@ def send_reminder_batch(self: Task, ids: list[int], now: str | None = None) -> d
             delay = float(settings.REMINDER_RETRY_BACKOFF) * (2**retries)
             raise self.retry(args=(result.retry, now), countdown=min(delay, 600.0))
     return result.as_dict()
+
+
+@shared_task(acks_late=True, name="contributions.relay_outbox")
+def relay_outbox(limit: int | None = None) -> dict[str, Any]:
+    """Every few seconds (CELERY_BEAT_SCHEDULE): publish the outbox rows written by requests
+    (contributions/outbox.py). Idempotent: rows are locked SKIP LOCKED and marked published."""
+    return outbox.relay(limit=limit).as_dict()
 
 
 @shared_task(acks_late=True, name="contributions.noop")

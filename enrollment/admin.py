@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from bpjsportal.audit.admin import export_subject_data
+
 from .api.clients import check_api_client, create_api_client, revoke_api_client
 from .errors import RegistrationError
 from .models import (
@@ -22,6 +24,7 @@ from .models import (
     Region,
     StaffProfile,
 )
+from .selectors import search_by_nik
 from .services import register_participant
 
 
@@ -79,10 +82,11 @@ class ProvinceFilter(admin.SimpleListFilter):
 
 
 class ParticipantAddForm(forms.ModelForm[Participant]):
+    nik = forms.CharField(label="NIK", max_length=32)
+
     class Meta:
         model = Participant
         fields = [
-            "nik",
             "full_name",
             "birth_date",
             "sex",
@@ -139,12 +143,13 @@ class ParticipantAddForm(forms.ModelForm[Participant]):
 class ParticipantAdmin(admin.ModelAdmin[Participant]):
     list_display = ("kpj_number", "full_name", "masked_nik", "province", "occupation", "created_at")
     list_filter = (ProvinceFilter, "occupation", "channel")
-    search_fields = ("=nik", "=kpj_number", "full_name")
+    search_fields = ("=kpj_number", "full_name")  # and the NIK: get_search_results
     raw_id_fields = ("village", "province", "regency", "registered_by", "partner", "branch")
     list_select_related = ("province", "occupation")
     show_full_result_count = False  # no COUNT(*) over millions on every page
+    actions = [export_subject_data]  # data-subject request (bpjsportal/audit/subject_access.py)
     readonly_fields = (
-        "nik",
+        "masked_nik",
         "kpj_number",
         "birth_date",
         "sex",
@@ -160,6 +165,14 @@ class ParticipantAdmin(admin.ModelAdmin[Participant]):
     @admin.display(description="NIK")
     def masked_nik(self, obj: Participant) -> str:
         return obj.masked_nik
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Participant], search_term: str
+    ) -> tuple[QuerySet[Participant], bool]:
+        by_nik = search_by_nik(queryset, search_term)
+        if by_nik is not None:
+            return by_nik, False
+        return super().get_search_results(request, queryset, search_term)
 
     def get_form(
         self,

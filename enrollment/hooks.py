@@ -16,9 +16,11 @@ if TYPE_CHECKING:
 
 IncomeCheck = Callable[[int, date], None]
 AfterRegistration = Callable[["Participant"], None]
+AfterRegistrationBulk = Callable[[list["Participant"]], None]
 
 _income_checks: list[IncomeCheck] = []
 _after_registration: list[AfterRegistration] = []
+_after_registration_bulk: dict[AfterRegistration, AfterRegistrationBulk] = {}
 
 
 def register_income_check(check: IncomeCheck) -> None:
@@ -26,9 +28,14 @@ def register_income_check(check: IncomeCheck) -> None:
         _income_checks.append(check)
 
 
-def register_after_registration(step: AfterRegistration) -> None:
+def register_after_registration(
+    step: AfterRegistration, bulk: AfterRegistrationBulk | None = None
+) -> None:
+    """`bulk`, if given, does what `step` does for many participants at once (bulk import)."""
     if step not in _after_registration:
         _after_registration.append(step)
+    if bulk is not None:
+        _after_registration_bulk[step] = bulk
 
 
 def check_income(amount: int, on: date) -> None:
@@ -39,6 +46,20 @@ def check_income(amount: int, on: date) -> None:
 def after_registration(participant: Participant) -> None:
     for step in _after_registration:
         step(participant)
+
+
+def after_registration_bulk(participants: list[Participant]) -> None:
+    """The after-registration steps for many new participants: each step's bulk form if it has
+    one, else the step once per participant."""
+    if not participants:
+        return
+    for step in _after_registration:
+        bulk = _after_registration_bulk.get(step)
+        if bulk is not None:
+            bulk(participants)
+        else:
+            for participant in participants:
+                step(participant)
 
 
 ParticipantPanel = Callable[["Participant"], dict[str, object]]

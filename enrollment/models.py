@@ -5,8 +5,14 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Upper
+from django.db.models.functions import Length, Upper
+from django.db.models.lookups import Exact
 from django.utils.translation import gettext_lazy as _
+
+from . import pii
+from .pii import mask_nik
+
+__all__ = ["mask_nik"]  # re-exported: masking lives in enrollment/pii.py
 
 
 class Region(models.Model):
@@ -173,8 +179,20 @@ class Partner(models.Model):
         return self.name
 
 
+def nik_q(nik: str, path: str = "") -> Q:
+    """The filter for participants whose NIK is `nik` (`path`: e.g. "participant__" from a
+    related model): a probe of the unique digest index, nothing decrypted."""
+    return Q(**{f"{path}nik_digest__in": pii.lookup_digests(nik)})
+
+
+def niks_q(niks: list[str], path: str = "") -> Q:
+    return Q(**{f"{path}nik_digest__in": list(pii.lookup_digests_many(niks))})
+
+
 class Participant(models.Model):
-    """A registered BPU worker. One per NIK, enforced by a unique constraint."""
+    """A registered BPU worker. One per NIK, enforced by a unique constraint on the NIK's keyed
+    hash (`nik_digest`); the NIK itself is stored encrypted (`nik_encrypted`, enrollment/pii.py)
+    and read through the `nik` property."""
 
     class Sex(models.TextChoices):
         MALE = "M", _("Male")
@@ -186,7 +204,10 @@ class Participant(models.Model):
         PARTNER = "partner", _("Partner")
         SELF = "self", _("Self-registration")
 
-    nik = models.CharField(_("NIK"), max_length=16, unique=True)
+    # HMAC-SHA256 of the NIK (32 bytes): unique, the look-up key. Never the NIK itself.
+    nik_digest = models.BinaryField(_("NIK digest"), max_length=32, unique=True)
+    # "<key id>:<base64url(nonce + AES-256-GCM ciphertext)>"; see enrollment/pii.py.
+    nik_encrypted = models.CharField(_("NIK (encrypted)"), max_length=100, editable=False)
     kpj_number = models.CharField(_("KPJ number"), max_length=11, unique=True)
     full_name = models.CharField(_("full name"), max_length=100)
     birth_date = models.DateField(_("birth date"))
@@ -229,7 +250,12 @@ class Participant(models.Model):
         ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(nik__regex=r"^[0-9]{16}$"), name="participant_nik_16_digits"
+                condition=Exact(Length("nik_digest"), pii.DIGEST_BYTES),
+                name="participant_nik_digest_32_bytes",
+            ),
+            models.CheckConstraint(
+                condition=Q(nik_encrypted__regex=pii.TOKEN_REGEX),
+                name="participant_nik_encrypted_token",
             ),
             models.CheckConstraint(
                 condition=Q(kpj_number__regex=r"^[0-9]{11}$"), name="participant_kpj_11_digits"
@@ -244,19 +270,27 @@ class Participant(models.Model):
         return f"{self.kpj_number} {self.full_name}"
 
     @property
+    def nik(self) -> str:
+        """The NIK, decrypted (once per instance and ciphertext)."""
+        cached = self.__dict__.get("_nik_plain")
+        if cached is not None and cached[0] == self.nik_encrypted:
+            return str(cached[1])
+        value = pii.decrypt_nik(self.nik_encrypted)
+        self.__dict__["_nik_plain"] = (self.nik_encrypted, value)
+        return value
+
+    @nik.setter
+    def nik(self, value: str) -> None:
+        self.nik_digest, self.nik_encrypted = pii.nik_columns(value)
+        self.__dict__["_nik_plain"] = (self.nik_encrypted, value)
+
+    @property
     def masked_nik(self) -> str:
         return mask_nik(self.nik)
 
     @property
     def programmes(self) -> list[str]:
         return ["JKK", "JKM", "JHT"] if self.jht else ["JKK", "JKM"]
-
-
-def mask_nik(nik: str) -> str:
-    """Show the region prefix and the last two digits only: 3273********0012 style."""
-    if len(nik) != 16:
-        return "*" * len(nik)
-    return nik[:4] + "*" * 10 + nik[-2:]
 
 
 class ApiClient(models.Model):

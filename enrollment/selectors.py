@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime, time
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from .models import Participant, Region, StaffProfile
+from .models import Participant, Region, StaffProfile, nik_q
 
 
 def staff_profile(user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None:
@@ -41,12 +42,27 @@ def participants_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[
     return qs.filter(registered_by=profile)
 
 
+def is_nik_term(term: str) -> bool:
+    return len(term) == 16 and term.isascii() and term.isdigit()
+
+
+def search_by_nik(
+    queryset: QuerySet[Any], term: str, participant_path: str = ""
+) -> QuerySet[Any] | None:
+    """A 16-digit search term is a NIK: match it through the digest index (the NIK is stored
+    encrypted, so admin search_fields cannot). None when the term is not a NIK."""
+    term = term.strip()
+    if not is_nik_term(term):
+        return None
+    return queryset.filter(nik_q(term, participant_path))
+
+
 def search_participants(qs: QuerySet[Participant], term: str) -> QuerySet[Participant]:
     term = " ".join((term or "").split())[:100]
     if not term:
         return qs
-    if term.isdigit() and len(term) == 16:
-        return qs.filter(nik=term)
+    if is_nik_term(term):
+        return qs.filter(nik_q(term))
     if term.isdigit() and len(term) == 11:
         return qs.filter(kpj_number=term)
     return qs.filter(Q(full_name__icontains=term) | Q(kpj_number__startswith=term))

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import hooks, selectors
 from .errors import FieldError, RegistrationError
 from .forms import RegistrationForm
-from .models import NikPrefix, Participant, Region, StaffProfile
+from .models import NikPrefix, Participant, Region, StaffProfile, nik_q
 from .nik import NikError, parse_nik
 from .services import register_participant
 
@@ -126,7 +126,7 @@ def check_nik(request: HttpRequest) -> HttpResponse:
         else:
             if not NikPrefix.objects.filter(code=parsed.prefix6).exists():
                 message = _("The NIK's first six digits are not a known district code.")
-            elif Participant.objects.filter(nik=value).exists():
+            elif Participant.objects.filter(nik_q(value)).exists():
                 message = _("This NIK is already registered.")
             else:
                 ok = True

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bpjsportal.routers import use_replica
 from enrollment.api.auth import ApiTokenAuthentication, ClientRateThrottle
 from enrollment.models import ApiClient
 
@@ -36,6 +37,7 @@ class ProgressApi(APIView):
         responses=OpenApiTypes.OBJECT,
         description="Headline figures, monthly series and projection (docs/reporting.md).",
     )
+    @use_replica  # after authentication (DRF's initial()); reads may use the replica
     def get(self, request: Request) -> Response:
         if isinstance(request.auth, ApiClient):
             admin_client = request.auth.scope == ApiClient.Scope.ADMIN

@@ -205,6 +205,10 @@ class RollupDay(models.Model):
     day = models.DateField(primary_key=True)
     built_at = models.DateTimeField()
     seconds = models.FloatField(default=0)
+    # The ledger entry and participant ids the build read up to: the intraday refresh applies
+    # what came after (null = built by the per-day build: refresh rebuilds the day).
+    ledger_mark = models.BigIntegerField(null=True)
+    participant_mark = models.BigIntegerField(null=True)
 
     class Meta:
         ordering = ["-day"]

@@ -15,6 +15,8 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bpjsportal.routers import use_replica
+
 from . import exports, selectors
 from .forms import TargetForm
 from .models import Target, TargetVersion
@@ -34,6 +36,7 @@ def _is_admin(request: HttpRequest, scope: Scope) -> bool:
 
 
 @login_required
+@use_replica  # reads may come from the read replica (bpjsportal/routers.py)
 def dashboard(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     f = selectors.parse_filters(request.GET, scope)
@@ -88,6 +91,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@use_replica
 def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     scope = _scope(request)
     if table not in exports.TABLES or fmt not in ("csv", "xlsx"):

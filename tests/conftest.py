@@ -179,9 +179,10 @@ def _test_database_url() -> str:
     return f"postgres://{auth}@{host}:{s.get('PORT') or 5432}/{s['NAME']}"
 
 
-def start_worker(**env: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_worker(pool: str = "solo", **env: str) -> tuple[subprocess.Popen[bytes], str]:
     """A `celery worker` subprocess on the test queue against the test database; waits until
-    it answers a ping addressed to it (not to anyone else's worker on the same Redis)."""
+    it answers a ping addressed to it (not to anyone else's worker on the same Redis).
+    `pool="prefork"` runs one child process (a test can kill it mid-task)."""
     from bpjsportal.celery import app
 
     node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
@@ -189,7 +190,8 @@ def start_worker(**env: str) -> tuple[subprocess.Popen[bytes], str]:
     (ROOT / "var").mkdir(exist_ok=True)
     with open(ROOT / "var" / "test-celery-worker.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bpjsportal", "worker", "--pool=solo",
+            [sys.executable, "-m", "celery", "-A", "bpjsportal", "worker", f"--pool={pool}",
+             *(["--concurrency=1"] if pool == "prefork" else []),
              "-Q", os.environ["CELERY_QUEUE"], "-l", "info", "--without-heartbeat",
              "--without-gossip", "--without-mingle", "-n", node],
             cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,

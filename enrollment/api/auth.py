@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 from django.conf import settings
@@ -12,8 +14,13 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
+from bpjsportal import redis_status
+from bpjsportal.audit.context import note_api_client
+
 from ..models import ApiClient
 from .clients import authenticate_token
+
+log = logging.getLogger(__name__)
 
 
 class ClientUser(AnonymousUser):
@@ -45,6 +52,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         client = authenticate_token(token)
         if client is None:
             raise exceptions.AuthenticationFailed(_("The API token is not valid."))
+        note_api_client(client)  # the audit trail records which client made each change
         return ClientUser(client), client
 
     def authenticate_header(self, request: Request) -> str:
@@ -65,9 +73,14 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
 
 
 class ClientRateThrottle(SimpleRateThrottle):
-    """Requests per client (settings.API_THROTTLE_RATE, e.g. "600/min"), counted in Redis."""
+    """Requests per client (settings.API_THROTTLE_RATE, e.g. "600/min"), counted in Redis.
+
+    Fails open: while the cache (Redis) is unavailable every request is allowed, with a warning
+    in the log at most once a minute -- registrations and payments matter more than the limit.
+    """
 
     scope = "api_client"
+    _warned_at = 0.0
 
     def get_rate(self) -> str | None:
         rate: str | None = settings.API_THROTTLE_RATE
@@ -79,7 +92,20 @@ class ClientRateThrottle(SimpleRateThrottle):
         if self.rate is None:
             return True
         self.num_requests, self.duration = self.parse_rate(self.rate)
-        return super().allow_request(request, view)
+        if self._cache_down():
+            return True
+        allowed = super().allow_request(request, view)
+        return True if self._cache_down() else allowed  # the cache failed during the check
+
+    @staticmethod
+    def _cache_down() -> bool:
+        if not redis_status.is_down(redis_status.cache_url()):
+            return False
+        now = time.monotonic()
+        if now - ClientRateThrottle._warned_at > 60:
+            ClientRateThrottle._warned_at = now
+            log.warning("API throttle failing open: the cache (Redis) is unavailable")
+        return True
 
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         if not isinstance(request.auth, ApiClient):

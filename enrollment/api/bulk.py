@@ -1,9 +1,12 @@
 """Bulk upsert of participants by NIK, and the Idempotency-Key store it replays from.
 
-Each row runs the same services as a single registration (register_participant, or
-update_participant for a NIK the client already owns) inside its own savepoint, so a bad row
-leaves no trace and the good rows stand. The whole request, rows and idempotency record, is one
-transaction: a crash writes nothing, and a replay finds either nothing or the finished record.
+New NIKs go through register_participants_bulk (the rules of register_participant, applied to
+the whole batch with set-based reads and writes); a NIK that exists, or a repeat of a NIK earlier
+in the request, then runs the single-row services (update_participant, or register_participant
+when the earlier row failed) in its own savepoint — the outcome of every row is what processing
+the rows one by one, in order, would give. A bad row leaves no trace and the good rows stand.
+The whole request, rows and idempotency record, is one transaction: a crash writes nothing, and
+a replay finds either nothing or the finished record.
 """
 
 from __future__ import annotations
@@ -16,10 +19,16 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
+from rest_framework.exceptions import ValidationError
 
 from ..errors import FieldError, RegistrationError
-from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik
-from ..services import normalize_phone, register_participant, update_participant
+from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik, niks_q
+from ..services import (
+    normalize_phone,
+    register_participant,
+    register_participants_bulk,
+    update_participant,
+)
 from .errors import ApiError, flatten
 from .scopes import participants_for, sees_full_nik
 from .serializers import ParticipantInput
@@ -95,8 +104,11 @@ def _row_result(
     }
 
 
-def registration_kwargs(client: ApiClient, data: dict[str, Any]) -> dict[str, Any]:
-    """Validated registration input → register_participant's arguments for this client."""
+def registration_kwargs(
+    client: ApiClient, data: dict[str, Any], partners: dict[str, Partner | None] | None = None
+) -> dict[str, Any]:
+    """Validated registration input → register_participant's arguments for this client.
+    `partners` caches partner look-ups across the rows of one request."""
     data = dict(data)
     programmes = data.pop("programmes", ["JKK", "JKM"])
     data["jht"] = "JHT" in programmes
@@ -116,7 +128,11 @@ def registration_kwargs(client: ApiClient, data: dict[str, Any]) -> dict[str, An
         data["registered_by"] = client.agent
     else:
         if partner_code:
-            partner = Partner.objects.filter(code=partner_code).first()
+            if partners is None or partner_code not in partners:
+                found = Partner.objects.filter(code=partner_code).first()
+                if partners is not None:
+                    partners[partner_code] = found
+            partner = partners[partner_code] if partners is not None else found
             if partner is None:
                 errors.append(FieldError("partner", "partner_unknown", _("Unknown partner.")))
         channel = channel or (Participant.Channel.PARTNER if partner else Participant.Channel.SELF)
@@ -171,38 +187,66 @@ def _changes(p: Participant, data: dict[str, Any]) -> tuple[dict[str, Any], list
     return changes, errors
 
 
+def _parse_row(
+    client: ApiClient,
+    n: int,
+    raw: Any,
+    partners: dict[str, Partner | None] | None = None,
+    serializer: ParticipantInput | None = None,
+) -> tuple[str, dict[str, Any] | None, dict[str, Any] | None]:
+    """(the NIK as sent, register_participant's arguments, None) or (nik, None, error result).
+
+    `serializer`: one ParticipantInput reused for every row of a request (building its fields
+    is most of a serializer's cost); it validates exactly as `ParticipantInput(data=raw)`."""
+    nik = raw.get("nik", "") if isinstance(raw, dict) else ""
+    nik = nik if isinstance(nik, str) else ""
+    if not isinstance(raw, dict):
+        err = FieldError("", "row_not_object", _("Each row must be a JSON object."))
+        return nik, None, _row_result(n, nik, "error", client, errors=_errors([err]))
+    try:
+        data = dict((serializer or ParticipantInput()).run_validation(raw))
+    except ValidationError as exc:
+        errors = _errors(flatten(exc.detail))
+        return nik, None, _row_result(n, nik, "error", client, errors=errors)
+    try:
+        return nik, registration_kwargs(client, data, partners), None
+    except RegistrationError as exc:
+        return nik, None, _row_result(n, nik, "error", client, errors=_errors(exc.errors))
+
+
 def upsert_row(
     client: ApiClient, n: int, raw: Any, existing_by_nik: dict[str, Participant]
 ) -> dict[str, Any]:
     """One row: register a new NIK, update a NIK in the client's scope. The services are atomic
     (a savepoint here), so a refused row leaves nothing behind."""
-    nik = raw.get("nik", "") if isinstance(raw, dict) else ""
-    nik = nik if isinstance(nik, str) else ""
-    if not isinstance(raw, dict):
-        err = FieldError("", "row_not_object", _("Each row must be a JSON object."))
-        return _row_result(n, nik, "error", client, errors=_errors([err]))
-    serializer = ParticipantInput(data=raw)
-    if not serializer.is_valid():
-        return _row_result(n, nik, "error", client, errors=_errors(flatten(serializer.errors)))
+    nik, kwargs, failed = _parse_row(client, n, raw)
+    if failed is not None:
+        return failed
+    assert kwargs is not None
     try:
-        kwargs = registration_kwargs(client, dict(serializer.validated_data))
         existing = existing_by_nik.get(kwargs["nik"])
         if existing is None:
             p = register_participant(**kwargs)
             existing_by_nik[p.nik] = p
             return _row_result(n, nik, "created", client, p)
-        if not participants_for(client).filter(pk=existing.pk).exists():
-            err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
-            return _row_result(n, nik, "error", client, errors=_errors([err]))
-        changes, errors = _changes(existing, kwargs)
-        if errors:
-            raise RegistrationError(errors)
-        if not changes:
-            return _row_result(n, nik, "unchanged", client, existing)
-        p = update_participant(participant=existing, **changes)
-        return _row_result(n, nik, "updated", client, p)
+        return _update_row(client, n, nik, existing, kwargs)
     except RegistrationError as exc:
         return _row_result(n, nik, "error", client, errors=_errors(exc.errors))
+
+
+def _update_row(
+    client: ApiClient, n: int, nik: str, existing: Participant, kwargs: dict[str, Any]
+) -> dict[str, Any]:
+    if not participants_for(client).filter(pk=existing.pk).exists():
+        err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
+        return _row_result(n, nik, "error", client, errors=_errors([err]))
+    changes, errors = _changes(existing, kwargs)
+    if errors:
+        raise RegistrationError(errors)
+    if not changes:
+        return _row_result(n, nik, "unchanged", client, existing)
+    p = update_participant(participant=existing, **changes)
+    return _row_result(n, nik, "updated", client, p)
 
 
 def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
@@ -210,10 +254,35 @@ def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
     # One locked read for the NIKs that exist (ordered: concurrent requests cannot deadlock).
     existing = {
         p.nik: p
-        for p in Participant.objects.select_for_update().filter(nik__in=niks).order_by("id")
+        for p in Participant.objects.select_for_update().filter(niks_q(niks)).order_by("id")
     }
-    results = [upsert_row(client, n, raw, existing) for n, raw in enumerate(rows)]
+    results: list[dict[str, Any] | None] = [None] * len(rows)
+    new: list[tuple[int, str, dict[str, Any]]] = []  # rows registering a NIK new to the request
+    later: list[int] = []  # existing NIKs and repeats: one by one, after the new ones
+    seen: set[str] = set()
+    partners: dict[str, Partner | None] = {}
+    serializer = ParticipantInput()
+    for n, raw in enumerate(rows):
+        nik, kwargs, failed = _parse_row(client, n, raw, partners, serializer)
+        if failed is not None:
+            results[n] = failed
+        elif kwargs is not None and (kwargs["nik"] in existing or kwargs["nik"] in seen):
+            later.append(n)
+        elif kwargs is not None:
+            seen.add(kwargs["nik"])
+            new.append((n, nik, kwargs))
+    outcomes = register_participants_bulk([kwargs for _, _, kwargs in new])
+    for (n, nik, _kwargs), outcome in zip(new, outcomes, strict=True):
+        if isinstance(outcome, Participant):
+            existing[outcome.nik] = outcome
+            results[n] = _row_result(n, nik, "created", client, outcome)
+        else:
+            results[n] = _row_result(n, nik, "error", client, errors=_errors(outcome.errors))
+    # A row's outcome depends only on the rows before it with the same NIK, which are all done.
+    for n in later:
+        results[n] = upsert_row(client, n, rows[n], existing)
     summary = dict.fromkeys(("created", "updated", "unchanged", "error"), 0)
     for r in results:
+        assert r is not None
         summary[r["result"]] += 1
     return {"results": results, "summary": summary}

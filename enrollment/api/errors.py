@@ -10,12 +10,14 @@ the views; DRF's own exceptions by `exception_handler` below.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
@@ -23,7 +25,10 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from bpjsportal.errors import RETRY_AFTER_SECONDS, database_unavailable_message
 from enrollment.errors import FieldError
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(exceptions.APIException):
@@ -108,6 +113,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # PostgreSQL restarting or unreachable: the request's transaction is gone, nothing was
+        # written; the client retries (bpjsportal/errors.py has the page equivalent).
+        log.warning("database unavailable during an API request: %r", exc)
+        exc = ApiError(
+            "service_unavailable",
+            database_unavailable_message(),
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            retry_after=RETRY_AFTER_SECONDS,
+        )
     elif isinstance(exc, RequestDataTooBig):
         exc = ApiError(
             "request_too_large",
@@ -119,6 +134,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         return None
     if isinstance(exc, ApiError):
         response.data = error_body(exc.code, exc.message, exc.errors, **exc.details)
+        if "retry_after" in exc.details:
+            response["Retry-After"] = str(exc.details["retry_after"])
     elif isinstance(exc, exceptions.Throttled):
         wait = max(1, math.ceil(getattr(exc, "wait", None) or 0))
         response.data = error_body(

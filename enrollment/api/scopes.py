@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from django.db.models import Q, QuerySet
 
-from ..models import ApiClient, Participant, Partner
+from ..models import ApiClient, Participant, Partner, nik_q
 from ..selectors import participants_visible_to
 
 PartnerFilter = Callable[[Partner], Q]
@@ -69,7 +69,7 @@ def participant_by_key_for(
     if kpj:
         return base.filter(kpj_number=kpj)
     if nik:
-        return base.filter(nik=nik)
+        return base.filter(nik_q(nik))
     return base.none()
 
 

@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from ..errors import RegistrationError
-from ..models import ApiClient, Occupation, Participant, Region
+from ..models import ApiClient, Occupation, Participant, Region, nik_q
 from ..selectors import search_participants
 from ..services import register_participant, update_participant
 from .base import ApiCursorPagination, ApiView, registration_error
@@ -125,7 +125,7 @@ def _filtered(request: Request, client: ApiClient) -> QuerySet[Participant]:
     if params.get("kpj"):
         qs = qs.filter(kpj_number=params["kpj"][:11])
     if params.get("nik"):
-        qs = qs.filter(nik=params["nik"][:16])
+        qs = qs.filter(nik_q(params["nik"][:16]))
     if params.get("search"):
         qs = search_participants(qs, params["search"])
     return qs

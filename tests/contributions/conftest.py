@@ -117,8 +117,12 @@ def gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
 
 
 @pytest.fixture
-def reminded(make_participant: Any) -> Any:
-    """A participant who consented to reminders, in the given time zone ("WIB"/"WITA"/"WIT")."""
+def reminded(make_participant: Any, settings: Any) -> Any:
+    """A participant who consented to reminders, in the given time zone ("WIB"/"WITA"/"WIT").
+    Only the planned reminders: the welcome and receipt messages sent at once from write paths
+    are off here (tests/contributions/test_notifications.py has them)."""
+    settings.NOTIFY_ON_REGISTRATION = False
+    settings.NOTIFY_ON_PAYMENT = False
 
     def _make(zone: str = "WIB", **overrides: Any) -> Any:
         overrides.setdefault("consent_reminders", True)

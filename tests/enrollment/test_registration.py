@@ -186,9 +186,18 @@ def test_update_cannot_change_nik_birth_date_or_sex() -> None:
     assert p.phone == "+6281311112222"
 
 
-def test_database_refuses_a_bad_nik_even_bypassing_the_service() -> None:
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "nik_digest = '\\x00'::bytea",  # not a 32-byte HMAC
+        "nik_encrypted = '3273051705900001'",  # a plaintext NIK instead of a key-id token
+        "nik_digest = NULL",
+    ],
+)
+def test_database_refuses_bad_nik_columns_even_bypassing_the_service(assignment: str) -> None:
     from django.db import IntegrityError
 
     p = register_participant(**registration_data())
     with pytest.raises(IntegrityError), connection.cursor() as cur:
-        cur.execute("UPDATE enrollment_participant SET nik = 'abc' WHERE id = %s", [p.pk])
+        sql = f"UPDATE enrollment_participant SET {assignment} WHERE id = %s"  # noqa: S608
+        cur.execute(sql, [p.pk])

@@ -1,0 +1,167 @@
+"""Who and where, attached to every audit event (pghistory context, stored as JSON per event).
+
+- web requests: AuditContextMiddleware (bpjsportal/audit/middleware.py) — user id and username,
+  client IP, method and path;
+- API requests: the API client resolved by the token authentication (note_api_client);
+- Celery tasks: the task name and id (connect_celery_signals, from AuditConfig.ready);
+- management commands: the command and the operating-system user (manage.py, command_context).
+
+Inside a context, pghistory prefixes each writing SQL statement sent through Django's connection
+with `set_config('pghistory.context_…', …, true)`, so the triggers see it. A statement sent
+outside Django (psql, a COPY through the raw driver cursor) records its event with no context
+unless the transaction set it first: `bind_to_transaction` does that for raw paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import json
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pghistory
+import pghistory.runtime
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest
+
+# Long-running commands whose whole life must not become one context.
+UNTRACKED_COMMANDS = {"runserver", "test", "celery"}
+
+
+def client_ip(request: HttpRequest) -> str:
+    """REMOTE_ADDR, or — behind a trusted proxy (settings.AUDIT_CLIENT_IP_HEADER, e.g.
+    HTTP_X_FORWARDED_FOR) — the address that proxy appended (the last one in the header)."""
+    header = getattr(settings, "AUDIT_CLIENT_IP_HEADER", "")
+    if header:
+        forwarded = str(request.META.get(header, ""))
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1][:64]
+    return str(request.META.get("REMOTE_ADDR", ""))[:64]
+
+
+def request_context(request: HttpRequest) -> dict[str, Any]:
+    user = getattr(request, "user", None)
+    authenticated = bool(user is not None and user.is_authenticated and hasattr(user, "_meta"))
+    return {
+        "user": user.pk if authenticated and user is not None else None,
+        "username": user.get_username() if authenticated and user is not None else None,
+        "ip": client_ip(request),
+        "method": request.method,
+        "url": request.path[:300],
+    }
+
+
+def note_api_client(client: Any) -> None:
+    """Add the API client to the current context (no-op outside one)."""
+    pghistory.context(
+        api_client=client.pk, api_client_name=client.name, api_client_scope=client.scope
+    )
+
+
+def note(**metadata: Any) -> None:
+    """Add facts to the current context (no-op outside one)."""
+    pghistory.context(**metadata)
+
+
+def current() -> dict[str, Any] | None:
+    """The metadata of the context in force, or None."""
+    value = getattr(pghistory.runtime._tracker, "value", None)
+    return dict(value.metadata) if value is not None else None
+
+
+def bind_to_transaction(cursor: Any) -> None:
+    """Set the current context for the rest of the open transaction on `cursor` (a Django or raw
+    psycopg cursor): for statements Django's execute wrapper never sees, such as COPY."""
+    value = getattr(pghistory.runtime._tracker, "value", None)
+    if value is None:
+        return
+    cursor.execute(
+        "SELECT set_config('pghistory.context_id', %s, true),"
+        " set_config('pghistory.context_metadata', %s, true)",
+        [str(value.id), json.dumps(value.metadata, cls=DjangoJSONEncoder)],
+    )
+
+
+def command_context(argv: Sequence[str]) -> contextlib.AbstractContextManager[Any]:
+    """The context of a management command run from manage.py."""
+    if len(argv) < 2 or argv[1] in UNTRACKED_COMMANDS or argv[1].startswith("-"):
+        return contextlib.nullcontext()
+    try:
+        os_user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        os_user = str(os.getuid())
+    return pghistory.context(command=argv[1], os_user=os_user)
+
+
+# --- executemany ---------------------------------------------------------------------------
+# pghistory 3.9 prefixes `SELECT set_config(...); ` to every statement, executemany included,
+# where it prepends its two values to the *list of parameter rows* and the driver fails
+# ("query parameters should be a sequence or a mapping, got str"); e.g. the sponsor-batch
+# posting (contributions.services._write_batch) inside a request. For executemany the context
+# is set once for the transaction instead; outside a transaction each row goes alone.
+_pghistory_inject = pghistory.runtime._inject_history_context
+
+
+def _inject_history_context(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
+    if not many:
+        return _pghistory_inject(execute, sql, params, many, context)
+    db = context["connection"]
+    if db.in_atomic_block or not db.get_autocommit():
+        bind_to_transaction(context["cursor"].cursor)
+        return execute(sql, params, many, context)
+    result = None
+    for row in params:
+        result = _pghistory_inject(execute, sql, row, False, context)
+    return result
+
+
+pghistory.runtime._inject_history_context = _inject_history_context
+
+
+# --- Celery ------------------------------------------------------------------------------
+_task_contexts: dict[str, pghistory.context] = {}
+
+
+def _task_started(task_id: str | None = None, task: Any = None, **_kwargs: Any) -> None:
+    if task_id is None or task is None:
+        return
+    ctx = pghistory.context(task=task.name, task_id=task_id)
+    ctx.__enter__()
+    _task_contexts[task_id] = ctx
+
+
+def _task_finished(task_id: str | None = None, **_kwargs: Any) -> None:
+    ctx = _task_contexts.pop(task_id or "", None)
+    if ctx is not None:
+        ctx.__exit__(None, None, None)
+
+
+def connect_celery_signals() -> None:
+    from celery.signals import task_postrun, task_prerun
+
+    task_prerun.connect(_task_started, weak=False, dispatch_uid="audit_task_started")
+    task_postrun.connect(_task_finished, weak=False, dispatch_uid="audit_task_finished")
+
+
+@contextlib.contextmanager
+def labelled(**metadata: Any) -> Iterator[None]:
+    """Enter a context (or add to the one in force) for a block of code."""
+    with pghistory.context(**metadata):
+        yield
+
+
+__all__ = [
+    "bind_to_transaction",
+    "client_ip",
+    "command_context",
+    "connect_celery_signals",
+    "current",
+    "labelled",
+    "note",
+    "note_api_client",
+    "request_context",
+]

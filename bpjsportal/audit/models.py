@@ -1,0 +1,218 @@
+"""Audit event tables, written by database triggers (django-pghistory on django-pgtrigger).
+
+Each tracked table gets AFTER INSERT / UPDATE / DELETE row triggers that copy the row into its
+event table here, with the label (insert, update, delete, ...), the time and the context of the
+session that made the change: who (portal user, API client, Celery task or management command),
+from where (IP, URL) — see bpjsportal/audit/context.py. Because they are triggers, raw SQL,
+QuerySet.update(), bulk_create() and COPY are recorded as well as Model.save().
+
+The tracked models are *proxies* defined in this app, so every trigger and event table lives in
+this app's migrations: enrollment, contributions, reporting and django.contrib.auth migrations are
+untouched. The event tables are append-only (migration 0002, like the ledger).
+
+Not copied into the audit tables: the NIK columns (`nik`, and `nik_digest` / `nik_encrypted`
+once the NIK is stored encrypted), password hashes, API token hashes. A change of one of them
+still records an `update` event (the trigger compares whole rows), shown as "a field not kept in
+the audit trail changed". Columns that change on every write without meaning a change
+(`updated_at`, `sync_txid`, `last_login`, `last_used_at`) neither fire an update nor are copied.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pghistory
+import pgtrigger
+from django.contrib.auth.models import User
+from django.db import models
+
+from contributions.models import (
+    IncomeLevel,
+    LedgerEntry,
+    Payment,
+    RateDiscount,
+    RateSchedule,
+)
+from enrollment.models import ApiClient, Participant, StaffProfile
+from reporting.models import Target, TargetBreakdown, TargetMilestone
+
+# Labels of manual events (not written by a trigger).
+DATA_EXPORT = "data_export"  # a data-subject export of everything held about a participant
+
+# Never copied into an audit table (personal identifiers and secrets).
+SECRET_FIELDS = ("nik", "nik_digest", "nik_encrypted", "password", "token_hash")
+# Change on every write without being a change worth recording.
+NOISE_FIELDS = ("updated_at", "sync_txid", "last_login", "last_used_at")
+
+
+def _changed(model: type[models.Model]) -> pgtrigger.Condition:
+    """Fire on any change of the row except the noise columns. Compared as JSON so the condition
+    names no column: it survives columns being added or dropped (e.g. the NIK encryption)."""
+    noise = [str(f.column) for f in model._meta.concrete_fields if f.name in NOISE_FIELDS]
+    if not noise:
+        return pgtrigger.Condition("(OLD.* IS DISTINCT FROM NEW.*)")
+    keys = "'{" + ",".join(noise) + "}'::text[]"
+    return pgtrigger.Condition(
+        f"((to_jsonb(OLD.*) - {keys}) IS DISTINCT FROM (to_jsonb(NEW.*) - {keys}))"
+    )
+
+
+def _track(
+    proxy: type[models.Model],
+    model_name: str,
+    *,
+    trackers: tuple[pghistory.Tracker, ...] | None = None,
+    with_obj: bool = True,
+    indexes: list[models.Index] | None = None,
+) -> None:
+    concrete = proxy._meta.concrete_model
+    if concrete is None:
+        raise TypeError(f"{proxy} has no concrete model to track")
+    if trackers is None:
+        trackers = (
+            pghistory.InsertEvent("insert"),
+            pghistory.UpdateEvent("update", condition=_changed(concrete)),
+            pghistory.DeleteEvent("delete"),
+        )
+    kwargs: dict[str, Any] = {}
+    if not with_obj:
+        kwargs["obj_field"] = None
+    else:
+        kwargs["obj_field"] = pghistory.ObjForeignKey(db_index=True, related_name="+")
+    pghistory.track(
+        *trackers,
+        exclude=[*SECRET_FIELDS, *NOISE_FIELDS],
+        context_field=pghistory.ContextJSONField(),
+        context_id_field=pghistory.ContextUUIDField(),
+        append_only=False,  # our own guard (migration 0002) also refuses TRUNCATE
+        model_name=model_name,
+        app_label="audit",
+        meta={
+            "verbose_name": f"{concrete._meta.verbose_name} event",
+            "ordering": ["-pgh_id"],
+            "indexes": indexes or [],
+        },
+        **kwargs,
+    )(proxy)
+
+
+# --- the tracked tables, as proxies ------------------------------------------------------
+class AuditedParticipant(Participant):
+    class Meta:
+        proxy = True
+
+
+class AuditedPayment(Payment):
+    class Meta:
+        proxy = True
+
+
+class AuditedLedgerEntry(LedgerEntry):
+    class Meta:
+        proxy = True
+
+
+class AuditedTarget(Target):
+    class Meta:
+        proxy = True
+
+
+class AuditedTargetMilestone(TargetMilestone):
+    class Meta:
+        proxy = True
+
+
+class AuditedTargetBreakdown(TargetBreakdown):
+    class Meta:
+        proxy = True
+
+
+class AuditedRateSchedule(RateSchedule):
+    class Meta:
+        proxy = True
+
+
+class AuditedIncomeLevel(IncomeLevel):
+    class Meta:
+        proxy = True
+
+
+class AuditedRateDiscount(RateDiscount):
+    class Meta:
+        proxy = True
+
+
+class AuditedApiClient(ApiClient):
+    class Meta:
+        proxy = True
+
+
+class AuditedStaffProfile(StaffProfile):
+    class Meta:
+        proxy = True
+
+
+class AuditedUser(User):
+    class Meta:
+        proxy = True
+
+
+class AuditedUserGroups(User.groups.through):  # type: ignore[name-defined]
+    class Meta:
+        proxy = True
+
+
+class AuditedUserPermissions(User.user_permissions.through):  # type: ignore[name-defined]
+    class Meta:
+        proxy = True
+
+
+_track(
+    AuditedParticipant,
+    "ParticipantEvent",
+    trackers=(
+        pghistory.InsertEvent("insert"),
+        pghistory.UpdateEvent("update", condition=_changed(Participant)),
+        pghistory.DeleteEvent("delete"),
+        pghistory.ManualEvent(DATA_EXPORT),
+    ),
+)
+_track(
+    AuditedPayment,
+    "PaymentEvent",
+    indexes=[models.Index(fields=["participant"], name="audit_payment_participant")],
+)
+# The ledger refuses UPDATE and DELETE itself (contributions migration 0003): inserts only.
+_track(
+    AuditedLedgerEntry,
+    "LedgerEntryEvent",
+    trackers=(pghistory.InsertEvent("insert"),),
+    indexes=[models.Index(fields=["participant"], name="audit_ledger_participant")],
+)
+_track(AuditedTarget, "TargetEvent")
+_track(AuditedTargetMilestone, "TargetMilestoneEvent")
+_track(AuditedTargetBreakdown, "TargetBreakdownEvent")
+_track(AuditedRateSchedule, "RateScheduleEvent")
+_track(AuditedIncomeLevel, "IncomeLevelEvent")
+_track(AuditedRateDiscount, "RateDiscountEvent")
+_track(AuditedApiClient, "ApiClientEvent")
+_track(AuditedStaffProfile, "StaffProfileEvent")
+_track(AuditedUser, "UserEvent")
+# Group and permission membership: the through tables have no model a key could point at.
+_track(
+    AuditedUserGroups,
+    "UserGroupEvent",
+    trackers=(pghistory.InsertEvent("group.add"), pghistory.DeleteEvent("group.remove")),
+    with_obj=False,
+    indexes=[models.Index(fields=["user"], name="audit_usergroup_user")],
+)
+_track(
+    AuditedUserPermissions,
+    "UserPermissionEvent",
+    trackers=(
+        pghistory.InsertEvent("permission.add"),
+        pghistory.DeleteEvent("permission.remove"),
+    ),
+    with_obj=False,
+    indexes=[models.Index(fields=["user"], name="audit_userperm_user")],
+)

@@ -1,0 +1,93 @@
+"""Messages sent at once from write paths: a welcome after registration (with the KPJ number) and
+a receipt for a payment posted singly (pages, API, `record_payment`). Each is a Reminder row
+(kind `welcome` / `payment_receipt`) created in the write's own transaction plus an outbox row
+that asks a worker to send it (`contributions.send_reminder_batch`); delivery then follows every
+reminder rule: consent, opt-out, preferred channel and fallbacks, the local sending window,
+exactly once (UNIQUE(participant, kind, period), the row lock, the gateway reference).
+
+With Redis down nothing here fails: the rows wait and the relay publishes them later. A lost
+task is covered twice over: the reminder is created `dispatched_at = now`, so the every-minute
+dispatcher hands it out again after REMINDER_DISPATCH_LEASE if it is still queued.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.utils import timezone
+
+from enrollment.models import Participant
+
+from . import coverage as rules
+from . import outbox
+from .models import (
+    Payment,
+    Reminder,
+    ReminderKind,
+    ReminderPreference,
+    ReminderRule,
+    ReminderState,
+)
+
+SEND_TASK = "contributions.send_reminder_batch"
+
+
+def _channel(participant: Participant, rule: ReminderRule | None) -> str | None:
+    """The channel to use, or None when the participant must not be messaged."""
+    if not participant.consent_reminders:
+        return None
+    pref = ReminderPreference.objects.filter(pk=participant.pk).first()
+    if pref is not None and pref.opted_out_at is not None:
+        return None
+    return (
+        (rule.channel if rule else "")
+        or (pref.preferred_channel if pref else "")
+        or settings.REMINDER_DEFAULT_CHANNEL
+    )
+
+
+def notify(participant: Participant, kind: str, period: date) -> Reminder | None:
+    """Create the reminder (once per participant, kind and period) and queue its sending through
+    the outbox, in the caller's transaction. None when switched off (a disabled ReminderRule
+    row for the kind), without consent, opted out, or already created."""
+    rule = ReminderRule.objects.filter(kind=kind).first()
+    if rule is not None and not rule.enabled:
+        return None
+    channel = _channel(participant, rule)
+    if channel is None:
+        return None
+    now = timezone.now()
+    recipient = participant.email if channel == "email" else participant.phone
+    reminder, created = Reminder.objects.get_or_create(
+        participant=participant,
+        kind=kind,
+        period=period,
+        defaults={
+            "planned_for": timezone.localdate(now),
+            "send_after": now,
+            "state": ReminderState.QUEUED,
+            "channel": channel,
+            "recipient": recipient or "",
+            "dispatched_at": now,  # handed to the outbox; the dispatcher's lease is the backstop
+        },
+    )
+    if not created:
+        return None
+    outbox.enqueue(SEND_TASK, [reminder.pk])
+    return reminder
+
+
+def welcome_after_registration(participant: Participant) -> None:
+    """After-registration step (enrollment.hooks), inside the registration transaction."""
+    if not settings.NOTIFY_ON_REGISTRATION:
+        return
+    month = rules.month_start(timezone.localdate(participant.created_at))
+    notify(participant, ReminderKind.WELCOME, month)
+
+
+def payment_received(payment: Payment) -> None:
+    """Called by record_payment inside its transaction for a newly posted payment."""
+    if not settings.NOTIFY_ON_PAYMENT:
+        return
+    notify(payment.participant, ReminderKind.PAYMENT_RECEIPT, payment.period_start)

@@ -1,0 +1,812 @@
+"""Event-based build of the daily rollups: every day of a range in one pass over the ledger.
+
+The per-day build (`rollups.build_day`) recomputes every participant's paid-through month from
+the whole ledger for each day, so a year costs 365 scans of the ledger. Here, for a range of
+days P = start - 1 .. E = end:
+
+1. *Paid-through segments.* Per participant, the days on which the next unpaid month N changes:
+   a payment entry is live from its payment's local day to its reversal's local day (or for
+   ever); N = (latest live paid month) + 1 month, or the start month while nothing is live
+   (`contributions.coverage.next_unpaid`). Without reversals this is a running max over the
+   payment days (one window over the ledger); the few participants with a reversal get the
+   exact max over live entries at each of their change days.
+2. *Status intervals.* For a constant N, the status only moves forward as days pass: active
+   while D < grace_from(N), lapsed from lapsed_from(N), grace in between. Both days come from a
+   small calendar computed in Python with `coverage.month_start` and `coverage.lapse_threshold`
+   (the single source of the thresholds). Consecutive intervals with the same status are merged;
+   a lapsed interval starting inside the range is a *lapse* on its first day, a non-lapsed one
+   that follows a lapsed one a *reactivation*.
+3. *Counts per day.* +1 at an interval's first day and -1 after its last, per dimension group
+   and status; a running sum over days gives every day's stocks; the day's flows and money are
+   summed per day and run into year-to-date sums (chained from the stored rows of P when P is
+   in the same year).
+4. *Money.* Payment entries by their payment's local day, reversals and adjustments by their
+   creation day, split per programme once per distinct (income, JHT, sector, first month,
+   months) with the schedule and discounts in force (the rounding of `quote_contribution`).
+
+Everything is set-based SQL in one transaction (the range's old rows are deleted and the new
+ones inserted), so readers see the old range or the new one. The build records in
+`RollupDay` the ledger and participant id marks it read up to; `refresh_day` then updates the
+day's rows from the entries and participants added since (a delta, see there).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from contributions import coverage as rules
+from contributions.rates import add_months
+
+from .rollups import (
+    DIMS,
+    FLOWS,
+    day_bounds,
+    day_params,
+    state_sql,
+)
+
+logger = logging.getLogger(__name__)
+LOCK_KEY = 5_050_505  # pg advisory lock: one rollup build or refresh at a time
+WORK_MEM = "256MB"
+
+
+def calendar_params(first: date, last: date) -> list[tuple[date, date, date]]:
+    """(N, grace_from, lapsed_from) for every next-unpaid month N whose status changes between
+    `first` and `last`: the first day on which a participant with first unpaid month N is no
+    longer active (month_start(D) >= N) and the first day on which they are lapsed
+    (lapse_threshold(D) >= N). Months below the table are lapsed over the whole range, months
+    above it active (`first` / the day after `last` in the SQL)."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    low = add_months(rules.lapse_threshold(first), -1)
+    high = add_months(rules.month_start(last), 1)
+    out = []
+    month = low
+    end = last + timedelta(days=1)
+    while month <= high:
+        grace_from = next((d for d in days if rules.month_start(d) >= month), end)
+        lapsed_from = next((d for d in days if rules.lapse_threshold(d) >= month), end)
+        out.append((month, grace_from, lapsed_from))
+        month = add_months(month, 1)
+    return out
+
+
+# --- step 1 and 2: per-participant status intervals -------------------------------------------
+_PARTICIPANTS = """
+CREATE TEMP TABLE rb_pa ON COMMIT DROP AS
+SELECT pa.id AS pid, (pa.created_at AT TIME ZONE %(tz)s)::date AS reg_day,
+       COALESCE(c.start_month, date_trunc('month', pa.created_at AT TIME ZONE %(tz)s)::date) AS sm,
+       pa.province_id, pa.regency_id, pa.occupation_id, pa.channel, pa.partner_id, pa.sex,
+       pa.registered_by_id, b.b25, b.b35, b.b45, b.b55
+FROM enrollment_participant pa
+LEFT JOIN contributions_coverage c ON c.participant_id = pa.id
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN date_part('year', age(x.d25, pa.birth_date)) >= 25 THEN x.d25
+                ELSE x.d25 + 1 END AS b25,
+           CASE WHEN date_part('year', age(x.d35, pa.birth_date)) >= 35 THEN x.d35
+                ELSE x.d35 + 1 END AS b35,
+           CASE WHEN date_part('year', age(x.d45, pa.birth_date)) >= 45 THEN x.d45
+                ELSE x.d45 + 1 END AS b45,
+           CASE WHEN date_part('year', age(x.d55, pa.birth_date)) >= 55 THEN x.d55
+                ELSE x.d55 + 1 END AS b55
+    FROM (SELECT (pa.birth_date + interval '25 years')::date AS d25,
+                 (pa.birth_date + interval '35 years')::date AS d35,
+                 (pa.birth_date + interval '45 years')::date AS d45,
+                 (pa.birth_date + interval '55 years')::date AS d55) x
+) b
+WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
+"""
+
+# Payment entries with their payment's local day, next unpaid month if they are the latest,
+# and their reversal's local day (only reversals the range can see).
+_ENTRIES = """
+CREATE TEMP TABLE rb_entry ON COMMIT DROP AS
+SELECT e.participant_id AS pid, (p.paid_at AT TIME ZONE %(tz)s)::date AS d,
+       (e.period_start + make_interval(months => e.months))::date AS nu,
+       rv.rev_at
+FROM contributions_ledgerentry e
+JOIN contributions_payment p ON p.id = e.payment_id
+LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM contributions_ledgerentry
+           WHERE kind = 'reversal' AND id <= %(mark)s AND created_at < %(end)s
+           GROUP BY reverses_id) rv ON rv.reverses_id = e.id
+WHERE e.kind = 'payment' AND e.id <= %(mark)s AND p.paid_at < %(end)s
+"""
+
+_REVERSED = """
+CREATE TEMP TABLE rb_revpid ON COMMIT DROP AS
+SELECT DISTINCT pid FROM rb_entry WHERE rev_at IS NOT NULL
+"""
+
+# Change days of the next unpaid month (NULL nu = nothing live: the start month applies).
+_SEGMENTS = """
+CREATE TEMP TABLE rb_seg ON COMMIT DROP AS
+WITH plain AS (
+    SELECT pid, d, max(max(nu)) OVER (PARTITION BY pid ORDER BY d) AS nu
+    FROM rb_entry WHERE pid NOT IN (SELECT pid FROM rb_revpid)
+    GROUP BY pid, d
+), rentry AS (
+    SELECT pid, d, nu, (rev_at AT TIME ZONE %(tz)s)::date AS rev_day
+    FROM rb_entry WHERE pid IN (SELECT pid FROM rb_revpid)
+), changes AS (
+    SELECT pid, d FROM rentry
+    UNION
+    SELECT pid, rev_day FROM rentry WHERE rev_day IS NOT NULL
+), reversed AS (
+    SELECT c.pid, c.d, max(e.nu) AS nu
+    FROM changes c
+    LEFT JOIN rentry e ON e.pid = c.pid AND e.d <= c.d AND (e.rev_day IS NULL OR e.rev_day > c.d)
+    GROUP BY c.pid, c.d
+), allseg AS (
+    SELECT pid, d, nu FROM plain
+    UNION ALL SELECT pid, d, nu FROM reversed
+    UNION ALL SELECT pid, '-infinity'::date, NULL FROM rb_pa
+), ordered AS (
+    SELECT pid, d, nu, lead(d) OVER (PARTITION BY pid ORDER BY d) AS next_d FROM allseg
+)
+SELECT o.pid, GREATEST(o.d, pa.reg_day, %(p)s::date) AS a,
+       LEAST(COALESCE(o.next_d, %(e1)s::date), %(e1)s::date) AS b, COALESCE(o.nu, pa.sm) AS nu
+FROM ordered o JOIN rb_pa pa ON pa.pid = o.pid
+WHERE GREATEST(o.d, pa.reg_day, %(p)s::date) < LEAST(COALESCE(o.next_d, %(e1)s::date),
+                                                     %(e1)s::date)
+"""
+
+_CALENDAR = """
+CREATE TEMP TABLE rb_nu (nu date PRIMARY KEY, grace_from date, lapsed_from date) ON COMMIT DROP
+"""
+
+# Status intervals, merged per participant, with the status of the interval before.
+_INTERVALS = """
+CREATE TEMP TABLE rb_iv ON COMMIT DROP AS
+WITH piece AS (
+    SELECT s.pid, v.status, v.a, v.b
+    FROM rb_seg s
+    LEFT JOIN rb_nu n ON n.nu = s.nu
+    CROSS JOIN LATERAL (
+        SELECT COALESCE(n.grace_from, CASE WHEN s.nu > %(month_e)s THEN %(e1)s::date
+                                           ELSE %(p)s::date END) AS g,
+               COALESCE(n.lapsed_from, CASE WHEN s.nu > %(month_e)s THEN %(e1)s::date
+                                            ELSE %(p)s::date END) AS l
+    ) t
+    CROSS JOIN LATERAL (VALUES ('active', s.a, LEAST(s.b, t.g)),
+                               ('grace', GREATEST(s.a, t.g), LEAST(s.b, t.l)),
+                               ('lapsed', GREATEST(s.a, t.l), s.b)) v(status, a, b)
+    WHERE v.a < v.b
+), marked AS (
+    SELECT pid, status, a, b, lag(status) OVER w AS prev,
+           CASE WHEN lag(status) OVER w = status THEN 0 ELSE 1 END AS chg
+    FROM piece WINDOW w AS (PARTITION BY pid ORDER BY a)
+), islands AS (
+    SELECT pid, status, a, b, prev, chg, sum(chg) OVER (PARTITION BY pid ORDER BY a) AS island
+    FROM marked
+)
+SELECT pid, status, min(a) AS a, max(b) AS b, max(prev) FILTER (WHERE chg = 1) AS prev
+FROM islands GROUP BY pid, island, status
+"""
+
+# --- step 4: the money of the range, one row per ledger movement --------------------------------
+MONEY_SQL = """
+CREATE TEMP TABLE rb_money ON COMMIT DROP AS
+WITH moves AS (
+    SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.participant_id, 1 AS sign,
+           e.id AS split_entry, e.amount, p.collected_by_id, 1 AS payments
+    FROM contributions_payment p
+    JOIN contributions_ledgerentry e ON e.payment_id = p.id AND e.kind = 'payment'
+    WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
+      AND e.id > %(low)s
+    UNION ALL
+    SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.reverses_id,
+           r.amount, p.collected_by_id, -1
+    FROM contributions_ledgerentry r
+    JOIN contributions_ledgerentry e ON e.id = r.reverses_id
+    LEFT JOIN contributions_payment p ON p.id = e.payment_id
+    WHERE r.kind = 'reversal' AND r.created_at >= %(start_ts)s AND r.created_at < %(end)s
+      AND r.id <= %(mark)s AND r.id > %(low)s
+    UNION ALL
+    SELECT (created_at AT TIME ZONE %(tz)s)::date, participant_id, 0, NULL, amount, NULL, 0
+    FROM contributions_ledgerentry
+    WHERE kind IN ('adjustment', 'due') AND created_at >= %(start_ts)s AND created_at < %(end)s
+      AND id <= %(mark)s AND id > %(low)s
+)
+SELECT m.day, m.participant_id AS pid, m.collected_by_id, m.payments, m.amount, m.sign,
+       pe.period_start, pe.months, pp.declared_income, pp.jht, o.sector
+FROM moves m
+LEFT JOIN contributions_ledgerentry pe ON pe.id = m.split_entry
+LEFT JOIN enrollment_participant pp ON pp.id = pe.participant_id
+LEFT JOIN enrollment_occupation o ON o.code = pp.occupation_id
+"""
+
+# The programme split of one (income, JHT, sector, first month, months): computed once per
+# distinct key, the same SQL as the per-day build.
+SPLIT_SQL = """
+CREATE TEMP TABLE {table} ON COMMIT DROP AS
+SELECT k.period_start, k.months, k.declared_income, k.jht, k.sector, sp.jkk, sp.jkm, sp.jht_amt
+FROM (SELECT DISTINCT period_start, months, declared_income, jht, sector
+      FROM {source} WHERE period_start IS NOT NULL) k
+CROSS JOIN LATERAL (
+    SELECT sum(CASE WHEN d.jkk_pct IS NULL THEN b.jkk
+                    ELSE (2 * b.jkk * (100 - d.jkk_pct) + 100) / 200 END) AS jkk,
+           sum(CASE WHEN d.jkm_pct IS NULL THEN b.jkm
+                    ELSE (2 * b.jkm * (100 - d.jkm_pct) + 100) / 200 END) AS jkm,
+           sum(CASE WHEN d.jht_pct IS NULL THEN b.jht
+                    ELSE (2 * b.jht * (100 - d.jht_pct) + 100) / 200 END) AS jht_amt
+    FROM generate_series(0, k.months - 1) g(i)
+    CROSS JOIN LATERAL (SELECT (k.period_start + make_interval(months => g.i))::date AS month) mm
+    CROSS JOIN LATERAL (
+        SELECT s.jkk_rate_bp, s.jkm_monthly, s.jht_rate_bp FROM contributions_rateschedule s
+        WHERE s.effective_from <= mm.month ORDER BY s.effective_from DESC LIMIT 1
+    ) s
+    CROSS JOIN LATERAL (
+        SELECT (2 * k.declared_income * s.jkk_rate_bp + 10000) / 20000 AS jkk,
+               s.jkm_monthly::bigint AS jkm,
+               CASE WHEN k.jht THEN (2 * k.declared_income * s.jht_rate_bp + 10000) / 20000
+                    ELSE 0 END AS jht
+    ) b
+    CROSS JOIN LATERAL (
+        SELECT max(x.percent) FILTER (WHERE 'JKK' = ANY(x.progs)) AS jkk_pct,
+               max(x.percent) FILTER (WHERE 'JKM' = ANY(x.progs)) AS jkm_pct,
+               max(x.percent) FILTER (WHERE 'JHT' = ANY(x.progs)) AS jht_pct
+        FROM (SELECT rd.percent,
+                     string_to_array(replace(rd.programmes, ' ', ''), ',') AS progs
+              FROM contributions_ratediscount rd
+              WHERE rd.first_month <= mm.month AND rd.last_month >= mm.month
+                AND rd.sector IN ('', k.sector)) x
+    ) d
+) sp
+"""
+
+# Money rows with their split (reversals carry the split of the payment they cancel, negated).
+MONEY_SPLIT_VIEW = """
+SELECT m.day, m.pid, m.collected_by_id, m.payments, m.amount,
+       m.sign * COALESCE(s.jkk, 0) AS jkk, m.sign * COALESCE(s.jkm, 0) AS jkm,
+       m.sign * COALESCE(s.jht_amt, 0) AS jht,
+       m.amount - m.sign * COALESCE(s.jkk + s.jkm + s.jht_amt, 0) AS other
+FROM {money} m
+LEFT JOIN {split} s ON s.period_start = m.period_start AND s.months = m.months
+     AND s.declared_income = m.declared_income AND s.jht = m.jht AND s.sector = m.sector
+"""
+
+
+# --- step 3: events per group and day, then the rows --------------------------------------------
+_EVENTS = """
+CREATE TEMP TABLE rb_pev ON COMMIT DROP AS
+SELECT pid, a AS day, (status = 'active')::int AS d_active, (status = 'grace')::int AS d_grace,
+       (status = 'lapsed')::int AS d_lapsed, 0 AS new_registrations,
+       (status <> 'lapsed' AND prev = 'lapsed' AND a >= %(start)s)::int AS reactivations,
+       (status = 'lapsed' AND a >= %(start)s)::int AS lapses, 0 AS payments,
+       0::bigint AS collected_jkk, 0::bigint AS collected_jkm, 0::bigint AS collected_jht,
+       0::bigint AS collected_other, 0::bigint AS collected_total, 0 AS money_rows
+FROM rb_iv
+UNION ALL
+SELECT pid, b, -(status = 'active')::int, -(status = 'grace')::int, -(status = 'lapsed')::int,
+       0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+FROM rb_iv WHERE b <= %(e)s
+UNION ALL
+SELECT pid, reg_day, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM rb_pa WHERE reg_day >= %(start)s
+UNION ALL
+SELECT m.pid, m.day, 0, 0, 0, 0, 0, 0, m.payments, m.jkk, m.jkm, m.jht, m.other, m.amount, 1
+FROM rb_money_split m JOIN rb_pa pa ON pa.pid = m.pid AND pa.reg_day <= m.day
+"""
+
+
+def _daily_events_sql() -> str:
+    dims = ", ".join(DIMS)
+    pa_dims = ", ".join(f"pa.{d}" for d in DIMS)
+    zeros = ", ".join("0" for _f in FLOWS)
+    ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
+    ev_flows = ", ".join(f"ev.{f}" for f in FLOWS)
+    c_zeros = ", ".join(f"0::bigint AS c_{f}" for f in FLOWS)
+    sums = ", ".join(f"sum({f}) AS {f}" for f in FLOWS)
+    carries = ", ".join(f"sum(c_{f}) AS c_{f}" for f in FLOWS)
+    return f"""
+CREATE TEMP TABLE rb_ev ON COMMIT DROP AS
+SELECT {dims}, day, sum(d_active) AS d_active, sum(d_grace) AS d_grace,
+       sum(d_lapsed) AS d_lapsed, {sums}, {carries}, sum(carried) AS carried
+FROM (
+    SELECT {pa_dims}, ev.day, ev.d_active, ev.d_grace, ev.d_lapsed, {ev_flows},
+           {c_zeros}, 0 AS carried
+    FROM rb_pev ev JOIN rb_pa pa ON pa.pid = ev.pid
+    UNION ALL
+    SELECT {dims}, %(start)s::date, 0, 0, 0, {zeros}, {ytd}, 1
+    FROM reporting_dailyrollup WHERE day = %(p)s AND %(chain)s
+) u
+GROUP BY {dims}, day
+"""  # noqa: S608
+
+
+def _runs_sql(
+    table: str,
+    keys: tuple[str, ...],
+    stocks: dict[str, str],
+    flows: tuple[str, ...],
+    ytd: dict[str, str],
+) -> str:
+    """The rows of every day from sparse events: running sums over the days that have events
+    only (`stocks`: running over all days, `ytd`: running within the year, both name -> SQL of
+    the day's delta), then each event day's values repeated until the day before the group's
+    next event (flows only on the event day itself). A zero event on every 1 January inside the
+    range restarts the year-to-date sums. The window sorts the events once, by group, year, day;
+    the days between events are generated, never sorted."""
+    k = ", ".join(keys)
+    cols = sorted({c for expr in (*stocks.values(), *ytd.values()) for c in _columns(expr)})
+    cols = [c for c in cols if c not in flows] + list(flows)
+    zeros = ", ".join("0" for _c in cols)
+    run_stocks = ", ".join(
+        f"sum({expr}) OVER (PARTITION BY {k} ORDER BY yr, day) AS {name}"
+        for name, expr in stocks.items()
+    )
+    run_ytd = ", ".join(
+        f"sum({expr}) OVER (PARTITION BY {k}, yr ORDER BY day) AS {name}"
+        for name, expr in ytd.items()
+    )
+    out_flows = [f"CASE WHEN d.day = x.day THEN x.{f} ELSE 0 END AS {f}" for f in flows]
+    outer = ", ".join([*(f"x.{c}" for c in keys), *(f"x.{n}" for n in (*stocks, *ytd)), *out_flows])
+    inner = ", ".join([*flows, run_stocks, *([run_ytd] if ytd else [])])
+    return f"""
+    SELECT d.day::date AS day, {outer}
+    FROM (
+        SELECT {k}, day, {inner},
+               lead(day) OVER (PARTITION BY {k} ORDER BY yr, day) AS next_day
+        FROM (
+            SELECT {k}, day, date_part('year', day) AS yr, {", ".join(cols)} FROM {table}
+            UNION ALL
+            SELECT DISTINCT {k}, j.day, date_part('year', j.day), {zeros}
+            FROM {table}
+            CROSS JOIN (SELECT make_date(y::int, 1, 1) AS day
+                        FROM generate_series(%(year_from)s::int, %(year_to)s::int) y) j
+            WHERE {table}.day < j.day
+        ) ev
+    ) x
+    CROSS JOIN LATERAL generate_series(
+        GREATEST(x.day, %(start)s::date), COALESCE(x.next_day - 1, %(e)s::date), interval '1 day'
+    ) d(day)
+"""  # noqa: S608
+
+
+def _columns(expr: str) -> list[str]:
+    return [w for w in expr.replace("+", " ").split() if w.isidentifier()]
+
+
+def _daily_insert_sql() -> str:
+    dims = ", ".join(DIMS)
+    flows = ", ".join(FLOWS)
+    ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
+    runs = _runs_sql(
+        "rb_ev",
+        DIMS,
+        {"active": "d_active", "grace": "d_grace", "lapsed": "d_lapsed"},
+        FLOWS,
+        {**{f"ytd_{f}": f"{f} + c_{f}" for f in FLOWS}, "seen": "carried"},
+    )
+    return f"""
+INSERT INTO reporting_dailyrollup (day, {dims}, registered, active, grace, lapsed, {flows}, {ytd})
+SELECT day, {dims}, active + grace + lapsed, active, grace, lapsed, {flows}, {ytd}
+FROM ({runs}) r
+WHERE active + grace + lapsed > 0 OR seen > 0
+"""  # noqa: S608
+
+
+# Demographic stocks: status intervals cut at the age-band birthdays.
+_DEMOGRAPHIC_EVENTS = """
+CREATE TEMP TABLE rb_dev ON COMMIT DROP AS
+SELECT y.province_id, y.occupation_id, y.partner_id, y.sex, y.age_band, x.day,
+       sum(x.d_active) AS d_active, sum(x.d_grace) AS d_grace, sum(x.d_lapsed) AS d_lapsed
+FROM (
+    SELECT pa.province_id, pa.occupation_id, pa.partner_id, pa.sex, bd.band AS age_band,
+           GREATEST(iv.a, bd.bf) AS a, LEAST(iv.b, bd.bt) AS b,
+           (iv.status = 'active')::int AS d_active, (iv.status = 'grace')::int AS d_grace,
+           (iv.status = 'lapsed')::int AS d_lapsed
+    FROM rb_iv iv
+    JOIN rb_pa pa ON pa.pid = iv.pid
+    CROSS JOIN LATERAL (VALUES ('15-24', '-infinity'::date, pa.b25), ('25-34', pa.b25, pa.b35),
+                               ('35-44', pa.b35, pa.b45), ('45-54', pa.b45, pa.b55),
+                               ('55+', pa.b55, 'infinity'::date)) bd(band, bf, bt)
+    WHERE bd.bf < iv.b AND bd.bt > iv.a
+) y
+CROSS JOIN LATERAL (VALUES (y.a, y.d_active, y.d_grace, y.d_lapsed),
+                           (y.b, -y.d_active, -y.d_grace, -y.d_lapsed)) x(day, d_active, d_grace,
+                                                                          d_lapsed)
+WHERE x.day <= %(e)s
+GROUP BY y.province_id, y.occupation_id, y.partner_id, y.sex, y.age_band, x.day
+"""
+
+DEMO_KEYS = ("province_id", "occupation_id", "partner_id", "sex", "age_band")
+
+
+def _demographic_insert_sql() -> str:
+    keys = ", ".join(DEMO_KEYS)
+    runs = _runs_sql(
+        "rb_dev",
+        DEMO_KEYS,
+        {"active": "d_active", "grace": "d_grace", "lapsed": "d_lapsed"},
+        (),
+        {},
+    )
+    return f"""
+INSERT INTO reporting_demographicrollup (day, {keys}, registered, active, grace, lapsed)
+SELECT day, {keys}, active + grace + lapsed, active, grace, lapsed
+FROM ({runs}) r
+WHERE active + grace + lapsed > 0
+"""  # noqa: S608
+
+
+# Agents: registrations and stocks by registered_by, collections by collected_by.
+_AGENT_EVENTS = """
+CREATE TEMP TABLE rb_aev ON COMMIT DROP AS
+SELECT agent_id, day, sum(d_registered) AS d_registered, sum(d_active) AS d_active,
+       sum(new_registrations) AS new_registrations, sum(collected) AS collected,
+       sum(c_new) AS c_new, sum(c_collected) AS c_collected, sum(seen) AS seen
+FROM (
+    SELECT pa.registered_by_id AS agent_id, e.day, e.d_active + e.d_grace + e.d_lapsed
+           AS d_registered, e.d_active, e.new_registrations, 0::bigint AS collected,
+           0::bigint AS c_new, 0::bigint AS c_collected, 0 AS seen
+    FROM rb_pev e JOIN rb_pa pa ON pa.pid = e.pid
+    WHERE pa.registered_by_id IS NOT NULL AND e.money_rows = 0
+    UNION ALL
+    SELECT collected_by_id, day, 0, 0, 0, amount, 0, 0, 1
+    FROM rb_money_split WHERE collected_by_id IS NOT NULL
+    UNION ALL
+    SELECT agent_id, %(start)s::date, 0, 0, 0, 0, ytd_new_registrations, ytd_collected_total, 1
+    FROM reporting_agentrollup WHERE day = %(p)s AND %(chain)s
+) u
+GROUP BY agent_id, day
+"""
+
+
+def _agent_insert_sql() -> str:
+    runs = _runs_sql(
+        "rb_aev",
+        ("agent_id",),
+        {"registered": "d_registered", "active": "d_active"},
+        ("new_registrations", "collected"),
+        {
+            "ytd_new": "new_registrations + c_new",
+            "ytd_collected": "collected + c_collected",
+            "seen": "seen",
+        },
+    )
+    return f"""
+INSERT INTO reporting_agentrollup (day, agent_id, branch_id, province_id, registered, active,
+                                   new_registrations, collected_total, ytd_new_registrations,
+                                   ytd_collected_total)
+SELECT x.day, x.agent_id, sp.branch_id, COALESCE(b.province_id, ''), x.registered, x.active,
+       x.new_registrations, x.collected, x.ytd_new, x.ytd_collected
+FROM ({runs}) x
+JOIN enrollment_staffprofile sp ON sp.id = x.agent_id
+LEFT JOIN enrollment_branch b ON b.id = sp.branch_id
+WHERE x.registered > 0 OR x.seen > 0
+"""  # noqa: S608
+
+
+def marks() -> tuple[int, int]:
+    """The ledger and participant id marks a build reads up to."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COALESCE((SELECT max(id) FROM contributions_ledgerentry), 0),"
+            " COALESCE((SELECT max(id) FROM enrollment_participant), 0)"
+        )
+        row = cursor.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+class _Timed:
+    """A cursor that keeps the time of each statement, for the build's log line."""
+
+    def __init__(self, cursor: Any) -> None:
+        self.cursor = cursor
+        self.steps: list[tuple[str, float]] = []
+
+    def execute(self, sql: str, params: Any = None) -> None:
+        started = time.monotonic()
+        self.cursor.execute(sql, params)
+        words = sql.split()
+        name = words[3] if words[:3] == ["CREATE", "TEMP", "TABLE"] else " ".join(words[:3])
+        self.steps.append((name, time.monotonic() - started))
+
+    def executemany(self, sql: str, rows: Any) -> None:
+        self.cursor.executemany(sql, rows)
+
+    @property
+    def rowcount(self) -> int:
+        return int(self.cursor.rowcount)
+
+    def report(self) -> str:
+        slow = [(n, s) for n, s in self.steps if s >= 0.05]
+        return ", ".join(f"{n} {s:.1f}s" for n, s in slow)
+
+
+def build_range(start: date, end: date, *, chain: bool) -> int:
+    """Rebuild every day from `start` to `end` in one transaction; `chain` = carry the
+    year-to-date sums of the stored day before `start` (same year). Returns the number of
+    DailyRollup rows written."""
+    started = time.monotonic()
+    p = start - timedelta(days=1)
+    e1 = end + timedelta(days=1)
+    params: dict[str, Any] = {
+        "tz": timezone.get_current_timezone_name(),
+        "start": start,
+        "start_ts": day_bounds(start)[0],
+        "end": day_bounds(end)[1],
+        "p": p,
+        "e": end,
+        "e1": e1,
+        "month_e": rules.month_start(end),
+        "chain": chain and p.year == start.year,
+        "year_from": start.year + 1,  # the 1 January rows that restart year-to-date sums
+        "year_to": end.year,
+    }
+    with transaction.atomic(), connection.cursor() as raw:
+        cursor = _Timed(raw)
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        mark, pmark = marks()
+        params.update(mark=mark, pmark=pmark, low=0)
+        cursor.execute(
+            "DELETE FROM reporting_dailyrollup WHERE day BETWEEN %s AND %s", [start, end]
+        )
+        cursor.execute(
+            "DELETE FROM reporting_agentrollup WHERE day BETWEEN %s AND %s", [start, end]
+        )
+        cursor.execute(
+            "DELETE FROM reporting_demographicrollup WHERE day BETWEEN %s AND %s", [start, end]
+        )
+        cursor.execute(_PARTICIPANTS, params)
+        cursor.execute("ANALYZE rb_pa")
+        cursor.execute(_ENTRIES, params)
+        cursor.execute("ANALYZE rb_entry")
+        cursor.execute(_REVERSED, params)
+        cursor.execute(_CALENDAR)
+        cursor.executemany(
+            "INSERT INTO rb_nu (nu, grace_from, lapsed_from) VALUES (%s, %s, %s)",
+            calendar_params(p, end),
+        )
+        cursor.execute(_SEGMENTS, params)
+        cursor.execute(_INTERVALS, params)
+        cursor.execute("ANALYZE rb_iv")
+        cursor.execute(MONEY_SQL, params)
+        cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
+        cursor.execute(
+            "CREATE TEMP TABLE rb_money_split ON COMMIT DROP AS "
+            + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
+        )
+        cursor.execute(_EVENTS, params)
+        cursor.execute(_daily_events_sql(), params)
+        cursor.execute(_daily_insert_sql(), params)
+        rows = cursor.rowcount
+        cursor.execute(_DEMOGRAPHIC_EVENTS, params)
+        cursor.execute(_demographic_insert_sql(), params)
+        cursor.execute(_AGENT_EVENTS, params)
+        cursor.execute(_agent_insert_sql(), params)
+        seconds = (time.monotonic() - started) / ((end - start).days + 1)
+        cursor.execute(
+            """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
+                                                participant_mark)
+               SELECT d::date, now(), %s, %s, %s
+               FROM generate_series(%s::date, %s::date, interval '1 day') d
+               ON CONFLICT (day) DO UPDATE SET built_at = now(), seconds = EXCLUDED.seconds,
+                   ledger_mark = EXCLUDED.ledger_mark,
+                   participant_mark = EXCLUDED.participant_mark""",
+            [seconds, mark, pmark, start, end],
+        )
+        for table in (
+            "rb_pa",
+            "rb_entry",
+            "rb_revpid",
+            "rb_nu",
+            "rb_seg",
+            "rb_iv",
+            "rb_money",
+            "rb_split",
+            "rb_money_split",
+            "rb_pev",
+            "rb_ev",
+            "rb_dev",
+            "rb_aev",
+        ):
+            cursor.execute(f"DROP TABLE {table}")
+    logger.info("rollup build %s..%s: %s", start, end, cursor.report())
+    return rows
+
+
+# --- the intraday delta --------------------------------------------------------------------------
+def _delta_daily_sql() -> str:
+    dims = ", ".join(DIMS)
+    sums = ", ".join(f"sum({f}) AS {f}" for f in FLOWS)
+    return f"""
+CREATE TEMP TABLE rd_daily ON COMMIT DROP AS
+SELECT {dims}, sum(registered) AS registered, sum(active) AS active, sum(grace) AS grace,
+       sum(lapsed) AS lapsed, {sums}
+FROM (
+    SELECT {dims}, sign AS registered, sign * (s_d = 'active')::int AS active,
+           sign * (s_d = 'grace')::int AS grace, sign * (s_d = 'lapsed')::int AS lapsed,
+           sign * is_new::int AS new_registrations,
+           sign * (NOT is_new AND s_p = 'lapsed' AND s_d <> 'lapsed')::int AS reactivations,
+           sign * (s_d = 'lapsed' AND (is_new OR s_p <> 'lapsed'))::int AS lapses,
+           0 AS payments, 0::bigint AS collected_jkk, 0::bigint AS collected_jkm,
+           0::bigint AS collected_jht, 0::bigint AS collected_other, 0::bigint AS collected_total
+    FROM (SELECT -1 AS sign, * FROM rd_old UNION ALL SELECT 1, * FROM rd_new) s
+    UNION ALL
+    SELECT {", ".join(f"st.{d}" for d in DIMS)}, 0, 0, 0, 0, 0, 0, 0, m.payments, m.jkk, m.jkm,
+           m.jht, m.other, m.amount
+    FROM rb_money_split m JOIN rd_new st ON st.id = m.pid
+) u
+GROUP BY {dims}
+"""  # noqa: S608
+
+
+def _delta_apply_daily_sql() -> str:
+    stocks = ("registered", "active", "grace", "lapsed")
+    sets = ", ".join(
+        [f"{c} = t.{c} + d.{c}" for c in (*stocks, *FLOWS)]
+        + [f"ytd_{f} = t.ytd_{f} + d.{f}" for f in FLOWS]
+    )
+    match = " AND ".join(
+        f"COALESCE(t.{d}, -1) = COALESCE(d.{d}, -1)" if d == "partner_id" else f"t.{d} = d.{d}"
+        for d in DIMS
+    )
+    dims = ", ".join(DIMS)
+    cols = ", ".join((*stocks, *FLOWS))
+    d_cols = ", ".join(f"d.{c}" for c in (*DIMS, *stocks, *FLOWS))
+    ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
+    return f"""
+WITH upd AS (
+    UPDATE reporting_dailyrollup t SET {sets}
+    FROM rd_daily d WHERE t.day = %(day)s AND {match}
+    RETURNING {", ".join(f"d.{d}" for d in DIMS)}
+)
+INSERT INTO reporting_dailyrollup (day, {dims}, {cols}, {ytd})
+SELECT %(day)s, {d_cols}, {", ".join(f"d.{f}" for f in FLOWS)}
+FROM rd_daily d
+WHERE NOT EXISTS (SELECT 1 FROM upd t WHERE {match})
+"""  # noqa: S608
+
+
+_DELTA_DEMOGRAPHIC = """
+WITH d AS (
+    SELECT province_id, occupation_id, partner_id, sex, age_band, sum(sign) AS registered,
+           sum(sign * (s_d = 'active')::int) AS active, sum(sign * (s_d = 'grace')::int) AS grace,
+           sum(sign * (s_d = 'lapsed')::int) AS lapsed
+    FROM (SELECT -1 AS sign, * FROM rd_old UNION ALL SELECT 1, * FROM rd_new) s
+    GROUP BY province_id, occupation_id, partner_id, sex, age_band
+), upd AS (
+    UPDATE reporting_demographicrollup t
+    SET registered = t.registered + d.registered, active = t.active + d.active,
+        grace = t.grace + d.grace, lapsed = t.lapsed + d.lapsed
+    FROM d
+    WHERE t.day = %(day)s AND t.province_id = d.province_id AND t.occupation_id = d.occupation_id
+      AND COALESCE(t.partner_id, -1) = COALESCE(d.partner_id, -1) AND t.sex = d.sex
+      AND t.age_band = d.age_band
+    RETURNING d.province_id, d.occupation_id, d.partner_id, d.sex, d.age_band
+)
+INSERT INTO reporting_demographicrollup (day, province_id, occupation_id, partner_id, sex,
+                                         age_band, registered, active, grace, lapsed)
+SELECT %(day)s, province_id, occupation_id, partner_id, sex, age_band, registered, active, grace,
+       lapsed
+FROM d
+WHERE registered > 0 AND NOT EXISTS (
+    SELECT 1 FROM upd u WHERE u.province_id = d.province_id AND u.occupation_id = d.occupation_id
+      AND COALESCE(u.partner_id, -1) = COALESCE(d.partner_id, -1) AND u.sex = d.sex
+      AND u.age_band = d.age_band)
+"""
+
+_DELTA_AGENT = """
+WITH d AS (
+    SELECT agent_id, sum(registered) AS registered, sum(active) AS active,
+           sum(new_registrations) AS new_registrations, sum(collected) AS collected
+    FROM (
+        SELECT registered_by_id AS agent_id, sign AS registered,
+               sign * (s_d = 'active')::int AS active, sign * is_new::int AS new_registrations,
+               0::bigint AS collected
+        FROM (SELECT -1 AS sign, * FROM rd_old UNION ALL SELECT 1, * FROM rd_new) s
+        WHERE registered_by_id IS NOT NULL
+        UNION ALL
+        SELECT collected_by_id, 0, 0, 0, amount FROM rb_money_split
+        WHERE collected_by_id IS NOT NULL
+    ) u
+    GROUP BY agent_id
+), upd AS (
+    UPDATE reporting_agentrollup t
+    SET registered = t.registered + d.registered, active = t.active + d.active,
+        new_registrations = t.new_registrations + d.new_registrations,
+        collected_total = t.collected_total + d.collected,
+        ytd_new_registrations = t.ytd_new_registrations + d.new_registrations,
+        ytd_collected_total = t.ytd_collected_total + d.collected
+    FROM d WHERE t.day = %(day)s AND t.agent_id = d.agent_id
+    RETURNING t.agent_id
+)
+INSERT INTO reporting_agentrollup (day, agent_id, branch_id, province_id, registered, active,
+                                   new_registrations, collected_total, ytd_new_registrations,
+                                   ytd_collected_total)
+SELECT %(day)s, d.agent_id, sp.branch_id, COALESCE(b.province_id, ''), d.registered, d.active,
+       d.new_registrations, d.collected, d.new_registrations, d.collected
+FROM d
+JOIN enrollment_staffprofile sp ON sp.id = d.agent_id
+LEFT JOIN enrollment_branch b ON b.id = sp.branch_id
+WHERE NOT EXISTS (SELECT 1 FROM upd u WHERE u.agent_id = d.agent_id)
+"""
+
+
+def refresh_day(day: date) -> int | None:
+    """Bring a built day's rows up to date with the ledger entries and participants added since
+    its build (ids above the marks in RollupDay), in one transaction: for the participants they
+    touch, the day's contribution is computed twice - as the build saw them (entries and
+    participants up to the old marks) and now - and the difference is added to the day's rows
+    (stocks, flows and year-to-date flows); the new entries' money is added the same way. Cost
+    ~ the new entries, not the ledger. Returns the number of touched participants, or None if
+    the day was not built by the event build (no marks): then the caller rebuilds it.
+
+    Like the rebuild, it sees the ledger as it is: a late entry for an earlier day changes that
+    earlier day only at the next rebuild of it (the nightly build rebuilds yesterday), and an
+    entry committed after a build although its id is below the build's mark (two concurrent
+    payment transactions committing out of id order during the build) is only counted at the
+    next rebuild of the day."""
+    params: dict[str, Any] = day_params(day)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        cursor.execute(
+            "SELECT ledger_mark, participant_mark FROM reporting_rollupday WHERE day = %s"
+            " FOR UPDATE",
+            [day],
+        )
+        row = cursor.fetchone()
+        if row is None or row[0] is None or row[1] is None:
+            return None
+        old_mark, old_pmark = int(row[0]), int(row[1])
+        mark, pmark = marks()
+        if (mark, pmark) == (old_mark, old_pmark):
+            return 0
+        cursor.execute(
+            """CREATE TEMP TABLE rd_touched ON COMMIT DROP AS
+               SELECT participant_id AS pid FROM contributions_ledgerentry
+               WHERE id > %(old)s AND id <= %(mark)s
+               UNION
+               SELECT id FROM enrollment_participant WHERE id > %(oldp)s AND id <= %(pmark)s""",
+            {"old": old_mark, "mark": mark, "oldp": old_pmark, "pmark": pmark},
+        )
+        cursor.execute("SELECT count(*) FROM rd_touched")
+        counted = cursor.fetchone()
+        touched = int(counted[0]) if counted else 0
+        cursor.execute("ANALYZE rd_touched")
+        sql = state_sql("{table}", touched="rd_touched")
+        cursor.execute(
+            sql.replace("{table}", "rd_old"), {**params, "mark": old_mark, "pmark": old_pmark}
+        )
+        cursor.execute(sql.replace("{table}", "rd_new"), {**params, "mark": mark, "pmark": pmark})
+        start_ts, end_ts = day_bounds(day)
+        cursor.execute(
+            MONEY_SQL,
+            {**params, "start_ts": start_ts, "end": end_ts, "mark": mark, "low": old_mark},
+        )
+        cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
+        cursor.execute(
+            "CREATE TEMP TABLE rb_money_split ON COMMIT DROP AS "
+            + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
+        )
+        cursor.execute(_delta_daily_sql(), params)
+        cursor.execute(_delta_apply_daily_sql(), params)
+        cursor.execute(_DELTA_DEMOGRAPHIC, params)
+        cursor.execute(
+            "DELETE FROM reporting_demographicrollup WHERE day = %s AND registered = 0", [day]
+        )
+        cursor.execute(_DELTA_AGENT, params)
+        cursor.execute(
+            """UPDATE reporting_rollupday SET built_at = now(), ledger_mark = %s,
+               participant_mark = %s WHERE day = %s""",
+            [mark, pmark, day],
+        )
+        for table in (
+            "rd_touched",
+            "rd_old",
+            "rd_new",
+            "rb_money",
+            "rb_split",
+            "rb_money_split",
+            "rd_daily",
+        ):
+            cursor.execute(f"DROP TABLE {table}")
+    return touched

@@ -1,0 +1,207 @@
+"""The event-based build (one pass over the ledger for a range) writes exactly the rows of the
+per-day build (a ledger scan per day) for every day of the year, on generated data with agents,
+partners, multi-month and late payments, lapses and reactivations at month edges, reversals on
+past days, an adjustment and age-band birthdays; and the intraday delta refresh equals a rebuild
+of the day."""
+
+from __future__ import annotations
+
+import random
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from contributions.services import refresh_coverage_statuses, reverse_payment
+from reporting.models import AgentRollup, DailyRollup, DemographicRollup, RollupDay
+from reporting.rollup_events import calendar_params
+from reporting.rollups import rebuild_rollups, rebuild_rollups_per_day, refresh_today
+from tests.conftest import make_staff, nik_for
+from tests.reporting.conftest import at
+
+VILLAGES = ["32.73.05.1001", "35.78.01.1001"]
+OCCUPATIONS = ["petani", "tukang", "ojol"]
+
+
+def _rows(day: date | None = None) -> dict[str, list[tuple[Any, ...]]]:
+    """Every rollup row (all columns but the id), sorted; of one day or of all days."""
+    out = {}
+    for model in (DailyRollup, DemographicRollup, AgentRollup):
+        names = [f.name for f in model._meta.fields if f.name != "id"]
+        qs = model.objects.all() if day is None else model.objects.filter(day=day)
+        out[model.__name__] = sorted(
+            qs.values_list(*names), key=lambda r: tuple("" if v is None else str(v) for v in r)
+        )
+    return out
+
+
+def _insert_entry(participant_id: int, kind: str, amount: int, on: date, **kw: Any) -> None:
+    """A ledger entry created on a past day (the services stamp `now`; the ledger only refuses
+    UPDATE and DELETE, so a back-dated INSERT is how a past reversal or adjustment is made)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """INSERT INTO contributions_ledgerentry (participant_id, kind, amount, months,
+               reverses_id, reason, created_at) VALUES (%s, %s, %s, 0, %s, 'test', %s)""",
+            [participant_id, kind, amount, kw.get("reverses_id"), at(on, 23, 45)],
+        )
+
+
+@pytest.fixture
+def history(participant_on: Any, pay_on: Any, branches: dict[str, Any]) -> dict[str, Any]:
+    """~40 workers over the year: some registered by agents, some with a partner, paid 1-3
+    months at a time, sometimes late (lapse, then reactivation), at 23:30 on month ends, some
+    collected by an agent; reversals on past days and today; an adjustment; birthdays that move
+    workers to another age band during the year."""
+    from contributions.errors import PaymentError
+    from enrollment.models import Partner, StaffProfile
+
+    rng = random.Random(11)
+    today = timezone.localdate()
+    first = date(today.year, 1, 1)
+    agents = [
+        StaffProfile.objects.get(user=make_staff(f"ev_agent{i}", "agent", b))
+        for i, b in enumerate(branches.values())
+    ]
+    partner = Partner.objects.create(code="EVP", name="Event partner", kind="sponsor")
+    people = []
+    for i in range(40):
+        # born so that a 25th/35th/45th birthday falls inside this year for some of them
+        born = date(today.year - rng.choice([25, 35, 45, 30, 50]), 1 + rng.randrange(12), 1)
+        sex = rng.choice("MF")
+        village = rng.choice(VILLAGES)
+        reg = first + timedelta(days=rng.randrange(max(1, (today - first).days - 10)))
+        people.append(
+            participant_on(
+                reg,
+                nik=nik_for(born, sex, 700 + i, prefix=village.replace(".", "")[:6]),
+                birth_date=born,
+                sex=sex,
+                village=village,
+                occupation=rng.choice(OCCUPATIONS),
+                jht=rng.random() < 0.3,
+                channel=rng.choice(["agent", "branch", "self"]),
+                registered_by=rng.choice([None, *agents]),
+                partner=partner if rng.random() < 0.2 else None,
+            )
+        )
+    events = []
+    for p in people:
+        day = timezone.localdate(p.created_at)
+        while True:
+            # late payers stay away long enough to lapse; month ends get extra payments
+            day += timedelta(days=rng.choice([3, 20, 30, 31, 45, 140]))
+            if day >= today:
+                break
+            if rng.random() < 0.2:
+                day = (day.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+            events.append((day, p.pk, rng.choice([1, 1, 2, 3])))
+    by_pk = {p.pk: p for p in people}
+    payments = []
+    for day, pk, months in sorted(events):
+        p = by_pk[pk]
+        if day < timezone.localdate(p.created_at) or day >= today:
+            continue
+        try:
+            payments.append(
+                pay_on(
+                    p,
+                    day,
+                    months=months,
+                    hour=rng.choice([10, 23]),
+                    minute=30,
+                    collected_by=rng.choice([None, *agents]),
+                )
+            )
+        except PaymentError:
+            continue
+    # reversals on past days (a week after the payment), and one today through the service
+    for payment in payments[::9]:
+        later = timezone.localdate(payment.paid_at) + timedelta(days=7)
+        if later < today:
+            entry = payment.entries.get(kind="payment")
+            _insert_entry(payment.participant_id, "reversal", -payment.amount, later,
+                          reverses_id=entry.pk)  # fmt: skip
+    recent = [p for p in payments if not p.entries.filter(reversed_by__isnull=False).exists()]
+    reverse_payment(payment=recent[-1], reason="bank recall", user=None)
+    earliest = min(people, key=lambda p: p.created_at)
+    _insert_entry(earliest.pk, "adjustment", 5_000, timezone.localdate(earliest.created_at))
+    refresh_coverage_statuses(as_of=today)
+    return {"people": people, "agents": agents, "payments": payments}
+
+
+def test_calendar_follows_the_coverage_rules() -> None:
+    from contributions import coverage as rules
+
+    first, last = date(2026, 1, 1), date(2026, 6, 30)
+    for nu, grace_from, lapsed_from in calendar_params(first, last):
+        for day in (first + timedelta(days=i) for i in range((last - first).days + 1)):
+            want = rules.status_for(
+                paid_through=(nu - timedelta(days=1)).replace(day=1), start_month=nu, as_of=day
+            )
+            got = "active" if day < grace_from else "grace" if day < lapsed_from else "lapsed"
+            assert got == want, (nu, day)
+
+
+def test_event_build_equals_the_per_day_build_on_every_day(history: dict[str, Any]) -> None:
+    today = timezone.localdate()
+    first = date(today.year, 1, 1)
+    per_day = rebuild_rollups_per_day(start=first, end=today)
+    want = _rows()
+    assert want["DailyRollup"] and want["DemographicRollup"] and want["AgentRollup"]
+    year = DailyRollup.objects.filter(day=today)
+    assert sum(r.ytd_lapses for r in year) > 0 and sum(r.ytd_reactivations for r in year) > 0
+    assert sum(r.ytd_collected_other for r in year) == 5_000
+    assert len({r[5] for r in want["DemographicRollup"]}) >= 3  # several age bands
+    DailyRollup.objects.all().delete()
+    DemographicRollup.objects.all().delete()
+    AgentRollup.objects.all().delete()
+    RollupDay.objects.all().delete()
+
+    events = rebuild_rollups(start=first, end=today)
+    assert (events.days, events.rows) == (per_day.days, per_day.rows)
+    got = _rows()
+    for table in want:
+        assert got[table] == want[table], table
+
+    # a range in the middle of the year chains the year-to-date sums from the day before
+    middle = first + timedelta(days=(today - first).days // 2)
+    rebuild_rollups(start=middle, end=middle + timedelta(days=3))
+    assert _rows() == want
+
+
+def test_delta_refresh_equals_a_rebuild_of_today(
+    history: dict[str, Any], participant_on: Any, pay_on: Any
+) -> None:
+    from enrollment.models import Participant
+
+    today = timezone.localdate()
+    rebuild_rollups(start=date(today.year, 1, 1), end=today)
+    # new since the build: a reactivation, a payment collected by an agent, a registration by
+    # an agent (and its first payment), a late-recorded payment for yesterday, a reversal
+    lapsed = list(Participant.objects.filter(coverage__status="lapsed")[:2])
+    assert lapsed
+    pay_on(lapsed[0], today, hour=8)
+    graced = Participant.objects.filter(coverage__status="grace").first()
+    if graced is not None:
+        pay_on(graced, today, months=2, hour=9, collected_by=history["agents"][0])
+    newcomer = participant_on(
+        today, nik=nik_for(date(2001, 2, 3), "F", 990), sex="F", birth_date=date(2001, 2, 3),
+        registered_by=history["agents"][1],
+    )  # fmt: skip
+    pay_on(newcomer, today, hour=9)
+    if len(lapsed) > 1:
+        pay_on(lapsed[1], today - timedelta(days=1), hour=22)
+    reverse_payment(payment=history["payments"][-2], reason="double", user=None)
+
+    result = refresh_today()
+    # the delta: a handful of touched participants, not a rebuild of the day's rows
+    assert result.days == 1 and 3 <= result.rows <= 5
+    delta = _rows(today)
+    rebuild_rollups(start=today, end=today)
+    assert delta == _rows(today)
+
+    # nothing new: the refresh is a no-op
+    assert refresh_today().rows == 0
+    assert _rows(today) == delta
