@@ -16,7 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from enrollment import permissions
+from enrollment.admin import RoleAdmin
 from enrollment.models import Participant
+from enrollment.permissions import can
 
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
@@ -43,7 +46,7 @@ def _user(request: HttpRequest) -> User | None:
     return user if isinstance(user, User) else None
 
 
-class AddOnlyAdmin(admin.ModelAdmin[Any]):
+class AddOnlyAdmin(RoleAdmin):
     """New rows only: an existing row is shown read-only and cannot be deleted."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -53,7 +56,7 @@ class AddOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnlyAdmin(RoleAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -79,6 +82,7 @@ class IncomeLevelInline(admin.TabularInline[IncomeLevel, RateSchedule]):
 class RateScheduleAdmin(AddOnlyAdmin):
     """A rate change is a new schedule with its own effective-from date and income levels."""
 
+    permission_action = "manage_rates"
     list_display = ("effective_from", "jkk_rate_bp", "jkm_monthly", "jht_rate_bp", "created_by")
     inlines = [IncomeLevelInline]
     exclude = ("created_by",)
@@ -91,6 +95,7 @@ class RateScheduleAdmin(AddOnlyAdmin):
 
 @admin.register(RateDiscount)
 class RateDiscountAdmin(AddOnlyAdmin):
+    permission_action = "manage_rates"
     list_display = ("name", "sector", "programmes", "percent", "first_month", "last_month")
 
 
@@ -112,7 +117,10 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-@admin.action(description=gettext_lazy("Reverse the selected payments (asks for a reason)"))
+@admin.action(
+    description=gettext_lazy("Reverse the selected payments (asks for a reason)"),
+    permissions=["reverse"],
+)
 def reverse_payments(
     modeladmin: PaymentAdmin, request: HttpRequest, queryset: QuerySet[Payment]
 ) -> HttpResponse | None:
@@ -164,6 +172,9 @@ class PaymentAdmin(ReadOnlyAdmin):
     actions = [reverse_payments]
     show_full_result_count = False
 
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
+        return can(request.user, "reverse_payment")
+
     @admin.display(boolean=True, description=gettext_lazy("reversed"))
     def reversed(self, obj: Payment) -> bool:
         return obj.entries.filter(kind=LedgerEntry.Kind.REVERSAL).exists()
@@ -183,7 +194,9 @@ class SponsorBatchAdmin(ReadOnlyAdmin):
     search_fields = ("reference",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("contributions.add_sponsorbatch"))
+        return can(request.user, "post_sponsor_batch") and bool(
+            request.user.has_perm("contributions.add_sponsorbatch")
+        )
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -246,7 +259,12 @@ class ImportReportAdmin(ReadOnlyAdmin):
     list_filter = ("channel",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("contributions.add_importreport"))
+        # A reconciliation file posts payments for any participant: national record_payment.
+        return permissions.scope_of(
+            request.user, "record_payment"
+        ) == permissions.Scope.NATIONAL and bool(
+            request.user.has_perm("contributions.add_importreport")
+        )
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -299,7 +317,8 @@ class ImportReportAdmin(ReadOnlyAdmin):
 
 # --- payment reminders -------------------------------------------------------------------------
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(admin.ModelAdmin[ReminderRule]):
+class ReminderRuleAdmin(RoleAdmin):
+    permission_action = "view_reminder_plan"
     list_display = ("kind", "offset_days", "enabled", "channel", "updated_at")
     list_editable = ("offset_days", "enabled", "channel")
     readonly_fields = ("updated_at",)
@@ -337,7 +356,8 @@ class ReminderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReminderPreference)
-class ReminderPreferenceAdmin(admin.ModelAdmin[ReminderPreference]):
+class ReminderPreferenceAdmin(RoleAdmin):
+    permission_action = "manage_reminders"
     list_display = ("participant", "opted_out_at", "reason", "preferred_channel", "updated_at")
     list_filter = ("preferred_channel",)
     search_fields = ("participant__kpj_number",)

@@ -191,7 +191,7 @@ def upsert_row(
             p = register_participant(**kwargs)
             existing_by_nik[p.nik] = p
             return _row_result(n, nik, "created", client, p)
-        if not participants_for(client).filter(pk=existing.pk).exists():
+        if not participants_for(client, "edit_participant").filter(pk=existing.pk).exists():
             err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
             return _row_result(n, nik, "error", client, errors=_errors([err]))
         changes, errors = _changes(existing, kwargs)
