@@ -182,8 +182,8 @@ INSTALLED_APPS += [
     "django_otp.plugins.otp_totp",  # TOTP second factor (required for admins)
     "csp",
 ]
-_AUTH_MIDDLEWARE = MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware")
-MIDDLEWARE[_AUTH_MIDDLEWARE + 1 : _AUTH_MIDDLEWARE + 1] = [
+_AFTER = MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1
+MIDDLEWARE[_AFTER:_AFTER] = [
     "django_otp.middleware.OTPMiddleware",  # request.user.is_verified()
     "bpjsportal.access.SecondFactorMiddleware",  # admins must pass TOTP before anything else
     "bpjsportal.access.IdleTimeoutMiddleware",

@@ -50,12 +50,17 @@ def _next_url(request: HttpRequest) -> str:
     return reverse("enrollment:home")
 
 
-def _refuse(form: TokenForm, device: TOTPDevice) -> None:
-    allowed, details = device.verify_is_allowed()
-    if not allowed and details and details.get("locked_until"):
+def _check(form: TokenForm, device: TOTPDevice) -> bool:
+    """Verify the form's code against the device; on refusal say why (wrong, or too many wrong
+    codes in a row: django-otp then makes the user wait, doubling each time)."""
+    allowed, _details = device.verify_is_allowed()
+    if not allowed:
         form.add_error("token", _("Too many wrong codes. Wait a moment, then try the newest code."))
-    else:
-        form.add_error("token", _("That code is wrong or has expired. Try the newest code."))
+        return False
+    if device.verify_token(form.cleaned_data["token"]):
+        return True
+    form.add_error("token", _("That code is wrong or has expired. Try the newest code."))
+    return False
 
 
 @login_required
@@ -70,12 +75,11 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(f"{reverse('otp-setup')}?next={next_url}")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        for device in devices:
-            if device.verify_token(form.cleaned_data["token"]):
-                otp_login(request, device)
-                request.session[ENROLLED_SESSION_KEY] = True
-                return redirect(next_url)
-        _refuse(form, devices[0])
+        device = devices[0]  # one authenticator app per user (the set-up page makes one)
+        if _check(form, device):
+            otp_login(request, device)
+            request.session[ENROLLED_SESSION_KEY] = True
+            return redirect(next_url)
     status = 400 if form.errors else 200
     return render(
         request, "registration/otp_verify.html", {"form": form, "next": next_url}, status=status
@@ -99,15 +103,13 @@ def setup(request: HttpRequest) -> HttpResponse:
             user=request.user, name=_("Authenticator app"), confirmed=False
         )
     form = TokenForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["token"]):
-            device.confirmed = True
-            device.save(update_fields=["confirmed"])
-            otp_login(request, device)
-            request.session[ENROLLED_SESSION_KEY] = True
-            messages.success(request, _("Two-factor login is set up."))
-            return redirect(next_url)
-        _refuse(form, device)
+    if request.method == "POST" and form.is_valid() and _check(form, device):
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        otp_login(request, device)
+        request.session[ENROLLED_SESSION_KEY] = True
+        messages.success(request, _("Two-factor login is set up."))
+        return redirect(next_url)
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage)
     buffer = io.BytesIO()
     image.save(buffer)

@@ -72,7 +72,8 @@ PART, KEY = Scope.PARTNER, Scope.KEY
 
 
 def _row(*scopes: Scope) -> dict[str, Scope]:
-    assert len(scopes) == len(PRINCIPALS)
+    if len(scopes) != len(PRINCIPALS):
+        raise ValueError("a roles-table row needs one scope per principal")
     return dict(zip(PRINCIPALS, scopes, strict=True))
 
 
@@ -100,7 +101,8 @@ TABLE: dict[str, dict[str, Scope]] = {
     "data_subject_export":  _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
 }
 # fmt: on
-assert set(TABLE) == set(ACTIONS)
+if set(TABLE) != set(ACTIONS):
+    raise ValueError("every action of the roles table needs a description, and vice versa")
 
 # Roles that must pass a second factor (TOTP) after the password (docs/security.md).
 OTP_REQUIRED_ROLES = frozenset({"admin", "regional_admin"})
