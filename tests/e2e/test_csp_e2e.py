@@ -82,6 +82,7 @@ def test_main_pages_have_no_csp_violation(page: Any, live_server: Any, admin_use
     # The registration form: htmx posts the NIK check under the policy.
     _visit(page, base + "/register/", messages)
     page.fill("#id_nik", "1234")
+    page.dispatch_event("#id_nik", "change")
     page.wait_for_selector("[data-testid=nik-check]")
     found = page.evaluate("window.__cspViolations") + messages
     assert not found, found
