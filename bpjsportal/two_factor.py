@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+from urllib.parse import urlencode
 
 import qrcode
 import qrcode.image.svg
@@ -72,7 +73,7 @@ def verify(request: HttpRequest) -> HttpResponse:
         return redirect(next_url)
     devices = list(TOTPDevice.objects.devices_for_user(request.user, confirmed=True))
     if not devices:
-        return redirect(f"{reverse('otp-setup')}?next={next_url}")
+        return redirect(f"{reverse('otp-setup')}?{urlencode({'next': next_url})}")
     form = TokenForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         device = devices[0]  # one authenticator app per user (the set-up page makes one)
@@ -93,7 +94,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     next_url = _next_url(request)
     confirmed = TOTPDevice.objects.devices_for_user(request.user, confirmed=True)
     if confirmed.exists() and not request.user.is_verified():  # type: ignore[union-attr]
-        return redirect(f"{reverse('otp-verify')}?next={next_url}")
+        return redirect(f"{reverse('otp-verify')}?{urlencode({'next': next_url})}")
     if confirmed.exists():
         messages.info(request, _("Two-factor login is already set up for your account."))
         return redirect(next_url)
