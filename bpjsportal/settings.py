@@ -114,6 +114,28 @@ DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# --- pgbouncer and the read replica (docs/operations.md, "Beyond one machine") -------------
+# Behind pgbouncer in transaction pooling mode, set DB_DISABLE_SERVER_SIDE_CURSORS=1: a
+# server-side cursor (.iterator()) would outlive the transaction that pgbouncer pins it to.
+DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+    "DB_DISABLE_SERVER_SIDE_CURSORS", False
+)
+# REPLICA_DATABASE_URL = a streaming replica of DATABASE_URL. When set, the dashboard pages,
+# exports and progress API read from it; all writes, reads in a transaction or after a write,
+# and auth/sessions/roles use the primary (bpjsportal/routers.py). Unset: everything on default.
+DATABASE_ROUTERS = ["bpjsportal.routers.ReplicaRouter"]
+if os.environ.get("REPLICA_DATABASE_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        os.environ["REPLICA_DATABASE_URL"],
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+    DATABASES["replica"]["DISABLE_SERVER_SIDE_CURSORS"] = DATABASES["default"][
+        "DISABLE_SERVER_SIDE_CURSORS"
+    ]
+    # Tests create no second database: the alias reads the test database of default.
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from bpjsportal.routers import use_replica
 from enrollment import permissions
 from enrollment.api.auth import ApiTokenAuthentication, ClientRateThrottle
 from enrollment.models import ApiClient
@@ -37,6 +38,7 @@ class ProgressApi(APIView):
         responses=OpenApiTypes.OBJECT,
         description="Headline figures, monthly series and projection (docs/reporting.md).",
     )
+    @use_replica  # after authentication (DRF's initial()); reads may use the replica
     def get(self, request: Request) -> Response:
         who = request.auth if isinstance(request.auth, ApiClient) else request.user
         scope = selectors.scope_for(who)

@@ -15,6 +15,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from bpjsportal.routers import use_replica
 from enrollment import permissions
 
 from . import exports, selectors
@@ -32,6 +33,7 @@ def _scope(request: HttpRequest) -> Scope:
 
 
 @login_required
+@use_replica  # reads may come from the read replica (bpjsportal/routers.py)
 def dashboard(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     f = selectors.parse_filters(request.GET, scope)
@@ -86,6 +88,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@use_replica
 def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     scope = _scope(request)
     if table not in exports.TABLES or fmt not in ("csv", "xlsx"):

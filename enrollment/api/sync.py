@@ -26,7 +26,8 @@ from typing import Generic, TypeVar
 
 from django.core import signing
 from django.db import connection
-from django.db.models import Model, Q, QuerySet
+from django.db.models import F, Model, QuerySet
+from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ApiError
@@ -92,7 +93,11 @@ def sync_page(qs: QuerySet[M], since: Position, limit: int) -> SyncPage[M]:
     horizon = sync_horizon()
     rows = list(
         qs.filter(
-            Q(sync_txid__gt=since.txid) | Q(sync_txid=since.txid, id__gt=since.id),
+            # A row comparison, (sync_txid, id) > (t, i): PostgreSQL starts the index scan at
+            # the position. The equivalent `txid > t OR (txid = t AND id > i)` is only a filter
+            # on a scan from the start of the index, so each page read every row before it
+            # (111 ms at row 43,000 of 100,000; quadratic over a catch-up; bench/bench_sync.py).
+            TupleGreaterThan(Tuple(F("sync_txid"), F("id")), (since.txid, since.id)),
             sync_txid__lt=horizon,
         ).order_by("sync_txid", "id")[: limit + 1]
     )

@@ -1,0 +1,5 @@
+"""Benchmark-only settings: the app's settings plus bench/bare_urls.py (never shipped)."""
+
+from bpjsportal.settings import *  # noqa: F403
+
+ROOT_URLCONF = "bench.bare_urls"

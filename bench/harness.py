@@ -1,0 +1,183 @@
+"""Helpers shared by the concurrency, sync and soak scenarios: a gunicorn server of the real app
+(optionally with the benchmark URLconf), HTTP clients in threads, percentiles, a database."""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import httpx  # noqa: E402
+from bench_api import _free_port  # noqa: E402
+from common import ROOT  # noqa: E402
+
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
+
+
+def database_url(default_name: str) -> str:
+    """BENCH_DATABASE_URL (e.g. the shared 10M database) or a database of our own."""
+    return os.environ.get("BENCH_DATABASE_URL") or (
+        f"postgres://postgres@127.0.0.1:5432/{default_name}"
+    )
+
+
+def prepare_django(url: str) -> None:
+    """Django configured on `url` (created, migrated, reference data loaded)."""
+    os.environ["BENCH_DATABASE_URL"] = url
+    os.environ.setdefault("API_THROTTLE_RATE", "")
+    from common import setup_django
+
+    setup_django()
+
+
+def drop_database(name: str) -> None:
+    subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"],
+        check=True,
+        capture_output=True,
+    )
+
+
+@contextmanager
+def gunicorn(
+    url: str, *, workers: int = 4, settings: str = "bpjsportal.settings", threads: int = 1
+) -> Iterator[str]:
+    """The app under gunicorn (sync workers, DEBUG=1 as in bench_api.py), on a free port."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": settings,
+        "API_THROTTLE_RATE": "",
+        "DEBUG": "1",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [sys.executable, "-m", "gunicorn", "bpjsportal.wsgi", "-w", str(workers)]
+    if threads > 1:
+        cmd += ["--threads", str(threads)]
+    cmd += ["-b", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "600"]
+    server = subprocess.Popen(cmd, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                httpx.get(base + "/api/schema/", timeout=5)
+                break
+            except httpx.HTTPError:
+                if server.poll() is not None:
+                    raise RuntimeError("gunicorn exited") from None
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """The q-th percentile (0-100, nearest rank) of samples in seconds, in milliseconds."""
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank] * 1000
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(samples) * 1000, 1) if samples else float("nan"),
+        "p95_ms": round(percentile(samples, 95), 1),
+        "p99_ms": round(percentile(samples, 99), 1),
+    }
+
+
+def client(base: str, token: str | None = None) -> httpx.Client:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Token {token}"
+    return httpx.Client(base_url=base, headers=headers, timeout=300)
+
+
+def run_clients(
+    n_clients: int, work: Callable[[int], list[float]]
+) -> tuple[list[float], float, list[BaseException]]:
+    """Run work(i) in n_clients threads; their latencies, the wall time, and any exceptions."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    start = time.perf_counter()
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(n_clients) as pool:
+        futures = [pool.submit(work, i) for i in range(n_clients)]
+        for f in futures:
+            try:
+                latencies.extend(f.result())
+            except BaseException as exc:  # reported, not raised: the table shows errors
+                errors.append(exc)
+    return latencies, time.perf_counter() - start, errors
+
+
+def admin_token(name: str) -> str:
+    from enrollment.api.clients import create_api_client
+
+    return str(create_api_client(name=name, scope="admin").token)
+
+
+def partner_token(name: str, code: str) -> str:
+    from enrollment.api.clients import create_api_client
+    from enrollment.models import Partner
+
+    partner, _ = Partner.objects.get_or_create(
+        code=code, defaults={"name": f"Bench {code}", "kind": "bundle"}
+    )
+    return str(create_api_client(name=name, scope="partner", partner=partner).token)
+
+
+def load() -> str:
+    """The machine's 1-minute load average (other work on a shared machine skews figures)."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def with_defaults(parser: Any, args: Any) -> Any:
+    """args (a Namespace, a dict or None, e.g. from bench/run.py) over the parser's defaults."""
+    merged = parser.parse_args([])
+    given = vars(args) if hasattr(args, "__dict__") else dict(args or {})
+    for key, value in given.items():
+        if value is not None:
+            setattr(merged, key, value)
+    return merged
+
+
+def print_result(result: dict[str, Any]) -> None:
+    """The scenario's rows as a Markdown table, then its notes (stdout only)."""
+    rows = result["rows"]
+    print(f"## {result['scenario']}\n")
+    if rows:
+        keys = list(dict.fromkeys(k for row in rows for k in row))
+        print("| " + " | ".join(keys) + " |")
+        print("|" + "---|" * len(keys))
+        for row in rows:
+            print("| " + " | ".join(_cell(row.get(k, "")) for k in keys) + " |")
+    print(f"\n{result['notes']}")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.1f}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
