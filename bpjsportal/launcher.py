@@ -203,6 +203,11 @@ def run() -> None:
         say("reminders go to the local fake SMS/WhatsApp gateway on 127.0.0.1:8025")
     say(f"portal: http://{host}:{port}/   admin: http://{host}:{port}/admin/")
     say("demo logins (password 'demo-pass-2024'): admin, jabar (regional), supervisor, agent1-3")
+    say(
+        "admin and jabar also need a two-factor code: add the key "
+        "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ to an authenticator app, "
+        "or run `.venv/bin/python manage.py demo_totp admin`"
+    )
     say("Ctrl-C stops everything started here")
     try:
         while all(p.poll() is None for p in procs):

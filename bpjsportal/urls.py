@@ -2,19 +2,34 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from reporting.api import ProgressApi
+
+from . import two_factor
+from .access import PortalAdminSite
+
+# The back office needs the second factor and the admin role (docs/security.md).
+admin.site.__class__ = PortalAdminSite
 
 urlpatterns = [
     # Before any other api/ include (the API branch adds its router below).
     path("api/v1/reports/progress/", ProgressApi.as_view(), name="api-reports-progress"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/otp/", two_factor.verify, name="otp-verify"),
+    path("login/otp/setup/", two_factor.setup, name="otp-setup"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("bpjsportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI's initialiser is served as a script of its own (CSP: no inline scripts).
+    path(
+        "api/docs/",
+        SpectacularSwaggerSplitView.as_view(
+            url_name="api-schema", template_name="api/swagger_ui.html"
+        ),
+        name="api-docs",
+    ),
     path("i18n/", include("django.conf.urls.i18n")),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("reports/", include("reporting.urls")),

@@ -16,7 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from enrollment import permissions
+from enrollment.admin import RoleAdmin
 from enrollment.models import Participant
+from enrollment.permissions import can
 from enrollment.selectors import search_by_nik
 
 from .errors import BatchError, ContributionError, ImportFileError
@@ -44,7 +47,7 @@ def _user(request: HttpRequest) -> User | None:
     return user if isinstance(user, User) else None
 
 
-class AddOnlyAdmin(admin.ModelAdmin[Any]):
+class AddOnlyAdmin(RoleAdmin):
     """New rows only: an existing row is shown read-only and cannot be deleted."""
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -54,7 +57,7 @@ class AddOnlyAdmin(admin.ModelAdmin[Any]):
         return False
 
 
-class ReadOnlyAdmin(admin.ModelAdmin[Any]):
+class ReadOnlyAdmin(RoleAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -80,6 +83,7 @@ class IncomeLevelInline(admin.TabularInline[IncomeLevel, RateSchedule]):
 class RateScheduleAdmin(AddOnlyAdmin):
     """A rate change is a new schedule with its own effective-from date and income levels."""
 
+    permission_action = "manage_rates"
     list_display = ("effective_from", "jkk_rate_bp", "jkm_monthly", "jht_rate_bp", "created_by")
     inlines = [IncomeLevelInline]
     exclude = ("created_by",)
@@ -92,6 +96,7 @@ class RateScheduleAdmin(AddOnlyAdmin):
 
 @admin.register(RateDiscount)
 class RateDiscountAdmin(AddOnlyAdmin):
+    permission_action = "manage_rates"
     list_display = ("name", "sector", "programmes", "percent", "first_month", "last_month")
 
 
@@ -121,7 +126,10 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
-@admin.action(description=gettext_lazy("Reverse the selected payments (asks for a reason)"))
+@admin.action(
+    description=gettext_lazy("Reverse the selected payments (asks for a reason)"),
+    permissions=["reverse"],
+)
 def reverse_payments(
     modeladmin: PaymentAdmin, request: HttpRequest, queryset: QuerySet[Payment]
 ) -> HttpResponse | None:
@@ -181,6 +189,9 @@ class PaymentAdmin(ReadOnlyAdmin):
             return by_nik, False
         return super().get_search_results(request, queryset, search_term)
 
+    def has_reverse_permission(self, request: HttpRequest) -> bool:
+        return can(request.user, "reverse_payment")
+
     @admin.display(boolean=True, description=gettext_lazy("reversed"))
     def reversed(self, obj: Payment) -> bool:
         return obj.entries.filter(kind=LedgerEntry.Kind.REVERSAL).exists()
@@ -200,7 +211,9 @@ class SponsorBatchAdmin(ReadOnlyAdmin):
     search_fields = ("reference",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("contributions.add_sponsorbatch"))
+        return can(request.user, "post_sponsor_batch") and bool(
+            request.user.has_perm("contributions.add_sponsorbatch")
+        )
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -263,7 +276,12 @@ class ImportReportAdmin(ReadOnlyAdmin):
     list_filter = ("channel",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm("contributions.add_importreport"))
+        # A reconciliation file posts payments for any participant: national record_payment.
+        return permissions.scope_of(
+            request.user, "record_payment"
+        ) == permissions.Scope.NATIONAL and bool(
+            request.user.has_perm("contributions.add_importreport")
+        )
 
     def add_view(
         self, request: HttpRequest, form_url: str = "", extra_context: dict[str, Any] | None = None
@@ -316,7 +334,8 @@ class ImportReportAdmin(ReadOnlyAdmin):
 
 # --- payment reminders -------------------------------------------------------------------------
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(admin.ModelAdmin[ReminderRule]):
+class ReminderRuleAdmin(RoleAdmin):
+    permission_action = "view_reminder_plan"
     list_display = ("kind", "offset_days", "enabled", "channel", "updated_at")
     list_editable = ("offset_days", "enabled", "channel")
     readonly_fields = ("updated_at",)
@@ -354,7 +373,8 @@ class ReminderAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ReminderPreference)
-class ReminderPreferenceAdmin(admin.ModelAdmin[ReminderPreference]):
+class ReminderPreferenceAdmin(RoleAdmin):
+    permission_action = "manage_reminders"
     list_display = ("participant", "opted_out_at", "reason", "preferred_channel", "updated_at")
     list_filter = ("preferred_channel",)
     search_fields = ("participant__kpj_number",)

@@ -1,6 +1,6 @@
 """Browser pages of contributions. Thin: scope check, parse, call a service or selector, render.
 
-Every page starts from enrollment.selectors.participants_visible_to (404 outside the scope)."""
+Every page starts from enrollment.permissions.participants_in_scope (404 outside the scope)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from enrollment import permissions
 from enrollment.models import Participant, StaffProfile
-from enrollment.selectors import participants_visible_to, staff_profile
+from enrollment.selectors import staff_profile
 
 from . import reminders, selectors
 from .errors import PaymentError
@@ -29,9 +30,12 @@ from .services import record_payment
 PAGE_SIZE = 25
 
 
-def _participant(request: HttpRequest, pk: int) -> Participant:
+def _participant(request: HttpRequest, pk: int, action: str = "view_participants") -> Participant:
+    """The participant, if `action` on it is in the user's scope (else 404)."""
     return get_object_or_404(
-        participants_visible_to(request.user).select_related("occupation", "village", "province"),
+        permissions.participants_in_scope(request.user, action).select_related(
+            "occupation", "village", "province"
+        ),
         pk=pk,
     )
 
@@ -46,7 +50,7 @@ def _profile(request: HttpRequest) -> StaffProfile:
 @login_required
 def record_cash(request: HttpRequest, pk: int) -> HttpResponse:
     """An agent records cash collected from the participant; success shows the receipt."""
-    participant = _participant(request, pk)
+    participant = _participant(request, pk, "record_payment")
     profile = _profile(request)
     form = CashPaymentForm(request.POST or None, participant=participant)
     if request.method == "POST" and form.is_valid():
@@ -127,18 +131,11 @@ def arrears(request: HttpRequest) -> HttpResponse:
 
 
 # --- payment reminders ---------------------------------------------------------------------------
-def _is_reminder_admin(user: object) -> bool:
-    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
-        return True
-    profile = staff_profile(user)  # type: ignore[arg-type]
-    return profile is not None and profile.role == StaffProfile.Role.ADMIN
-
-
 @login_required
 @require_GET
 def reminders_today(request: HttpRequest) -> HttpResponse:
     """Staff only: the day's reminder plan and delivery figures per channel."""
-    if not _is_reminder_admin(request.user):
+    if not permissions.can(request.user, "view_reminder_plan"):
         raise PermissionDenied
     day = timezone.localdate()
     if request.GET.get("day"):
@@ -160,9 +157,7 @@ def reminders_today(request: HttpRequest) -> HttpResponse:
 def reminder_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
     """An agent or admin marks that the participant wants no more reminders (or wants them
     again with `opt_in=1`)."""
-    participant = _participant(request, pk)
-    if not _is_reminder_admin(request.user):
-        _profile(request)  # agents and supervisors need a staff profile
+    participant = _participant(request, pk, "manage_reminders")
     if request.POST.get("opt_in") == "1":
         reminders.opt_in(participant=participant, user=request.user)
         messages.success(request, _("Reminders switched on again."))

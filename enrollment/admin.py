@@ -6,6 +6,8 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -24,12 +26,38 @@ from .models import (
     Region,
     StaffProfile,
 )
+from .permissions import can
 from .selectors import search_by_nik
 from .services import register_participant
 
 
+class RoleAdmin(admin.ModelAdmin[Any]):
+    """Back-office pages ask the roles table (enrollment/permissions.py): seeing the page needs
+    `use_back_office`, adding, changing and deleting need `permission_action`. Django's own
+    model permissions still apply on top (superusers have them all)."""
+
+    permission_action = "use_back_office"
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return can(request.user, "use_back_office") and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return can(request.user, "use_back_office") and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return can(request.user, self.permission_action) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = can(request.user, self.permission_action)
+        return allowed and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        allowed = can(request.user, self.permission_action)
+        return allowed and super().has_delete_permission(request, obj)
+
+
 @admin.register(Region)
-class RegionAdmin(admin.ModelAdmin[Region]):
+class RegionAdmin(RoleAdmin, admin.ModelAdmin[Region]):
     list_display = ("code", "name", "level", "kind", "timezone")
     list_filter = ("level", "timezone")
     search_fields = ("code", "name")
@@ -37,27 +65,28 @@ class RegionAdmin(admin.ModelAdmin[Region]):
 
 
 @admin.register(NikPrefix)
-class NikPrefixAdmin(admin.ModelAdmin[NikPrefix]):
+class NikPrefixAdmin(RoleAdmin, admin.ModelAdmin[NikPrefix]):
     list_display = ("code", "name", "historical")
     search_fields = ("code", "name")
     list_filter = ("historical",)
 
 
 @admin.register(Occupation)
-class OccupationAdmin(admin.ModelAdmin[Occupation]):
+class OccupationAdmin(RoleAdmin, admin.ModelAdmin[Occupation]):
     list_display = ("code", "name_id", "name_en", "sector", "ktp_code", "sort_order")
     list_filter = ("sector",)
 
 
 @admin.register(Branch)
-class BranchAdmin(admin.ModelAdmin[Branch]):
+class BranchAdmin(RoleAdmin, admin.ModelAdmin[Branch]):
     list_display = ("code", "name", "province")
     search_fields = ("code", "name")
     raw_id_fields = ("province",)
 
 
 @admin.register(StaffProfile)
-class StaffProfileAdmin(admin.ModelAdmin[StaffProfile]):
+class StaffProfileAdmin(RoleAdmin, admin.ModelAdmin[StaffProfile]):
+    permission_action = "manage_users"
     list_display = ("user", "role", "branch", "province", "agent_code")
     list_filter = ("role", "branch")
     raw_id_fields = ("province",)
@@ -65,7 +94,7 @@ class StaffProfileAdmin(admin.ModelAdmin[StaffProfile]):
 
 
 @admin.register(Partner)
-class PartnerAdmin(admin.ModelAdmin[Partner]):
+class PartnerAdmin(RoleAdmin, admin.ModelAdmin[Partner]):
     list_display = ("code", "name", "kind", "active")
     list_filter = ("kind", "active")
 
@@ -140,7 +169,8 @@ class ParticipantAddForm(forms.ModelForm[Participant]):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin[Participant]):
+class ParticipantAdmin(RoleAdmin, admin.ModelAdmin[Participant]):
+    permission_action = "edit_participant"
     list_display = ("kpj_number", "full_name", "masked_nik", "province", "occupation", "created_at")
     list_filter = (ProvinceFilter, "occupation", "channel")
     search_fields = ("=kpj_number", "full_name")  # and the NIK: get_search_results
@@ -221,9 +251,10 @@ class ApiClientForm(forms.ModelForm[ApiClient]):
 
 
 @admin.register(ApiClient)
-class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
+class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
     """API clients: the token is shown once, on creation; only its hash is stored."""
 
+    permission_action = "manage_api_clients"
     form = ApiClientForm
     list_display = ("name", "scope", "partner", "agent", "token_prefix", "active", "last_used_at")
     list_filter = ("scope", "active")
@@ -264,3 +295,18 @@ class ApiClientAdmin(admin.ModelAdmin[ApiClient]):
         for client in queryset:
             revoke_api_client(client)
         messages.success(request, _("%(n)s client(s) revoked.") % {"n": queryset.count()})
+
+
+# Users and their groups are roles data: the same table decides who may change them.
+class PortalUserAdmin(RoleAdmin, UserAdmin):
+    permission_action = "manage_users"
+
+
+class PortalGroupAdmin(RoleAdmin, GroupAdmin):
+    permission_action = "manage_users"
+
+
+for _model, _admin in ((User, PortalUserAdmin), (Group, PortalGroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, _admin)

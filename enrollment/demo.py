@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import hooks
 from .errors import RegistrationError
@@ -18,6 +19,11 @@ from .nik import build_nik
 from .services import register_participant
 
 DEMO_PASSWORD = "demo-pass-2024"  # noqa: S105 - published demo login, never in production
+# The demo admins' TOTP key (two-factor login is required for admins and regional admins):
+# published like the password, so `make run` stays usable. In base32 for authenticator apps:
+# GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ; `manage.py demo_totp admin` prints the current code.
+DEMO_TOTP_KEY = "3132333435363738393031323334353637383930"  # RFC 6238's test key, demo only
+DEMO_TOTP_USERS = ("admin", "jabar")
 BRANCHES = [
     ("BDG", "Bandung Suci", "32"),
     ("SBY", "Surabaya Rungkut", "35"),
@@ -99,6 +105,12 @@ def seed_demo(participants_per_agent: int = 40, seed: int = 2024) -> dict[str, i
                 # the regional admin of West Java (province 32)
                 "province_id": "32" if role == StaffProfile.Role.REGIONAL_ADMIN else None,
             },
+        )
+    for username in DEMO_TOTP_USERS:
+        TOTPDevice.objects.get_or_create(
+            user=profiles[username].user,
+            name="demo",
+            defaults={"key": DEMO_TOTP_KEY, "confirmed": True},
         )
     for code, name, kind in PARTNERS:
         Partner.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})

@@ -10,36 +10,19 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import Upper
 from django.utils import timezone
 
+from . import permissions
 from .models import Participant, Region, StaffProfile, nik_q
 
 
 def staff_profile(user: AbstractBaseUser | AnonymousUser) -> StaffProfile | None:
-    if not user.is_authenticated:
-        return None
-    try:
-        profile: StaffProfile = user.staff  # type: ignore[attr-defined]
-        return profile
-    except StaffProfile.DoesNotExist:
-        return None
+    return permissions.staff_profile(user)
 
 
 def participants_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participant]:
-    """The scope rule, in one place: an agent sees the workers they registered, a supervisor their
+    """The participants a user may see: an agent the workers they registered, a supervisor their
     branch, a regional admin their province, an admin (or superuser) everyone; anyone else
-    nothing. Outside the scope is a 404."""
-    qs = Participant.objects.all()
-    if getattr(user, "is_superuser", False):
-        return qs
-    profile = staff_profile(user)
-    if profile is None:
-        return qs.none()
-    if profile.role == StaffProfile.Role.ADMIN:
-        return qs
-    if profile.role == StaffProfile.Role.REGIONAL_ADMIN:
-        return qs.filter(province_id=profile.province_id)
-    if profile.role == StaffProfile.Role.SUPERVISOR:
-        return qs.filter(branch=profile.branch)
-    return qs.filter(registered_by=profile)
+    nothing (the `view_participants` row of enrollment/permissions.py). Outside is a 404."""
+    return permissions.participants_in_scope(user, "view_participants")
 
 
 def is_nik_term(term: str) -> bool:

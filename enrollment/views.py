@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import hooks, selectors
+from . import hooks, permissions, selectors
 from .errors import FieldError, RegistrationError
 from .forms import RegistrationForm
 from .models import NikPrefix, Participant, Region, StaffProfile, nik_q
@@ -26,9 +26,9 @@ from .services import register_participant
 PAGE_SIZE = 25
 
 
-def _profile_or_404(request: HttpRequest) -> StaffProfile:
+def _profile_or_404(request: HttpRequest, action: str) -> StaffProfile:
     profile = selectors.staff_profile(request.user)
-    if profile is None:
+    if profile is None or not permissions.can(request.user, action):
         raise Http404(_("You have no staff profile; ask an administrator."))
     return profile
 
@@ -69,7 +69,7 @@ def _channel_for(profile: StaffProfile) -> str:
 
 @login_required
 def register(request: HttpRequest) -> HttpResponse:
-    profile = _profile_or_404(request)
+    profile = _profile_or_404(request, "register_participant")
     if request.method == "POST":
         form = RegistrationForm(request.POST)
         if form.is_valid():

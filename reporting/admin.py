@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from enrollment.admin import RoleAdmin
+
 from .models import RollupDay, Target, TargetBreakdown, TargetMilestone, TargetVersion
 from .targets import record_version
 
@@ -22,7 +24,8 @@ class BreakdownInline(admin.TabularInline):
 
 
 @admin.register(Target)
-class TargetAdmin(admin.ModelAdmin):
+class TargetAdmin(RoleAdmin):
+    permission_action = "manage_targets"
     list_display = ["year", "active_target", "starting_point", "updated_at", "updated_by"]
     inlines = [MilestoneInline, BreakdownInline]
     exclude = ["updated_by"]
@@ -40,7 +43,7 @@ class TargetAdmin(admin.ModelAdmin):
 
 
 @admin.register(TargetVersion)
-class TargetVersionAdmin(admin.ModelAdmin):
+class TargetVersionAdmin(RoleAdmin):
     list_display = ["year", "version", "changed_at", "changed_by", "source"]
     list_filter = ["year", "source"]
     readonly_fields = ["year", "version", "state", "changed_by", "changed_at", "source"]
@@ -56,7 +59,7 @@ class TargetVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(RollupDay)
-class RollupDayAdmin(admin.ModelAdmin):
+class RollupDayAdmin(RoleAdmin):
     list_display = ["day", "built_at", "seconds"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bpjsportal.routers import use_replica
+from enrollment import permissions
 from enrollment.api.auth import ApiTokenAuthentication, ClientRateThrottle
 from enrollment.models import ApiClient
 
@@ -39,12 +40,9 @@ class ProgressApi(APIView):
     )
     @use_replica  # after authentication (DRF's initial()); reads may use the replica
     def get(self, request: Request) -> Response:
-        if isinstance(request.auth, ApiClient):
-            admin_client = request.auth.scope == ApiClient.Scope.ADMIN
-            scope = selectors.Scope(dashboard=True, league_all=True) if admin_client else None
-        else:
-            scope = selectors.scope_for(request.user)
-        if scope is None or not scope.dashboard:
+        who = request.auth if isinstance(request.auth, ApiClient) else request.user
+        scope = selectors.scope_for(who)
+        if scope is None or not permissions.can(who, "view_dashboard"):
             raise PermissionDenied
         f = selectors.parse_filters(request.query_params, scope)
         return Response(selectors.progress(f).as_dict())

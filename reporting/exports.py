@@ -9,6 +9,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from enrollment import permissions
+
 from . import selectors
 from .selectors import Filters, Scope
 
@@ -137,6 +139,14 @@ TABLES: dict[str, Callable[[Filters, Scope], Table]] = {
     "league": _league,
 }
 DASHBOARD_ONLY = set(TABLES) - {"league"}
+
+
+def may_export(who: Any, table: str) -> bool:
+    """The roles table decides: `export`, and for every table but the league `view_dashboard`
+    too (agents and supervisors export their branch's league only)."""
+    if not permissions.can(who, "export"):
+        return False
+    return table not in DASHBOARD_ONLY or permissions.can(who, "view_dashboard")
 
 
 def to_csv(table: Table) -> bytes:

@@ -9,14 +9,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from contributions.rates import add_months
+from enrollment import permissions
 from enrollment.models import Occupation, Participant, Partner, Region, StaffProfile
-from enrollment.selectors import staff_profile
 
 from . import projection
 from .models import AgentRollup, DailyRollup, DemographicRollup, RollupDay, Target, TargetBreakdown
@@ -47,19 +46,23 @@ class Scope:
     league_all: bool = False
 
 
-def scope_for(user: AbstractBaseUser | AnonymousUser) -> Scope | None:
-    """None = no access. Admins: everything; regional admins: their province only;
-    supervisors and agents: their branch's league table."""
-    if getattr(user, "is_superuser", False):
-        return Scope(dashboard=True, league_all=True)
-    profile = staff_profile(user)
-    if profile is None:
+def scope_for(who: Any) -> Scope | None:
+    """None = no access. From the roles table (enrollment/permissions.py): the dashboard for
+    admins (national) and regional admins (their province only); the league table for them and
+    for supervisors and agents (their branch). `who` is a user or an API client."""
+    dashboard = permissions.scope_of(who, "view_dashboard")
+    league = permissions.scope_of(who, "view_league")
+    if dashboard == permissions.Scope.NONE and league == permissions.Scope.NONE:
         return None
-    if profile.role == StaffProfile.Role.ADMIN:
-        return Scope(dashboard=True, league_all=True)
-    if profile.role == StaffProfile.Role.REGIONAL_ADMIN:
-        return Scope(dashboard=True, province=profile.province_id)
-    return Scope(dashboard=False, league_branch=profile.branch_id)
+    profile = permissions.staff_profile(who)
+    province = profile.province_id if profile is not None else None
+    branch = profile.branch_id if profile is not None else None
+    return Scope(
+        dashboard=dashboard != permissions.Scope.NONE,
+        province=province if permissions.Scope.PROVINCE in (dashboard, league) else None,
+        league_branch=branch if league == permissions.Scope.BRANCH else None,
+        league_all=league == permissions.Scope.NATIONAL or dashboard == permissions.Scope.NATIONAL,
+    )
 
 
 # --- filters ------------------------------------------------------------------------------------

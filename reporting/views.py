@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from bpjsportal.routers import use_replica
+from enrollment import permissions
 
 from . import exports, selectors
 from .forms import TargetForm
@@ -29,10 +30,6 @@ def _scope(request: HttpRequest) -> Scope:
     if scope is None:
         raise PermissionDenied
     return scope
-
-
-def _is_admin(request: HttpRequest, scope: Scope) -> bool:
-    return scope.dashboard and scope.province is None
 
 
 @login_required
@@ -85,7 +82,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "choices": selectors.filter_choices(scope),
         "chart_json": json.dumps(chart_data),
         "query": query,
-        "can_edit_targets": _is_admin(request, scope),
+        "can_edit_targets": permissions.can(request.user, "manage_targets"),
     }
     return render(request, "reporting/dashboard.html", context)
 
@@ -96,7 +93,7 @@ def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
     scope = _scope(request)
     if table not in exports.TABLES or fmt not in ("csv", "xlsx"):
         raise Http404
-    if table in exports.DASHBOARD_ONLY and not scope.dashboard:
+    if not exports.may_export(request.user, table):
         raise PermissionDenied
     f = selectors.parse_filters(request.GET, scope)
     data = exports.TABLES[table](f, scope)
@@ -115,8 +112,8 @@ def export(request: HttpRequest, table: str, fmt: str) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def target_edit(request: HttpRequest, year: int) -> HttpResponse:
-    scope = _scope(request)
-    if not _is_admin(request, scope):
+    _scope(request)
+    if not permissions.can(request.user, "manage_targets"):
         raise PermissionDenied
     if not 2000 <= year <= 2100:
         raise Http404

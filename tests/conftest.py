@@ -91,7 +91,61 @@ def make_staff(username: str, role: str, branch: Any | None) -> Any:
     StaffProfile.objects.create(
         user=user, role=role, branch=branch, agent_code=f"A-{username}" if role == "agent" else None
     )
+    if role == "admin":
+        add_totp_device(user)
     return user
+
+
+# --- logging in (password, then the TOTP step for roles that need it) ----------------------------
+TOTP_KEY = "3132333435363738393031323334353637383930"  # test devices' key (RFC 6238 test key)
+
+
+def add_totp_device(user: Any) -> Any:
+    """A confirmed TOTP device with the tests' known key (admins and regional admins need one)."""
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=user, name="test", defaults={"key": TOTP_KEY, "confirmed": True}
+    )
+    return device
+
+
+def totp_code(device: Any) -> str:
+    """The device's current code, as the user's authenticator app shows it."""
+    from django_otp.oath import totp
+
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    return f"{code:0{device.digits}d}"
+
+
+def login_as(client: Any, user: Any, *, with_password: bool = False) -> Any:
+    """Log the test client in as `user` — and, for a user who must pass the second factor,
+    mark the session verified with the user's TOTP device exactly as django_otp.login() does
+    after a correct code (the real code path is tested in tests/bpjsportal/test_access.py)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from enrollment.permissions import requires_otp
+
+    if with_password:
+        assert password_login(client, user)
+    else:
+        client.force_login(user)
+    user = type(user).objects.get(pk=user.pk)  # the role as stored now, not a cached profile
+    if requires_otp(user):
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = add_totp_device(user).persistent_id
+        session.save()
+    return client
+
+
+def password_login(client: Any, user: Any, password: str = PASSWORD) -> bool:
+    """The test client's password login; django-axes needs the request, so one is passed."""
+    from django.http import HttpRequest
+
+    request = HttpRequest()
+    request.META["REMOTE_ADDR"] = "127.0.0.1"
+    ok: bool = client.login(request=request, username=user.username, password=password)
+    return ok
 
 
 @pytest.fixture
@@ -257,4 +311,12 @@ def login(page: Any, live_server: Any, username: str) -> None:
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORD)
     page.click("#login-submit")
+    home = f"{live_server.url}/"
+    page.wait_for_url(lambda url: url == home or "/login/otp/" in url)
+    if "/login/otp/" in page.url:  # admins: the TOTP step, with the code an app would show
+        from django.contrib.auth import get_user_model
+
+        user = get_user_model().objects.get(username=username)
+        page.fill("#id_token", totp_code(add_totp_device(user)))
+        page.click("#otp-submit")
     page.wait_for_url(f"{live_server.url}/")

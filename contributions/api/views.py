@@ -13,6 +13,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from enrollment import permissions
 from enrollment.api.base import ApiCursorPagination, ApiView, int_param
 from enrollment.api.errors import ApiError
 from enrollment.api.scopes import participant_by_key_for, participants_for
@@ -110,7 +111,11 @@ def _participant_for_payment(client: ApiClient, kpj: str, nik: str) -> Participa
             _("Send the participant's kpj_number or nik."),
             errors=[FieldError("kpj_number", "required", _("This field is required."))],
         )
-    found = participant_by_key_for(client, kpj=kpj, nik=nik).select_related("occupation").first()
+    found = (
+        participant_by_key_for(client, kpj=kpj, nik=nik, action="record_payment")
+        .select_related("occupation")
+        .first()
+    )
     if found is None:
         raise ApiError(
             "participant_unknown",
@@ -198,11 +203,12 @@ class BatchCreateApi(ApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         sponsor: Partner | None
-        if client.scope == ApiClient.Scope.PARTNER:
+        batch_scope = permissions.scope_of(client, "post_sponsor_batch")
+        if batch_scope == permissions.Scope.PARTNER:
             if data.get("sponsor") not in (None, client.partner.code if client.partner else None):
                 raise ApiError("sponsor_not_allowed", _("A partner posts its own batches only."))
             sponsor = client.partner
-        elif client.scope == ApiClient.Scope.ADMIN:
+        elif batch_scope == permissions.Scope.NATIONAL:
             sponsor = Partner.objects.filter(code=data.get("sponsor") or "").first()
             if sponsor is None:
                 raise ApiError(

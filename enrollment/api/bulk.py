@@ -237,7 +237,7 @@ def upsert_row(
 def _update_row(
     client: ApiClient, n: int, nik: str, existing: Participant, kwargs: dict[str, Any]
 ) -> dict[str, Any]:
-    if not participants_for(client).filter(pk=existing.pk).exists():
+    if not participants_for(client, "edit_participant").filter(pk=existing.pk).exists():
         err = FieldError("nik", "duplicate_nik", _("This NIK is already registered."))
         return _row_result(n, nik, "error", client, errors=_errors([err]))
     changes, errors = _changes(existing, kwargs)

@@ -1,10 +1,11 @@
-"""What each API client may see and write — the scope rules, in one place.
+"""What each API client may see and write. The rules themselves are rows of the roles table in
+enrollment/permissions.py (columns api:admin, api:partner, api:channel, api:agent):
 
 - admin: reads everything, writes anything (full NIK in lists);
 - partner: the participants it registered (partner = it) or sponsors (a payment it paid, via
   the filter contributions registers), writes only those;
 - channel: posts payments; reads a participant only by the exact KPJ or NIK it was given;
-- agent: acts as its agent — the browser scope rule `participants_visible_to(agent.user)`.
+- agent: acts as its agent — the participants that agent registered.
 Outside the scope is a 404, never a 403, so a client cannot probe which ids exist.
 """
 
@@ -12,22 +13,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from ..models import ApiClient, Participant, Partner, nik_q
-from ..selectors import participants_visible_to
+from .. import permissions
+from ..models import ApiClient, Participant
+from ..permissions import Scope, register_partner_filter
 
-PartnerFilter = Callable[[Partner], Q]
+__all__ = [
+    "decorate_participants",
+    "may_register",
+    "may_sync_participants",
+    "participant_by_key_for",
+    "participants_for",
+    "register_participant_decorator",
+    "register_partner_filter",
+    "sees_full_nik",
+]
+
 ParticipantDecorator = Callable[[QuerySet[Participant]], QuerySet[Participant]]
 
-_partner_filters: list[PartnerFilter] = []
 _participant_decorators: list[ParticipantDecorator] = []
-
-
-def register_partner_filter(build: PartnerFilter) -> None:
-    """A higher app widens a partner's scope (contributions: participants it sponsored)."""
-    if build not in _partner_filters:
-        _partner_filters.append(build)
 
 
 def register_participant_decorator(decorate: ParticipantDecorator) -> None:
@@ -42,44 +47,26 @@ def decorate_participants(qs: QuerySet[Participant]) -> QuerySet[Participant]:
     return qs
 
 
-def participants_for(client: ApiClient) -> QuerySet[Participant]:
-    """Participants the client may read by id, list and sync (channel: none by id)."""
-    qs = Participant.objects.all()
-    if client.scope == ApiClient.Scope.ADMIN:
-        return qs
-    if client.scope == ApiClient.Scope.PARTNER and client.partner is not None:
-        condition = Q(partner=client.partner)
-        for build in _partner_filters:
-            condition |= build(client.partner)
-        return qs.filter(condition)
-    if client.scope == ApiClient.Scope.AGENT and client.agent is not None:
-        return participants_visible_to(client.agent.user)
-    return qs.none()
+def participants_for(client: ApiClient, action: str = "view_participants") -> QuerySet[Participant]:
+    """Participants the client may read (or `action` on) by id, list and sync (channel: none
+    by id)."""
+    return permissions.participants_in_scope(client, action)
 
 
 def participant_by_key_for(
-    client: ApiClient, *, kpj: str = "", nik: str = ""
+    client: ApiClient, *, kpj: str = "", nik: str = "", action: str = "view_participants"
 ) -> QuerySet[Participant]:
     """Participants matching an exact KPJ or NIK the client was given (channel look-ups)."""
-    base = (
-        Participant.objects.all()
-        if client.scope == ApiClient.Scope.CHANNEL
-        else participants_for(client)
-    )
-    if kpj:
-        return base.filter(kpj_number=kpj)
-    if nik:
-        return base.filter(nik_q(nik))
-    return base.none()
+    return permissions.participants_by_key(client, action, kpj=kpj, nik=nik)
 
 
 def sees_full_nik(client: ApiClient) -> bool:
-    return client.scope == ApiClient.Scope.ADMIN
+    return permissions.can(client, "see_full_nik")
 
 
 def may_register(client: ApiClient) -> bool:
-    return client.scope in (ApiClient.Scope.ADMIN, ApiClient.Scope.PARTNER, ApiClient.Scope.AGENT)
+    return permissions.can(client, "register_participant")
 
 
 def may_sync_participants(client: ApiClient) -> bool:
-    return client.scope != ApiClient.Scope.CHANNEL
+    return permissions.scope_of(client, "view_participants") not in (Scope.KEY, Scope.NONE)

@@ -227,7 +227,8 @@ class ParticipantDetailApi(ApiView):
             )
         with transaction.atomic():
             participant = get_object_or_404(
-                participants_for(client).select_for_update(of=("self",)), pk=pk
+                participants_for(client, "edit_participant").select_for_update(of=("self",)),
+                pk=pk,
             )
             try:
                 update_participant(participant=participant, **changes)

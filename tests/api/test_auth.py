@@ -12,6 +12,7 @@ from django.test import Client
 
 from enrollment.api.clients import revoke_api_client
 from enrollment.models import ApiClient
+from tests.conftest import login_as
 
 URL = "/api/v1/occupations/"
 
@@ -93,7 +94,7 @@ def test_command_agent_scope(agent: Any) -> None:
 
 def test_admin_add_shows_token_once_and_revoke_action(admin_user: Any) -> None:
     web = Client()
-    web.force_login(admin_user)
+    login_as(web, admin_user)
     r = web.post(
         "/admin/enrollment/apiclient/add/",
         {"name": "Bank X", "scope": "channel", "payment_channel": "bank"},
@@ -116,7 +117,7 @@ def test_admin_add_shows_token_once_and_revoke_action(admin_user: Any) -> None:
 
 def test_admin_add_form_refuses_agent_scope_without_agent(admin_user: Any) -> None:
     web = Client()
-    web.force_login(admin_user)
+    login_as(web, admin_user)
     r = web.post("/admin/enrollment/apiclient/add/", {"name": "x", "scope": "agent"})
     assert r.status_code == 200  # the form again, with the error
     assert not ApiClient.objects.filter(name="x").exists()

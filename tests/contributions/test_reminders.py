@@ -17,6 +17,7 @@ from django.utils import timezone
 from contributions import reminders
 from contributions.models import Coverage, Reminder, ReminderPreference, ReminderRule
 from contributions.rates import add_months
+from tests.conftest import login_as
 
 pytestmark = pytest.mark.django_db
 
@@ -431,7 +432,7 @@ def test_admin_page_shows_figures_to_staff_only(
     url = reverse("contributions:reminders_today") + f"?day={day(12).isoformat()}"
     client.force_login(agent)
     assert client.get(url).status_code == 403
-    client.force_login(admin_user)
+    login_as(client, admin_user)
     page = client.get(url)
     assert page.status_code == 200
     assert page.context["figures"]["sms"]["planned"] == 2
@@ -440,6 +441,6 @@ def test_admin_page_shows_figures_to_staff_only(
 
 
 def test_django_admin_lists_rules_and_reminders(client: Any, admin_user: Any) -> None:
-    client.force_login(admin_user)
+    login_as(client, admin_user)
     for name in ("reminderrule", "reminder", "reminderpreference"):
         assert client.get(reverse(f"admin:contributions_{name}_changelist")).status_code == 200

@@ -13,7 +13,7 @@ from django.urls import reverse
 from contributions.models import Coverage, ImportReport, LedgerEntry, Payment, RateSchedule
 from contributions.rates import add_months
 from contributions.services import quote_payment
-from tests.conftest import PASSWORD
+from tests.conftest import login_as
 from tests.contributions.conftest import assert_ledger_consistent
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 def client_for(user: Any) -> Client:
     c = Client()
-    assert c.login(username=user.username, password=PASSWORD)
+    login_as(c, user, with_password=True)
     return c
 
 

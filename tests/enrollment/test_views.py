@@ -6,14 +6,14 @@ import pytest
 from django.test import Client
 
 from enrollment.models import Participant
-from tests.conftest import PASSWORD, nik_for
+from tests.conftest import login_as, nik_for, password_login
 
 pytestmark = pytest.mark.usefixtures("refdata")
 
 
 def client_for(user: Any, language: str = "en") -> Client:
     c = Client(HTTP_ACCEPT_LANGUAGE=language)
-    assert c.login(username=user.username, password=PASSWORD)
+    login_as(c, user)
     return c
 
 
@@ -198,7 +198,7 @@ def test_card_has_qr_and_kpj(agent: Any, register: Any) -> None:
 
 def test_indonesian_is_the_default_language(agent: Any) -> None:
     c = Client()
-    c.login(username=agent.username, password=PASSWORD)
+    assert password_login(c, agent)
     body = c.get("/register/").content.decode()
     assert 'lang="id"' in body
     assert "Daftarkan pekerja" in body
@@ -206,7 +206,7 @@ def test_indonesian_is_the_default_language(agent: Any) -> None:
 
 def test_english_is_switchable(agent: Any) -> None:
     c = Client()
-    c.login(username=agent.username, password=PASSWORD)
+    assert password_login(c, agent)
     c.post("/i18n/setlang/", {"language": "en", "next": "/"})
     body = c.get("/register/").content.decode()
     assert 'lang="en"' in body and "Register a worker" in body

@@ -15,7 +15,7 @@ from openpyxl import load_workbook
 from reporting.models import TargetVersion
 from reporting.rollups import rebuild_rollups
 from reporting.targets import save_target
-from tests.conftest import nik_for
+from tests.conftest import login_as, nik_for
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def two_provinces(participant_on: Any, pay_on: Any, agent: Any) -> None:
 
 def client_for(user: Any) -> Client:
     c = Client()
-    c.force_login(user)
+    login_as(c, user)
     return c
 
 
