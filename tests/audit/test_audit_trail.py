@@ -29,7 +29,7 @@ from bpjsportal.audit.models import (
 from bpjsportal.audit.selectors import event_models, history_for, participant_history
 from enrollment.models import Participant, StaffProfile
 from tests.api.conftest import Caller, next_nik, reg_body
-from tests.conftest import nik_for
+from tests.conftest import login_as, nik_for, password_login
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def test_admin_edit_in_a_request_records_user_ip_url_and_the_diff(
     admin_user: Any, agent: Any, branches: dict[str, Any]
 ) -> None:
     http = Client(REMOTE_ADDR="203.0.113.7")
-    http.force_login(admin_user)
+    login_as(http, admin_user)
     staff = agent.staff
     url = f"/admin/enrollment/staffprofile/{staff.pk}/change/"
     r = http.post(
@@ -228,7 +228,7 @@ def test_password_and_nik_are_never_copied_but_their_change_is_recorded(
     assert UserEvent.objects.filter(pgh_obj_id=agent.pk).count() == before + 1
     assert history_for(agent)[0].hidden_change
     # A login only moves last_login: nothing recorded.
-    assert Client().login(username=agent.username, password="another-pass-2024-xyz")
+    assert password_login(Client(), agent, "another-pass-2024-xyz")
     assert UserEvent.objects.filter(pgh_obj_id=agent.pk).count() == before + 1
 
 
@@ -286,7 +286,7 @@ def test_admin_history_page_shows_the_audit_trail(admin_user: Any, admin_api: Ca
     pk = r.json()["id"]
     admin_api.patch(f"/api/v1/participants/{pk}/", {"address": "Jl. Kenanga No. 3"})
     http = Client()
-    http.force_login(admin_user)
+    login_as(http, admin_user)
     page = http.get(f"/admin/enrollment/participant/{pk}/history/")
     assert page.status_code == 200
     html = page.content.decode()

@@ -18,7 +18,7 @@ from django.test import Client
 
 from bpjsportal.logging import MaskPersonalDataFilter, install_on_celery_loggers, mask_text
 from tests.api.conftest import Caller, next_nik, reg_body
-from tests.conftest import PASSWORD, nik_for
+from tests.conftest import PASSWORD, nik_for, password_login
 from tests.enrollment.test_views import form_data
 
 pytestmark = pytest.mark.django_db
@@ -64,7 +64,7 @@ def test_real_paths_log_no_nik_phone_token_or_password(
     web = Client()
     r = web.post("/login/", {"username": agent.username, "password": WRONG_PASSWORD})
     assert r.status_code == 200
-    assert web.login(username=agent.username, password=PASSWORD)
+    assert password_login(web, agent)
     # 2. A registration on the web form, with a NIK and a phone number.
     nik, phone = nik_for(serial=41), "081298765432"
     r = web.post("/register/", form_data(nik=nik, phone=phone), follow=True)

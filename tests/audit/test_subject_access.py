@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from bpjsportal.audit.models import DATA_EXPORT, ParticipantEvent
 from tests.api.conftest import Caller, next_nik, reg_body
+from tests.conftest import login_as
 
 pytestmark = pytest.mark.django_db
 
@@ -108,7 +109,7 @@ def test_admin_action_downloads_json_for_admins_only(
     paid_person: dict[str, Any], admin_user: Any, supervisor: Any
 ) -> None:
     http = Client(REMOTE_ADDR="198.51.100.4")
-    http.force_login(admin_user)
+    login_as(http, admin_user)
     body = {"action": "export_subject_data", "_selected_action": [paid_person["id"]]}
     r = http.post("/admin/enrollment/participant/", body)
     assert r.status_code == 200

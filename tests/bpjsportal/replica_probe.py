@@ -69,7 +69,9 @@ def main() -> None:
     out: dict[str, Any] = {}
     user = get_user_model().objects.create_superuser("replica_probe", password="x-Probe-2031!")
     client = Client()
-    client.force_login(user)
+    from tests.conftest import login_as  # force_login + the verified second factor admins need
+
+    login_as(client, user)
     out["first_write"] = set_target(client, 1000)
     wait_until_replayed()
 

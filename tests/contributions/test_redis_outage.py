@@ -27,7 +27,7 @@ from contributions.models import OutboxMessage, Payment, Reminder
 from enrollment.api.auth import ClientRateThrottle
 from enrollment.api.clients import create_api_client
 from enrollment.models import Participant
-from tests.conftest import PASSWORD, nik_for, registration_data, start_worker
+from tests.conftest import nik_for, password_login, registration_data, start_worker
 from tests.contributions.test_reminders_worker import stop, wait_for
 from tests.servers import DedicatedRedis
 
@@ -119,7 +119,7 @@ def test_redis_down_registration_and_payment_work_then_outbox_drains_exactly_onc
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     web = Client(HTTP_ACCEPT_LANGUAGE="en")
-    assert web.login(username=agent.username, password=PASSWORD)
+    assert password_login(web, agent)
     api = create_api_client(name="outage admin", scope="admin").token
     bank = create_api_client(name="outage bank", scope="channel", payment_channel="bank").token
     assert BANNER not in web.get("/").content.decode()

@@ -14,7 +14,7 @@ from enrollment import pii
 from enrollment.models import Participant, nik_q
 from enrollment.selectors import search_participants
 from enrollment.services import register_participant
-from tests.conftest import nik_for, registration_data
+from tests.conftest import login_as, nik_for, registration_data
 
 pytestmark = pytest.mark.usefixtures("refdata")
 
@@ -210,12 +210,10 @@ def test_admin_searches_participants_and_coverage_by_nik_through_the_digest(
 ) -> None:
     from django.test import Client
 
-    from tests.conftest import PASSWORD
-
     p = register()
     other = register(nik=nik_for(serial=7), phone="081234567897")
     c = Client()
-    assert c.login(username=admin_user.username, password=PASSWORD)
+    login_as(c, admin_user, with_password=True)
     for url in ("/admin/enrollment/participant/", "/admin/contributions/coverage/"):
         with CaptureQueriesContext(connection) as ctx:
             body = c.get(url, {"q": p.nik}).content.decode()
