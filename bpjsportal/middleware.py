@@ -57,3 +57,29 @@ class DatabaseUnavailableMiddleware:
         if isinstance(exception, DATABASE_DOWN_ERRORS):
             return service_unavailable(request, exception)
         return None
+
+
+class NikDisclosureLogMiddleware:
+    """One log line (logger `bpjsportal.pii.disclosure`) for each response that showed full
+    NIKs: who (user or API client), which path, how many and which participant ids. The API
+    serializer notes each unmasked NIK (enrollment.pii.note_disclosure); pages always mask."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from enrollment import pii
+
+        token = pii.begin_disclosures()
+        try:
+            response = self.get_response(request)
+        finally:
+            user = getattr(request, "user", None)
+            client = getattr(user, "client", None)
+            who = (
+                f"API client {client.pk} ({client.name})"
+                if client is not None
+                else f"user {getattr(user, 'pk', None)}"
+            )
+            pii.end_disclosures(token, who=who, where=f"{request.method} {request.path}")
+        return response

@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "bpjsportal.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "bpjsportal.middleware.NikDisclosureLogMiddleware",  # every full NIK shown is logged
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -18,9 +18,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import os
 import re
 from collections.abc import Iterable
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -208,3 +210,36 @@ def mask_phone(phone: str) -> str:
         return "*" * len(phone)
     head = 6 if phone.startswith("+") else 5
     return phone[:head] + "*" * (len(phone) - head - 3) + phone[-3:]
+
+
+# --- disclosure log: every response that shows a full NIK is logged (UU PDP: access is traceable)
+_disclosed: ContextVar[list[int] | None] = ContextVar("nik_disclosed", default=None)
+disclosure_log = logging.getLogger("bpjsportal.pii.disclosure")
+
+
+def begin_disclosures() -> Token[list[int] | None]:
+    """Start collecting, for one request, the participants whose full NIK a response shows."""
+    return _disclosed.set([])
+
+
+def note_disclosure(participant_id: int) -> None:
+    """Called where a full NIK leaves the system (the API serializer, unmasked)."""
+    seen = _disclosed.get()
+    if seen is not None:
+        seen.append(participant_id)
+    else:  # outside a request (a task, a command): log it at once
+        disclosure_log.info("full NIK shown outside a request: participant %s", participant_id)
+
+
+def end_disclosures(token: Token[list[int] | None], *, who: str, where: str) -> int:
+    """Log one line for the request's disclosures (who, where, how many, which ids); return the
+    count. The ids are row ids, not personal data."""
+    seen = _disclosed.get() or []
+    _disclosed.reset(token)
+    if seen:
+        ids = sorted(set(seen))
+        shown = ",".join(str(i) for i in ids[:200]) + (" …" if len(ids) > 200 else "")
+        disclosure_log.info(
+            "full NIK shown: %s at %s, %d participant(s): %s", who, where, len(ids), shown
+        )
+    return len(seen)

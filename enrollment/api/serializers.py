@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
 from ..models import Occupation, Participant, Region, mask_nik
+from ..pii import note_disclosure
 
 PROGRAMME_CHOICES = ["JKK", "JKM", "JHT"]
 
@@ -137,7 +138,10 @@ class ParticipantSerializer(serializers.ModelSerializer[Participant]):
         ]
 
     def get_nik(self, obj: Participant) -> str:
-        return mask_nik(obj.nik) if self.context.get("mask_nik") else obj.nik
+        if self.context.get("mask_nik"):
+            return mask_nik(obj.nik)
+        note_disclosure(obj.pk)  # the full NIK leaves the system: logged per request
+        return obj.nik
 
     def get_partner(self, obj: Participant) -> str | None:
         return obj.partner.code if obj.partner_id and obj.partner else None
