@@ -169,6 +169,7 @@ def ensure_chromium() -> None:
 def run() -> None:
     prepare()
     manage("seed_demo")
+    VAR.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file here (fresh clone)
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
     procs = [
