@@ -40,7 +40,10 @@ class ContributionsConfig(AppConfig):
         hooks.register_income_levels(rates.income_levels_or_empty)
         hooks.register_participant_panel(selectors.participant_panel)
         hooks.register_after_registration(services.open_coverage, services.open_coverages)
-        hooks.register_after_registration(notifications.welcome_after_registration)
+        hooks.register_after_registration(
+            notifications.welcome_after_registration,
+            notifications.welcome_after_registration_bulk,
+        )
         api_scopes.register_partner_filter(selectors.sponsored_by)
         api_scopes.register_participant_decorator(selectors.with_coverage_status)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)

@@ -78,6 +78,13 @@ def notify(participant: Participant, kind: str, period: date) -> Reminder | None
     return reminder
 
 
+def welcome_after_registration_bulk(participants: list[Participant]) -> None:
+    """Bulk registrations (a partner's API upload of up to 1,000 rows) send no welcome message,
+    as payment imports send no receipts: the partner enrols its members and tells them; the
+    reminder plan reaches them when a payment falls due. Keeps the bulk path set-based."""
+    return None
+
+
 def welcome_after_registration(participant: Participant) -> None:
     """After-registration step (enrollment.hooks), inside the registration transaction."""
     if not settings.NOTIFY_ON_REGISTRATION:

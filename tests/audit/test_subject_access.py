@@ -91,11 +91,12 @@ def test_command_by_nik_and_its_errors(
     )
     assert json.loads(target.read_text())["participant"]["id"] == paid_person["id"]
     assert oct(target.stat().st_mode & 0o777) == "0o600"
-    with pytest.raises(CommandError, match="administrators"):
+    # the command speaks the default language (Indonesian)
+    with pytest.raises(CommandError, match="Hanya administrator"):
         call_command(
             "export_participant_data", "--kpj", paid_person["kpj_number"], "--by", "agent_bdg"
         )
-    with pytest.raises(CommandError, match="No participant"):
+    with pytest.raises(CommandError, match="Tidak ada peserta"):
         call_command("export_participant_data", "--kpj", "00000000000", "--by", admin_user.username)
     with pytest.raises(CommandError, match="No user"):
         call_command(
