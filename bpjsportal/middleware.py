@@ -36,6 +36,19 @@ def _has_nul(request: HttpRequest) -> bool:
     return any("\x00" in k or any("\x00" in v for v in vs) for k, vs in request.POST.lists())
 
 
+def _database_reachable() -> bool:
+    from django.db import connection
+
+    from .errors import DATABASE_DOWN_ERRORS
+
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DATABASE_DOWN_ERRORS:
+        return False
+    return True
+
+
 class DatabaseUnavailableMiddleware:
     """PostgreSQL restarting, failing over or refusing connections is a clear 503 ("try again in
     a moment"), never a 500 traceback. The transaction of the failed request was rolled back by
@@ -49,7 +62,14 @@ class DatabaseUnavailableMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+        response = self.get_response(request)
+        if response.status_code == 500 and not _database_reachable():
+            # An outage hit a middleware (session, user, second factor) before any view: the
+            # 500 it produced is the same outage; say so (503, retry) instead.
+            from .errors import service_unavailable
+
+            return service_unavailable(request, None)
+        return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         from .errors import DATABASE_DOWN_ERRORS, service_unavailable
@@ -74,12 +94,14 @@ class NikDisclosureLogMiddleware:
         try:
             response = self.get_response(request)
         finally:
-            user = getattr(request, "user", None)
-            client = getattr(user, "client", None)
-            who = (
-                f"API client {client.pk} ({client.name})"
-                if client is not None
-                else f"user {getattr(user, 'pk', None)}"
-            )
+            who = ""
+            if pii.pending_disclosures():  # only then look at the user (no query otherwise)
+                user = getattr(request, "user", None)
+                client = getattr(user, "client", None)
+                who = (
+                    f"API client {client.pk} ({client.name})"
+                    if client is not None
+                    else f"user {getattr(user, 'pk', None)}"
+                )
             pii.end_disclosures(token, who=who, where=f"{request.method} {request.path}")
         return response

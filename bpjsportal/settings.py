@@ -442,8 +442,11 @@ LOGGING = {
 # attaches who (user / API client) and from where (IP, URL) to each change; Celery tasks and
 # management commands label their own changes.
 INSTALLED_APPS += ["pgtrigger", "pghistory", "bpjsportal.audit"]
+# After the two-factor middlewares: they replace request.user, which pghistory's request
+# wrapper would otherwise evaluate at once (a query per request, and a 500 instead of the 503
+# page when the database is down).
 MIDDLEWARE.insert(
-    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    MIDDLEWARE.index("bpjsportal.access.IdleTimeoutMiddleware") + 1,
     "bpjsportal.audit.middleware.AuditContextMiddleware",
 )
 # Copied foreign keys in event tables are plain columns: no index, no constraint (the event

@@ -19,7 +19,9 @@ from .services import quote_payment, record_payment, refresh_coverage_statuses
 
 
 def _at(day: Any) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time(10, 0)))
+    """10:00 local on `day`, but never in the future (demo data seeded between 00:00 and 10:00
+    local time would otherwise post "future" payments, which the service refuses)."""
+    return min(timezone.make_aware(datetime.combine(day, time(10, 0))), timezone.now())
 
 
 @transaction.atomic

@@ -231,6 +231,10 @@ def note_disclosure(participant_id: int) -> None:
         disclosure_log.info("full NIK shown outside a request: participant %s", participant_id)
 
 
+def pending_disclosures() -> bool:
+    return bool(_disclosed.get())
+
+
 def end_disclosures(token: Token[list[int] | None], *, who: str, where: str) -> int:
     """Log one line for the request's disclosures (who, where, how many, which ids); return the
     count. The ids are row ids, not personal data."""

@@ -25,6 +25,7 @@ import pghistory
 import pghistory.runtime
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import DatabaseError
 from django.http import HttpRequest
 
 # Long-running commands whose whole life must not become one context.
@@ -45,7 +46,10 @@ def client_ip(request: HttpRequest) -> str:
 
 def request_context(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
-    authenticated = bool(user is not None and user.is_authenticated and hasattr(user, "_meta"))
+    try:
+        authenticated = bool(user is not None and user.is_authenticated and hasattr(user, "_meta"))
+    except DatabaseError:  # the database is down: the request ends in a 503, nothing to record
+        authenticated = False
     return {
         "user": user.pk if authenticated and user is not None else None,
         "username": user.get_username() if authenticated and user is not None else None,

@@ -203,7 +203,7 @@ def test_postgres_restart_mid_payment_is_a_clean_503_and_the_next_request_reconn
         waiting = _rows(
             portal,
             "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            "AND query LIKE 'INSERT INTO \"contributions_reminder\"%%'",
+            "AND query LIKE '%%INSERT INTO \"contributions_reminder\"%%'",
         )
         if waiting:
             break
@@ -255,7 +255,7 @@ def test_pages_say_503_while_postgres_is_down_and_work_after_it_is_back(
     portal["pg"].stop()
     try:
         down = web.get("/")
-        assert down.status_code == 503
+        assert down.status_code == 503, portal["log"].read_text(errors="replace")[-20000:]
         assert "Service temporarily unavailable" in down.text
         assert "nothing was saved" in down.text and "Traceback" not in down.text
         api = web.get("/api/v1/regions/", headers={"Authorization": f"Token {portal['token']}"})

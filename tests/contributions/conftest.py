@@ -52,7 +52,8 @@ def pay() -> Any:
             participant=participant,
             amount=kw.pop("amount", due.amount),
             months=months,
-            paid_at=at(paid_on),
+            # 10:00 local on `paid_on`, but never in the future (a run between 00:00 and 10:00 WIB)
+            paid_at=min(at(paid_on), timezone.now()),
             **kw,
         )
 
