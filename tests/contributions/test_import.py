@@ -40,7 +40,7 @@ def file_rows(make_participant: Any) -> list[list[object]]:
     today = timezone.localdate().isoformat()
     return [
         ["TRX-1", a.kpj_number, "", due(a, 2), 2, today],  # matched
-        ["TRX-2", "", b.nik, due(b), 1, f"{today}T08:15:00+07:00"],  # matched by NIK
+        ["TRX-2", "", b.nik, due(b), 1, f"{today}T00:00:00+07:00"],  # matched by NIK
         ["TRX-1", a.kpj_number, "", due(a, 2), 2, today],  # duplicate within the file
         ["TRX-3", "99999999999", "", 16_800, 1, today],  # unmatched
         ["TRX-4", c.kpj_number, "", due(c) + 1, 1, today],  # amount mismatch

@@ -26,7 +26,7 @@ from contributions import outbox
 from contributions.models import OutboxMessage, Payment, Reminder
 from enrollment.api.auth import ClientRateThrottle
 from enrollment.api.clients import create_api_client
-from enrollment.models import Participant
+from enrollment.models import Participant, nik_q
 from tests.conftest import nik_for, password_login, registration_data, start_worker
 from tests.contributions.test_reminders_worker import stop, wait_for
 from tests.servers import DedicatedRedis
@@ -134,7 +134,7 @@ def test_redis_down_registration_and_payment_work_then_outbox_drains_exactly_onc
 
     registered = web.post("/register/", _form())
     assert registered.status_code == 302, registered.content.decode()[:2000]
-    person = Participant.objects.get(nik=nik_for(serial=71))
+    person = Participant.objects.get(nik_q(nik_for(serial=71)))
     cov_amount = int(
         web.get(
             "/api/v1/quotes/?income=1000000&months=1", HTTP_AUTHORIZATION=f"Token {api}"

@@ -15,7 +15,9 @@ _serial = itertools.count(500)
 
 
 def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
-    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+    """`hour`:`minute` local on `day`, but never later than now: between 00:00 and that hour
+    local time (e.g. a run at 00:30 WIB) today's events happen "now", still on `day`."""
+    return min(timezone.make_aware(datetime.combine(day, time(hour, minute))), timezone.now())
 
 
 @pytest.fixture
