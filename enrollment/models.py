@@ -43,7 +43,11 @@ class Region(models.Model):
 
     class Meta:
         ordering = ["code"]
-        indexes = [models.Index(fields=["parent", "name"])]
+        indexes = [
+            models.Index(fields=["parent", "name"]),
+            # the provinces (no parent): filter lists on every dashboard and form
+            models.Index(fields=["name"], condition=Q(level=1), name="region_province_name"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(level=1, parent__isnull=True) | Q(level__gt=1, parent__isnull=False),

@@ -108,16 +108,14 @@ class TargetVersion(models.Model):
         return f"{self.year} v{self.version}"
 
 
-class DailyRollup(models.Model):
-    """Counts and sums of one day per (province, regency, occupation, channel, partner).
-    Built set-based by reporting.rollups; the dashboards read only the rollup tables.
-
-    Stocks (registered, active, grace, lapsed) are as of the end of `day`; flows
-    (new registrations, reactivations, lapses, collections) happened on `day`."""
+class RollupFigures(models.Model):
+    """The figures of a rollup row. Stocks (registered, active, grace, lapsed) are as of the end
+    of `day`; flows (new registrations, reactivations, lapses, collections) happened on `day`;
+    `ytd_*` are the flows from 1 January to `day`, so a dashboard reads one day, never a year of
+    days."""
 
     day = models.DateField()
     province_id = models.CharField(max_length=13)
-    regency_id = models.CharField(max_length=13)
     occupation_id = models.CharField(max_length=32)
     channel = models.CharField(max_length=16)
     partner_id = models.BigIntegerField(null=True)
@@ -134,7 +132,6 @@ class DailyRollup(models.Model):
     collected_jht = models.BigIntegerField(default=0)
     collected_other = models.BigIntegerField(default=0)  # adjustments: no programme split
     collected_total = models.BigIntegerField(default=0)
-    # Year to date (1 January .. day): so a dashboard reads one day, never a year of days.
     ytd_new_registrations = models.IntegerField(default=0)
     ytd_reactivations = models.IntegerField(default=0)
     ytd_lapses = models.IntegerField(default=0)
@@ -146,6 +143,17 @@ class DailyRollup(models.Model):
     ytd_collected_total = models.BigIntegerField(default=0)
 
     class Meta:
+        abstract = True
+
+
+class DailyRollup(RollupFigures):
+    """Counts and sums of one day per (province, regency, occupation, channel, partner).
+    Built set-based by reporting.rollups / reporting.rollup_events; read by the regency table of
+    a province (everything else reads the smaller ProvinceRollup derived from it)."""
+
+    regency_id = models.CharField(max_length=13)
+
+    class Meta:
         indexes = [
             models.Index(fields=["day", "province_id"], name="rollup_day_province"),
             models.Index(fields=["province_id", "day"], name="rollup_province_day"),
@@ -153,6 +161,22 @@ class DailyRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.province_id} {self.occupation_id}"
+
+
+class ProvinceRollup(RollupFigures):
+    """DailyRollup without the regency: the same figures per (day, province, occupation,
+    channel, partner), derived from DailyRollup in the transaction that writes a day
+    (`reporting.rollups.derive_province_rollup`). A day has one row per group that exists in
+    the country, not per regency (at 10 M participants ~1/13 of DailyRollup's rows), so the
+    national and province figures, the series and every table but the regency one read this."""
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["day", "province_id"], name="province_rollup_day_province"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province_id} {self.occupation_id} {self.channel}"
 
 
 class DemographicRollup(models.Model):

@@ -48,6 +48,7 @@ from .rollups import (
     FLOWS,
     day_bounds,
     day_params,
+    derive_province_rollup,
     state_sql,
 )
 
@@ -582,6 +583,7 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         cursor.execute(_demographic_insert_sql(), params)
         cursor.execute(_AGENT_EVENTS, params)
         cursor.execute(_agent_insert_sql(), params)
+        derive_province_rollup(cursor, start, end)
         seconds = (time.monotonic() - started) / ((end - start).days + 1)
         cursor.execute(
             """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
@@ -794,6 +796,7 @@ def refresh_day(day: date) -> int | None:
             "DELETE FROM reporting_demographicrollup WHERE day = %s AND registered = 0", [day]
         )
         cursor.execute(_DELTA_AGENT, params)
+        derive_province_rollup(cursor, day, day)
         cursor.execute(
             """UPDATE reporting_rollupday SET built_at = now(), ledger_mark = %s,
                participant_mark = %s WHERE day = %s""",

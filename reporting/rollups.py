@@ -176,6 +176,33 @@ FLOWS = (
     "collected_total",
 )
 
+PROVINCE_DIMS = ("province_id", "occupation_id", "channel", "partner_id")
+FIGURES = ("registered", "active", "grace", "lapsed", *FLOWS, *(f"ytd_{f}" for f in FLOWS))
+
+
+def province_rollup_sql() -> str:
+    """DailyRollup without the regency (reporting.models.ProvinceRollup) for the days
+    %(first)s..%(last)s: run after those days' DailyRollup rows are written, in the same
+    transaction, so the two tables always hold the same day."""
+    dims = ", ".join(PROVINCE_DIMS)
+    figures = ", ".join(FIGURES)
+    sums = ", ".join(f"sum({f})" for f in FIGURES)
+    return f"""
+INSERT INTO reporting_provincerollup (day, {dims}, {figures})
+SELECT day, {dims}, {sums} FROM reporting_dailyrollup
+WHERE day BETWEEN %(first)s AND %(last)s
+GROUP BY day, {dims}
+"""  # noqa: S608
+
+
+def derive_province_rollup(cursor: Any, first: date, last: date) -> None:
+    """Replace the ProvinceRollup rows of first..last with the sums of their DailyRollup rows."""
+    cursor.execute(
+        "DELETE FROM reporting_provincerollup WHERE day BETWEEN %s AND %s", [first, last]
+    )
+    cursor.execute(province_rollup_sql(), {"first": first, "last": last})
+
+
 _DAILY_TODAY = """
 SELECT st.province_id, st.regency_id, st.occupation_id, st.channel, st.partner_id,
        count(*) AS registered,
@@ -305,6 +332,7 @@ def build_day(day: date) -> int:
         rows = cursor.rowcount
         cursor.execute(_AGENT_INSERT, params)
         cursor.execute(_DEMOGRAPHIC_INSERT, params)
+        derive_province_rollup(cursor, day, day)
         cursor.execute(
             "INSERT INTO reporting_rollupday (day, built_at, seconds) VALUES (%s, now(), %s)"
             " ON CONFLICT (day) DO UPDATE SET built_at = now(), seconds = EXCLUDED.seconds",

@@ -24,6 +24,9 @@ from .models import Target, TargetVersion
 from .selectors import Scope
 from .targets import save_target
 
+# The page shows the league table's top ranks; the CSV/XLSX export has every agent.
+LEAGUE_ON_PAGE = 50
+
 
 def _scope(request: HttpRequest) -> Scope:
     scope = selectors.scope_for(request.user)
@@ -37,11 +40,14 @@ def _scope(request: HttpRequest) -> Scope:
 def dashboard(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     f = selectors.parse_filters(request.GET, scope)
-    league = selectors.league(f, scope)
+    top = selectors.league_top(f, scope, limit=LEAGUE_ON_PAGE)
+    league, league_total = top.rows, top.total
     query = urlencode(f.querystring())
     if not scope.dashboard:
         return render(
-            request, "reporting/league.html", {"filters": f, "league": league, "query": query}
+            request,
+            "reporting/league.html",
+            {"filters": f, "league": league, "league_total": league_total, "query": query},
         )
     progress = selectors.progress(f)
     region_dim = selectors.region_dimension(f)
@@ -79,6 +85,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "tables": tables,
         "region_dim": region_dim,
         "league": league,
+        "league_total": league_total,
         "choices": selectors.filter_choices(scope),
         "chart_json": json.dumps(chart_data),
         "query": query,

@@ -15,7 +15,13 @@ from django.db import connection
 from django.utils import timezone
 
 from contributions.services import refresh_coverage_statuses, reverse_payment
-from reporting.models import AgentRollup, DailyRollup, DemographicRollup, RollupDay
+from reporting.models import (
+    AgentRollup,
+    DailyRollup,
+    DemographicRollup,
+    ProvinceRollup,
+    RollupDay,
+)
 from reporting.rollup_events import calendar_params
 from reporting.rollups import rebuild_rollups, rebuild_rollups_per_day, refresh_today
 from tests.conftest import make_staff, nik_for
@@ -28,13 +34,30 @@ OCCUPATIONS = ["petani", "tukang", "ojol"]
 def _rows(day: date | None = None) -> dict[str, list[tuple[Any, ...]]]:
     """Every rollup row (all columns but the id), sorted; of one day or of all days."""
     out = {}
-    for model in (DailyRollup, DemographicRollup, AgentRollup):
+    for model in (DailyRollup, ProvinceRollup, DemographicRollup, AgentRollup):
         names = [f.name for f in model._meta.fields if f.name != "id"]
         qs = model.objects.all() if day is None else model.objects.filter(day=day)
         out[model.__name__] = sorted(
             qs.values_list(*names), key=lambda r: tuple("" if v is None else str(v) for v in r)
         )
     return out
+
+
+def assert_province_rollup_is_daily_without_regency() -> None:
+    """ProvinceRollup = DailyRollup summed over the regencies, day by day, figure by figure."""
+    from reporting.rollups import FIGURES, PROVINCE_DIMS
+
+    want: dict[tuple[Any, ...], list[int]] = {}
+    for row in DailyRollup.objects.values("day", *PROVINCE_DIMS, *FIGURES):
+        key = (row["day"], *(row[d] for d in PROVINCE_DIMS))
+        sums = want.setdefault(key, [0] * len(FIGURES))
+        for i, name in enumerate(FIGURES):
+            sums[i] += row[name]
+    got = {
+        (row["day"], *(row[d] for d in PROVINCE_DIMS)): [row[f] for f in FIGURES]
+        for row in ProvinceRollup.objects.values("day", *PROVINCE_DIMS, *FIGURES)
+    }
+    assert want and got == want
 
 
 def _insert_entry(participant_id: int, kind: str, amount: int, on: date, **kw: Any) -> None:
@@ -154,7 +177,9 @@ def test_event_build_equals_the_per_day_build_on_every_day(history: dict[str, An
     assert sum(r.ytd_lapses for r in year) > 0 and sum(r.ytd_reactivations for r in year) > 0
     assert sum(r.ytd_collected_other for r in year) == 5_000
     assert len({r[5] for r in want["DemographicRollup"]}) >= 3  # several age bands
+    assert_province_rollup_is_daily_without_regency()
     DailyRollup.objects.all().delete()
+    ProvinceRollup.objects.all().delete()
     DemographicRollup.objects.all().delete()
     AgentRollup.objects.all().delete()
     RollupDay.objects.all().delete()
@@ -164,6 +189,7 @@ def test_event_build_equals_the_per_day_build_on_every_day(history: dict[str, An
     got = _rows()
     for table in want:
         assert got[table] == want[table], table
+    assert_province_rollup_is_daily_without_regency()
 
     # a range in the middle of the year chains the year-to-date sums from the day before
     middle = first + timedelta(days=(today - first).days // 2)
@@ -199,6 +225,7 @@ def test_delta_refresh_equals_a_rebuild_of_today(
     # the delta: a handful of touched participants, not a rebuild of the day's rows
     assert result.days == 1 and 3 <= result.rows <= 5
     delta = _rows(today)
+    assert_province_rollup_is_daily_without_regency()
     rebuild_rollups(start=today, end=today)
     assert delta == _rows(today)
 

@@ -155,6 +155,38 @@ def test_supervisor_and_agent_see_their_branch_league_only(
     assert r.context["league"] == []  # Surabaya's agent registered no one
 
 
+def test_page_shows_the_top_of_the_league_and_the_export_all_of_it(
+    two_provinces: Any,
+    admin_user: Any,
+    other_agent: Any,
+    participant_on: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import reporting.views
+
+    today = timezone.localdate()
+    participant_on(
+        max(date(today.year, 1, 1), today - timedelta(days=3)),
+        nik=nik_for(date(1990, 1, 2), "M", 31, prefix="357801"),
+        birth_date=date(1990, 1, 2),
+        sex="M",
+        village="35.78.01.1001",
+        registered_by=other_agent.staff,
+    )
+    rebuild_rollups(start=date(today.year, 1, 1), end=today)
+    monkeypatch.setattr(reporting.views, "LEAGUE_ON_PAGE", 1)
+    c = client_for(admin_user)
+    r = c.get("/reports/")
+    assert len(r.context["league"]) == 1 and r.context["league_total"] == 2
+    assert 'data-testid="league-more"' in r.content.decode()
+    exported = csv_rows(c.get("/reports/export/league.csv"))
+    assert len(exported) == 1 + 2  # header + every agent
+    monkeypatch.setattr(reporting.views, "LEAGUE_ON_PAGE", 50)
+    r = c.get("/reports/")
+    assert len(r.context["league"]) == 2 and r.context["league_total"] == 2
+    assert 'data-testid="league-more"' not in r.content.decode()
+
+
 def test_anonymous_is_sent_to_login_and_api_refuses(two_provinces: Any) -> None:
     c = Client()
     assert c.get("/reports/").status_code == 302
