@@ -294,7 +294,7 @@ class Participant(models.Model):
 
     @property
     def programmes(self) -> list[str]:
-        return ["JKK", "JKM", "JHT"] if self.jht else ["JKK", "JKM"]
+        return programmes_for(jht=self.jht)
 
 
 class ApiClient(models.Model):
@@ -365,3 +365,8 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client_id}:{self.key}"
+
+
+def programmes_for(*, jht: bool) -> list[str]:
+    """The programmes of a participant: JKK and JKM always, JHT when chosen (BPU_RULES.md)."""
+    return ["JKK", "JKM", "JHT"] if jht else ["JKK", "JKM"]

@@ -22,17 +22,17 @@ later, never loses them). The database role must be allowed to see other session
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from django.core import signing
 from django.db import connection
-from django.db.models import F, Model, QuerySet
+from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ApiError
 
-M = TypeVar("M", bound=Model)
+R = TypeVar("R")  # a model instance, or a `.values()` dict
 
 HORIZON_SQL = """
 SELECT pg_snapshot_xmax(s)::text::bigint,
@@ -82,13 +82,13 @@ def decode_token(kind: str, token: str | None) -> Position:
 
 
 @dataclass(frozen=True)
-class SyncPage(Generic[M]):
-    rows: list[M]
+class SyncPage(Generic[R]):
+    rows: list[R]
     next_position: Position
     has_more: bool
 
 
-def sync_page(qs: QuerySet[M], since: Position, limit: int) -> SyncPage[M]:
+def sync_page(qs: QuerySet[Any, R], since: Position, limit: int) -> SyncPage[R]:
     """The next `limit` changes after `since`, in (sync_txid, id) order, below the horizon."""
     horizon = sync_horizon()
     rows = list(
@@ -103,6 +103,13 @@ def sync_page(qs: QuerySet[M], since: Position, limit: int) -> SyncPage[M]:
     )
     has_more = len(rows) > limit
     rows = rows[:limit]
-    last = rows[-1] if rows else None
-    pos = Position(last.sync_txid, last.pk) if last is not None else since  # type: ignore[attr-defined]
+    pos = _position(rows[-1]) if rows else since
     return SyncPage(rows=rows, next_position=pos, has_more=has_more)
+
+
+def _position(row: Any) -> Position:
+    """Where a row is in the sync order: a model instance, or a `.values()` dict that has
+    `sync_txid` and `id` among its keys (the serializer-free participant page)."""
+    if isinstance(row, dict):
+        return Position(row["sync_txid"], row["id"])
+    return Position(row.sync_txid, row.pk)
