@@ -41,8 +41,8 @@ from harness import (
 )
 
 DB = "replica_bench_sync"
-COLUMNS = """p.id, p.nik, p.kpj_number, p.full_name, p.birth_date, p.sex, p.phone, p.email,
-    p.village_id, p.address, p.occupation_id, p.declared_income, p.jht, p.channel, pa.code,
+COLUMNS = """p.id, p.nik_encrypted, p.kpj_number, p.full_name, p.birth_date, p.sex, p.phone,
+    p.email, p.village_id, p.address, p.occupation_id, p.declared_income, p.jht, p.channel, pa.code,
     p.consent_data, p.consent_reminders, c.status, c.paid_through, p.created_at, p.updated_at"""
 
 
@@ -216,7 +216,8 @@ def run(args: Any = None) -> dict[str, Any]:
             f"{have + filled:,} participants"
             + (f" ({filled:,} synthetic ones added for this run)" if filled else "")
             + f"; the client starts {expected:,} changes behind the newest. gunicorn "
-            f"{args.workers} sync workers (DEBUG=1), admin token (full NIK), {pages:,} pages; "
+            f"{args.workers} sync workers (DEBUG off), admin token (full NIK, decrypted per row), "
+            f"{pages:,} pages; "
             f"COPY sent {copy_bytes / 1e6:,.1f} MB of text. "
             + (
                 "Every row arrived exactly once in both paths."

@@ -128,6 +128,19 @@ def ratio(value: float, baseline: float) -> str:
 
 
 # --- a real HTTP server for API scenarios -------------------------------------------------------
+# The app as in production (DEBUG off: no query log, no debug pages), over plain HTTP on
+# loopback, without the API's rate limit (the benchmark is the only client).
+SERVER_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "bench-only-secret-key-not-for-production-0123456789",
+    "SECURE_SSL_REDIRECT": "0",
+    "API_THROTTLE_RATE": "",
+    "LOG_LEVEL": "WARNING",
+}
+# The benchmark's own Django (which signs sync tokens, sessions) uses the servers' key.
+os.environ.setdefault("SECRET_KEY", SERVER_ENV["SECRET_KEY"])
+
+
 def free_port() -> int:
     import socket
 
@@ -151,8 +164,7 @@ class ApiServer:
         import urllib.request
 
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": self.url, "API_THROTTLE_RATE": "", "DEBUG": "1",
-               "LOG_LEVEL": "WARNING"}  # fmt: skip
+        env = {**os.environ, "DATABASE_URL": self.url, **SERVER_ENV}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "bpjsportal.wsgi", "-w", str(self.workers),
              "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "600"],

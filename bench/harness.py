@@ -20,7 +20,7 @@ if str(BENCH) not in sys.path:
 
 import httpx  # noqa: E402
 from bench_api import _free_port  # noqa: E402
-from common import ROOT  # noqa: E402
+from common import ROOT, SERVER_ENV  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
 
@@ -53,15 +53,14 @@ def drop_database(name: str) -> None:
 def gunicorn(
     url: str, *, workers: int = 4, settings: str = "bpjsportal.settings", threads: int = 1
 ) -> Iterator[str]:
-    """The app under gunicorn (sync workers, DEBUG=1 as in bench_api.py), on a free port."""
+    """The app under gunicorn (sync workers, production settings: common.SERVER_ENV), on a
+    free port."""
     port = _free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
         "DJANGO_SETTINGS_MODULE": settings,
-        "API_THROTTLE_RATE": "",
-        "DEBUG": "1",
-        "LOG_LEVEL": "WARNING",
+        **SERVER_ENV,
         "PYTHONPATH": str(ROOT),
     }
     cmd = [sys.executable, "-m", "gunicorn", "bpjsportal.wsgi", "-w", str(workers)]

@@ -4,9 +4,11 @@ no unknown fields, no strings for numbers or booleans, no numbers for strings.""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
@@ -184,7 +186,13 @@ PARTICIPANT_VALUES = (
 # annotations of the participant decorators (contributions.selectors.with_coverage_status),
 # read when the queryset has them
 DECORATED_VALUES = ("coverage_status", "coverage_paid_through")
-_DATETIME = serializers.DateTimeField()
+
+
+def _iso(value: datetime, tz: tzinfo) -> str:
+    """DRF's DateTimeField representation (USE_TZ: in the current time zone, ISO 8601, "Z"
+    for UTC), without its per-call settings look-ups."""
+    text = value.astimezone(tz).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def participant_values(qs: QuerySet[Participant]) -> QuerySet[Participant, dict[str, Any]]:
@@ -194,7 +202,10 @@ def participant_values(qs: QuerySet[Participant]) -> QuerySet[Participant, dict[
     return qs.values(*PARTICIPANT_VALUES, *present)
 
 
-def participant_row(v: dict[str, Any], *, mask: bool) -> dict[str, Any]:
+def participant_row(v: dict[str, Any], *, mask: bool, tz: tzinfo | None = None) -> dict[str, Any]:
+    """One `participant_values` row as the API shows it; pass `tz` (the current time zone)
+    when converting many rows."""
+    tz = tz or timezone.get_current_timezone()
     nik = decrypt_nik(v["nik_encrypted"])
     if mask:
         nik = mask_nik(nik)
@@ -221,8 +232,8 @@ def participant_row(v: dict[str, Any], *, mask: bool) -> dict[str, Any]:
         "consent_reminders": v["consent_reminders"],
         "status": v.get("coverage_status"),
         "paid_through": paid_through.isoformat() if paid_through else None,
-        "registered_at": _DATETIME.to_representation(v["created_at"]),
-        "updated_at": _DATETIME.to_representation(v["updated_at"]),
+        "registered_at": _iso(v["created_at"], tz),
+        "updated_at": _iso(v["updated_at"], tz),
     }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -298,7 +299,8 @@ class ParticipantSyncApi(ApiView):
         # serializer-free: `.values()` rows turned into the ParticipantSerializer representation
         page = sync_page(participant_values(_participants(participants_for(client))), since, size)
         mask = not sees_full_nik(client)
-        data = [participant_row(v, mask=mask) for v in page.rows]
+        tz = timezone.get_current_timezone()
+        data = [participant_row(v, mask=mask, tz=tz) for v in page.rows]
         return Response(
             {
                 "results": data,
