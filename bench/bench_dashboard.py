@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from common import SIZES, dataset_url, ms, percentile, use_database  # noqa: E402
+from common import SIZES, dataset_url, ms, percentile, use_database, verified_client  # noqa: E402
 
 # The naive way to draw the dashboard: GROUP BYs over participants, coverage and the ledger.
 NAIVE_LOCAL = [
@@ -73,7 +73,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     use_database(args.database_url, migrate=True)
     from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.test import Client
     from django.utils import timezone
 
     from reporting.models import RollupDay
@@ -112,8 +111,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     user, _c = get_user_model().objects.get_or_create(
         username="bench-dashboard", defaults={"is_staff": True, "is_superuser": True}
     )
-    client = Client()
-    client.force_login(user)
+    client = verified_client(user)
     for _label, path in REQUESTS:  # warm: first request per path (caches, imports)
         response = client.get(path)
         if response.status_code != 200:

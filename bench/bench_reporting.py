@@ -125,11 +125,10 @@ def main() -> None:
     django.setup()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("reporting.rollup_events").setLevel(logging.INFO)  # the build's steps
-    from common import machine, now
+    from common import machine, now, verified_client
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection, transaction
-    from django.test import Client
     from django.utils import timezone
 
     from reporting.rollups import build_day, rebuild_rollups, refresh_today
@@ -220,8 +219,7 @@ def main() -> None:
     try:
         with transaction.atomic():
             user = get_user_model().objects.create_superuser("bench_reporting", password=None)
-            client = Client()
-            client.force_login(user)
+            client = verified_client(user)
             assert client.get("/reports/").status_code == 200  # warm caches
             page = percentiles(lambda: client.get("/reports/"), args.repeat)
             page_prov = percentiles(lambda: client.get("/reports/?province=32"), args.repeat)

@@ -112,6 +112,25 @@ def use_database(url: str, *, migrate: bool = False) -> None:
         call_command("migrate", verbosity=0)
 
 
+def verified_client(user: Any) -> Any:
+    """A Django test client logged in as `user` with the second factor passed, as
+    `django_otp.login()` leaves the session after a correct TOTP code (admins must have one;
+    bpjsportal/access.py)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    device, _created = TOTPDevice.objects.get_or_create(
+        user=user, name="benchmark", defaults={"confirmed": True}
+    )
+    client = Client()
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+    return client
+
+
 def percentile(samples: list[float], p: float) -> float:
     """Nearest-rank percentile (p in 0..100) of a non-empty list."""
     ordered = sorted(samples)
