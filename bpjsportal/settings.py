@@ -352,6 +352,9 @@ NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_K
 REMINDER_GATEWAY_URL = os.environ.get("REMINDER_GATEWAY_URL", "http://127.0.0.1:8025")
 REMINDER_GATEWAY_KEY = os.environ.get("REMINDER_GATEWAY_KEY", "dev-gateway-key")
 REMINDER_GATEWAY_TIMEOUT = float(os.environ.get("REMINDER_GATEWAY_TIMEOUT", "5"))
+# Messages per gateway request: > 1 uses the gateway's bulk endpoint (POST {URL}/messages/batch,
+# contributions/gateways.py); 1 sends one POST /messages per message (gateways without one).
+REMINDER_GATEWAY_BATCH = env_int("REMINDER_GATEWAY_BATCH", 100)
 REMINDER_CALLBACK_SECRET = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
 REMINDER_DEFAULT_CHANNEL = os.environ.get("REMINDER_DEFAULT_CHANNEL", "sms")
 # Messages per second per channel, shared by all workers (Redis token bucket).

@@ -2,8 +2,9 @@
 
     python -m contributions.fake_gateway --port 8025 [--key dev-gateway-key]
 
-Speaks the gateway protocol of contributions/gateways.py (POST /messages) and de-duplicates on
-`reference` like the real one must. Records what it received; can be told to misbehave:
+Speaks the gateway protocol of contributions/gateways.py (POST /messages, and POST
+/messages/batch with one result per message) and de-duplicates on `reference` like the real one
+must. Records what it received; can be told to misbehave:
     POST /_control/mode  {"mode": "ok" | "error500" | "error429" | "drop" | "reject400",
                           "delay": seconds, "fail_next": n}   (fail_next: misbehave n times only)
     GET  /_control/messages   every accepted message (first sends only)
@@ -39,10 +40,12 @@ class GatewayState:
         self.delay = 0.0
         self.fail_next: int | None = None
 
-    def misbehaviour(self) -> str:
-        """The mode to apply to this request (counts down `fail_next`)."""
+    def misbehaviour(self, *, count_request: bool = True) -> str:
+        """The mode to apply to this request, or to one message of a batch (counts down
+        `fail_next`)."""
         with self.lock:
-            self.requests += 1
+            if count_request:
+                self.requests += 1
             if self.mode == "ok":
                 return "ok"
             if self.fail_next is not None:
@@ -51,6 +54,19 @@ class GatewayState:
                 self.fail_next -= 1
             self.failures += 1
             return self.mode
+
+    def accept(self, data: dict[str, Any]) -> tuple[str, bool]:
+        """Record a message (once per reference): its id, and whether it was a duplicate."""
+        with self.lock:
+            existing = self.by_reference.get(data["reference"])
+            if existing is not None:
+                self.duplicates += 1
+                return existing, True
+            message_id = f"fg-{len(self.by_reference) + 1}-{data['reference']}"
+            self.by_reference[data["reference"]] = message_id
+            if self.keep_messages:
+                self.messages.append({**data, "id": message_id, "at": time.time()})
+            return message_id, False
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -113,45 +129,89 @@ class Handler(BaseHTTPRequestHandler):
                 state.fail_next = int(fail_next) if fail_next is not None else None
             self._json(200, {"ok": True})
             return
+        if self.path == "/messages/batch":
+            self._batch(data)
+            return
         if self.path != "/messages":
             self._json(404, {"error": "not found"})
             return
-        if self.headers.get("Authorization") != f"Bearer {state.key}":
-            self._json(401, {"error": "bad key"})
+        if not self._authorised():
             return
-        if state.delay:
-            time.sleep(state.delay)
         mode = state.misbehaviour()
-        if mode == "drop":
-            self.close_connection = True
-            self.connection.close()
-            return
-        if mode == "error500":
-            self._json(500, {"error": "internal"})
-            return
-        if mode == "error429":
-            self._json(429, {"error": "slow down"})
+        if self._request_failure(mode):
             return
         if mode == "reject400":
             self._json(400, {"error": "rejected"})
             return
-        if not isinstance(data, dict) or not all(
-            isinstance(data.get(k), str) and data.get(k) for k in ("channel", "to", "reference")
-        ):
+        if not _valid(data):
             self._json(400, {"error": "channel, to and reference are required"})
             return
-        with state.lock:
-            existing = state.by_reference.get(data["reference"])
-            if existing is not None:
-                state.duplicates += 1
-                message_id, duplicate = existing, True
-            else:
-                message_id = f"fg-{len(state.by_reference) + 1}-{data['reference']}"
-                state.by_reference[data["reference"]] = message_id
-                if state.keep_messages:
-                    state.messages.append({**data, "id": message_id, "at": time.time()})
-                duplicate = False
+        message_id, duplicate = state.accept(data)
         self._json(202, {"id": message_id, "duplicate": duplicate})
+
+    def _authorised(self) -> bool:
+        state = self.server.state
+        if self.headers.get("Authorization") != f"Bearer {state.key}":
+            self._json(401, {"error": "bad key"})
+            return False
+        if state.delay:
+            time.sleep(state.delay)
+        return True
+
+    def _request_failure(self, mode: str) -> bool:
+        """Answer a failure of the whole request (drop, 500, 429); True if one was sent."""
+        if mode == "drop":
+            self.close_connection = True
+            self.connection.close()
+            return True
+        if mode == "error500":
+            self._json(500, {"error": "internal"})
+            return True
+        if mode == "error429":
+            self._json(429, {"error": "slow down"})
+            return True
+        return False
+
+    def _batch(self, data: Any) -> None:
+        """POST /messages/batch: the request can fail as a whole (drop, 500, 429, bad key);
+        `reject400` refuses messages one by one (each counts against fail_next)."""
+        state = self.server.state
+        if not self._authorised():
+            return
+        per_message = state.mode == "reject400"
+        mode = "ok" if per_message else state.misbehaviour()
+        if per_message:
+            with state.lock:
+                state.requests += 1
+        if self._request_failure(mode):
+            return
+        items = data.get("messages") if isinstance(data, dict) else None
+        if not isinstance(items, list) or not items:
+            self._json(400, {"error": "messages: a non-empty list is required"})
+            return
+        results = []
+        for item in items:
+            reference = item.get("reference") if isinstance(item, dict) else None
+            if per_message and state.misbehaviour(count_request=False) == "reject400":
+                results.append({"reference": reference, "status": 400, "error": "rejected"})
+            elif not _valid(item):
+                results.append(
+                    {"reference": reference, "status": 400, "error": "channel, to and "
+                     "reference are required"}
+                )  # fmt: skip
+            else:
+                message_id, duplicate = state.accept(item)
+                results.append(
+                    {"reference": reference, "status": 202, "id": message_id,
+                     "duplicate": duplicate}
+                )  # fmt: skip
+        self._json(200, {"results": results})
+
+
+def _valid(data: Any) -> bool:
+    return isinstance(data, dict) and all(
+        isinstance(data.get(k), str) and data.get(k) for k in ("channel", "to", "reference")
+    )
 
 
 class FakeGatewayServer(ThreadingHTTPServer):

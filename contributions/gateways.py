@@ -7,6 +7,12 @@ Gateway protocol (docs/reminders.md): POST {REMINDER_GATEWAY_URL}/messages with
 reference with the first message's id and does not send again. 429, 5xx, timeouts and refused
 or dropped connections are temporary (retried with backoff), and so are 401/403 (a wrong key
 must not fail every message); other 4xx are permanent.
+
+Batches (REMINDER_GATEWAY_BATCH > 1, for gateways with a bulk endpoint, as the national SMS
+aggregators have): POST {URL}/messages/batch with {"messages": [<message>, ...]} -> 200
+{"results": [{"reference", "status", "id" | "error"}, ...]}, one result per message in order,
+each with the status the single-message endpoint would have answered. The request's own failure
+(unreachable, timeout, 401/403, 429, 5xx) is temporary for every message in it.
 """
 
 from __future__ import annotations
@@ -59,6 +65,26 @@ class Channel(Protocol):
         """Send; return the gateway's message id. Raises GatewayTemporaryError/PermanentError."""
         ...
 
+    def send_many(self, messages: list[OutgoingMessage]) -> list[str | GatewayError]:
+        """Send several; per message the id or the error (in order). Raises
+        GatewayTemporaryError when the whole request failed (nothing is known to be sent)."""
+        ...
+
+
+SendOutcome = str | GatewayError
+
+
+def send_each(ch: Channel, messages: list[OutgoingMessage]) -> list[SendOutcome]:
+    """`send_many` for a channel that sends one message at a time: a permanent refusal is that
+    message's result; a temporary error stops (raised: the gateway is not answering)."""
+    out: list[SendOutcome] = []
+    for message in messages:
+        try:
+            out.append(ch.send(message))
+        except GatewayPermanentError as exc:
+            out.append(exc)
+    return out
+
 
 _local = threading.local()
 
@@ -88,22 +114,25 @@ class HttpGatewayChannel:
     def __init__(self, name: str) -> None:
         self.name = name
 
-    def send(self, message: OutgoingMessage) -> str:
+    def _wire(self, message: OutgoingMessage) -> dict[str, str]:
+        return {
+            "channel": self.name,
+            "to": message.to,
+            "text": message.text,
+            "reference": message.reference,
+        }
+
+    def _post(self, endpoint: str, data: object) -> tuple[int, bytes]:
+        """POST JSON to the gateway; the status and body. Raises GatewayTemporaryError when it
+        cannot be reached, times out, refuses our key, or answers 429 or 5xx."""
         url = settings.REMINDER_GATEWAY_URL.rstrip("/")
         timeout = float(settings.REMINDER_GATEWAY_TIMEOUT)
-        body = json.dumps(
-            {
-                "channel": self.name,
-                "to": message.to,
-                "text": message.text,
-                "reference": message.reference,
-            }
-        ).encode()
+        body = json.dumps(data).encode()
         headers = {
             "Content-Type": "application/json",
             "Authorization": f"Bearer {settings.REMINDER_GATEWAY_KEY}",
         }
-        path = urlsplit(url).path + "/messages"
+        path = urlsplit(url).path + endpoint
         for attempt in (1, 2):  # a stale keep-alive connection gets one fresh try
             conn = _connection(url, timeout)
             try:
@@ -129,15 +158,48 @@ class HttpGatewayChannel:
             raise GatewayTemporaryError(f"gateway answered {status}", status=status)
         if status in (401, 403):  # our key, not the message: keep everything queued, stop calling
             raise GatewayTemporaryError(f"gateway refused our key ({status})")
+        return status, payload
+
+    def send(self, message: OutgoingMessage) -> str:
+        status, payload = self._post("/messages", self._wire(message))
         if not 200 <= status < 300:
             raise GatewayPermanentError(
                 f"gateway refused ({status}): {payload[:120]!r}", status=status
             )
         try:
-            message_id = str(json.loads(payload)["id"])
+            return str(json.loads(payload)["id"])
         except (ValueError, KeyError, TypeError) as exc:
             raise GatewayTemporaryError(f"gateway answer unreadable: {payload[:120]!r}") from exc
-        return message_id
+
+    def send_many(self, messages: list[OutgoingMessage]) -> list[SendOutcome]:
+        if len(messages) == 1 or int(settings.REMINDER_GATEWAY_BATCH) <= 1:
+            return send_each(self, messages)
+        status, payload = self._post(
+            "/messages/batch", {"messages": [self._wire(m) for m in messages]}
+        )
+        if not 200 <= status < 300:  # the request itself refused: every message in it
+            refused = GatewayPermanentError(
+                f"gateway refused the batch ({status}): {payload[:120]!r}", status=status
+            )
+            return [refused for _m in messages]
+        try:
+            results = json.loads(payload)["results"]
+            if len(results) != len(messages):
+                raise ValueError("one result per message expected")
+            return [_outcome(item) for item in results]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GatewayTemporaryError(f"gateway answer unreadable: {payload[:120]!r}") from exc
+
+
+def _outcome(item: dict[str, object]) -> SendOutcome:
+    """One message's result in a batch answer, read like the single-message endpoint's."""
+    status = int(str(item["status"]))
+    if 200 <= status < 300:
+        return str(item["id"])
+    error = f"gateway refused ({status}): {str(item.get('error', ''))[:120]}"
+    if status == 429 or status >= 500:
+        return GatewayTemporaryError(error, status=status)
+    return GatewayPermanentError(error, status=status)
 
 
 class EmailChannel:
@@ -156,6 +218,9 @@ class EmailChannel:
         except (ConnectionError, TimeoutError, OSError) as exc:
             raise GatewayTemporaryError(f"mail server: {exc!r}") from exc
         return message_id
+
+    def send_many(self, messages: list[OutgoingMessage]) -> list[SendOutcome]:
+        return send_each(self, messages)
 
 
 def channel(name: str) -> Channel:

@@ -40,6 +40,7 @@ from enrollment.models import Participant
 
 from . import coverage as rules
 from .gateways import (
+    GatewayError,
     GatewayPermanentError,
     GatewayTemporaryError,
     OutgoingMessage,
@@ -457,7 +458,7 @@ def deliver_batch(ids: Iterable[int], *, now: datetime | None = None) -> BatchRe
             .order_by("id")
         )
         result.not_queued = len(wanted) - len(reminders)
-        gateway_down = False
+        outgoing: list[_Outgoing] = []
         quotes: QuoteCache = {}
         limiter = RateLimiter(chunk=min(20, max(1, len(reminders))))
         for r in reminders:
@@ -491,22 +492,11 @@ def deliver_batch(ids: Iterable[int], *, now: datetime | None = None) -> BatchRe
                     r.quiet_deferrals += 1
                     result.deferred += 1
                 continue
-            if gateway_down:
-                result.retry.append(r.pk)
-                continue
-            outcome = _send_one(r, p, cov, now, quotes, limiter)
-            if outcome == "sent":
-                result.sent += 1
-            elif outcome == "failed":
-                result.failed += 1
-            else:
-                if r.attempts >= max_attempts:
-                    r.state = ReminderState.FAILED
-                    r.failed_at = now
-                    result.failed += 1
-                else:
-                    result.retry.append(r.pk)
-                gateway_down = outcome == "down"
+            rendered = render_reminder(r, today=timezone.localdate(now), cov=cov, quotes=quotes)
+            channels = channels_for(r.channel, has_email=bool(p.email))
+            outgoing.append(_Outgoing(r, p, rendered, channels))
+        _send_all(outgoing, now=now, limiter=limiter, result=result, max_attempts=max_attempts)
+        result.retry.sort()
         _save_states(reminders)
     return result
 
@@ -537,51 +527,124 @@ def _save_states(rows: list[Reminder]) -> None:
         cur.execute(_SAVE, values)
 
 
-def _send_one(
-    r: Reminder,
-    p: Participant,
-    cov: Coverage | None,
+@dataclass
+class _Outgoing:
+    """A reminder to send: its text, the channels still to try (preferred first), the
+    permanent refusals so far, and whether a request carried it yet (attempts counts once)."""
+
+    r: Reminder
+    p: Participant
+    rendered: Rendered
+    channels: list[str]
+    errors: list[str] = field(default_factory=list)
+    tried: bool = False
+
+
+def _send_all(
+    outgoing: list[_Outgoing],
+    *,
     now: datetime,
-    quotes: QuoteCache,
     limiter: RateLimiter,
-) -> str:
-    """Try the reminder's channel, then the fallbacks on a permanent refusal. Returns "sent",
-    "failed" (every channel refused), "retry" (temporary error) or "down" (gateway unreachable:
-    stop calling it for the rest of the batch)."""
-    rendered = render_reminder(r, today=timezone.localdate(now), cov=cov, quotes=quotes)
-    r.attempts += 1
-    errors: list[str] = []
-    for name in channels_for(r.channel, has_email=bool(p.email)):
-        to = _address(p, name)
-        if not to:
-            continue
+    result: BatchResult,
+    max_attempts: int,
+) -> None:
+    """Send in rounds: each round groups the reminders by the channel they try next and sends
+    them REMINDER_GATEWAY_BATCH to a gateway request (email one by one); a permanent refusal
+    moves a reminder to its next channel in the next round, a temporary error keeps it queued
+    (`result.retry`), and a gateway that cannot be reached stops every further call for this
+    batch (no timeout per message)."""
+    size = max(1, int(settings.REMINDER_GATEWAY_BATCH))
+    down = False
+    pending = outgoing
+    while pending:
+        by_channel: dict[str, list[_Outgoing]] = {}
+        for item in pending:
+            while item.channels and not _address(item.p, item.channels[0]):
+                item.channels.pop(0)
+            if not item.channels:
+                _give_up(item, now, result)
+                continue
+            by_channel.setdefault(item.channels[0], []).append(item)
+        pending = []
+        for name, items in by_channel.items():
+            step = 1 if name == ReminderChannel.EMAIL else size
+            for chunk in (items[i : i + step] for i in range(0, len(items), step)):
+                if down:
+                    result.retry.extend(item.r.pk for item in chunk)
+                    continue
+                down = _send_chunk(name, chunk, pending, now, limiter, result, max_attempts)
+
+
+def _send_chunk(
+    name: str,
+    chunk: list[_Outgoing],
+    pending: list[_Outgoing],
+    now: datetime,
+    limiter: RateLimiter,
+    result: BatchResult,
+    max_attempts: int,
+) -> bool:
+    """One gateway request (or one email). Returns True when the gateway is unreachable."""
+    messages = []
+    for item in chunk:
         limiter.take(name)
-        message = OutgoingMessage(
-            channel=name,
-            to=to,
-            text=rendered.text,
-            reference=f"bpu-rem-{r.pk}",
-            subject=rendered.subject,
+        if not item.tried:
+            item.r.attempts += 1
+            item.tried = True
+        messages.append(
+            OutgoingMessage(
+                channel=name,
+                to=_address(item.p, name),
+                text=item.rendered.text,
+                reference=f"bpu-rem-{item.r.pk}",
+                subject=item.rendered.subject,
+            )
         )
-        try:
-            message_id = channel(name).send(message)
-        except GatewayPermanentError as exc:
-            errors.append(f"{name}: {exc}")
-            continue
-        except GatewayTemporaryError as exc:
-            r.last_error = f"{name}: {exc}"[:255]
-            return "down" if exc.status is None else "retry"
-        r.state = ReminderState.SENT
-        r.channel = name
-        r.recipient = to
-        r.gateway_message_id = message_id
-        r.sent_at = now
-        r.last_error = "; ".join(errors)[:255]
-        return "sent"
+    try:
+        outcomes = channel(name).send_many(messages)
+    except GatewayTemporaryError as exc:
+        for item in chunk:
+            item.r.last_error = f"{name}: {exc}"[:255]
+            _retry_later(item.r, now, result, max_attempts)
+        return exc.status is None
+    for item, message, outcome in zip(chunk, messages, outcomes, strict=True):
+        r = item.r
+        if isinstance(outcome, GatewayPermanentError):
+            item.errors.append(f"{name}: {outcome}")
+            item.channels.pop(0)
+            pending.append(item)  # the next channel, next round
+        elif isinstance(outcome, GatewayError):
+            r.last_error = f"{name}: {outcome}"[:255]
+            _retry_later(r, now, result, max_attempts)
+        else:
+            r.state = ReminderState.SENT
+            r.channel = name
+            r.recipient = message.to
+            r.gateway_message_id = outcome
+            r.sent_at = now
+            r.last_error = "; ".join(item.errors)[:255]
+            result.sent += 1
+    return False
+
+
+def _retry_later(r: Reminder, now: datetime, result: BatchResult, max_attempts: int) -> None:
+    if r.attempts >= max_attempts:
+        r.state = ReminderState.FAILED
+        r.failed_at = now
+        result.failed += 1
+    else:
+        result.retry.append(r.pk)
+
+
+def _give_up(item: _Outgoing, now: datetime, result: BatchResult) -> None:
+    """Every channel refused it, or none can reach the participant."""
+    r = item.r
+    if not item.tried:
+        r.attempts += 1
     r.state = ReminderState.FAILED
     r.failed_at = now
-    r.last_error = ("; ".join(errors) or "no address for any channel")[:255]
-    return "failed"
+    r.last_error = ("; ".join(item.errors) or "no address for any channel")[:255]
+    result.failed += 1
 
 
 # --- gateway callbacks --------------------------------------------------------------------------

@@ -278,20 +278,18 @@ CREATE TEMP TABLE rb_pev ON COMMIT DROP AS
 SELECT pid, a AS day, (status = 'active')::int AS d_active, (status = 'grace')::int AS d_grace,
        (status = 'lapsed')::int AS d_lapsed, 0 AS new_registrations,
        (status <> 'lapsed' AND prev = 'lapsed' AND a >= %(start)s)::int AS reactivations,
-       (status = 'lapsed' AND a >= %(start)s)::int AS lapses, 0 AS payments,
-       0::bigint AS collected_jkk, 0::bigint AS collected_jkm, 0::bigint AS collected_jht,
-       0::bigint AS collected_other, 0::bigint AS collected_total, 0 AS money_rows
+       (status = 'lapsed' AND a >= %(start)s)::int AS lapses
 FROM rb_iv
 UNION ALL
 SELECT pid, b, -(status = 'active')::int, -(status = 'grace')::int, -(status = 'lapsed')::int,
-       0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+       0, 0, 0
 FROM rb_iv WHERE b <= %(e)s
 UNION ALL
-SELECT pid, reg_day, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0 FROM rb_pa WHERE reg_day >= %(start)s
-UNION ALL
-SELECT m.pid, m.day, 0, 0, 0, 0, 0, 0, m.payments, m.jkk, m.jkm, m.jht, m.other, m.amount, 1
-FROM rb_money_split m JOIN rb_pa pa ON pa.pid = m.pid AND pa.reg_day <= m.day
+SELECT pid, reg_day, 0, 0, 0, 1, 0, 0 FROM rb_pa WHERE reg_day >= %(start)s
 """
+# (rb_pev holds the status and registration events only: the money rows go into the group
+# events straight from rb_money_split, a view, so no per-payment copy of the year's ledger is
+# written to temp files twice more.)
 
 
 def _daily_events_sql() -> str:
@@ -299,7 +297,17 @@ def _daily_events_sql() -> str:
     pa_dims = ", ".join(f"pa.{d}" for d in DIMS)
     zeros = ", ".join("0" for _f in FLOWS)
     ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
-    ev_flows = ", ".join(f"ev.{f}" for f in FLOWS)
+    status_flows = ("new_registrations", "reactivations", "lapses")
+    ev_flows = ", ".join(f"ev.{f}" if f in status_flows else f"0::bigint AS {f}" for f in FLOWS)
+    money = {
+        "payments": "m.payments",
+        "collected_jkk": "m.jkk",
+        "collected_jkm": "m.jkm",
+        "collected_jht": "m.jht",
+        "collected_other": "m.other",
+        "collected_total": "m.amount",
+    }
+    money_flows = ", ".join(money.get(f, "0") for f in FLOWS)
     c_zeros = ", ".join(f"0::bigint AS c_{f}" for f in FLOWS)
     sums = ", ".join(f"sum({f}) AS {f}" for f in FLOWS)
     carries = ", ".join(f"sum(c_{f}) AS c_{f}" for f in FLOWS)
@@ -311,6 +319,9 @@ FROM (
     SELECT {pa_dims}, ev.day, ev.d_active, ev.d_grace, ev.d_lapsed, {ev_flows},
            {c_zeros}, 0 AS carried
     FROM rb_pev ev JOIN rb_pa pa ON pa.pid = ev.pid
+    UNION ALL
+    SELECT {pa_dims}, m.day, 0, 0, 0, {money_flows}, {c_zeros}, 0
+    FROM rb_money_split m JOIN rb_pa pa ON pa.pid = m.pid AND pa.reg_day <= m.day
     UNION ALL
     SELECT {dims}, %(start)s::date, 0, 0, 0, {zeros}, {ytd}, 1
     FROM reporting_dailyrollup WHERE day = %(p)s AND %(chain)s
@@ -446,10 +457,10 @@ FROM (
            AS d_registered, e.d_active, e.new_registrations, 0::bigint AS collected,
            0::bigint AS c_new, 0::bigint AS c_collected, 0 AS seen
     FROM rb_pev e JOIN rb_pa pa ON pa.pid = e.pid
-    WHERE pa.registered_by_id IS NOT NULL AND e.money_rows = 0
+    WHERE pa.registered_by_id IS NOT NULL
     UNION ALL
     SELECT collected_by_id, day, 0, 0, 0, amount, 0, 0, 1
-    FROM rb_money_split WHERE collected_by_id IS NOT NULL
+    FROM rb_money WHERE collected_by_id IS NOT NULL
     UNION ALL
     SELECT agent_id, %(start)s::date, 0, 0, 0, 0, ytd_new_registrations, ytd_collected_total, 1
     FROM reporting_agentrollup WHERE day = %(p)s AND %(chain)s
@@ -567,12 +578,16 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
             calendar_params(p, end),
         )
         cursor.execute(_SEGMENTS, params)
+        # A table created in this transaction is truncated in place: its disk space comes back
+        # now, not at commit (at 10 M participants each of these is gigabytes of temp files).
+        cursor.execute("TRUNCATE rb_entry")
         cursor.execute(_INTERVALS, params)
+        cursor.execute("TRUNCATE rb_seg")
         cursor.execute("ANALYZE rb_iv")
         cursor.execute(MONEY_SQL, params)
         cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
         cursor.execute(
-            "CREATE TEMP TABLE rb_money_split ON COMMIT DROP AS "
+            "CREATE TEMP VIEW rb_money_split AS "
             + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
         )
         cursor.execute(_EVENTS, params)
@@ -595,6 +610,7 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
                    participant_mark = EXCLUDED.participant_mark""",
             [seconds, mark, pmark, start, end],
         )
+        cursor.execute("DROP VIEW rb_money_split")
         for table in (
             "rb_pa",
             "rb_entry",
@@ -604,7 +620,6 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
             "rb_iv",
             "rb_money",
             "rb_split",
-            "rb_money_split",
             "rb_pev",
             "rb_ev",
             "rb_dev",

@@ -222,17 +222,20 @@ def test_transient_gateway_errors_are_retried(
     assert len(gateway.state.messages) == 1
 
 
+@pytest.mark.parametrize("per_request", [1, 2])
 def test_gateway_down_or_slow_stops_the_batch_and_keeps_everything(
-    reminded: Any, gateway: Any, settings: Any
+    reminded: Any, gateway: Any, settings: Any, per_request: int
 ) -> None:
+    settings.REMINDER_GATEWAY_BATCH = per_request  # 1: POST /messages; 2: /messages/batch
     rows = planned(reminded, n=3)
     ids = [r.pk for r in rows]
     now = utc(day(12), NOON_WIB)
     settings.REMINDER_GATEWAY_URL = "http://127.0.0.1:9"  # connection refused
     result = reminders.deliver_batch(ids, now=now)
     assert result.retry == ids and result.sent == 0
-    # only the first was tried: the batch stops calling a gateway that is down
-    assert [r.attempts for r in Reminder.objects.filter(pk__in=ids).order_by("id")] == [1, 0, 0]
+    # only the first request was tried: the batch stops calling a gateway that is down
+    attempts = [r.attempts for r in Reminder.objects.filter(pk__in=ids).order_by("id")]
+    assert attempts == [1] * per_request + [0] * (3 - per_request)
 
     settings.REMINDER_GATEWAY_URL = gateway.url
     settings.REMINDER_GATEWAY_TIMEOUT = 0.2
@@ -244,6 +247,33 @@ def test_gateway_down_or_slow_stops_the_batch_and_keeps_everything(
     assert reminders.deliver_batch(ids, now=now).sent == 3
     # the timed-out request was accepted late by the gateway: the resend is not a second SMS
     assert len(gateway.state.messages) == 3
+
+
+def test_batch_requests_carry_many_messages_and_fall_back_one_by_one(
+    reminded: Any, gateway: Any, settings: Any
+) -> None:
+    settings.REMINDER_GATEWAY_BATCH = 10
+    rows = planned(reminded, n=5)
+    ids = [r.pk for r in rows]
+    now = utc(day(12), NOON_WIB)
+    gateway.state.mode, gateway.state.fail_next = "reject400", 1  # the first SMS is refused
+    result = reminders.deliver_batch(ids, now=now)
+    assert result.sent == 5 and result.failed == 0 and result.retry == []
+    # one request for the five SMS, one for the refused one's WhatsApp fallback
+    assert gateway.state.stats() == {"accepted": 5, "duplicates": 0, "requests": 2, "failures": 1}
+    got = list(Reminder.objects.filter(pk__in=ids).order_by("id"))
+    assert [r.channel for r in got] == ["whatsapp", "sms", "sms", "sms", "sms"]
+    assert "sms" in got[0].last_error and {r.attempts for r in got} == {1}
+    assert {r.gateway_message_id for r in got} == {m["id"] for m in gateway.state.messages}
+
+    # a failed request (500) keeps every message in it queued; the resend sends each once
+    more = [r.pk for r in planned(reminded, n=3)]
+    gateway.state.mode, gateway.state.fail_next = "error500", 1
+    first = reminders.deliver_batch(more, now=now)
+    assert first.retry == more and first.sent == 0
+    assert set(Reminder.objects.filter(pk__in=more).values_list("state", flat=True)) == {"queued"}
+    assert reminders.deliver_batch(more, now=now).sent == 3
+    assert gateway.state.stats()["accepted"] == 8 and gateway.state.stats()["duplicates"] == 0
 
 
 def test_a_wrong_gateway_key_fails_nothing(reminded: Any, gateway: Any, settings: Any) -> None:

@@ -90,7 +90,8 @@ def test_beat_plan_twice_fan_out_and_retry_through_a_real_worker(
     people: Any, gateway: Any, workers: Any
 ) -> None:
     people(24)
-    workers(REMINDER_BATCH_SIZE="5")
+    # one gateway request per message: a failed request retries exactly one reminder
+    workers(REMINDER_BATCH_SIZE="5", REMINDER_GATEWAY_BATCH="1")
     first = plan_reminders.delay(PLAN_DAY.isoformat(), False).get(timeout=30)
     second = plan_reminders.delay(PLAN_DAY.isoformat(), False).get(timeout=30)  # beat twice
     assert first["due_soon"] == 24 and sum(second.values()) == 0
@@ -137,8 +138,8 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     reminders.plan_reminders(day=PLAN_DAY)
     settings.REMINDER_BATCH_SIZE = 10
     settings.REMINDER_DISPATCH_LEASE = 5
-    gateway.state.delay = 0.05  # a batch takes ~0.5 s: time to kill the worker inside one
-    first = workers()
+    gateway.state.delay = 0.05  # per request: a task of 10 takes ~0.25 s, time to kill inside
+    first = workers(REMINDER_GATEWAY_BATCH="2")  # /messages/batch, 2 messages a request
 
     def enqueue(ids: list[int]) -> None:
         send_reminder_batch.delay(ids, NOON.isoformat())
@@ -149,7 +150,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     first.wait(timeout=10)
     killed_at = len(gateway.state.messages)
     assert killed_at < 40
-    workers()
+    workers(REMINDER_GATEWAY_BATCH="2")
     # the killed batch's transaction was rolled back: its reminders are still queued, and its
     # task is unacknowledged in Redis until the visibility timeout. The dispatcher's lease
     # hands them out again (beat runs it every minute; here once, past the lease).
