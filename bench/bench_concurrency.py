@@ -140,7 +140,7 @@ def run(args: Any = None) -> dict[str, Any]:
         "notes": (
             f"{now()}; {machine()}; load average {load_before} -> {load()}. "
             f"Ratio = API req/s / bare req/s. gunicorn {args.workers} "
-            "sync workers (DEBUG=1), clients are "
+            "sync workers (DEBUG off), clients are "
             "threads with one httpx client each, all on this machine; the API and the bare view "
             "are served by the same gunicorn (benchmark URLconf bench/bare_urls.py) and write "
             "the same table. Bare = JSON in, KPJ nextval, the same INSERT, no authentication, "

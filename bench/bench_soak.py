@@ -200,7 +200,7 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
     from contributions.services import quote_payment
     from enrollment.api.clients import create_api_client
     from enrollment.api.sync import Position, encode_token, sync_horizon
-    from enrollment.models import Participant
+    from enrollment.models import Participant, niks_q
     from enrollment.services import register_participant
 
     tokens = {
@@ -214,9 +214,7 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
     pool_size = int(args.pay_rate * phases_seconds / 3) + 20  # at most ~3 months paid each
     rows = _rows(reg_total + pool_size, seed=args.seed + int(time.time()))
     pool_rows, s.rows = rows[:pool_size], rows[pool_size:]
-    existing = set(
-        Participant.objects.filter(nik__in=[r["nik"] for r in rows]).values_list("nik", flat=True)
-    )
+    existing = {p.nik for p in Participant.objects.filter(niks_q([r["nik"] for r in rows]))}
     s.rows = [r for r in s.rows if r["nik"] not in existing]
     for r in pool_rows:
         if r["nik"] in existing:
@@ -336,7 +334,7 @@ def run(args: Any = None) -> dict[str, Any]:
             f"{now()}; {machine()}; load average {load_before} -> {load()}. "
             f"Ratio = p95 in the mix / p95 alone. Database {db_name}; "
             f"gunicorn {args.workers} sync workers "
-            f"(DEBUG=1). Mix for {args.duration:.0f} s after {args.isolated:.0f} s of each "
+            f"(DEBUG off). Mix for {args.duration:.0f} s after {args.isolated:.0f} s of each "
             f"workload alone; target rates/s: registrations {args.reg_rate}, payments "
             f"{args.pay_rate}, progress API {args.dash_rate}, sync pages {args.sync_rate} "
             f"(500 rows, replaying the last {args.sync_replay:,} changes). "
