@@ -12,13 +12,14 @@ from django.urls import include, path
 from django.views.decorators.csrf import csrf_exempt
 
 from enrollment.kpj import luhn_check_digit
+from enrollment.pii import nik_columns
 
 INSERT = """
 INSERT INTO enrollment_participant (
-    nik, kpj_number, full_name, birth_date, sex, phone, email, language, village_id,
-    province_id, regency_id, address, occupation_id, declared_income, jht, channel,
+    nik_digest, nik_encrypted, kpj_number, full_name, birth_date, sex, phone, email, language,
+    village_id, province_id, regency_id, address, occupation_id, declared_income, jht, channel,
     consent_data, consent_reminders, created_at, updated_at, sync_txid)
-VALUES (%s, %s, %s, %s, %s, %s, '', 'id', %s, %s, %s, %s, %s, %s, false, 'partner',
+VALUES (%s, %s, %s, %s, %s, %s, %s, '', 'id', %s, %s, %s, %s, %s, %s, false, 'partner',
         true, false, now(), now(), 0)
 RETURNING id
 """
@@ -26,8 +27,9 @@ RETURNING id
 
 @csrf_exempt
 def bare_register(request: HttpRequest) -> HttpResponse:
-    """JSON in, the KPJ from the same sequence, one INSERT of the same row, JSON out: no
-    authentication, validation, serializer, duplicate check or hooks."""
+    """JSON in, the KPJ from the same sequence, one INSERT of the same row (the NIK stored as
+    the service stores it: keyed digest + ciphertext), JSON out: no authentication, validation,
+    serializer, duplicate check or hooks."""
     row = json.loads(request.body)
     village = row["village"]
     chain = village.split(".")
@@ -37,7 +39,7 @@ def bare_register(request: HttpRequest) -> HttpResponse:
         cursor.execute(
             INSERT,
             [
-                row["nik"],
+                *nik_columns(row["nik"]),
                 digits + luhn_check_digit(digits),
                 row["full_name"],
                 row["birth_date"],

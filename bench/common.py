@@ -156,6 +156,7 @@ SERVER_ENV = {
     "API_THROTTLE_RATE": "",
     "LOG_LEVEL": "WARNING",
 }
+(ROOT / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT (whitenoise, DEBUG off)
 # The benchmark's own Django (which signs sync tokens, sessions) uses the servers' key.
 os.environ.setdefault("SECRET_KEY", SERVER_ENV["SECRET_KEY"])
 
