@@ -194,32 +194,35 @@ MONEY_SQL = """
 CREATE TEMP TABLE rb_money ON COMMIT DROP AS
 WITH moves AS (
     SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.participant_id, 1 AS sign,
-           e.id AS split_entry, e.amount, p.collected_by_id, 1 AS payments
+           e.amount, p.collected_by_id, 1 AS payments, e.period_start, e.months
     FROM contributions_payment p
     JOIN contributions_ledgerentry e ON e.payment_id = p.id AND e.kind = 'payment'
     WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
       AND e.id > %(low)s
     UNION ALL
-    SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.reverses_id,
-           r.amount, p.collected_by_id, -1
+    SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.amount,
+           p.collected_by_id, -1, e.period_start, e.months
     FROM contributions_ledgerentry r
     JOIN contributions_ledgerentry e ON e.id = r.reverses_id
     LEFT JOIN contributions_payment p ON p.id = e.payment_id
     WHERE r.kind = 'reversal' AND r.created_at >= %(start_ts)s AND r.created_at < %(end)s
       AND r.id <= %(mark)s AND r.id > %(low)s
     UNION ALL
-    SELECT (created_at AT TIME ZONE %(tz)s)::date, participant_id, 0, NULL, amount, NULL, 0
+    SELECT (created_at AT TIME ZONE %(tz)s)::date, participant_id, 0, amount, NULL, 0, NULL,
+           NULL
     FROM contributions_ledgerentry
     WHERE kind IN ('adjustment', 'due') AND created_at >= %(start_ts)s AND created_at < %(end)s
       AND id <= %(mark)s AND id > %(low)s
 )
 SELECT m.day, m.participant_id AS pid, m.collected_by_id, m.payments, m.amount, m.sign,
-       pe.period_start, pe.months, pp.declared_income, pp.jht, o.sector
+       m.period_start, m.months, pp.declared_income, pp.jht, o.sector
 FROM moves m
-LEFT JOIN contributions_ledgerentry pe ON pe.id = m.split_entry
-LEFT JOIN enrollment_participant pp ON pp.id = pe.participant_id
+LEFT JOIN enrollment_participant pp ON pp.id = m.participant_id AND m.period_start IS NOT NULL
 LEFT JOIN enrollment_occupation o ON o.code = pp.occupation_id
 """
+# (The split of a payment entry, or of the entry a reversal cancels, uses that entry's months
+# and its participant's income, JHT choice and sector: a reversal is always of the same
+# participant's payment, contributions.services.reverse_payment.)
 
 # The programme split of one (income, JHT, sector, first month, months): computed once per
 # distinct key, the same SQL as the per-day build.
@@ -592,11 +595,12 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         )
         cursor.execute(_EVENTS, params)
         cursor.execute(_daily_events_sql(), params)
+        cursor.execute(_AGENT_EVENTS, params)
+        cursor.execute("TRUNCATE rb_pev, rb_money")  # grouped now: give the space back
         cursor.execute(_daily_insert_sql(), params)
         rows = cursor.rowcount
         cursor.execute(_DEMOGRAPHIC_EVENTS, params)
         cursor.execute(_demographic_insert_sql(), params)
-        cursor.execute(_AGENT_EVENTS, params)
         cursor.execute(_agent_insert_sql(), params)
         derive_province_rollup(cursor, start, end)
         seconds = (time.monotonic() - started) / ((end - start).days + 1)
