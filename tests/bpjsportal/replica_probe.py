@@ -32,10 +32,20 @@ def scalar(alias: str, sql: str, params: list[Any] | None = None) -> Any:
         return cur.fetchone()[0]
 
 
+XMAX = "SELECT txid_snapshot_xmax(txid_current_snapshot())"
+
+
 def wait_until_replayed(timeout: float = 20.0) -> None:
+    """Until the replica has replayed the primary's WAL up to now *and* its snapshots see every
+    transaction the primary has finished: a standby's snapshot can lag its replay position by
+    a moment (seen here: replay LSN equal to the primary's, the last commit not yet visible)."""
     lsn = scalar("default", "SELECT pg_current_wal_lsn()::text")
+    xmax = int(scalar("default", XMAX))
     deadline = time.monotonic() + timeout
-    while not scalar("replica", "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn]):
+    while not (
+        scalar("replica", "SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn])
+        and int(scalar("replica", XMAX)) >= xmax
+    ):
         if time.monotonic() > deadline:
             sys.exit("the replica did not replay the primary's WAL in time")
         time.sleep(0.05)
