@@ -276,23 +276,31 @@ LEFT JOIN {split} s ON s.period_start = m.period_start AND s.months = m.months
 
 
 # --- step 3: events per group and day, then the rows --------------------------------------------
-_EVENTS = """
-CREATE TEMP TABLE rb_pev ON COMMIT DROP AS
+def _events_view(start: date, end: date) -> str:
+    """rb_pev: the status and registration events of each participant, a temporary *view* over
+    rb_iv and rb_pa (at 10 M participants a table of them is gigabytes of temp files, read
+    twice: by the group events and the agent events). The dates are inlined as literals (a view
+    cannot take bind parameters); they are `date` objects, never user input."""
+    s, e = f"'{start.isoformat()}'::date", f"'{end.isoformat()}'::date"
+    return f"""
+CREATE TEMP VIEW rb_pev AS
 SELECT pid, a AS day, (status = 'active')::int AS d_active, (status = 'grace')::int AS d_grace,
        (status = 'lapsed')::int AS d_lapsed, 0 AS new_registrations,
-       (status <> 'lapsed' AND prev = 'lapsed' AND a >= %(start)s)::int AS reactivations,
-       (status = 'lapsed' AND a >= %(start)s)::int AS lapses
+       (status <> 'lapsed' AND prev = 'lapsed' AND a >= {s})::int AS reactivations,
+       (status = 'lapsed' AND a >= {s})::int AS lapses
 FROM rb_iv
 UNION ALL
 SELECT pid, b, -(status = 'active')::int, -(status = 'grace')::int, -(status = 'lapsed')::int,
        0, 0, 0
-FROM rb_iv WHERE b <= %(e)s
+FROM rb_iv WHERE b <= {e}
 UNION ALL
-SELECT pid, reg_day, 0, 0, 0, 1, 0, 0 FROM rb_pa WHERE reg_day >= %(start)s
-"""
+SELECT pid, reg_day, 0, 0, 0, 1, 0, 0 FROM rb_pa WHERE reg_day >= {s}
+"""  # noqa: S608
+
+
 # (rb_pev holds the status and registration events only: the money rows go into the group
-# events straight from rb_money_split, a view, so no per-payment copy of the year's ledger is
-# written to temp files twice more.)
+# events straight from rb_money_split, a view too, so no per-payment copy of the year's ledger
+# is written to temp files twice more.)
 
 
 def _daily_events_sql() -> str:
@@ -593,10 +601,10 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
             "CREATE TEMP VIEW rb_money_split AS "
             + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
         )
-        cursor.execute(_EVENTS, params)
+        cursor.execute(_events_view(start, end))
         cursor.execute(_daily_events_sql(), params)
         cursor.execute(_AGENT_EVENTS, params)
-        cursor.execute("TRUNCATE rb_pev, rb_money")  # grouped now: give the space back
+        cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
         cursor.execute(_daily_insert_sql(), params)
         rows = cursor.rowcount
         cursor.execute(_DEMOGRAPHIC_EVENTS, params)
@@ -614,7 +622,7 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
                    participant_mark = EXCLUDED.participant_mark""",
             [seconds, mark, pmark, start, end],
         )
-        cursor.execute("DROP VIEW rb_money_split")
+        cursor.execute("DROP VIEW rb_money_split, rb_pev")
         for table in (
             "rb_pa",
             "rb_entry",
@@ -624,7 +632,6 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
             "rb_iv",
             "rb_money",
             "rb_split",
-            "rb_pev",
             "rb_ev",
             "rb_dev",
             "rb_aev",
