@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +152,7 @@ def _phase(
             "amount": s.amount,
             "months": 1,
             "reference": f"SOAK-{run_id}-{n}",
-            "paid_at": time.strftime("%Y-%m-%dT%H:%M:%S+07:00"),
+            "paid_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "payer": "participant",
         }
         if timed("payments", lambda: http.post("/api/v1/payments/", json=body), 201) is not None:
@@ -197,6 +197,8 @@ def _phase(
 
 
 def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
+    from django.utils import timezone
+
     from contributions.services import quote_payment
     from enrollment.api.clients import create_api_client
     from enrollment.api.sync import Position, encode_token, sync_horizon
@@ -227,7 +229,7 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
         )  # fmt: skip
         s.pool.append(p.kpj_number)
     first = Participant.objects.select_related("occupation").get(kpj_number=s.pool[0])
-    s.amount = quote_payment(first, None, months=1, as_of=date.today()).amount
+    s.amount = quote_payment(first, None, months=1, as_of=timezone.localdate()).amount
     # The sync workload replays the last --sync-replay changes in 500-row pages, over and over
     # (a partner catching up); the final check starts at the newest change and must then see
     # every participant registered during the run.
