@@ -97,7 +97,9 @@ class Shared:
     sync_token: str = ""  # the sync workload's position
     replay_token: str = ""  # where it starts again once caught up (same work alone and in mix)
     check_token: str = ""  # the final check's position: the newest change at set-up
-    amount: int = 0  # one month's contribution of a pool participant
+    # the k-th payment of a pool participant pays its k-th month: the price of each (a discount
+    # that ends at a year's end changes it; BPU_RULES.md, PP 50/2025)
+    amounts: list[int] = field(default_factory=list)
 
 
 def _paced(rate: float, clients: int, deadline: float, step: Callable[[], None]) -> None:
@@ -149,7 +151,7 @@ def _phase(
         n = next(s.counter)
         body = {
             "kpj_number": s.pool[n % len(s.pool)],
-            "amount": s.amount,
+            "amount": s.amounts[min(n // len(s.pool), len(s.amounts) - 1)],
             "months": 1,
             "reference": f"SOAK-{run_id}-{n}",
             "paid_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -229,7 +231,9 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
         )  # fmt: skip
         s.pool.append(p.kpj_number)
     first = Participant.objects.select_related("occupation").get(kpj_number=s.pool[0])
-    s.amount = quote_payment(first, None, months=1, as_of=timezone.localdate()).amount
+    today = timezone.localdate()
+    totals = [0] + [quote_payment(first, None, months=k, as_of=today).amount for k in range(1, 7)]
+    s.amounts = [totals[k] - totals[k - 1] for k in range(1, 7)]
     # The sync workload replays the last --sync-replay changes in 500-row pages, over and over
     # (a partner catching up); the final check starts at the newest change and must then see
     # every participant registered during the run.
