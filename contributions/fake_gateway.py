@@ -40,12 +40,16 @@ class GatewayState:
         self.delay = 0.0
         self.fail_next: int | None = None
 
+    def count_request(self) -> None:
+        with self.lock:
+            self.requests += 1
+
     def misbehaviour(self, *, count_request: bool = True) -> str:
         """The mode to apply to this request, or to one message of a batch (counts down
         `fail_next`)."""
+        if count_request:
+            self.count_request()
         with self.lock:
-            if count_request:
-                self.requests += 1
             if self.mode == "ok":
                 return "ok"
             if self.fail_next is not None:
@@ -178,12 +182,10 @@ class Handler(BaseHTTPRequestHandler):
         state = self.server.state
         if not self._authorised():
             return
-        per_message = state.mode == "reject400"
-        mode = "ok" if per_message else state.misbehaviour()
+        per_message = state.mode == "reject400"  # refuses messages, not the request
         if per_message:
-            with state.lock:
-                state.requests += 1
-        if self._request_failure(mode):
+            state.count_request()
+        if self._request_failure("ok" if per_message else state.misbehaviour()):
             return
         items = data.get("messages") if isinstance(data, dict) else None
         if not isinstance(items, list) or not items:

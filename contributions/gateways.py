@@ -154,7 +154,7 @@ class HttpGatewayChannel:
         status = response.status
         if response.will_close:
             _drop_connection(url, timeout)
-        if status == 429 or status >= 500:
+        if _temporary(status):
             raise GatewayTemporaryError(f"gateway answered {status}", status=status)
         if status in (401, 403):  # our key, not the message: keep everything queued, stop calling
             raise GatewayTemporaryError(f"gateway refused our key ({status})")
@@ -172,7 +172,7 @@ class HttpGatewayChannel:
             raise GatewayTemporaryError(f"gateway answer unreadable: {payload[:120]!r}") from exc
 
     def send_many(self, messages: list[OutgoingMessage]) -> list[SendOutcome]:
-        if len(messages) == 1 or int(settings.REMINDER_GATEWAY_BATCH) <= 1:
+        if len(messages) == 1:  # the caller chunks by REMINDER_GATEWAY_BATCH (1: no batches)
             return send_each(self, messages)
         status, payload = self._post(
             "/messages/batch", {"messages": [self._wire(m) for m in messages]}
@@ -191,13 +191,18 @@ class HttpGatewayChannel:
             raise GatewayTemporaryError(f"gateway answer unreadable: {payload[:120]!r}") from exc
 
 
+def _temporary(status: int) -> bool:
+    """Overloaded or failing (429, 5xx): worth retrying later, for a request or one message."""
+    return status == 429 or status >= 500
+
+
 def _outcome(item: dict[str, object]) -> SendOutcome:
     """One message's result in a batch answer, read like the single-message endpoint's."""
     status = int(str(item["status"]))
     if 200 <= status < 300:
         return str(item["id"])
     error = f"gateway refused ({status}): {str(item.get('error', ''))[:120]}"
-    if status == 429 or status >= 500:
+    if _temporary(status):
         return GatewayTemporaryError(error, status=status)
     return GatewayPermanentError(error, status=status)
 
