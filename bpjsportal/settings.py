@@ -295,6 +295,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Rollup builds (reporting/rollup_events.py) work on groups of whole provinces of about this
+# many participants at a time, inside the one transaction: every rollup key holds the province,
+# so the groups' rows are disjoint, and the temp files are those of one group, not of the whole
+# country (the year's build at 10 M participants otherwise needs tens of GB of temp space).
+ROLLUP_BUILD_CHUNK = env_int("ROLLUP_BUILD_CHUNK", 1_500_000)
+
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

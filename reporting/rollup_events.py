@@ -37,6 +37,7 @@ import time
 from datetime import date, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
@@ -101,6 +102,7 @@ CROSS JOIN LATERAL (
                  (pa.birth_date + interval '55 years')::date AS d55) x
 ) b
 WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
+  AND pa.province_id >= %(plo)s AND (%(phi)s::text IS NULL OR pa.province_id < %(phi)s)
 """
 
 # Payment entries with their payment's local day, next unpaid month if they are the latest,
@@ -116,6 +118,7 @@ LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM contributions_ledg
            WHERE kind = 'reversal' AND id <= %(mark)s AND created_at < %(end)s
            GROUP BY reverses_id) rv ON rv.reverses_id = e.id
 WHERE e.kind = 'payment' AND e.id <= %(mark)s AND p.paid_at < %(end)s
+  AND e.participant_id IN (SELECT pid FROM rb_pa)
 """
 
 _REVERSED = """
@@ -190,7 +193,7 @@ FROM islands GROUP BY pid, island, status
 """
 
 # --- step 4: the money of the range, one row per ledger movement --------------------------------
-MONEY_SQL = """
+_MONEY_TEMPLATE = """
 CREATE TEMP TABLE rb_money ON COMMIT DROP AS
 WITH moves AS (
     SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.participant_id, 1 AS sign,
@@ -198,7 +201,7 @@ WITH moves AS (
     FROM contributions_payment p
     JOIN contributions_ledgerentry e ON e.payment_id = p.id AND e.kind = 'payment'
     WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
-      AND e.id > %(low)s
+      AND e.id > %(low)s{scope_e}
     UNION ALL
     SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.amount,
            p.collected_by_id, -1, e.period_start, e.months
@@ -206,13 +209,13 @@ WITH moves AS (
     JOIN contributions_ledgerentry e ON e.id = r.reverses_id
     LEFT JOIN contributions_payment p ON p.id = e.payment_id
     WHERE r.kind = 'reversal' AND r.created_at >= %(start_ts)s AND r.created_at < %(end)s
-      AND r.id <= %(mark)s AND r.id > %(low)s
+      AND r.id <= %(mark)s AND r.id > %(low)s{scope_r}
     UNION ALL
     SELECT (created_at AT TIME ZONE %(tz)s)::date, participant_id, 0, amount, NULL, 0, NULL,
            NULL
     FROM contributions_ledgerentry
     WHERE kind IN ('adjustment', 'due') AND created_at >= %(start_ts)s AND created_at < %(end)s
-      AND id <= %(mark)s AND id > %(low)s
+      AND id <= %(mark)s AND id > %(low)s{scope}
 )
 SELECT m.day, m.participant_id AS pid, m.collected_by_id, m.payments, m.amount, m.sign,
        m.period_start, m.months, pp.declared_income, pp.jht, o.sector
@@ -220,6 +223,20 @@ FROM moves m
 LEFT JOIN enrollment_participant pp ON pp.id = m.participant_id AND m.period_start IS NOT NULL
 LEFT JOIN enrollment_occupation o ON o.code = pp.occupation_id
 """
+
+
+def money_sql(*, chunk: bool) -> str:
+    """rb_money: the range's ledger movements, one row each; with `chunk`, only those of the
+    participants in rb_pa (the build's current group of provinces)."""
+    only = " AND {} IN (SELECT pid FROM rb_pa)" if chunk else ""
+    return _MONEY_TEMPLATE.format(
+        scope_e=only.format("e.participant_id"),
+        scope_r=only.format("r.participant_id"),
+        scope=only.format("participant_id"),
+    )
+
+
+MONEY_SQL = money_sql(chunk=False)
 # (The split of a payment entry, or of the entry a reversal cancels, uses that entry's months
 # and its participant's income, JHT choice and sector: a reversal is always of the same
 # participant's payment, contributions.services.reverse_payment.)
@@ -335,7 +352,9 @@ FROM (
     FROM rb_money_split m JOIN rb_pa pa ON pa.pid = m.pid AND pa.reg_day <= m.day
     UNION ALL
     SELECT {dims}, %(start)s::date, 0, 0, 0, {zeros}, {ytd}, 1
-    FROM reporting_dailyrollup WHERE day = %(p)s AND %(chain)s
+    FROM reporting_dailyrollup
+    WHERE day = %(p)s AND %(chain)s
+      AND province_id >= %(plo)s AND (%(phi)s::text IS NULL OR province_id < %(phi)s)
 ) u
 GROUP BY {dims}, day
 """  # noqa: S608
@@ -458,20 +477,39 @@ WHERE active + grace + lapsed > 0
 
 
 # Agents: registrations and stocks by registered_by, collections by collected_by.
+# An agent's participants and collections span provinces: each group of provinces adds its
+# events to rb_aev_all, grouped once at the end with the chained year-to-date sums.
+_AGENT_ACCUMULATOR = """
+CREATE TEMP TABLE rb_aev_all (agent_id bigint, day date, d_registered bigint, d_active bigint,
+                              new_registrations bigint, collected numeric, seen bigint)
+ON COMMIT DROP
+"""
+
+_AGENT_CHUNK_EVENTS = """
+INSERT INTO rb_aev_all
+SELECT agent_id, day, sum(d_registered), sum(d_active), sum(new_registrations), sum(collected),
+       sum(seen)
+FROM (
+    SELECT pa.registered_by_id AS agent_id, e.day, e.d_active + e.d_grace + e.d_lapsed
+           AS d_registered, e.d_active, e.new_registrations, 0::bigint AS collected, 0 AS seen
+    FROM rb_pev e JOIN rb_pa pa ON pa.pid = e.pid
+    WHERE pa.registered_by_id IS NOT NULL
+    UNION ALL
+    SELECT collected_by_id, day, 0, 0, 0, amount, 1
+    FROM rb_money WHERE collected_by_id IS NOT NULL
+) u
+GROUP BY agent_id, day
+"""
+
 _AGENT_EVENTS = """
 CREATE TEMP TABLE rb_aev ON COMMIT DROP AS
 SELECT agent_id, day, sum(d_registered) AS d_registered, sum(d_active) AS d_active,
        sum(new_registrations) AS new_registrations, sum(collected) AS collected,
        sum(c_new) AS c_new, sum(c_collected) AS c_collected, sum(seen) AS seen
 FROM (
-    SELECT pa.registered_by_id AS agent_id, e.day, e.d_active + e.d_grace + e.d_lapsed
-           AS d_registered, e.d_active, e.new_registrations, 0::bigint AS collected,
-           0::bigint AS c_new, 0::bigint AS c_collected, 0 AS seen
-    FROM rb_pev e JOIN rb_pa pa ON pa.pid = e.pid
-    WHERE pa.registered_by_id IS NOT NULL
-    UNION ALL
-    SELECT collected_by_id, day, 0, 0, 0, amount, 0, 0, 1
-    FROM rb_money WHERE collected_by_id IS NOT NULL
+    SELECT agent_id, day, d_registered, d_active, new_registrations, collected,
+           0::bigint AS c_new, 0::bigint AS c_collected, seen
+    FROM rb_aev_all
     UNION ALL
     SELECT agent_id, %(start)s::date, 0, 0, 0, 0, ytd_new_registrations, ytd_collected_total, 1
     FROM reporting_agentrollup WHERE day = %(p)s AND %(chain)s
@@ -539,14 +577,82 @@ class _Timed:
         return int(self.cursor.rowcount)
 
     def report(self) -> str:
-        slow = [(n, s) for n, s in self.steps if s >= 0.05]
-        return ", ".join(f"{n} {s:.1f}s" for n, s in slow)
+        """Seconds per step, summed over the province groups, in the order first run."""
+        total: dict[str, float] = {}
+        for name, seconds in self.steps:
+            total[name] = total.get(name, 0.0) + seconds
+        return ", ".join(f"{n} {s:.1f}s" for n, s in total.items() if s >= 0.05)
+
+
+def province_chunks(end: Any, pmark: int, size: int) -> list[tuple[str, str | None]]:
+    """Split the provinces (in code order) into groups of about `size` participants, as code
+    ranges [low, high) - the last one open - so that together they cover every province code,
+    including one without participants (a chained row of the day before, say). A province is
+    never split: every rollup key holds it, so the groups' rows are disjoint."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT province_id, count(*) FROM enrollment_participant"
+            " WHERE created_at < %s AND id <= %s GROUP BY province_id ORDER BY province_id",
+            [end, pmark],
+        )
+        counts = cursor.fetchall()
+    bounds = [""]
+    held = 0
+    for province, count in counts:
+        if held and held + count > size:
+            bounds.append(province)
+            held = 0
+        held += count
+    return [(low, bounds[i + 1] if i + 1 < len(bounds) else None) for i, low in enumerate(bounds)]
+
+
+_CHUNK_TABLES = ("rb_pa", "rb_entry", "rb_revpid", "rb_seg", "rb_iv", "rb_money", "rb_split",
+                 "rb_ev", "rb_dev")  # fmt: skip
+
+
+def _build_chunk(cursor: _Timed, params: dict[str, Any], start: date, end: date) -> int:
+    """The daily and demographic rows of one group of provinces (every day of the range), and
+    its agent events into rb_aev_all; the group's temp tables are emptied and dropped at the
+    end, so the next group reuses the space. Returns the DailyRollup rows written."""
+    cursor.execute(_PARTICIPANTS, params)
+    cursor.execute("ANALYZE rb_pa")
+    cursor.execute(_ENTRIES, params)
+    cursor.execute("ANALYZE rb_entry")
+    cursor.execute(_REVERSED, params)
+    cursor.execute(_SEGMENTS, params)
+    # A table created in this transaction is truncated in place: its disk space comes back now,
+    # not at commit (at 10 M participants each of these is gigabytes of temp files).
+    cursor.execute("TRUNCATE rb_entry")
+    cursor.execute(_INTERVALS, params)
+    cursor.execute("TRUNCATE rb_seg")
+    cursor.execute("ANALYZE rb_iv")
+    cursor.execute(money_sql(chunk=True), params)
+    cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
+    cursor.execute(
+        "CREATE TEMP VIEW rb_money_split AS "
+        + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
+    )
+    cursor.execute(_events_view(start, end))
+    cursor.execute(_daily_events_sql(), params)
+    cursor.execute(_AGENT_CHUNK_EVENTS, params)
+    cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
+    cursor.execute(_daily_insert_sql(), params)
+    rows = cursor.rowcount
+    cursor.execute(_DEMOGRAPHIC_EVENTS, params)
+    cursor.execute(_demographic_insert_sql(), params)
+    cursor.execute("DROP VIEW rb_money_split, rb_pev")
+    tables = ", ".join(_CHUNK_TABLES)
+    cursor.execute(f"TRUNCATE {tables}")
+    cursor.execute(f"DROP TABLE {tables}")
+    return rows
 
 
 def build_range(start: date, end: date, *, chain: bool) -> int:
     """Rebuild every day from `start` to `end` in one transaction; `chain` = carry the
-    year-to-date sums of the stored day before `start` (same year). Returns the number of
-    DailyRollup rows written."""
+    year-to-date sums of the stored day before `start` (same year). The participants are taken
+    a group of provinces at a time (settings.ROLLUP_BUILD_CHUNK participants or one province),
+    so the temp space is that of the largest group. Returns the number of DailyRollup rows
+    written."""
     started = time.monotonic()
     p = start - timedelta(days=1)
     e1 = end + timedelta(days=1)
@@ -569,46 +675,22 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         mark, pmark = marks()
         params.update(mark=mark, pmark=pmark, low=0)
-        cursor.execute(
-            "DELETE FROM reporting_dailyrollup WHERE day BETWEEN %s AND %s", [start, end]
-        )
-        cursor.execute(
-            "DELETE FROM reporting_agentrollup WHERE day BETWEEN %s AND %s", [start, end]
-        )
-        cursor.execute(
-            "DELETE FROM reporting_demographicrollup WHERE day BETWEEN %s AND %s", [start, end]
-        )
-        cursor.execute(_PARTICIPANTS, params)
-        cursor.execute("ANALYZE rb_pa")
-        cursor.execute(_ENTRIES, params)
-        cursor.execute("ANALYZE rb_entry")
-        cursor.execute(_REVERSED, params)
+        chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
+        for table in ("dailyrollup", "agentrollup", "demographicrollup"):
+            cursor.execute(
+                f"DELETE FROM reporting_{table} WHERE day BETWEEN %s AND %s",  # noqa: S608
+                [start, end],
+            )
         cursor.execute(_CALENDAR)
         cursor.executemany(
             "INSERT INTO rb_nu (nu, grace_from, lapsed_from) VALUES (%s, %s, %s)",
             calendar_params(p, end),
         )
-        cursor.execute(_SEGMENTS, params)
-        # A table created in this transaction is truncated in place: its disk space comes back
-        # now, not at commit (at 10 M participants each of these is gigabytes of temp files).
-        cursor.execute("TRUNCATE rb_entry")
-        cursor.execute(_INTERVALS, params)
-        cursor.execute("TRUNCATE rb_seg")
-        cursor.execute("ANALYZE rb_iv")
-        cursor.execute(MONEY_SQL, params)
-        cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
-        cursor.execute(
-            "CREATE TEMP VIEW rb_money_split AS "
-            + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
-        )
-        cursor.execute(_events_view(start, end))
-        cursor.execute(_daily_events_sql(), params)
+        cursor.execute(_AGENT_ACCUMULATOR)
+        rows = 0
+        for low, high in chunks:
+            rows += _build_chunk(cursor, {**params, "plo": low, "phi": high}, start, end)
         cursor.execute(_AGENT_EVENTS, params)
-        cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
-        cursor.execute(_daily_insert_sql(), params)
-        rows = cursor.rowcount
-        cursor.execute(_DEMOGRAPHIC_EVENTS, params)
-        cursor.execute(_demographic_insert_sql(), params)
         cursor.execute(_agent_insert_sql(), params)
         derive_province_rollup(cursor, start, end)
         seconds = (time.monotonic() - started) / ((end - start).days + 1)
@@ -622,22 +704,10 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
                    participant_mark = EXCLUDED.participant_mark""",
             [seconds, mark, pmark, start, end],
         )
-        cursor.execute("DROP VIEW rb_money_split, rb_pev")
-        for table in (
-            "rb_pa",
-            "rb_entry",
-            "rb_revpid",
-            "rb_nu",
-            "rb_seg",
-            "rb_iv",
-            "rb_money",
-            "rb_split",
-            "rb_ev",
-            "rb_dev",
-            "rb_aev",
-        ):
-            cursor.execute(f"DROP TABLE {table}")
-    logger.info("rollup build %s..%s: %s", start, end, cursor.report())
+        cursor.execute("DROP TABLE rb_nu, rb_aev_all, rb_aev")
+    logger.info(
+        "rollup build %s..%s in %d province group(s): %s", start, end, len(chunks), cursor.report()
+    )
     return rows
 
 

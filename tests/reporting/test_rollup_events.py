@@ -22,8 +22,8 @@ from reporting.models import (
     ProvinceRollup,
     RollupDay,
 )
-from reporting.rollup_events import calendar_params
-from reporting.rollups import rebuild_rollups, rebuild_rollups_per_day, refresh_today
+from reporting.rollup_events import calendar_params, marks, province_chunks
+from reporting.rollups import day_bounds, rebuild_rollups, rebuild_rollups_per_day, refresh_today
 from tests.conftest import make_staff, nik_for
 from tests.reporting.conftest import at
 
@@ -167,9 +167,18 @@ def test_calendar_follows_the_coverage_rules() -> None:
             assert got == want, (nu, day)
 
 
-def test_event_build_equals_the_per_day_build_on_every_day(history: dict[str, Any]) -> None:
+@pytest.mark.parametrize("chunk", [1_500_000, 1], ids=["one-group", "group-per-province"])
+def test_event_build_equals_the_per_day_build_on_every_day(
+    history: dict[str, Any], chunk: int, settings: Any
+) -> None:
+    """The event build equals the per-day build, whether it takes the country at once or a
+    province at a time (ROLLUP_BUILD_CHUNK = 1: the workers live in two provinces)."""
+    settings.ROLLUP_BUILD_CHUNK = chunk
     today = timezone.localdate()
     first = date(today.year, 1, 1)
+    _mark, pmark = marks()
+    groups = province_chunks(day_bounds(today)[1], pmark, chunk)
+    assert len(groups) == (1 if chunk > 1 else 2)
     per_day = rebuild_rollups_per_day(start=first, end=today)
     want = _rows()
     assert want["DailyRollup"] and want["DemographicRollup"] and want["AgentRollup"]
