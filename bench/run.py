@@ -163,6 +163,9 @@ def render(size: str, command: str, facts: dict[str, Any], results: list[dict[st
         lines.append(f"Generated in this run in {g['seconds']:,.0f} s (`bench/generate.py`).")
     for r in results:
         lines += ["", f"#### {r['scenario']}", ""]
+        if r.get("raw"):  # kept from the doc as it was written (see kept_from_doc)
+            lines.append(r["raw"].strip())
+            continue
         if r.get("when") and r["when"] != now():
             lines += [f"Run {r['when']}.", ""]
         rows = r.get("rows") or []
@@ -181,6 +184,24 @@ def render(size: str, command: str, facts: dict[str, Any], results: list[dict[st
         if note:
             lines.append(note)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def kept_from_doc(size: str, doc: Path = DOC) -> dict[str, Any]:
+    """The scenarios' latest results as the doc's block of this size shows them, each section
+    kept as written: bench/results/ is not in git, so on a fresh clone a run with --only
+    would otherwise drop the other scenarios' results from the block."""
+    start, end = f"<!-- bench:{size}:start -->", f"<!-- bench:{size}:end -->"
+    text = doc.read_text() if doc.exists() else ""
+    if start not in text or end not in text:
+        return {}
+    block = text.split(start, 1)[1].split(end, 1)[0]
+    kept: dict[str, Any] = {}
+    for section in block.split("\n#### ")[1:]:
+        title, _nl, body = section.partition("\n")
+        number = title.split(".", 1)[0].strip()
+        if number.isdigit():
+            kept[number] = {"number": int(number), "scenario": title.strip(), "raw": body}
+    return kept
 
 
 def write_doc(size: str, block: str, doc: Path = DOC) -> None:
@@ -274,7 +295,9 @@ def main() -> None:
         Path(args.json).write_text(json.dumps({"facts": facts, "results": results}, indent=2))
     # keep the other scenarios' latest results of this size (a run with --only replaces its own)
     store = RESULTS / f"{args.size}.json"
-    kept: dict[str, Any] = json.loads(store.read_text())["results"] if store.exists() else {}
+    kept: dict[str, Any] = (
+        json.loads(store.read_text())["results"] if store.exists() else kept_from_doc(args.size)
+    )
     if not args.only:
         kept = {}
     kept.update({str(r["number"]): r for r in results})
