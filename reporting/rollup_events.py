@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -79,6 +79,10 @@ def calendar_params(first: date, last: date) -> list[tuple[date, date, date]]:
 
 
 # --- step 1 and 2: per-participant status intervals -------------------------------------------
+# The build's current group of provinces: codes in [plo, phi), phi NULL for the last group
+# (rollup_events.province_chunks).
+_IN_GROUP = "{col} >= %(plo)s AND (%(phi)s::text IS NULL OR {col} < %(phi)s)"
+
 _PARTICIPANTS = """
 CREATE TEMP TABLE rb_pa ON COMMIT DROP AS
 SELECT pa.id AS pid, (pa.created_at AT TIME ZONE %(tz)s)::date AS reg_day,
@@ -106,8 +110,8 @@ CROSS JOIN LATERAL (
                  (pa.birth_date + interval '55 years')::date AS d55) x
 ) b
 WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
-  AND pa.province_id >= %(plo)s AND (%(phi)s::text IS NULL OR pa.province_id < %(phi)s)
-"""
+  AND {in_group}
+""".replace("{in_group}", _IN_GROUP.format(col="pa.province_id"))
 
 # Payment entries with their payment's local day, next unpaid month if they are the latest,
 # and their reversal's local day (only reversals the range can see).
@@ -372,7 +376,7 @@ FROM (
     SELECT {dims}, %(start)s::date, 0, 0, 0, {zeros}, {ytd}, 1
     FROM reporting_dailyrollup
     WHERE day = %(p)s AND %(chain)s
-      AND province_id >= %(plo)s AND (%(phi)s::text IS NULL OR province_id < %(phi)s)
+      AND {_IN_GROUP.format(col="province_id")}
 ) u
 GROUP BY {dims}, day
 """  # noqa: S608
@@ -608,7 +612,7 @@ class _Timed:
         return ", ".join(f"{n} {s:.1f}s" for n, s in total.items() if s >= 0.05)
 
 
-def province_chunks(end: Any, pmark: int, size: int) -> list[tuple[str, str | None]]:
+def province_chunks(end: datetime, pmark: int, size: int) -> list[tuple[str, str | None]]:
     """Split the provinces (in code order) into groups of about `size` participants, as code
     ranges [low, high) - the last one open - so that together they cover every province code,
     including one without participants (a chained row of the day before, say). A province is
