@@ -92,7 +92,7 @@ SELECT pa.id AS pid, (pa.created_at AT TIME ZONE %(tz)s)::date AS reg_day,
            AS dgid,
        COALESCE(c.start_month, date_trunc('month', pa.created_at AT TIME ZONE %(tz)s)::date) AS sm,
        pa.province_id, pa.regency_id, pa.occupation_id, pa.channel, pa.partner_id, pa.sex,
-       pa.registered_by_id, b.b25, b.b35, b.b45, b.b55
+       pa.registered_by_id, pa.declared_income, pa.jht, b.b25, b.b35, b.b45, b.b55
 FROM enrollment_participant pa
 LEFT JOIN contributions_coverage c ON c.participant_id = pa.id
 CROSS JOIN LATERAL (
@@ -114,12 +114,14 @@ WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
 """.replace("{in_group}", _IN_GROUP.format(col="pa.province_id"))
 
 # Payment entries with their payment's local day, next unpaid month if they are the latest,
-# and their reversal's local day (only reversals the range can see).
+# and their reversal's local day (only reversals the range can see); with the columns the
+# money of the range needs, so the group's payments are read once (rb_money takes the range's
+# rows from here).
 _ENTRIES = """
 CREATE TEMP TABLE rb_entry ON COMMIT DROP AS
 SELECT e.participant_id AS pid, (p.paid_at AT TIME ZONE %(tz)s)::date AS d,
        (e.period_start + make_interval(months => e.months))::date AS nu,
-       rv.rev_at
+       rv.rev_at, e.amount, p.collected_by_id, e.period_start, e.months
 FROM contributions_ledgerentry e
 JOIN contributions_payment p ON p.id = e.payment_id
 LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM contributions_ledgerentry
@@ -204,12 +206,7 @@ FROM islands GROUP BY pid, island, status
 _MONEY_TEMPLATE = """
 CREATE TEMP TABLE rb_money ON COMMIT DROP AS
 WITH moves AS (
-    SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.participant_id, 1 AS sign,
-           e.amount, p.collected_by_id, 1 AS payments, e.period_start, e.months
-    FROM contributions_payment p
-    JOIN contributions_ledgerentry e ON e.payment_id = p.id AND e.kind = 'payment'
-    WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
-      AND e.id > %(low)s{scope_e}
+    {payments}
     UNION ALL
     SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.amount,
            p.collected_by_id, -1, e.period_start, e.months
@@ -228,17 +225,34 @@ WITH moves AS (
 SELECT m.day, m.participant_id AS pid, m.collected_by_id, m.payments, m.amount, m.sign,
        m.period_start, m.months, pp.declared_income, pp.jht, o.sector
 FROM moves m
-LEFT JOIN enrollment_participant pp ON pp.id = m.participant_id AND m.period_start IS NOT NULL
+LEFT JOIN {participants} pp ON pp.{pid} = m.participant_id AND m.period_start IS NOT NULL
 LEFT JOIN enrollment_occupation o ON o.code = pp.occupation_id
 """
+
+_MONEY_PAYMENTS = """SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.participant_id,
+           1 AS sign, e.amount, p.collected_by_id, 1 AS payments, e.period_start, e.months
+    FROM contributions_payment p
+    JOIN contributions_ledgerentry e ON e.payment_id = p.id AND e.kind = 'payment'
+    WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
+      AND e.id > %(low)s"""
+
+# A group's payments of the range: from rb_entry (same entries: kind payment, id up to the mark,
+# paid before the end, participant in the group; the local day from the range's first day).
+_CHUNK_MONEY_PAYMENTS = """SELECT d AS day, pid AS participant_id, 1 AS sign, amount,
+           collected_by_id, 1 AS payments, period_start, months
+    FROM rb_entry WHERE d >= %(start)s"""
 
 
 def money_sql(*, chunk: bool) -> str:
     """rb_money: the range's ledger movements, one row each; with `chunk`, only those of the
-    participants in rb_pa (the build's current group of provinces)."""
+    participants in rb_pa (the build's current group of provinces), the payments taken from
+    rb_entry and the income and JHT choice from rb_pa (no second read of the group's payments
+    and ledger rows, no look-up of each payment's participant)."""
     only = " AND {} IN (SELECT pid FROM rb_pa)" if chunk else ""
     return _MONEY_TEMPLATE.format(
-        scope_e=only.format("e.participant_id"),
+        payments=_CHUNK_MONEY_PAYMENTS if chunk else _MONEY_PAYMENTS,
+        participants="rb_pa" if chunk else "enrollment_participant",
+        pid="pid" if chunk else "id",
         scope_r=only.format("r.participant_id"),
         scope=only.format("participant_id"),
     )
@@ -648,13 +662,13 @@ def _build_chunk(cursor: _Timed, params: dict[str, Any], start: date, end: date)
     cursor.execute("ANALYZE rb_entry")
     cursor.execute(_REVERSED, params)
     cursor.execute(_SEGMENTS, params)
+    cursor.execute(money_sql(chunk=True), params)
     # A table created in this transaction is truncated in place: its disk space comes back now,
     # not at commit (at 10 M participants each of these is gigabytes of temp files).
     cursor.execute("TRUNCATE rb_entry")
     cursor.execute(_INTERVALS, params)
     cursor.execute("TRUNCATE rb_seg")
     cursor.execute("ANALYZE rb_iv")
-    cursor.execute(money_sql(chunk=True), params)
     cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
     cursor.execute(
         "CREATE TEMP VIEW rb_money_split AS "
@@ -725,9 +739,10 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         cursor.execute(
             """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
                                                 participant_mark)
-               SELECT d::date, now(), %s, %s, %s
+               SELECT d::date, clock_timestamp(), %s, %s, %s
                FROM generate_series(%s::date, %s::date, interval '1 day') d
-               ON CONFLICT (day) DO UPDATE SET built_at = now(), seconds = EXCLUDED.seconds,
+               ON CONFLICT (day) DO UPDATE SET built_at = clock_timestamp(),
+                   seconds = EXCLUDED.seconds,
                    ledger_mark = EXCLUDED.ledger_mark,
                    participant_mark = EXCLUDED.participant_mark""",
             [seconds, mark, pmark, start, end],
@@ -922,7 +937,7 @@ def refresh_day(day: date) -> int | None:
         cursor.execute(_DELTA_AGENT, params)
         derive_province_rollup(cursor, day, day)
         cursor.execute(
-            """UPDATE reporting_rollupday SET built_at = now(), ledger_mark = %s,
+            """UPDATE reporting_rollupday SET built_at = clock_timestamp(), ledger_mark = %s,
                participant_mark = %s WHERE day = %s""",
             [mark, pmark, day],
         )

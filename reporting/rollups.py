@@ -334,8 +334,9 @@ def build_day(day: date) -> int:
         cursor.execute(_DEMOGRAPHIC_INSERT, params)
         derive_province_rollup(cursor, day, day)
         cursor.execute(
-            "INSERT INTO reporting_rollupday (day, built_at, seconds) VALUES (%s, now(), %s)"
-            " ON CONFLICT (day) DO UPDATE SET built_at = now(), seconds = EXCLUDED.seconds",
+            "INSERT INTO reporting_rollupday (day, built_at, seconds)"
+            " VALUES (%s, clock_timestamp(), %s) ON CONFLICT (day)"
+            " DO UPDATE SET built_at = clock_timestamp(), seconds = EXCLUDED.seconds",
             [day, time.monotonic() - started],
         )
         cursor.execute("DROP TABLE reporting_day_state")
