@@ -17,6 +17,7 @@ from contributions.rates import add_months
 from enrollment import permissions
 from enrollment.models import Occupation, Participant, Partner, Region, StaffProfile
 
+from . import cache as figures_cache
 from . import projection
 from .models import (
     AgentRollup,
@@ -252,7 +253,12 @@ def _month_end_days(year: int, last: date) -> list[tuple[int, date | None]]:
 
 def progress(f: Filters) -> Progress:
     """Every headline figure for the filters, as of f.as_of (the latest built day on or before
-    it), with the target path and the projection."""
+    it), with the target path and the projection; cached by the rollup and target state
+    (reporting/cache.py)."""
+    return figures_cache.cached("progress", f, lambda: _progress(f), labels=False)
+
+
+def _progress(f: Filters) -> Progress:
     day = data_day(f.as_of)
     out = Progress(year=f.year, as_of=f.as_of, data_day=day, filters=f.querystring())
     qs = _rows(f)
@@ -391,9 +397,13 @@ _DIM_FIELD = {
 def breakdown(f: Filters, dimension: str) -> list[dict[str, Any]]:
     """One row per value of `dimension` at the data day: stocks, year-to-date flows, active
     rate; for provinces (and occupations, partners) the quota and the gap. Sorted by gap when
-    there are quotas, else by active participants."""
+    there are quotas, else by active participants. Cached like `progress`."""
     if dimension not in _DIM_FIELD:
         raise ValueError(dimension)
+    return figures_cache.cached("breakdown", f, lambda: _breakdown(f, dimension), dimension)
+
+
+def _breakdown(f: Filters, dimension: str) -> list[dict[str, Any]]:
     day = data_day(f.as_of)
     if day is None or day.year != f.year:
         return []
@@ -487,6 +497,23 @@ def _language() -> str:
 def region_dimension(f: Filters) -> str:
     """The geographic table: provinces nationally, the regencies of a filtered province."""
     return "regency" if f.province else "province"
+
+
+PAGE_TABLES = ("region", "occupation", "channel", "partner", "sex", "age_band")
+
+
+def page_figures(f: Filters) -> tuple[Progress, dict[str, list[dict[str, Any]]]]:
+    """The dashboard page's figures: the headline (`progress`) and every breakdown table, one
+    cache entry for the page (one look-up of the state instead of seven)."""
+
+    def compute() -> tuple[Progress, dict[str, list[dict[str, Any]]]]:
+        tables = {
+            table: _breakdown(f, region_dimension(f) if table == "region" else table)
+            for table in PAGE_TABLES
+        }
+        return _progress(f), tables
+
+    return figures_cache.cached("page", f, compute)
 
 
 # --- league tables --------------------------------------------------------------------------------

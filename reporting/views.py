@@ -49,16 +49,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "reporting/league.html",
             {"filters": f, "league": league, "league_total": league_total, "query": query},
         )
-    progress = selectors.progress(f)
+    progress, tables = selectors.page_figures(f)
     region_dim = selectors.region_dimension(f)
-    tables = {
-        "region": selectors.breakdown(f, region_dim),
-        "occupation": selectors.breakdown(f, "occupation"),
-        "channel": selectors.breakdown(f, "channel"),
-        "partner": selectors.breakdown(f, "partner"),
-        "sex": selectors.breakdown(f, "sex"),
-        "age_band": selectors.breakdown(f, "age_band"),
-    }
     chart_data = {
         "series": progress.series,
         "region": [

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from reporting import cache
 from reporting.rollups import rebuild_rollups
 
 
@@ -30,3 +31,5 @@ class Command(BaseCommand):
                 f"rollups: {result.days} days, {result.rows} rows in {result.seconds:.1f}s"
             )
         )
+        warmed = cache.warm()
+        self.stdout.write(f"dashboard cache: {warmed} entries warmed")

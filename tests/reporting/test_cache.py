@@ -1,0 +1,134 @@
+"""The dashboard's figures cache (reporting/cache.py): a hit reads no rollup row, and every
+change the figures depend on - a rebuild, an intraday refresh, a target, a partner's name - is
+seen by the next read, never an old figure. Real Redis, real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django.utils.translation import override
+
+from enrollment.models import Partner
+from reporting import cache, selectors
+from reporting.models import Target
+from reporting.rollup_events import refresh_day
+from reporting.rollups import rebuild_rollups
+from reporting.selectors import Filters
+from reporting.targets import save_target
+
+ROLLUP_TABLES = ("reporting_provincerollup", "reporting_dailyrollup", "reporting_demographic")
+
+
+def rollup_reads(queries: CaptureQueriesContext) -> list[str]:
+    return [q["sql"] for q in queries.captured_queries if any(t in q["sql"] for t in ROLLUP_TABLES)]
+
+
+def today_filters(**kw: Any) -> Filters:
+    today = timezone.localdate()
+    return Filters(year=today.year, as_of=today, **kw)
+
+
+@pytest.fixture
+def built(participant_on: Any, pay_on: Any) -> dict[str, Any]:
+    today = timezone.localdate()
+    start = max(date(today.year, 1, 1), today - timedelta(days=10))
+    a = participant_on(start)
+    participant_on(start)
+    pay_on(a, today)
+    save_target(year=today.year, active_target=1000)
+    rebuild_rollups(start=date(today.year, 1, 1), end=today)
+    return {"start": start, "a": a}
+
+
+def test_a_second_read_takes_the_figures_from_the_cache(built: Any) -> None:
+    f = today_filters()
+    first = selectors.page_figures(f)
+    with CaptureQueriesContext(connection) as queries:
+        again = selectors.page_figures(f)
+    assert rollup_reads(queries) == []
+    assert again[0] == first[0] and again[1] == first[1]
+    assert again[0].registered == 2 and again[0].active == 1
+
+
+def test_a_rebuild_is_seen_by_the_next_read(built: Any, participant_on: Any, pay_on: Any) -> None:
+    f = today_filters()
+    assert selectors.progress(f).registered == 2
+    assert selectors.page_figures(f)[0].active == 1
+    b = participant_on(built["start"])
+    pay_on(b, timezone.localdate())
+    rebuild_rollups(start=date(f.year, 1, 1), end=f.as_of)
+    assert selectors.progress(f).registered == 3
+    page, tables = selectors.page_figures(f)
+    assert (page.registered, page.active) == (3, 2)
+    assert sum(r["registered"] for r in tables["region"]) == 3
+
+
+def test_an_intraday_refresh_is_seen_by_the_next_read(
+    built: Any, participant_on: Any, pay_on: Any
+) -> None:
+    f = today_filters()
+    before = selectors.progress(f)
+    pay_on(participant_on(built["start"]), f.as_of)
+    assert refresh_day(f.as_of) == 1
+    after = selectors.progress(f)
+    assert (after.registered, after.active) == (before.registered + 1, before.active + 1)
+    assert after.payments == before.payments + 1
+
+
+def test_a_target_change_is_seen_without_a_rebuild(built: Any) -> None:
+    f = today_filters()
+    assert selectors.progress(f).target == 1000
+    save_target(year=f.year, active_target=2000)  # the form's and the admin's path
+    assert selectors.progress(f).target == 2000
+    Target.objects.filter(year=f.year).get().save()  # an ORM save: the signal's token
+    target = Target.objects.get(year=f.year)
+    target.active_target = 3000
+    target.save()
+    assert selectors.progress(f).target == 3000
+
+
+def test_a_renamed_partner_is_seen_in_the_breakdown(built: Any, participant_on: Any) -> None:
+    partner = Partner.objects.create(code="GRB", name="Old name")
+    participant_on(built["start"], partner=partner)
+    rebuild_rollups(start=date(timezone.localdate().year, 1, 1), end=timezone.localdate())
+    f = today_filters()
+    labels = {r["label"] for r in selectors.breakdown(f, "partner")}
+    assert "Old name" in labels
+    partner.name = "New name"
+    partner.save()
+    labels = {r["label"] for r in selectors.breakdown(f, "partner")}
+    assert "New name" in labels and "Old name" not in labels
+
+
+def test_labels_are_cached_per_language(built: Any) -> None:
+    f = today_filters()
+    with override("id"):
+        id_labels = [r["label"] for r in selectors.breakdown(f, "sex")]
+    with override("en"):
+        en_labels = [r["label"] for r in selectors.breakdown(f, "sex")]
+    assert id_labels != en_labels  # "Laki-laki" / "Male"
+
+
+def test_warm_fills_the_national_and_every_province_page(built: Any) -> None:
+    cache.bump()
+    assert cache.warm() > 2
+    for province in (None, "32", "35"):
+        f = today_filters(province=province)
+        with override("id"), CaptureQueriesContext(connection) as queries:
+            selectors.page_figures(f)
+            selectors.progress(f)
+        assert rollup_reads(queries) == [], province
+
+
+def test_no_cache_when_switched_off(built: Any, settings: Any) -> None:
+    settings.REPORTING_CACHE_SECONDS = 0
+    f = today_filters()
+    selectors.progress(f)
+    with CaptureQueriesContext(connection) as queries:
+        selectors.progress(f)
+    assert rollup_reads(queries) != []
