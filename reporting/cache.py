@@ -91,7 +91,7 @@ def cached(name: str, f: Filters, compute: Callable[[], T], *extra: Any, labels:
     key = "reporting:" + name + ":" + hashlib.sha256(repr(parts).encode()).hexdigest()
     hit = cache.get(key)
     if hit is not None:
-        return hit  # type: ignore[no-any-return]
+        return hit
     value = compute()
     cache.set(key, value, settings.REPORTING_CACHE_SECONDS)
     return value
