@@ -2,39 +2,42 @@
 
 Every figure on the dashboard, its exports and the progress API is a pure function of: the rollup
 rows, the targets (with their milestones and quotas), the labels (regions, occupations, partners,
-in the request's language) and the filters. The cache key holds all of them:
+in the request's language), the code that computes them and the filters. The cache key holds
+all of them:
 
-- the rollups: the number of built days and the latest `RollupDay.built_at`. Every write to the
-  rollup tables - the event build, the per-day build and the intraday refresh - stamps the days it
-  wrote with `clock_timestamp()` in the same transaction, so a reader sees a new key exactly when
-  it sees the new rows (on the primary or on the read replica: the stamp is read through the same
-  router as the figures);
-- the targets: the latest `TargetVersion` id (every save through the form or the admin appends
-  one) and a *token* in the cache, replaced on every save or delete of a target, a milestone, a
-  quota, a partner, an occupation or a region (Django signals; the ORM paths the version table
-  does not see);
-- the database's name (tests, the demo and the benchmarks share one Redis), the language and the
-  filters (`as_of` included, so a new day is a new key).
+- the *figures version*: a one-row table (`FiguresVersion`) whose number goes up in the same
+  transaction as every write the figures depend on - each rollup build, per-day build and
+  intraday refresh (`BUMP_SQL`, run by them), and each save or delete of a target, a milestone,
+  a quota, a partner, an occupation or a region (Django signals), and each reference data load.
+  Being a row, it is read through the same database router as the figures and travels with the
+  data to a read replica: a reader sees a new key exactly when it sees the new data, on the
+  primary or on a lagging replica;
+- as a guard for a rollup write that does not go through our code, the number of built days and
+  the latest `RollupDay.built_at` (stamped with `clock_timestamp()`);
+- a digest of the modules that compute the figures (a deploy that changes them is a new key);
+- the database's name (tests, the demo and the benchmarks share one Redis), the language when
+  the value holds labels, and the filters (`as_of` included, so a new day is a new key).
 
 A changed state is a new key: nothing is invalidated, old entries expire
-(`REPORTING_CACHE_SECONDS`, a backstop for a change no signal sees). When Redis is down, a read
-is a miss (bpjsportal/cache.py) and the figures are computed from the rollups, as without the
-cache. After every build or refresh, `reporting.warm_dashboard` computes the national page and
-each province's for the current year, so the first admin of the morning does not wait either.
+(`REPORTING_CACHE_SECONDS`). When Redis is down, a read is a miss (bpjsportal/cache.py) and the
+figures are computed from the rollups, as without the cache. After every build or refresh,
+`reporting.warm_dashboard` computes the national page and each province's for the current year,
+so the first admin of the morning does not wait either.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import uuid
 from collections.abc import Callable
 from dataclasses import astuple
+from functools import cache as once
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import router, transaction
+from django.db import connections, router
 from django.db.models import Count, Max
 from django.utils.translation import get_language
 
@@ -43,42 +46,46 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-TOKEN_KEY = "reporting:figures-token"  # noqa: S105 - a cache key, not a secret
+
+# Raise the figures version (an upsert: the row is there from the migration, but a flushed test
+# database may have lost it). Run inside the writing transaction.
+BUMP_SQL = """INSERT INTO reporting_figuresversion (id, number) VALUES (1, 1)
+ON CONFLICT (id) DO UPDATE SET number = reporting_figuresversion.number + 1"""
+
+# The modules whose code computes the cached values.
+_CODE = ("selectors.py", "projection.py", "targets.py", "cache.py")
 
 
-def _token() -> str:
-    token = cache.get(TOKEN_KEY)
-    if token is None:
-        cache.add(TOKEN_KEY, uuid.uuid4().hex, None)  # another process may have set one first
-        token = cache.get(TOKEN_KEY) or uuid.uuid4().hex  # Redis down: a key nobody shares
-    return str(token)
-
-
-def _new_token() -> None:
-    cache.set(TOKEN_KEY, uuid.uuid4().hex, None)
+@once
+def code_digest() -> str:
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in _CODE:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def bump(**_kwargs: Any) -> None:
-    """A new token: every cached figure is stale (a signal receiver, hence the kwargs). Again
-    at commit: a reader between the save and the commit may have cached the old figures under
-    the first new token."""
-    _new_token()
-    transaction.on_commit(_new_token)
+    """Raise the figures version in the current transaction (a signal receiver, hence the
+    kwargs): the next reader that sees this transaction's writes computes the figures anew."""
+    from .models import FiguresVersion
+
+    with connections[router.db_for_write(FiguresVersion)].cursor() as cursor:
+        cursor.execute(BUMP_SQL)
 
 
 def state() -> tuple[Any, ...]:
     """What the figures depend on besides the filters (see the module's docstring)."""
-    from .models import RollupDay, TargetVersion
+    from .models import FiguresVersion, RollupDay
 
     days = RollupDay.objects.aggregate(n=Count("day"), at=Max("built_at"))
-    version = TargetVersion.objects.aggregate(v=Max("id"))["v"]
-    alias = router.db_for_read(RollupDay)
+    version = FiguresVersion.objects.filter(pk=1).values_list("number", flat=True).first()
     return (
-        settings.DATABASES[alias]["NAME"],
+        settings.DATABASES[router.db_for_read(RollupDay)]["NAME"],
+        version,
         days["n"],
         days["at"].isoformat() if days["at"] else None,
-        version,
-        _token(),
+        code_digest(),
     )
 
 
@@ -87,7 +94,8 @@ def cached(name: str, f: Filters, compute: Callable[[], T], *extra: Any, labels:
     `labels`: the value holds translated labels (the language is part of the key)."""
     if not settings.REPORTING_CACHE_SECONDS:
         return compute()
-    parts = (name, state(), get_language() or "" if labels else "", astuple(f), extra)
+    language = (get_language() or "") if labels else ""
+    parts = (name, state(), language, astuple(f), extra)
     key = "reporting:" + name + ":" + hashlib.sha256(repr(parts).encode()).hexdigest()
     hit = cache.get(key)
     if hit is not None:
@@ -98,7 +106,7 @@ def cached(name: str, f: Filters, compute: Callable[[], T], *extra: Any, labels:
 
 
 def connect_signals() -> None:
-    """Reporting's own and the reference tables' saves and deletes replace the token."""
+    """Reporting's own and the reference tables' saves and deletes raise the version."""
     from django.db.models.signals import post_delete, post_save
 
     from enrollment.models import Occupation, Partner, Region
@@ -110,10 +118,17 @@ def connect_signals() -> None:
             signal.connect(bump, sender=model, weak=False, dispatch_uid=f"reporting-{model}")
 
 
+def _cache_works() -> bool:
+    probe = "reporting:warm-probe"
+    cache.set(probe, 1, 30)
+    return cache.get(probe) == 1
+
+
 def warm(year: int | None = None) -> int:
     """Compute the dashboard page (in every language) and the progress figures for the whole
     country and for each province, for `year` (default this year) as of today - what admins
-    and regional admins open first. Returns the number of entries computed or found."""
+    and regional admins open first. Returns the number of entries computed or found (0 when
+    there is no cache to fill: switched off, or Redis down)."""
     from django.utils import timezone
     from django.utils.translation import override
 
@@ -121,8 +136,9 @@ def warm(year: int | None = None) -> int:
 
     from . import selectors
 
-    today = timezone.localdate()
-    year = year or today.year
+    if not settings.REPORTING_CACHE_SECONDS or not _cache_works():
+        return 0
+    year = year or timezone.localdate().year
     as_of = selectors.default_as_of(year)
     provinces = [None, *Region.objects.filter(level=1).values_list("code", flat=True)]
     done = 0

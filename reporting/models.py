@@ -239,3 +239,16 @@ class RollupDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day}"
+
+
+class FiguresVersion(models.Model):
+    """One row whose number goes up in the same transaction as every write the dashboard's
+    figures depend on (rollup builds and refreshes, targets, partners, occupations, regions):
+    part of the figures cache's key (reporting/cache.py). Being a row, it travels with the data
+    to a read replica: a reader sees the new number exactly when it sees the new data."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    number = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"figures version {self.number}"

@@ -44,6 +44,7 @@ from django.utils import timezone
 from contributions import coverage as rules
 from contributions.rates import add_months
 
+from .cache import BUMP_SQL
 from .rollups import (
     DIMS,
     FLOWS,
@@ -747,6 +748,7 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
                    participant_mark = EXCLUDED.participant_mark""",
             [seconds, mark, pmark, start, end],
         )
+        cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
         cursor.execute("DROP TABLE rb_nu, rb_aev_all, rb_aev")
     logger.info(
         "rollup build %s..%s in %d province group(s): %s", start, end, len(chunks), cursor.report()
@@ -941,6 +943,7 @@ def refresh_day(day: date) -> int | None:
                participant_mark = %s WHERE day = %s""",
             [mark, pmark, day],
         )
+        cursor.execute(BUMP_SQL)
         for table in (
             "rd_touched",
             "rd_old",

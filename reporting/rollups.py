@@ -37,6 +37,8 @@ from django.utils import timezone
 
 from contributions import coverage as rules
 
+from .cache import BUMP_SQL
+
 AGE_BANDS = ("15-24", "25-34", "35-44", "45-54", "55+")
 
 _STATE_SQL = """
@@ -339,6 +341,7 @@ def build_day(day: date) -> int:
             " DO UPDATE SET built_at = clock_timestamp(), seconds = EXCLUDED.seconds",
             [day, time.monotonic() - started],
         )
+        cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
         cursor.execute("DROP TABLE reporting_day_state")
         cursor.execute("DROP TABLE reporting_day_money")
     return rows

@@ -255,7 +255,9 @@ def progress(f: Filters) -> Progress:
     """Every headline figure for the filters, as of f.as_of (the latest built day on or before
     it), with the target path and the projection; cached by the rollup and target state
     (reporting/cache.py)."""
-    return figures_cache.cached("progress", f, lambda: _progress(f), labels=False)
+    out = figures_cache.cached("progress", f, lambda: _progress(f), labels=False)
+    out.filters = f.querystring()  # it names `as_of` unless it is today: not part of the key
+    return out
 
 
 def _progress(f: Filters) -> Progress:
@@ -513,7 +515,9 @@ def page_figures(f: Filters) -> tuple[Progress, dict[str, list[dict[str, Any]]]]
         }
         return _progress(f), tables
 
-    return figures_cache.cached("page", f, compute)
+    progress, tables = figures_cache.cached("page", f, compute)
+    progress.filters = f.querystring()
+    return progress, tables
 
 
 # --- league tables --------------------------------------------------------------------------------

@@ -113,6 +113,9 @@ def seed_targets() -> list[tuple[str, int]]:
 
 
 def on_reference_data_loading(**_kwargs: Any) -> list[tuple[str, int]]:
+    from .cache import bump
+
+    bump()  # regions and occupations were loaded by COPY (no signal): new labels
     return seed_targets()
 
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from typing import Any
+from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.translation import override
 
-from enrollment.models import Partner
+from enrollment.models import Partner, Region
 from reporting import cache, selectors
 from reporting.models import Target
 from reporting.rollup_events import refresh_day
@@ -116,7 +118,10 @@ def test_labels_are_cached_per_language(built: Any) -> None:
 
 def test_warm_fills_the_national_and_every_province_page(built: Any) -> None:
     cache.bump()
-    assert cache.warm() > 2
+    provinces = Region.objects.filter(level=1).count()
+    assert provinces == 38
+    # progress + the page in each language, for the country and each province
+    assert cache.warm() == (1 + provinces) * (1 + len(settings.LANGUAGES))
     for province in (None, "32", "35"):
         f = today_filters(province=province)
         with override("id"), CaptureQueriesContext(connection) as queries:
@@ -127,8 +132,47 @@ def test_warm_fills_the_national_and_every_province_page(built: Any) -> None:
 
 def test_no_cache_when_switched_off(built: Any, settings: Any) -> None:
     settings.REPORTING_CACHE_SECONDS = 0
+    assert cache.warm() == 0
     f = today_filters()
     selectors.progress(f)
     with CaptureQueriesContext(connection) as queries:
         selectors.progress(f)
     assert rollup_reads(queries) != []
+
+
+def test_the_version_goes_up_with_each_write_in_its_transaction(
+    built: Any, participant_on: Any, pay_on: Any
+) -> None:
+    from reporting.models import FiguresVersion
+    from reporting.targets import on_reference_data_loading
+
+    def version() -> int:
+        return FiguresVersion.objects.get(pk=1).number
+
+    before = version()
+    on_reference_data_loading()  # regions and occupations loaded by COPY: no signal of theirs
+    assert version() == before + 1
+    assert refresh_day(timezone.localdate()) == 0  # nothing new: nothing written
+    assert version() == before + 1
+    pay_on(participant_on(built["start"]), timezone.localdate())
+    assert refresh_day(timezone.localdate()) == 1
+    assert version() == before + 2
+    FiguresVersion.objects.all().delete()  # a flushed table: the next write puts the row back
+    Partner.objects.create(code="X1", name="X")
+    assert version() == 1
+
+
+def test_the_filters_of_a_cached_value_are_the_readers(built: Any) -> None:
+    """`as_of` is named in the filters unless it is the default (today): a value cached today
+    and read tomorrow for the same day names it."""
+    f = today_filters()
+    assert "as_of" not in selectors.progress(f).filters
+    assert "as_of" not in selectors.page_figures(f)[0].filters
+    tomorrow = f.as_of + timedelta(days=1)
+    with mock.patch("reporting.selectors.timezone.localdate", return_value=tomorrow):
+        with CaptureQueriesContext(connection) as queries:
+            p = selectors.progress(f)
+            page, _tables = selectors.page_figures(f)
+    assert rollup_reads(queries) == []  # the same key: a hit
+    assert p.filters["as_of"] == f.as_of.isoformat()
+    assert page.filters["as_of"] == f.as_of.isoformat()
