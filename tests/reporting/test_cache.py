@@ -169,10 +169,12 @@ def test_the_filters_of_a_cached_value_are_the_readers(built: Any) -> None:
     assert "as_of" not in selectors.progress(f).filters
     assert "as_of" not in selectors.page_figures(f)[0].filters
     tomorrow = f.as_of + timedelta(days=1)
-    with mock.patch("reporting.selectors.timezone.localdate", return_value=tomorrow):
-        with CaptureQueriesContext(connection) as queries:
-            p = selectors.progress(f)
-            page, _tables = selectors.page_figures(f)
+    with (
+        mock.patch("reporting.selectors.timezone.localdate", return_value=tomorrow),
+        CaptureQueriesContext(connection) as queries,
+    ):
+        p = selectors.progress(f)
+        page, _tables = selectors.page_figures(f)
     assert rollup_reads(queries) == []  # the same key: a hit
     assert p.filters["as_of"] == f.as_of.isoformat()
     assert page.filters["as_of"] == f.as_of.isoformat()
