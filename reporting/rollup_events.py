@@ -239,6 +239,8 @@ _MONEY_PAYMENTS = """SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.part
 
 # A group's payments of the range: from rb_entry (same entries: kind payment, id up to the mark,
 # paid before the end, participant in the group; the local day from the range's first day).
+# No lower id bound: only the build uses it, and it reads from the first entry (`low` = 0); the
+# refresh, which reads above an old mark, uses _MONEY_PAYMENTS.
 _CHUNK_MONEY_PAYMENTS = """SELECT d AS day, pid AS participant_id, 1 AS sign, amount,
            collected_by_id, 1 AS payments, period_start, months
     FROM rb_entry WHERE d >= %(start)s"""
