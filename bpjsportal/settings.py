@@ -300,6 +300,9 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # so the groups' rows are disjoint, and the temp files are those of one group, not of the whole
 # country (the year's build at 10 M participants otherwise needs tens of GB of temp space).
 ROLLUP_BUILD_CHUNK = env_int("ROLLUP_BUILD_CHUNK", 1_500_000)
+# How many database sessions build those groups at once (one core each on the database server;
+# a build inside a caller's transaction always uses one). 1 = one session, one transaction.
+ROLLUP_BUILD_WORKERS = env_int("ROLLUP_BUILD_WORKERS", 2)
 # The dashboard's figures are cached by the rollup and target state they were computed from
 # (reporting/cache.py): a new build or target is a new key, so this is only how long an unused
 # entry stays in Redis. 0 = no cache.

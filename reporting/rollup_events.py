@@ -33,12 +33,16 @@ day's rows from the entries and participants added since (a delta, see there).
 from __future__ import annotations
 
 import logging
+import queue
+import re
+import threading
 import time
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from contributions import coverage as rules
@@ -452,7 +456,7 @@ def _columns(expr: str) -> list[str]:
     return [w for w in expr.replace("+", " ").split() if w.isidentifier()]
 
 
-def _daily_insert_sql() -> str:
+def _daily_insert_sql(target: str = "reporting_dailyrollup") -> str:
     dims = ", ".join(DIMS)
     flows = ", ".join(FLOWS)
     ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
@@ -464,7 +468,7 @@ def _daily_insert_sql() -> str:
         {**{f"ytd_{f}": f"{f} + c_{f}" for f in FLOWS}, "seen": "carried"},
     )
     return f"""
-INSERT INTO reporting_dailyrollup (day, {dims}, registered, active, grace, lapsed, {flows}, {ytd})
+INSERT INTO {target} (day, {dims}, registered, active, grace, lapsed, {flows}, {ytd})
 SELECT day, {dims}, active + grace + lapsed, active, grace, lapsed, {flows}, {ytd}
 FROM ({runs}) r
 WHERE active + grace + lapsed > 0 OR seen > 0
@@ -504,7 +508,7 @@ JOIN (SELECT DISTINCT dgid, province_id, occupation_id, partner_id, sex FROM rb_
 DEMO_KEYS = ("province_id", "occupation_id", "partner_id", "sex", "age_band")
 
 
-def _demographic_insert_sql() -> str:
+def _demographic_insert_sql(target: str = "reporting_demographicrollup") -> str:
     keys = ", ".join(DEMO_KEYS)
     runs = _runs_sql(
         "rb_dev",
@@ -514,7 +518,7 @@ def _demographic_insert_sql() -> str:
         {},
     )
     return f"""
-INSERT INTO reporting_demographicrollup (day, {keys}, registered, active, grace, lapsed)
+INSERT INTO {target} (day, {keys}, registered, active, grace, lapsed)
 SELECT day, {keys}, active + grace + lapsed, active, grace, lapsed
 FROM ({runs}) r
 WHERE active + grace + lapsed > 0
@@ -523,15 +527,14 @@ WHERE active + grace + lapsed > 0
 
 # Agents: registrations and stocks by registered_by, collections by collected_by.
 # An agent's participants and collections span provinces: each group of provinces adds its
-# events to rb_aev_all, grouped once at the end with the chained year-to-date sums.
-_AGENT_ACCUMULATOR = """
-CREATE TEMP TABLE rb_aev_all (agent_id bigint, day date, d_registered bigint, d_active bigint,
-                              new_registrations bigint, collected numeric, seen bigint)
-ON COMMIT DROP
-"""
+# events to an accumulator (rb_aev_all, or the staging table of a parallel build), grouped once
+# at the end with the chained year-to-date sums.
+_AGENT_EVENT_COLUMNS = """(agent_id bigint, day date, d_registered bigint, d_active bigint,
+                              new_registrations bigint, collected numeric, seen bigint)"""
+_AGENT_ACCUMULATOR = f"CREATE TEMP TABLE rb_aev_all {_AGENT_EVENT_COLUMNS} ON COMMIT DROP"
 
 _AGENT_CHUNK_EVENTS = """
-INSERT INTO rb_aev_all
+INSERT INTO {target}
 SELECT agent_id, day, sum(d_registered), sum(d_active), sum(new_registrations), sum(collected),
        sum(seen)
 FROM (
@@ -554,7 +557,7 @@ SELECT agent_id, day, sum(d_registered) AS d_registered, sum(d_active) AS d_acti
 FROM (
     SELECT agent_id, day, d_registered, d_active, new_registrations, collected,
            0::bigint AS c_new, 0::bigint AS c_collected, seen
-    FROM rb_aev_all
+    FROM {source}
     UNION ALL
     SELECT agent_id, %(start)s::date, 0, 0, 0, 0, ytd_new_registrations, ytd_collected_total, 1
     FROM reporting_agentrollup WHERE day = %(p)s AND %(chain)s
@@ -655,10 +658,26 @@ _CHUNK_TABLES = ("rb_pa", "rb_entry", "rb_revpid", "rb_seg", "rb_iv", "rb_money"
                  "rb_ev", "rb_dev")  # fmt: skip
 
 
-def _build_chunk(cursor: _Timed, params: dict[str, Any], start: date, end: date) -> int:
+@dataclass(frozen=True)
+class _Targets:
+    """Where a group's rows go: the rollup tables themselves (a build in one session), or the
+    staging tables that a parallel build's workers fill and its last transaction copies."""
+
+    daily: str
+    demographic: str
+    agent_events: str
+
+
+_DIRECT = _Targets("reporting_dailyrollup", "reporting_demographicrollup", "rb_aev_all")
+_STAGED = _Targets("rb_stage_daily", "rb_stage_demographic", "rb_stage_agent_events")
+
+
+def _build_chunk(
+    cursor: _Timed, params: dict[str, Any], start: date, end: date, targets: _Targets
+) -> int:
     """The daily and demographic rows of one group of provinces (every day of the range), and
-    its agent events into rb_aev_all; the group's temp tables are emptied and dropped at the
-    end, so the next group reuses the space. Returns the DailyRollup rows written."""
+    its agent events into the accumulator; the group's temp tables are emptied and dropped at
+    the end, so the next group reuses the space. Returns the DailyRollup rows written."""
     cursor.execute(_PARTICIPANTS, params)
     cursor.execute("ANALYZE rb_pa")
     cursor.execute(_ENTRIES, params)
@@ -679,12 +698,12 @@ def _build_chunk(cursor: _Timed, params: dict[str, Any], start: date, end: date)
     )
     cursor.execute(_events_view(start, end))
     cursor.execute(_daily_events_sql(), params)
-    cursor.execute(_AGENT_CHUNK_EVENTS, params)
+    cursor.execute(_AGENT_CHUNK_EVENTS.format(target=targets.agent_events), params)
     cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
-    cursor.execute(_daily_insert_sql(), params)
+    cursor.execute(_daily_insert_sql(targets.daily), params)
     rows = cursor.rowcount
     cursor.execute(_DEMOGRAPHIC_EVENTS, params)
-    cursor.execute(_demographic_insert_sql(), params)
+    cursor.execute(_demographic_insert_sql(targets.demographic), params)
     cursor.execute("DROP VIEW rb_money_split, rb_pev")
     tables = ", ".join(_CHUNK_TABLES)
     cursor.execute(f"TRUNCATE {tables}")
@@ -692,70 +711,232 @@ def _build_chunk(cursor: _Timed, params: dict[str, Any], start: date, end: date)
     return rows
 
 
-def build_range(start: date, end: date, *, chain: bool) -> int:
-    """Rebuild every day from `start` to `end` in one transaction; `chain` = carry the
-    year-to-date sums of the stored day before `start` (same year). The participants are taken
-    a group of provinces at a time (settings.ROLLUP_BUILD_CHUNK participants or one province),
-    so the temp space is that of the largest group. Returns the number of DailyRollup rows
-    written."""
-    started = time.monotonic()
+def _range_params(start: date, end: date, chain: bool) -> dict[str, Any]:
     p = start - timedelta(days=1)
-    e1 = end + timedelta(days=1)
-    params: dict[str, Any] = {
+    return {
         "tz": timezone.get_current_timezone_name(),
         "start": start,
         "start_ts": day_bounds(start)[0],
         "end": day_bounds(end)[1],
         "p": p,
         "e": end,
-        "e1": e1,
+        "e1": end + timedelta(days=1),
         "month_e": rules.month_start(end),
         "chain": chain and p.year == start.year,
         "year_from": start.year + 1,  # the 1 January rows that restart year-to-date sums
         "year_to": end.year,
     }
+
+
+def _open_build(cursor: _Timed, params: dict[str, Any]) -> None:
+    """The session settings and the status calendar (rb_nu) of a build's transaction."""
+    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    cursor.execute(_CALENDAR)
+    cursor.executemany(
+        "INSERT INTO rb_nu (nu, grace_from, lapsed_from) VALUES (%s, %s, %s)",
+        calendar_params(params["p"], params["e"]),
+    )
+
+
+def _delete_range(cursor: _Timed, start: date, end: date) -> None:
+    for table in ("dailyrollup", "agentrollup", "demographicrollup"):
+        cursor.execute(
+            f"DELETE FROM reporting_{table} WHERE day BETWEEN %s AND %s",  # noqa: S608
+            [start, end],
+        )
+
+
+def _finish(cursor: _Timed, params: dict[str, Any], agent_events: str, started: float) -> None:
+    """The agent rows (from every group's agent events), the province rows, the days'
+    RollupDay marks and the figures version, in the build's last transaction."""
+    start, end = params["start"], params["e"]
+    cursor.execute(_AGENT_EVENTS.format(source=agent_events), params)
+    cursor.execute(_agent_insert_sql(), params)
+    derive_province_rollup(cursor, start, end)
+    seconds = (time.monotonic() - started) / ((end - start).days + 1)
+    cursor.execute(
+        """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
+                                            participant_mark)
+           SELECT d::date, clock_timestamp(), %s, %s, %s
+           FROM generate_series(%s::date, %s::date, interval '1 day') d
+           ON CONFLICT (day) DO UPDATE SET built_at = clock_timestamp(),
+               seconds = EXCLUDED.seconds,
+               ledger_mark = EXCLUDED.ledger_mark,
+               participant_mark = EXCLUDED.participant_mark""",
+        [seconds, params["mark"], params["pmark"], start, end],
+    )
+    cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
+    cursor.execute("DROP TABLE rb_aev")
+
+
+def build_range(start: date, end: date, *, chain: bool) -> int:
+    """Rebuild every day from `start` to `end`; `chain` = carry the year-to-date sums of the
+    stored day before `start` (same year). Readers see the old range or the new one, never a
+    mix. The participants are taken a group of provinces at a time (settings.
+    ROLLUP_BUILD_CHUNK participants or one province), so the temp space is that of the largest
+    group; with settings.ROLLUP_BUILD_WORKERS > 1 and outside a transaction, that many sessions
+    build the groups at once (`_build_parallel`), otherwise one transaction builds them in
+    turn. Returns the number of DailyRollup rows written."""
+    params = _range_params(start, end, chain)
+    workers = settings.ROLLUP_BUILD_WORKERS
+    if workers > 1 and not connection.in_atomic_block:
+        return _build_parallel(params, workers)
+    started = time.monotonic()
     with transaction.atomic(), connection.cursor() as raw:
         cursor = _Timed(raw)
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         mark, pmark = marks()
         params.update(mark=mark, pmark=pmark, low=0)
         chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
-        for table in ("dailyrollup", "agentrollup", "demographicrollup"):
-            cursor.execute(
-                f"DELETE FROM reporting_{table} WHERE day BETWEEN %s AND %s",  # noqa: S608
-                [start, end],
-            )
-        cursor.execute(_CALENDAR)
-        cursor.executemany(
-            "INSERT INTO rb_nu (nu, grace_from, lapsed_from) VALUES (%s, %s, %s)",
-            calendar_params(p, end),
-        )
+        _delete_range(cursor, start, end)
+        _open_build(cursor, params)
         cursor.execute(_AGENT_ACCUMULATOR)
         rows = 0
         for low, high in chunks:
-            rows += _build_chunk(cursor, {**params, "plo": low, "phi": high}, start, end)
-        cursor.execute(_AGENT_EVENTS, params)
-        cursor.execute(_agent_insert_sql(), params)
-        derive_province_rollup(cursor, start, end)
-        seconds = (time.monotonic() - started) / ((end - start).days + 1)
-        cursor.execute(
-            """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
-                                                participant_mark)
-               SELECT d::date, clock_timestamp(), %s, %s, %s
-               FROM generate_series(%s::date, %s::date, interval '1 day') d
-               ON CONFLICT (day) DO UPDATE SET built_at = clock_timestamp(),
-                   seconds = EXCLUDED.seconds,
-                   ledger_mark = EXCLUDED.ledger_mark,
-                   participant_mark = EXCLUDED.participant_mark""",
-            [seconds, mark, pmark, start, end],
-        )
-        cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
-        cursor.execute("DROP TABLE rb_nu, rb_aev_all, rb_aev")
+            rows += _build_chunk(cursor, {**params, "plo": low, "phi": high}, start, end, _DIRECT)
+        _finish(cursor, params, "rb_aev_all", started)
+        cursor.execute("DROP TABLE rb_nu, rb_aev_all")
     logger.info(
         "rollup build %s..%s in %d province group(s): %s", start, end, len(chunks), cursor.report()
     )
     return rows
+
+
+# --- the parallel build ----------------------------------------------------------------------
+# PostgreSQL runs one statement of one session on one core (and never scans a temp table with
+# parallel workers), so the groups of provinces are built by several sessions at once: each
+# group in its own transaction on the build's exported snapshot (SET TRANSACTION SNAPSHOT: every
+# worker reads the same committed state, as one transaction would), into UNLOGGED staging
+# tables; the last transaction replaces the range's rows with the staged ones, so readers still
+# see the old range or the new one. The session-level advisory lock keeps refreshes and other
+# builds out from the first step to the last.
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+_STAGE_COLUMNS = {
+    "rb_stage_daily": (
+        "day",
+        *DIMS,
+        "registered",
+        "active",
+        "grace",
+        "lapsed",
+        *FLOWS,
+        *(f"ytd_{f}" for f in FLOWS),
+    ),
+    "rb_stage_demographic": ("day", *DEMO_KEYS, "registered", "active", "grace", "lapsed"),
+}
+_STAGE_SOURCES = {
+    "rb_stage_daily": "reporting_dailyrollup",
+    "rb_stage_demographic": "reporting_demographicrollup",
+}
+
+
+def _drop_stage(cursor: Any) -> None:
+    cursor.execute("DROP TABLE IF EXISTS rb_stage_daily, rb_stage_demographic,"
+                   " rb_stage_agent_events")  # fmt: skip
+
+
+def _create_stage() -> None:
+    """The staging tables, committed (the workers' sessions must see them); a stage left by a
+    build that died is dropped first (the caller holds the build lock)."""
+    with connection.cursor() as cursor:
+        _drop_stage(cursor)
+        for stage, source in _STAGE_SOURCES.items():
+            cols = ", ".join(_STAGE_COLUMNS[stage])
+            cursor.execute(
+                f"CREATE UNLOGGED TABLE {stage} AS SELECT {cols} FROM {source} WITH NO DATA"  # noqa: S608
+            )
+        cursor.execute(f"CREATE UNLOGGED TABLE rb_stage_agent_events {_AGENT_EVENT_COLUMNS}")
+
+
+def _build_parallel(params: dict[str, Any], workers: int) -> int:
+    start, end = params["start"], params["e"]
+    started = time.monotonic()
+    with connection.cursor() as locker:
+        locker.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+    try:
+        _create_stage()
+        with transaction.atomic(), connection.cursor() as raw:
+            raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            raw.execute("SELECT pg_export_snapshot()")
+            exported = raw.fetchone()
+            assert exported is not None and _SNAPSHOT_ID.match(exported[0]), exported
+            mark, pmark = marks()
+            params.update(mark=mark, pmark=pmark, low=0)
+            chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
+            rows, steps = _run_workers(exported[0], params, chunks, workers)
+        with transaction.atomic(), connection.cursor() as raw:
+            cursor = _Timed(raw)
+            cursor.steps.extend(steps)
+            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            _delete_range(cursor, start, end)
+            for stage, source in _STAGE_SOURCES.items():
+                cols = ", ".join(_STAGE_COLUMNS[stage])
+                cursor.execute(
+                    f"INSERT INTO {source} ({cols}) SELECT {cols} FROM {stage}"  # noqa: S608
+                )
+            _finish(cursor, params, "rb_stage_agent_events", started)
+    finally:
+        with connection.cursor() as cleanup:
+            _drop_stage(cleanup)
+            cleanup.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+    logger.info(
+        "rollup build %s..%s in %d province group(s), %d sessions: %s",
+        start, end, len(chunks), min(workers, len(chunks)), cursor.report(),
+    )  # fmt: skip
+    return rows
+
+
+def _run_workers(
+    snapshot: str, params: dict[str, Any], chunks: list[tuple[str, str | None]], workers: int
+) -> tuple[int, list[tuple[str, float]]]:
+    """Build the groups in `workers` threads, each with its own database session taking the
+    next group until none is left; the first error stops the others after their current group
+    and is raised. Returns the staged DailyRollup rows and every step's time."""
+    alias = connection.alias
+    todo: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
+    for chunk in chunks:
+        todo.put(chunk)
+    failed = threading.Event()
+    lock = threading.Lock()
+    done: list[tuple[int, list[tuple[str, float]]]] = []
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        session = connections[alias]  # a new connection: Django's are per thread
+        try:
+            while not failed.is_set():
+                try:
+                    low, high = todo.get_nowait()
+                except queue.Empty:
+                    return
+                with transaction.atomic(using=alias), session.cursor() as raw:
+                    raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                    raw.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    cursor = _Timed(raw)
+                    _open_build(cursor, params)
+                    group = {**params, "plo": low, "phi": high}
+                    rows = _build_chunk(cursor, group, params["start"], params["e"], _STAGED)
+                    cursor.execute("DROP TABLE rb_nu")
+                with lock:
+                    done.append((rows, cursor.steps))
+        except BaseException as exc:  # re-raised in the calling thread
+            failed.set()
+            with lock:
+                errors.append(exc)
+        finally:
+            session.close()
+
+    threads = [
+        threading.Thread(target=work, name=f"rollup-build-{i}", daemon=True)
+        for i in range(min(workers, len(chunks)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return sum(r for r, _s in done), [step for _r, steps in done for step in steps]
 
 
 # --- the intraday delta --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from contributions.services import refresh_coverage_statuses, reverse_payment
+from reporting import rollup_events
 from reporting.models import (
     AgentRollup,
     DailyRollup,
@@ -241,3 +242,65 @@ def test_delta_refresh_equals_a_rebuild_of_today(
     # nothing new: the refresh is a no-op
     assert refresh_today().rows == 0
     assert _rows(today) == delta
+
+
+def _stage_tables() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT relname FROM pg_class WHERE relname LIKE 'rb\\_stage\\_%%'")
+        return sorted(r[0] for r in cursor.fetchall())
+
+
+def _lock_is_free() -> bool:
+    """The build lock can be taken by another session (a refresh could run now)."""
+    import psycopg
+
+    params = connection.get_connection_params()
+    with psycopg.connect(dbname=params["dbname"], user=params.get("user"),
+                         host=params.get("host"), port=params.get("port")) as other:  # fmt: skip
+        row = other.execute(
+            "SELECT pg_try_advisory_xact_lock(%s)", [rollup_events.LOCK_KEY]
+        ).fetchone()
+        return bool(row and row[0])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_build_equals_the_per_day_build(
+    history: dict[str, Any], settings: Any, monkeypatch: Any
+) -> None:
+    """Outside a transaction, two sessions build a group of provinces each on one snapshot,
+    through the staging tables: the rows are those of the per-day build. A worker that fails
+    leaves the rows as they were, no staging table and the lock free."""
+    settings.ROLLUP_BUILD_CHUNK = 1
+    settings.ROLLUP_BUILD_WORKERS = 2
+    today = timezone.localdate()
+    first = date(today.year, 1, 1)
+    per_day = rebuild_rollups_per_day(start=first, end=today)
+    want = _rows()
+    assert want["DailyRollup"] and want["DemographicRollup"] and want["AgentRollup"]
+
+    sessions: set[int] = set()
+    real_chunk = rollup_events._build_chunk
+
+    def chunk_in_a_session(cursor: Any, params: dict[str, Any], *args: Any) -> int:
+        cursor.execute("SELECT pg_backend_pid()")
+        sessions.add(cursor.cursor.fetchone()[0])
+        return real_chunk(cursor, params, *args)
+
+    monkeypatch.setattr(rollup_events, "_build_chunk", chunk_in_a_session)
+    events = rebuild_rollups(start=first, end=today)
+    assert (events.days, events.rows) == (per_day.days, per_day.rows)
+    assert _rows() == want
+    assert_province_rollup_is_daily_without_regency()
+    assert len(sessions) == 2 and connection.connection.info.backend_pid not in sessions
+    assert _stage_tables() == [] and _lock_is_free()
+
+    def failing_chunk(cursor: Any, params: dict[str, Any], *args: Any) -> int:
+        if params["plo"]:  # the second group of provinces
+            cursor.execute("SELECT 1/0")
+        return real_chunk(cursor, params, *args)
+
+    monkeypatch.setattr(rollup_events, "_build_chunk", failing_chunk)
+    with pytest.raises(Exception, match="division by zero"):
+        rebuild_rollups(start=first, end=today)
+    assert _rows() == want
+    assert _stage_tables() == [] and _lock_is_free()
