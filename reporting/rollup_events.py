@@ -10,22 +10,25 @@ days P = start - 1 .. E = end:
    (`contributions.coverage.next_unpaid`). Without reversals this is a running max over the
    payment days (one window over the ledger); the few participants with a reversal get the
    exact max over live entries at each of their change days.
-2. *Status intervals.* For a constant N, the status only moves forward as days pass: active
+2. *Status changes.* For a constant N, the status only moves forward as days pass: active
    while D < grace_from(N), lapsed from lapsed_from(N), grace in between. Both days come from a
    small calendar computed in Python with `coverage.month_start` and `coverage.lapse_threshold`
-   (the single source of the thresholds). Consecutive intervals with the same status are merged;
-   a lapsed interval starting inside the range is a *lapse* on its first day, a non-lapsed one
-   that follows a lapsed one a *reactivation*.
-3. *Counts per day.* +1 at an interval's first day and -1 after its last, per dimension group
-   and status; a running sum over days gives every day's stocks; the day's flows and money are
+   (the single source of the thresholds). Each segment gives a row only where the status
+   changes (at its first day, against the day before, and on N's grace and lapse days inside
+   it), in the same pass as step 1; a change into lapsed inside the range is a *lapse*, out of
+   it a *reactivation*. The days a participant enters the next age band are segment starts too,
+   so the demographic rows know that day's status.
+3. *Counts per day.* Each change is -1 on the old status and +1 on the new one, per dimension
+   group; a running sum over days gives every day's stocks; the day's flows and money are
    summed per day and run into year-to-date sums (chained from the stored rows of P when P is
    in the same year).
 4. *Money.* Payment entries by their payment's local day, reversals and adjustments by their
    creation day, split per programme once per distinct (income, JHT, sector, first month,
    months) with the schedule and discounts in force (the rounding of `quote_contribution`).
 
-Everything is set-based SQL in one transaction (the range's old rows are deleted and the new
-ones inserted), so readers see the old range or the new one. The build records in
+Everything is set-based SQL, a group of provinces at a time, the groups in one transaction or
+in several sessions at once (`_build_parallel`); either way the range's old rows are replaced in
+one transaction, so readers see the old range or the new one. The build records in
 `RollupDay` the ledger and participant id marks it read up to; `refresh_day` then updates the
 day's rows from the entries and participants added since (a delta, see there).
 """
@@ -141,71 +144,125 @@ CREATE TEMP TABLE rb_revpid ON COMMIT DROP AS
 SELECT DISTINCT pid FROM rb_entry WHERE rev_at IS NOT NULL
 """
 
-# Change days of the next unpaid month (NULL nu = nothing live: the start month applies).
-_SEGMENTS = """
-CREATE TEMP TABLE rb_seg ON COMMIT DROP AS
-WITH plain AS (
-    SELECT pid, d, max(max(nu)) OVER (PARTITION BY pid ORDER BY d) AS nu
-    FROM rb_entry WHERE pid NOT IN (SELECT pid FROM rb_revpid)
-    GROUP BY pid, d
-), rentry AS (
-    SELECT pid, d, nu, (rev_at AT TIME ZONE %(tz)s)::date AS rev_day
-    FROM rb_entry WHERE pid IN (SELECT pid FROM rb_revpid)
-), changes AS (
-    SELECT pid, d FROM rentry
-    UNION
-    SELECT pid, rev_day FROM rentry WHERE rev_day IS NOT NULL
-), reversed AS (
-    SELECT c.pid, c.d, max(e.nu) AS nu
-    FROM changes c
-    LEFT JOIN rentry e ON e.pid = c.pid AND e.d <= c.d AND (e.rev_day IS NULL OR e.rev_day > c.d)
-    GROUP BY c.pid, c.d
-), allseg AS (
-    SELECT pid, d, nu FROM plain
-    UNION ALL SELECT pid, d, nu FROM reversed
-    UNION ALL SELECT pid, '-infinity'::date, NULL FROM rb_pa
-), ordered AS (
-    SELECT pid, d, nu, lead(d) OVER (PARTITION BY pid ORDER BY d) AS next_d FROM allseg
-)
-SELECT o.pid, GREATEST(o.d, pa.reg_day, %(p)s::date) AS a,
-       LEAST(COALESCE(o.next_d, %(e1)s::date), %(e1)s::date) AS b, COALESCE(o.nu, pa.sm) AS nu
-FROM ordered o JOIN rb_pa pa ON pa.pid = o.pid
-WHERE GREATEST(o.d, pa.reg_day, %(p)s::date) < LEAST(COALESCE(o.next_d, %(e1)s::date),
-                                                     %(e1)s::date)
-"""
-
 _CALENDAR = """
 CREATE TEMP TABLE rb_nu (nu date PRIMARY KEY, grace_from date, lapsed_from date) ON COMMIT DROP
 """
 
-# Status intervals, merged per participant, with the status of the interval before.
-_INTERVALS = """
-CREATE TEMP TABLE rb_iv ON COMMIT DROP AS
-WITH piece AS (
-    SELECT s.pid, v.status, v.a, v.b
-    FROM rb_seg s
-    LEFT JOIN rb_nu n ON n.nu = s.nu
-    CROSS JOIN LATERAL (
-        SELECT COALESCE(n.grace_from, CASE WHEN s.nu > %(month_e)s THEN %(e1)s::date
-                                           ELSE %(p)s::date END) AS g,
-               COALESCE(n.lapsed_from, CASE WHEN s.nu > %(month_e)s THEN %(e1)s::date
-                                            ELSE %(p)s::date END) AS l
-    ) t
-    CROSS JOIN LATERAL (VALUES ('active', s.a, LEAST(s.b, t.g)),
-                               ('grace', GREATEST(s.a, t.g), LEAST(s.b, t.l)),
-                               ('lapsed', GREATEST(s.a, t.l), s.b)) v(status, a, b)
-    WHERE v.a < v.b
-), marked AS (
-    SELECT pid, status, a, b, lag(status) OVER w AS prev,
-           CASE WHEN lag(status) OVER w = status THEN 0 ELSE 1 END AS chg
-    FROM piece WINDOW w AS (PARTITION BY pid ORDER BY a)
-), islands AS (
-    SELECT pid, status, a, b, prev, chg, sum(chg) OVER (PARTITION BY pid ORDER BY a) AS island
-    FROM marked
+
+def _status(day: str, grace_from: str, lapsed_from: str) -> str:
+    """The status on `day` of a participant whose next unpaid month has these calendar days,
+    as a code: 1 active, 2 grace, 3 lapsed (contributions.coverage.status_for)."""
+    return f"CASE WHEN {day} < {grace_from} THEN 1 WHEN {day} < {lapsed_from} THEN 2 ELSE 3 END"
+
+
+def _band(day: str) -> str:
+    """The age band on `day` (rb_pa's bXX = the first day in the band XX-..)."""
+    return (
+        f"CASE WHEN {day} < pa.b25 THEN '15-24' WHEN {day} < pa.b35 THEN '25-34'"
+        f" WHEN {day} < pa.b45 THEN '35-44' WHEN {day} < pa.b55 THEN '45-54' ELSE '55+' END"
+    )
+
+
+def _calendar_day(column: str, month: str) -> str:
+    """grace_from / lapsed_from of a next unpaid month, also outside the calendar table: a
+    month above it is active over the whole range, one below it lapsed."""
+    return (
+        f"COALESCE({column}, CASE WHEN {month} > %(month_e)s THEN %(e1)s::date"
+        f" ELSE %(p)s::date END)"
+    )
+
+
+# The status changes of every participant of the group, one row each, straight from the
+# payment entries (steps 1 and 2 in one pass): the days on which the next unpaid month N may
+# change (payment days; for the few participants with a reversal, reversal days too, with the
+# exact max over live entries), plus the days a participant enters the next age band (where
+# the demographic rows need the status of that day), as *segments* [a, b) with one N each, in
+# one sort by (participant, day). A segment changes the status at its first day if the status
+# of the day before (under the previous segment's N) differs, and inside it on N's grace and
+# lapse days. The first segment of a participant (from max(registration day, P)) is their
+# initial status (s_from NULL). A regular payer's payments start segments that change nothing:
+# they give no row. Each row carries the participant's dimension groups, agent and age band, so
+# that the events need no join back to the participants.
+_CHANGES = (
+    """
+CREATE TEMP TABLE rb_chg ON COMMIT DROP AS
+WITH xdays AS (
+    SELECT pid, x.d FROM rb_pa
+    CROSS JOIN LATERAL (VALUES (b25), (b35), (b45), (b55)) x(d)
+    WHERE x.d > GREATEST(reg_day, %(p)s::date) AND x.d <= %(e)s
+), prow AS (
+    SELECT pid, d, max(max(nu)) OVER (PARTITION BY pid ORDER BY d) AS nu, bool_or(x) AS x
+    FROM (
+        SELECT pid, d, nu, false AS x FROM rb_entry WHERE pid NOT IN (SELECT pid FROM rb_revpid)
+        UNION ALL
+        SELECT pid, '-infinity'::date, NULL, false FROM rb_pa
+        WHERE pid NOT IN (SELECT pid FROM rb_revpid)
+        UNION ALL
+        SELECT pid, d, NULL, true FROM xdays WHERE pid NOT IN (SELECT pid FROM rb_revpid)
+    ) u
+    GROUP BY pid, d
+), plain AS (
+    SELECT pid, d, nu, x, lag(nu) OVER w AS prev_nu, lead(d) OVER w AS next_d
+    FROM prow WINDOW w AS (PARTITION BY pid ORDER BY d)
+), rentry AS (
+    SELECT pid, d, nu, (rev_at AT TIME ZONE %(tz)s)::date AS rev_day
+    FROM rb_entry WHERE pid IN (SELECT pid FROM rb_revpid)
+), rdays AS (
+    SELECT pid, d, bool_or(x) AS x
+    FROM (
+        SELECT pid, d, false AS x FROM rentry
+        UNION ALL
+        SELECT pid, rev_day, false FROM rentry WHERE rev_day IS NOT NULL
+        UNION ALL
+        SELECT pid, '-infinity'::date, false FROM rb_revpid
+        UNION ALL
+        SELECT pid, d, true FROM xdays WHERE pid IN (SELECT pid FROM rb_revpid)
+    ) u
+    GROUP BY pid, d
+), rrow AS (
+    SELECT c.pid, c.d, max(e.nu) AS nu, c.x
+    FROM rdays c
+    LEFT JOIN rentry e ON e.pid = c.pid AND e.d <= c.d AND (e.rev_day IS NULL OR e.rev_day > c.d)
+    GROUP BY c.pid, c.d, c.x
+), reversed AS (
+    SELECT pid, d, nu, x, lag(nu) OVER w AS prev_nu, lead(d) OVER w AS next_d
+    FROM rrow WINDOW w AS (PARTITION BY pid ORDER BY d)
 )
-SELECT pid, status, min(a) AS a, max(b) AS b, max(prev) FILTER (WHERE chg = 1) AS prev
-FROM islands GROUP BY pid, island, status
-"""
+SELECT pa.pid, pa.gid, pa.dgid, pa.registered_by_id AS agent, v.day, v.s_from, v.s_to, v.x,
+       {band} AS band,
+       CASE WHEN v.x THEN {band_before} END AS x_band
+FROM (SELECT * FROM plain UNION ALL SELECT * FROM reversed) s
+JOIN rb_pa pa ON pa.pid = s.pid
+CROSS JOIN LATERAL (
+    SELECT COALESCE(s.nu, pa.sm) AS n, COALESCE(s.prev_nu, pa.sm) AS np,
+           GREATEST(pa.reg_day, %(p)s::date) AS f,
+           GREATEST(s.d, pa.reg_day, %(p)s::date) AS a,
+           LEAST(COALESCE(s.next_d, %(e1)s::date), %(e1)s::date) AS b
+) k
+LEFT JOIN rb_nu n ON n.nu = k.n
+LEFT JOIN rb_nu np ON np.nu = k.np
+CROSS JOIN LATERAL (
+    SELECT {g} AS g, {l} AS l, {pg} AS pg, {pl} AS pl
+) t
+CROSS JOIN LATERAL (VALUES
+    (0, k.a, CASE WHEN k.a > k.f THEN {status_before} END, {status_a}, s.x),
+    (1, t.g, 1, {status_g}, false),
+    (2, t.l, 2, 3, false)
+) v(kind, day, s_from, s_to, x)
+WHERE k.a < k.b
+  AND CASE v.kind WHEN 0 THEN v.s_from IS DISTINCT FROM v.s_to OR v.x
+                  WHEN 1 THEN k.a < t.g AND t.g < k.b
+                  ELSE k.a < t.l AND t.l < k.b AND t.g < t.l END
+""".replace("{band}", _band("v.day"))
+    .replace("{band_before}", _band("(v.day - 1)"))
+    .replace("{g}", _calendar_day("n.grace_from", "k.n"))
+    .replace("{l}", _calendar_day("n.lapsed_from", "k.n"))
+    .replace("{pg}", _calendar_day("np.grace_from", "k.np"))
+    .replace("{pl}", _calendar_day("np.lapsed_from", "k.np"))
+    .replace("{status_before}", _status("(k.a - 1)", "t.pg", "t.pl"))
+    .replace("{status_a}", _status("k.a", "t.g", "t.l"))
+    .replace("{status_g}", _status("t.g", "t.g", "t.l"))
+)
 
 # --- step 4: the money of the range, one row per ledger movement --------------------------------
 _MONEY_TEMPLATE = """
@@ -228,9 +285,9 @@ WITH moves AS (
       AND id <= %(mark)s AND id > %(low)s{scope}
 )
 SELECT m.day, m.participant_id AS pid, m.collected_by_id, m.payments, m.amount, m.sign,
-       m.period_start, m.months, pp.declared_income, pp.jht, o.sector
+       m.period_start, m.months, pp.declared_income, pp.jht, o.sector{group}
 FROM moves m
-LEFT JOIN {participants} pp ON pp.{pid} = m.participant_id AND m.period_start IS NOT NULL
+LEFT JOIN {participants} pp ON pp.{pid} = m.participant_id{only_paid}
 LEFT JOIN enrollment_occupation o ON o.code = pp.occupation_id
 """
 
@@ -254,7 +311,8 @@ def money_sql(*, chunk: bool) -> str:
     """rb_money: the range's ledger movements, one row each; with `chunk`, only those of the
     participants in rb_pa (the build's current group of provinces), the payments taken from
     rb_entry and the income and JHT choice from rb_pa (no second read of the group's payments
-    and ledger rows, no look-up of each payment's participant)."""
+    and ledger rows, no look-up of each payment's participant), with the participant's
+    dimension group and registration day (for the group events)."""
     only = " AND {} IN (SELECT pid FROM rb_pa)" if chunk else ""
     return _MONEY_TEMPLATE.format(
         payments=_CHUNK_MONEY_PAYMENTS if chunk else _MONEY_PAYMENTS,
@@ -262,6 +320,8 @@ def money_sql(*, chunk: bool) -> str:
         pid="pid" if chunk else "id",
         scope_r=only.format("r.participant_id"),
         scope=only.format("participant_id"),
+        group=", pp.gid, pp.reg_day" if chunk else "",
+        only_paid="" if chunk else " AND m.period_start IS NOT NULL",
     )
 
 
@@ -311,7 +371,7 @@ CROSS JOIN LATERAL (
 
 # Money rows with their split (reversals carry the split of the payment they cancel, negated).
 MONEY_SPLIT_VIEW = """
-SELECT m.day, m.pid, m.collected_by_id, m.payments, m.amount,
+SELECT m.day, m.pid, m.collected_by_id, m.payments, m.amount,{group}
        m.sign * COALESCE(s.jkk, 0) AS jkk, m.sign * COALESCE(s.jkm, 0) AS jkm,
        m.sign * COALESCE(s.jht_amt, 0) AS jht,
        m.amount - m.sign * COALESCE(s.jkk + s.jkm + s.jht_amt, 0) AS other
@@ -322,25 +382,22 @@ LEFT JOIN {split} s ON s.period_start = m.period_start AND s.months = m.months
 
 
 # --- step 3: events per group and day, then the rows --------------------------------------------
-def _events_view(start: date, end: date) -> str:
-    """rb_pev: the status and registration events of each participant, a temporary *view* over
-    rb_iv and rb_pa (at 10 M participants a table of them is gigabytes of temp files, read
-    twice: by the group events and the agent events). The dates are inlined as literals (a view
-    cannot take bind parameters); they are `date` objects, never user input."""
-    s, e = f"'{start.isoformat()}'::date", f"'{end.isoformat()}'::date"
+def _events_view(start: date) -> str:
+    """rb_pev: the status and registration events of each participant (gid, agent, day and
+    the day's changes), a temporary *view* over rb_chg and rb_pa, read twice: by the group
+    events and the agent events. The date is inlined as a literal (a view cannot take bind
+    parameters); it is a `date` object, never user input."""
+    s = f"'{start.isoformat()}'::date"
     return f"""
 CREATE TEMP VIEW rb_pev AS
-SELECT pid, a AS day, (status = 'active')::int AS d_active, (status = 'grace')::int AS d_grace,
-       (status = 'lapsed')::int AS d_lapsed, 0 AS new_registrations,
-       (status <> 'lapsed' AND prev = 'lapsed' AND a >= {s})::int AS reactivations,
-       (status = 'lapsed' AND a >= {s})::int AS lapses
-FROM rb_iv
+SELECT gid, agent, day, (s_to = 1)::int - COALESCE((s_from = 1)::int, 0) AS d_active,
+       (s_to = 2)::int - COALESCE((s_from = 2)::int, 0) AS d_grace,
+       (s_to = 3)::int - COALESCE((s_from = 3)::int, 0) AS d_lapsed, 0 AS new_registrations,
+       (s_from = 3 AND s_to <> 3 AND day >= {s})::int AS reactivations,
+       (s_to = 3 AND s_from IS DISTINCT FROM 3 AND day >= {s})::int AS lapses
+FROM rb_chg WHERE s_from IS DISTINCT FROM s_to
 UNION ALL
-SELECT pid, b, -(status = 'active')::int, -(status = 'grace')::int, -(status = 'lapsed')::int,
-       0, 0, 0
-FROM rb_iv WHERE b <= {e}
-UNION ALL
-SELECT pid, reg_day, 0, 0, 0, 1, 0, 0 FROM rb_pa WHERE reg_day >= {s}
+SELECT gid, registered_by_id, reg_day, 0, 0, 0, 1, 0, 0 FROM rb_pa WHERE reg_day >= {s}
 """  # noqa: S608
 
 
@@ -384,11 +441,11 @@ FROM (
         SELECT gid, day, sum(d_active) AS d_active, sum(d_grace) AS d_grace,
                sum(d_lapsed) AS d_lapsed, {sums}
         FROM (
-            SELECT pa.gid, ev.day, ev.d_active, ev.d_grace, ev.d_lapsed, {ev_flows}
-            FROM rb_pev ev JOIN rb_pa pa ON pa.pid = ev.pid
+            SELECT ev.gid, ev.day, ev.d_active, ev.d_grace, ev.d_lapsed, {ev_flows}
+            FROM rb_pev ev
             UNION ALL
-            SELECT pa.gid, m.day, 0, 0, 0, {money_flows}
-            FROM rb_money_split m JOIN rb_pa pa ON pa.pid = m.pid AND pa.reg_day <= m.day
+            SELECT m.gid, m.day, 0, 0, 0, {money_flows}
+            FROM rb_money_split m WHERE m.reg_day <= m.day
         ) e
         GROUP BY gid, day
     ) x
@@ -475,31 +532,27 @@ WHERE active + grace + lapsed > 0 OR seen > 0
 """  # noqa: S608
 
 
-# Demographic stocks: status intervals cut at the age-band birthdays.
+# Demographic stocks: the status changes in the age band of their day, and on a birthday that
+# starts the next band, the status of the day before moved from the old band to the new one.
 _DEMOGRAPHIC_EVENTS = """
 CREATE TEMP TABLE rb_dev ON COMMIT DROP AS
 SELECT g.province_id, g.occupation_id, g.partner_id, g.sex, z.age_band, z.day, z.d_active,
        z.d_grace, z.d_lapsed
 FROM (
-SELECT y.dgid, y.age_band, x.day,
-       sum(x.d_active) AS d_active, sum(x.d_grace) AS d_grace, sum(x.d_lapsed) AS d_lapsed
+SELECT dgid, age_band, day,
+       sum(d_active) AS d_active, sum(d_grace) AS d_grace, sum(d_lapsed) AS d_lapsed
 FROM (
-    SELECT pa.dgid, bd.band AS age_band,
-           GREATEST(iv.a, bd.bf) AS a, LEAST(iv.b, bd.bt) AS b,
-           (iv.status = 'active')::int AS d_active, (iv.status = 'grace')::int AS d_grace,
-           (iv.status = 'lapsed')::int AS d_lapsed
-    FROM rb_iv iv
-    JOIN rb_pa pa ON pa.pid = iv.pid
-    CROSS JOIN LATERAL (VALUES ('15-24', '-infinity'::date, pa.b25), ('25-34', pa.b25, pa.b35),
-                               ('35-44', pa.b35, pa.b45), ('45-54', pa.b45, pa.b55),
-                               ('55+', pa.b55, 'infinity'::date)) bd(band, bf, bt)
-    WHERE bd.bf < iv.b AND bd.bt > iv.a
-) y
-CROSS JOIN LATERAL (VALUES (y.a, y.d_active, y.d_grace, y.d_lapsed),
-                           (y.b, -y.d_active, -y.d_grace, -y.d_lapsed)) x(day, d_active, d_grace,
-                                                                          d_lapsed)
-WHERE x.day <= %(e)s
-GROUP BY y.dgid, y.age_band, x.day
+    SELECT dgid, band AS age_band, day, (s_to = 1)::int - COALESCE((s_from = 1)::int, 0),
+           (s_to = 2)::int - COALESCE((s_from = 2)::int, 0),
+           (s_to = 3)::int - COALESCE((s_from = 3)::int, 0)
+    FROM rb_chg WHERE s_from IS DISTINCT FROM s_to
+    UNION ALL
+    SELECT dgid, x.band, day, x.sign * (s_from = 1)::int, x.sign * (s_from = 2)::int,
+           x.sign * (s_from = 3)::int
+    FROM rb_chg CROSS JOIN LATERAL (VALUES (x_band, -1), (band, 1)) x(band, sign)
+    WHERE rb_chg.x
+) y(dgid, age_band, day, d_active, d_grace, d_lapsed)
+GROUP BY dgid, age_band, day
 ) z
 JOIN (SELECT DISTINCT dgid, province_id, occupation_id, partner_id, sex FROM rb_pa) g
   ON g.dgid = z.dgid
@@ -538,10 +591,9 @@ INSERT INTO {target}
 SELECT agent_id, day, sum(d_registered), sum(d_active), sum(new_registrations), sum(collected),
        sum(seen)
 FROM (
-    SELECT pa.registered_by_id AS agent_id, e.day, e.d_active + e.d_grace + e.d_lapsed
-           AS d_registered, e.d_active, e.new_registrations, 0::bigint AS collected, 0 AS seen
-    FROM rb_pev e JOIN rb_pa pa ON pa.pid = e.pid
-    WHERE pa.registered_by_id IS NOT NULL
+    SELECT agent AS agent_id, day, d_active + d_grace + d_lapsed AS d_registered, d_active,
+           new_registrations, 0::bigint AS collected, 0 AS seen
+    FROM rb_pev WHERE agent IS NOT NULL
     UNION ALL
     SELECT collected_by_id, day, 0, 0, 0, amount, 1
     FROM rb_money WHERE collected_by_id IS NOT NULL
@@ -654,8 +706,8 @@ def province_chunks(end: datetime, pmark: int, size: int) -> list[tuple[str, str
     return [(low, bounds[i + 1] if i + 1 < len(bounds) else None) for i, low in enumerate(bounds)]
 
 
-_CHUNK_TABLES = ("rb_pa", "rb_entry", "rb_revpid", "rb_seg", "rb_iv", "rb_money", "rb_split",
-                 "rb_ev", "rb_dev")  # fmt: skip
+_CHUNK_TABLES = ("rb_pa", "rb_entry", "rb_revpid", "rb_chg", "rb_money", "rb_split", "rb_ev",
+                 "rb_dev")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -683,20 +735,17 @@ def _build_chunk(
     cursor.execute(_ENTRIES, params)
     cursor.execute("ANALYZE rb_entry")
     cursor.execute(_REVERSED, params)
-    cursor.execute(_SEGMENTS, params)
+    cursor.execute(_CHANGES, params)
     cursor.execute(money_sql(chunk=True), params)
     # A table created in this transaction is truncated in place: its disk space comes back now,
     # not at commit (at 10 M participants each of these is gigabytes of temp files).
     cursor.execute("TRUNCATE rb_entry")
-    cursor.execute(_INTERVALS, params)
-    cursor.execute("TRUNCATE rb_seg")
-    cursor.execute("ANALYZE rb_iv")
     cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
     cursor.execute(
         "CREATE TEMP VIEW rb_money_split AS "
-        + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
+        + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split", group=" m.gid, m.reg_day,")
     )
-    cursor.execute(_events_view(start, end))
+    cursor.execute(_events_view(start))
     cursor.execute(_daily_events_sql(), params)
     cursor.execute(_AGENT_CHUNK_EVENTS.format(target=targets.agent_events), params)
     cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
@@ -1111,7 +1160,7 @@ def refresh_day(day: date) -> int | None:
         cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
         cursor.execute(
             "CREATE TEMP TABLE rb_money_split ON COMMIT DROP AS "
-            + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split")
+            + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split", group="")
         )
         cursor.execute(_delta_daily_sql(), params)
         cursor.execute(_delta_apply_daily_sql(), params)
