@@ -303,6 +303,9 @@ ROLLUP_BUILD_CHUNK = env_int("ROLLUP_BUILD_CHUNK", 1_500_000)
 # How many database sessions build those groups at once (one core each on the database server;
 # a build inside a caller's transaction always uses one). 1 = one session, one transaction.
 ROLLUP_BUILD_WORKERS = env_int("ROLLUP_BUILD_WORKERS", 2)
+# PostgreSQL work_mem of each build session (its sorts and hash tables: hash tables may take
+# hash_mem_multiplier times this, 2 by default). Measured at 10 M participants: docs/benchmarks.md.
+ROLLUP_BUILD_WORK_MEM = os.environ.get("ROLLUP_BUILD_WORK_MEM", "512MB")
 # The dashboard's figures are cached by the rollup and target state they were computed from
 # (reporting/cache.py): a new build or target is a new key, so this is only how long an unused
 # entry stays in Redis. 0 = no cache.

@@ -53,6 +53,7 @@ from contributions.rates import add_months
 
 from .cache import BUMP_SQL
 from .rollups import (
+    AGE_BANDS,
     DIMS,
     FLOWS,
     day_bounds,
@@ -63,7 +64,6 @@ from .rollups import (
 
 logger = logging.getLogger(__name__)
 LOCK_KEY = 5_050_505  # pg advisory lock: one rollup build or refresh at a time
-WORK_MEM = "256MB"
 
 
 def calendar_params(first: date, last: date) -> list[tuple[date, date, date]]:
@@ -124,7 +124,8 @@ WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
 # Payment entries with their payment's local day, next unpaid month if they are the latest,
 # and their reversal's local day (only reversals the range can see); with the columns the
 # money of the range needs, so the group's payments are read once (rb_money takes the range's
-# rows from here).
+# rows from here). Both tables are cut to the group before the join (a payment and its entry
+# are of the same participant): otherwise every group hashes all the payments of the year.
 _ENTRIES = """
 CREATE TEMP TABLE rb_entry ON COMMIT DROP AS
 SELECT e.participant_id AS pid, (p.paid_at AT TIME ZONE %(tz)s)::date AS d,
@@ -136,7 +137,7 @@ LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM contributions_ledg
            WHERE kind = 'reversal' AND id <= %(mark)s AND created_at < %(end)s
            GROUP BY reverses_id) rv ON rv.reverses_id = e.id
 WHERE e.kind = 'payment' AND e.id <= %(mark)s AND p.paid_at < %(end)s
-  AND e.participant_id IN (SELECT pid FROM rb_pa)
+  AND e.participant_id IN (SELECT pid FROM rb_pa) AND p.participant_id IN (SELECT pid FROM rb_pa)
 """
 
 _REVERSED = """
@@ -156,10 +157,11 @@ def _status(day: str, grace_from: str, lapsed_from: str) -> str:
 
 
 def _band(day: str) -> str:
-    """The age band on `day` (rb_pa's bXX = the first day in the band XX-..)."""
+    """The age band on `day` as its index in rollups.AGE_BANDS (rb_pa's bXX = the first day
+    in the band XX-..)."""
     return (
-        f"CASE WHEN {day} < pa.b25 THEN '15-24' WHEN {day} < pa.b35 THEN '25-34'"
-        f" WHEN {day} < pa.b45 THEN '35-44' WHEN {day} < pa.b55 THEN '45-54' ELSE '55+' END"
+        f"CASE WHEN {day} < b25 THEN 0 WHEN {day} < b35 THEN 1 WHEN {day} < b45 THEN 2"
+        f" WHEN {day} < b55 THEN 3 ELSE 4 END"
     )
 
 
@@ -228,40 +230,51 @@ WITH xdays AS (
     SELECT pid, d, nu, x, lag(nu) OVER w AS prev_nu, lead(d) OVER w AS next_d
     FROM rrow WINDOW w AS (PARTITION BY pid ORDER BY d)
 )
-SELECT pa.pid, pa.gid, pa.dgid, pa.registered_by_id AS agent, v.day, v.s_from, v.s_to, v.x,
-       {band} AS band,
-       CASE WHEN v.x THEN {band_before} END AS x_band
-FROM (SELECT * FROM plain UNION ALL SELECT * FROM reversed) s
-JOIN rb_pa pa ON pa.pid = s.pid
-CROSS JOIN LATERAL (
-    SELECT COALESCE(s.nu, pa.sm) AS n, COALESCE(s.prev_nu, pa.sm) AS np,
-           GREATEST(pa.reg_day, %(p)s::date) AS f,
-           GREATEST(s.d, pa.reg_day, %(p)s::date) AS a,
-           LEAST(COALESCE(s.next_d, %(e1)s::date), %(e1)s::date) AS b
-) k
-LEFT JOIN rb_nu n ON n.nu = k.n
-LEFT JOIN rb_nu np ON np.nu = k.np
-CROSS JOIN LATERAL (
-    SELECT {g} AS g, {l} AS l, {pg} AS pg, {pl} AS pl
-) t
+SELECT y.gid, y.dgid, y.agent, v.day, v.s_from, v.s_to, v.x, {band}::smallint AS band,
+       CASE WHEN v.x THEN {band_before} END::smallint AS x_band
+FROM (
+    -- (OFFSET 0 keeps each derived table a step of its own: the calendar days and statuses
+    -- are computed once per segment, not once per use.)
+    SELECT *, CASE WHEN a > f THEN {status_before} END AS s_before, {status_a} AS s_a,
+           {status_g} AS s_g
+    FROM (
+        SELECT pa.gid::int AS gid, pa.dgid::int AS dgid, pa.registered_by_id AS agent, pa.b25,
+               pa.b35, pa.b45, pa.b55, s.x, k.a, k.b, k.f, {g} AS g, {l} AS l, {pg} AS pg,
+               {pl} AS pl
+        FROM (SELECT * FROM plain UNION ALL SELECT * FROM reversed) s
+        JOIN rb_pa pa ON pa.pid = s.pid
+        CROSS JOIN LATERAL (
+            SELECT COALESCE(s.nu, pa.sm) AS n, COALESCE(s.prev_nu, pa.sm) AS np,
+                   GREATEST(pa.reg_day, %(p)s::date) AS f,
+                   GREATEST(s.d, pa.reg_day, %(p)s::date) AS a,
+                   LEAST(COALESCE(s.next_d, %(e1)s::date), %(e1)s::date) AS b
+        ) k
+        LEFT JOIN rb_nu n ON n.nu = k.n
+        LEFT JOIN rb_nu np ON np.nu = k.np
+        WHERE k.a < k.b
+        OFFSET 0
+    ) t
+    OFFSET 0
+) y
 CROSS JOIN LATERAL (VALUES
-    (0, k.a, CASE WHEN k.a > k.f THEN {status_before} END, {status_a}, s.x),
-    (1, t.g, 1, {status_g}, false),
-    (2, t.l, 2, 3, false)
+    (0, y.a, y.s_before, y.s_a, y.x),
+    (1, y.g, 1, y.s_g, false),
+    (2, y.l, 2, 3, false)
 ) v(kind, day, s_from, s_to, x)
-WHERE k.a < k.b
+WHERE (y.s_before IS DISTINCT FROM y.s_a OR y.x OR (y.a < y.g AND y.g < y.b)
+       OR (y.a < y.l AND y.l < y.b))
   AND CASE v.kind WHEN 0 THEN v.s_from IS DISTINCT FROM v.s_to OR v.x
-                  WHEN 1 THEN k.a < t.g AND t.g < k.b
-                  ELSE k.a < t.l AND t.l < k.b AND t.g < t.l END
+                  WHEN 1 THEN y.a < y.g AND y.g < y.b
+                  ELSE y.a < y.l AND y.l < y.b AND y.g < y.l END
 """.replace("{band}", _band("v.day"))
     .replace("{band_before}", _band("(v.day - 1)"))
     .replace("{g}", _calendar_day("n.grace_from", "k.n"))
     .replace("{l}", _calendar_day("n.lapsed_from", "k.n"))
     .replace("{pg}", _calendar_day("np.grace_from", "k.np"))
     .replace("{pl}", _calendar_day("np.lapsed_from", "k.np"))
-    .replace("{status_before}", _status("(k.a - 1)", "t.pg", "t.pl"))
-    .replace("{status_a}", _status("k.a", "t.g", "t.l"))
-    .replace("{status_g}", _status("t.g", "t.g", "t.l"))
+    .replace("{status_before}", _status("(a - 1)", "pg", "pl"))
+    .replace("{status_a}", _status("a", "g", "l"))
+    .replace("{status_g}", _status("g", "g", "l"))
 )
 
 # --- step 4: the money of the range, one row per ledger movement --------------------------------
@@ -536,8 +549,8 @@ WHERE active + grace + lapsed > 0 OR seen > 0
 # starts the next band, the status of the day before moved from the old band to the new one.
 _DEMOGRAPHIC_EVENTS = """
 CREATE TEMP TABLE rb_dev ON COMMIT DROP AS
-SELECT g.province_id, g.occupation_id, g.partner_id, g.sex, z.age_band, z.day, z.d_active,
-       z.d_grace, z.d_lapsed
+SELECT g.province_id, g.occupation_id, g.partner_id, g.sex,
+       (ARRAY[{bands}])[z.age_band + 1] AS age_band, z.day, z.d_active, z.d_grace, z.d_lapsed
 FROM (
 SELECT dgid, age_band, day,
        sum(d_active) AS d_active, sum(d_grace) AS d_grace, sum(d_lapsed) AS d_lapsed
@@ -556,7 +569,7 @@ GROUP BY dgid, age_band, day
 ) z
 JOIN (SELECT DISTINCT dgid, province_id, occupation_id, partner_id, sex FROM rb_pa) g
   ON g.dgid = z.dgid
-"""
+""".replace("{bands}", ", ".join(f"'{band}'" for band in AGE_BANDS))
 
 DEMO_KEYS = ("province_id", "occupation_id", "partner_id", "sex", "age_band")
 
@@ -740,6 +753,7 @@ def _build_chunk(
     # A table created in this transaction is truncated in place: its disk space comes back now,
     # not at commit (at 10 M participants each of these is gigabytes of temp files).
     cursor.execute("TRUNCATE rb_entry")
+    cursor.execute("ANALYZE rb_money")  # its row count: the split is a hash join, not a sort
     cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
     cursor.execute(
         "CREATE TEMP VIEW rb_money_split AS "
@@ -779,7 +793,7 @@ def _range_params(start: date, end: date, chain: bool) -> dict[str, Any]:
 
 def _open_build(cursor: _Timed, params: dict[str, Any]) -> None:
     """The session settings and the status calendar (rb_nu) of a build's transaction."""
-    cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+    cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ROLLUP_BUILD_WORK_MEM])
     cursor.execute(_CALENDAR)
     cursor.executemany(
         "INSERT INTO rb_nu (nu, grace_from, lapsed_from) VALUES (%s, %s, %s)",
@@ -916,7 +930,9 @@ def _build_parallel(params: dict[str, Any], workers: int) -> int:
         with transaction.atomic(), connection.cursor() as raw:
             cursor = _Timed(raw)
             cursor.steps.extend(steps)
-            cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+            cursor.execute(
+                "SELECT set_config('work_mem', %s, true)", [settings.ROLLUP_BUILD_WORK_MEM]
+            )
             _delete_range(cursor, start, end)
             for stage, source in _STAGE_SOURCES.items():
                 cols = ", ".join(_STAGE_COLUMNS[stage])
