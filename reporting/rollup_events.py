@@ -125,7 +125,8 @@ WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
 # and their reversal's local day (only reversals the range can see); with the columns the
 # money of the range needs, so the group's payments are read once (rb_money takes the range's
 # rows from here). Both tables are cut to the group before the join (a payment and its entry
-# are of the same participant): otherwise every group hashes all the payments of the year.
+# are of the same participant; `_members`): otherwise every group hashes all the payments of
+# the year.
 _ENTRIES = """
 CREATE TEMP TABLE rb_entry ON COMMIT DROP AS
 SELECT e.participant_id AS pid, (p.paid_at AT TIME ZONE %(tz)s)::date AS d,
@@ -137,8 +138,22 @@ LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM contributions_ledg
            WHERE kind = 'reversal' AND id <= %(mark)s AND created_at < %(end)s
            GROUP BY reverses_id) rv ON rv.reverses_id = e.id
 WHERE e.kind = 'payment' AND e.id <= %(mark)s AND p.paid_at < %(end)s
-  AND e.participant_id IN (SELECT pid FROM rb_pa) AND p.participant_id IN (SELECT pid FROM rb_pa)
+  AND CASE WHEN e.participant_id <= %(pmark)s THEN get_bit(%(members)s, e.participant_id) = 1 END
+  AND CASE WHEN p.participant_id <= %(pmark)s THEN get_bit(%(members)s, p.participant_id) = 1 END
 """
+
+
+def _members(cursor: _Timed, pmark: int) -> bytes:
+    """The group's participants (rb_pa) as a bitmap over participant ids 0..pmark, bit `id` of
+    byte id // 8 (PostgreSQL's get_bit order): the join above tests each of the year's
+    payments and ledger entries against it, a bit test instead of a hash probe (at 10 M
+    participants, 156 M probes of a 1.5 M-entry hash table per group took ~50 s)."""
+    bits = bytearray(pmark // 8 + 1)
+    cursor.execute("SELECT pid FROM rb_pa")
+    for (pid,) in cursor.fetchall():
+        bits[pid >> 3] |= 1 << (pid & 7)
+    return bytes(bits)
+
 
 _REVERSED = """
 CREATE TEMP TABLE rb_revpid ON COMMIT DROP AS
@@ -685,6 +700,9 @@ class _Timed:
     def executemany(self, sql: str, rows: Any) -> None:
         self.cursor.executemany(sql, rows)
 
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return list(self.cursor.fetchall())
+
     @property
     def rowcount(self) -> int:
         return int(self.cursor.rowcount)
@@ -745,7 +763,7 @@ def _build_chunk(
     the end, so the next group reuses the space. Returns the DailyRollup rows written."""
     cursor.execute(_PARTICIPANTS, params)
     cursor.execute("ANALYZE rb_pa")
-    cursor.execute(_ENTRIES, params)
+    cursor.execute(_ENTRIES, {**params, "members": _members(cursor, params["pmark"])})
     cursor.execute("ANALYZE rb_entry")
     cursor.execute(_REVERSED, params)
     cursor.execute(_CHANGES, params)
@@ -755,6 +773,7 @@ def _build_chunk(
     cursor.execute("TRUNCATE rb_entry")
     cursor.execute("ANALYZE rb_money")  # its row count: the split is a hash join, not a sort
     cursor.execute(SPLIT_SQL.format(table="rb_split", source="rb_money"))
+    cursor.execute("ANALYZE rb_split")
     cursor.execute(
         "CREATE TEMP VIEW rb_money_split AS "
         + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split", group=" m.gid, m.reg_day,")
