@@ -890,8 +890,8 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
 # group in its own transaction on the build's exported snapshot (SET TRANSACTION SNAPSHOT: every
 # worker reads the same committed state, as one transaction would), into UNLOGGED staging
 # tables; the last transaction replaces the range's rows with the staged ones, so readers still
-# see the old range or the new one. The session-level advisory lock keeps refreshes and other
-# builds out from the first step to the last.
+# see the old range or the new one. The build lock keeps refreshes and other builds out from
+# the first step to the last.
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 _STAGE_COLUMNS = {
     "rb_stage_daily": (
@@ -933,9 +933,13 @@ def _create_stage() -> None:
 def _build_parallel(params: dict[str, Any], workers: int) -> int:
     start, end = params["start"], params["e"]
     started = time.monotonic()
-    with connection.cursor() as locker:
-        locker.execute("SELECT pg_advisory_lock(%s)", [LOCK_KEY])
+    # The build lock is a transaction lock held by a session of its own from the first step to
+    # the last (a session-level lock would not be safe behind pgbouncer's transaction pooling).
+    holder = connections.create_connection(connection.alias)
     try:
+        holder.set_autocommit(False)
+        with holder.cursor() as locker:
+            locker.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
         _create_stage()
         with transaction.atomic(), connection.cursor() as raw:
             raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -960,9 +964,12 @@ def _build_parallel(params: dict[str, Any], workers: int) -> int:
                 )
             _finish(cursor, params, "rb_stage_agent_events", started)
     finally:
-        with connection.cursor() as cleanup:
-            _drop_stage(cleanup)
-            cleanup.execute("SELECT pg_advisory_unlock(%s)", [LOCK_KEY])
+        try:
+            with connection.cursor() as cleanup:
+                _drop_stage(cleanup)
+        finally:
+            holder.rollback()  # the lock goes with the holder's transaction
+            holder.close()
     logger.info(
         "rollup build %s..%s in %d province group(s), %d sessions: %s",
         start, end, len(chunks), min(workers, len(chunks)), cursor.report(),
