@@ -437,25 +437,27 @@ SELECT gid, registered_by_id, reg_day, 0, 0, 0, 1, 0, 0 FROM rb_pa WHERE reg_day
 # The events are grouped by (gid, day) first - gid numbers the participant's dimension group
 # in rb_pa (dense_rank) - and the dimensions joined back on the grouped rows: a hash aggregate
 # over narrow rows instead of a sort of ~20 M wide rows per 500,000 participants on five text
-# keys (measured at 10 M participants: docs/benchmarks.md). The demographic events use dgid the
-# same way.
+# keys (measured at 10 M participants: docs/benchmarks.md). The status events and the money rows
+# are grouped apart (each aggregate keeps small states, so it stays in memory) and joined. The
+# demographic events use dgid the same way.
 def _daily_events_sql() -> str:
     dims = ", ".join(DIMS)
     g_dims = ", ".join(f"g.{d}" for d in DIMS)
-    x_flows = ", ".join(f"x.{f}" for f in FLOWS)
     zeros = ", ".join("0" for _f in FLOWS)
     ytd = ", ".join(f"ytd_{f}" for f in FLOWS)
     status_flows = ("new_registrations", "reactivations", "lapses")
-    ev_flows = ", ".join(f"ev.{f}" if f in status_flows else f"0::bigint AS {f}" for f in FLOWS)
     money = {
-        "payments": "m.payments",
-        "collected_jkk": "m.jkk",
-        "collected_jkm": "m.jkm",
-        "collected_jht": "m.jht",
-        "collected_other": "m.other",
-        "collected_total": "m.amount",
+        "payments": "payments",
+        "collected_jkk": "jkk",
+        "collected_jkm": "jkm",
+        "collected_jht": "jht",
+        "collected_other": "other",
+        "collected_total": "amount",
     }
-    money_flows = ", ".join(money.get(f, "0") for f in FLOWS)
+    assert set(FLOWS) == {*status_flows, *money}
+    st_sums = ", ".join(f"sum({f}) AS {f}" for f in status_flows)
+    mo_sums = ", ".join(f"sum({money[f]}) AS {f}" for f in FLOWS if f in money)
+    x_flows = ", ".join(f"COALESCE({'st' if f in status_flows else 'mo'}.{f}, 0)" for f in FLOWS)
     c_zeros = ", ".join(f"0::bigint AS c_{f}" for f in FLOWS)
     sums = ", ".join(f"sum({f}) AS {f}" for f in FLOWS)
     carries = ", ".join(f"sum(c_{f}) AS c_{f}" for f in FLOWS)
@@ -464,26 +466,25 @@ CREATE TEMP TABLE rb_ev ON COMMIT DROP AS
 SELECT {dims}, day, sum(d_active) AS d_active, sum(d_grace) AS d_grace,
        sum(d_lapsed) AS d_lapsed, {sums}, {carries}, sum(carried) AS carried
 FROM (
-    SELECT {g_dims}, x.day, x.d_active, x.d_grace, x.d_lapsed, {x_flows}, {c_zeros}, 0 AS carried
+    SELECT {g_dims}, COALESCE(st.day, mo.day), COALESCE(st.d_active, 0),
+           COALESCE(st.d_grace, 0), COALESCE(st.d_lapsed, 0), {x_flows}, {c_zeros}, 0
     FROM (
         SELECT gid, day, sum(d_active) AS d_active, sum(d_grace) AS d_grace,
-               sum(d_lapsed) AS d_lapsed, {sums}
-        FROM (
-            SELECT ev.gid, ev.day, ev.d_active, ev.d_grace, ev.d_lapsed, {ev_flows}
-            FROM rb_pev ev
-            UNION ALL
-            SELECT m.gid, m.day, 0, 0, 0, {money_flows}
-            FROM rb_money_split m WHERE m.reg_day <= m.day
-        ) e
-        GROUP BY gid, day
-    ) x
-    JOIN (SELECT DISTINCT gid, {dims} FROM rb_pa) g ON g.gid = x.gid
+               sum(d_lapsed) AS d_lapsed, {st_sums}
+        FROM rb_pev GROUP BY gid, day
+    ) st
+    FULL JOIN (
+        SELECT gid, day, {mo_sums}
+        FROM rb_money_split WHERE reg_day <= day GROUP BY gid, day
+    ) mo ON mo.gid = st.gid AND mo.day = st.day
+    JOIN (SELECT DISTINCT gid, {dims} FROM rb_pa) g ON g.gid = COALESCE(st.gid, mo.gid)
     UNION ALL
     SELECT {dims}, %(start)s::date, 0, 0, 0, {zeros}, {ytd}, 1
     FROM reporting_dailyrollup
     WHERE day = %(p)s AND %(chain)s
       AND {_IN_GROUP.format(col="province_id")}
-) u
+) u({dims}, day, d_active, d_grace, d_lapsed, {", ".join(FLOWS)},
+    {", ".join(f"c_{f}" for f in FLOWS)}, carried)
 GROUP BY {dims}, day
 """  # noqa: S608
 
