@@ -767,7 +767,12 @@ def _build_chunk(
     cursor.execute(_ENTRIES, {**params, "members": _members(cursor, params["pmark"])})
     cursor.execute("ANALYZE rb_entry")
     cursor.execute(_REVERSED, params)
-    cursor.execute(_CHANGES, params)
+    # Planner settings for two statements whose row counts it cannot know (measured at 10 M:
+    # docs/benchmarks.md): the change rows group the entries by (participant, day) in the sort
+    # their window needs anyway, rather than in a hash table that spills and then that sort;
+    # the group events join the money rows to their split by a hash of the few split rows,
+    # rather than by sorting the group's money rows.
+    _execute_planned(cursor, _CHANGES, params, enable_hashagg="off")
     cursor.execute(money_sql(chunk=True), params)
     # A table created in this transaction is truncated in place: its disk space comes back now,
     # not at commit (at 10 M participants each of these is gigabytes of temp files).
@@ -780,7 +785,7 @@ def _build_chunk(
         + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split", group=" m.gid, m.reg_day,")
     )
     cursor.execute(_events_view(start))
-    cursor.execute(_daily_events_sql(), params)
+    _execute_planned(cursor, _daily_events_sql(), params, enable_mergejoin="off")
     cursor.execute(_AGENT_CHUNK_EVENTS.format(target=targets.agent_events), params)
     cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
     cursor.execute(_daily_insert_sql(targets.daily), params)
@@ -792,6 +797,17 @@ def _build_chunk(
     cursor.execute(f"TRUNCATE {tables}")
     cursor.execute(f"DROP TABLE {tables}")
     return rows
+
+
+def _execute_planned(cursor: _Timed, sql: str, params: dict[str, Any], **planner: str) -> None:
+    """Run one statement with planner settings (SET LOCAL, set back after it)."""
+    before = {}
+    for name, value in planner.items():
+        cursor.execute("SELECT current_setting(%s), set_config(%s, %s, true)", [name, name, value])
+        before[name] = cursor.fetchall()[0][0]
+    cursor.execute(sql, params)
+    for name, value in before.items():
+        cursor.execute("SELECT set_config(%s, %s, true)", [name, value])
 
 
 def _range_params(start: date, end: date, chain: bool) -> dict[str, Any]:
