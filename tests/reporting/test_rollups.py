@@ -241,3 +241,26 @@ def test_refresh_today_picks_up_a_new_payment(generated: Any, pay_on: Any) -> No
     assert after["active"] == before["active"] + 1
     assert after["reactivations"] == before["reactivations"] + 1
     assert after == +direct(today)["totals"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_command_vacuums_the_rollup_tables(generated: Any) -> None:
+    """Outside a transaction the command vacuums and analyses the four rollup tables after the
+    rebuild (whose deleted rows are as many as the live ones)."""
+    from io import StringIO
+
+    from django.db import connection
+
+    from reporting.management.commands.rebuild_rollups import ROLLUP_TABLES
+
+    today = timezone.localdate()
+    out = StringIO()
+    call_command("rebuild_rollups", "--from", str(date(today.year, 1, 1)), stdout=out)
+    assert "rollup tables: vacuumed and analysed" in out.getvalue()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname = ANY(%s)"
+            " AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL",
+            [list(ROLLUP_TABLES)],
+        )
+        assert sorted(r[0] for r in cursor.fetchall()) == sorted(ROLLUP_TABLES)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from datetime import date
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils import timezone
 
 from reporting import cache
@@ -31,5 +33,23 @@ class Command(BaseCommand):
                 f"rollups: {result.days} days, {result.rows} rows in {result.seconds:.1f}s"
             )
         )
+        self.stdout.write(f"rollup tables: {vacuum()}")
         warmed = cache.warm()
         self.stdout.write(f"dashboard cache: {warmed} entries warmed")
+
+
+ROLLUP_TABLES = ("reporting_dailyrollup", "reporting_provincerollup",
+                 "reporting_demographicrollup", "reporting_agentrollup")  # fmt: skip
+
+
+def vacuum() -> str:
+    """VACUUM (ANALYZE) the rollup tables: a rebuild replaces the range's rows, so a year's
+    rebuild leaves as many dead rows as live ones (17.6 M at 10 M participants), which the
+    dashboard's first readers would otherwise wade through until autovacuum comes by. VACUUM
+    cannot run inside a transaction; there (tests) it is left to autovacuum."""
+    if connection.in_atomic_block:
+        return "vacuum left to autovacuum (inside a transaction)"
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.execute(f"VACUUM (ANALYZE) {', '.join(ROLLUP_TABLES)}")
+    return f"vacuumed and analysed in {time.monotonic() - started:.1f}s"
