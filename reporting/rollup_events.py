@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import psycopg
 from django.conf import settings
 from django.db import connection, connections, transaction
 from django.utils import timezone
@@ -698,6 +699,16 @@ class _Timed:
         name = words[3] if words[:3] == ["CREATE", "TEMP", "TABLE"] else " ".join(words[:3])
         self.steps.append((name, time.monotonic() - started))
 
+    def execute_bound(self, sql: str, params: dict[str, Any]) -> None:
+        """execute() with server-side binding: the parameters travel apart from the SQL text,
+        each once (Django's psycopg cursors inline them into the text, which for the group's
+        participant bitmap would be megabytes of SQL, in every statement log too)."""
+        started = time.monotonic()
+        with psycopg.Cursor(self.cursor.db.connection) as bound:
+            bound.execute(sql, params)
+        words = sql.split()
+        self.steps.append((words[3], time.monotonic() - started))
+
     def executemany(self, sql: str, rows: Any) -> None:
         self.cursor.executemany(sql, rows)
 
@@ -764,7 +775,7 @@ def _build_chunk(
     the end, so the next group reuses the space. Returns the DailyRollup rows written."""
     cursor.execute(_PARTICIPANTS, params)
     cursor.execute("ANALYZE rb_pa")
-    cursor.execute(_ENTRIES, {**params, "members": _members(cursor, params["pmark"])})
+    cursor.execute_bound(_ENTRIES, {**params, "members": _members(cursor, params["pmark"])})
     cursor.execute("ANALYZE rb_entry")
     cursor.execute(_REVERSED, params)
     # Planner settings for two statements whose row counts it cannot know (measured at 10 M:
@@ -953,16 +964,19 @@ def _build_parallel(params: dict[str, Any], workers: int) -> int:
     # The build lock is a transaction lock held by a session of its own from the first step to
     # the last (a session-level lock would not be safe behind pgbouncer's transaction pooling).
     holder = connections.create_connection(connection.alias)
+    locked = False
     try:
         holder.set_autocommit(False)
         with holder.cursor() as locker:
             locker.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        locked = True
         _create_stage()
         with transaction.atomic(), connection.cursor() as raw:
             raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             raw.execute("SELECT pg_export_snapshot()")
             exported = raw.fetchone()
-            assert exported is not None and _SNAPSHOT_ID.match(exported[0]), exported
+            if exported is None or not _SNAPSHOT_ID.match(exported[0]):
+                raise RuntimeError(f"unexpected snapshot id {exported!r}")
             mark, pmark = marks()
             params.update(mark=mark, pmark=pmark, low=0)
             chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
@@ -981,12 +995,21 @@ def _build_parallel(params: dict[str, Any], workers: int) -> int:
                 )
             _finish(cursor, params, "rb_stage_agent_events", started)
     finally:
+        # Cleanup never hides the build's own error nor fails a committed build: the next build
+        # drops a stage left behind. Only the build that holds the lock touches the stage.
         try:
-            with connection.cursor() as cleanup:
-                _drop_stage(cleanup)
+            if locked:
+                with connection.cursor() as cleanup:
+                    _drop_stage(cleanup)
+        except Exception:
+            logger.exception("rollup build: the staging tables were not dropped")
         finally:
-            holder.rollback()  # the lock goes with the holder's transaction
-            holder.close()
+            try:
+                holder.rollback()  # the lock goes with the holder's transaction
+            except Exception:
+                logger.exception("rollup build: the lock session did not roll back")
+            finally:
+                holder.close()
     logger.info(
         "rollup build %s..%s in %d province group(s), %d sessions: %s",
         start, end, len(chunks), min(workers, len(chunks)), cursor.report(),
@@ -999,7 +1022,9 @@ def _run_workers(
 ) -> tuple[int, list[tuple[str, float]]]:
     """Build the groups in `workers` threads, each with its own database session taking the
     next group until none is left; the first error stops the others after their current group
-    and is raised. Returns the staged DailyRollup rows and every step's time."""
+    and is raised. If the calling thread is interrupted (Ctrl-C), the sessions' statements are
+    cancelled and the threads joined before it goes on. Returns the staged DailyRollup rows and
+    every step's time, once every group is built."""
     alias = connection.alias
     todo: queue.SimpleQueue[tuple[str, str | None]] = queue.SimpleQueue()
     for chunk in chunks:
@@ -1008,10 +1033,13 @@ def _run_workers(
     lock = threading.Lock()
     done: list[tuple[int, list[tuple[str, float]]]] = []
     errors: list[BaseException] = []
+    backends: dict[str, int] = {}  # thread name -> its session's backend pid, while open
 
     def work() -> None:
-        session = connections[alias]  # a new connection: Django's are per thread
+        session = None
+        name = threading.current_thread().name
         try:
+            session = connections[alias]  # a new connection: Django's are per thread
             while not failed.is_set():
                 try:
                     low, high = todo.get_nowait()
@@ -1020,6 +1048,8 @@ def _run_workers(
                 with transaction.atomic(using=alias), session.cursor() as raw:
                     raw.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
                     raw.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    with lock:
+                        backends[name] = session.connection.info.backend_pid
                     cursor = _Timed(raw)
                     _open_build(cursor, params)
                     group = {**params, "plo": low, "phi": high}
@@ -1032,19 +1062,49 @@ def _run_workers(
             with lock:
                 errors.append(exc)
         finally:
-            session.close()
+            with lock:
+                backends.pop(name, None)
+            if session is not None:
+                session.close()
 
     threads = [
         threading.Thread(target=work, name=f"rollup-build-{i}", daemon=True)
         for i in range(min(workers, len(chunks)))
     ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    except BaseException:
+        failed.set()
+        with lock:
+            open_sessions = list(backends.values())
+        _cancel(open_sessions)
+        for thread in threads:
+            thread.join()
+        raise
+    for extra in errors[1:]:
+        logger.error("rollup build: another session failed too: %r", extra)
     if errors:
         raise errors[0]
+    if len(done) != len(chunks):
+        raise RuntimeError(f"rollup build: {len(done)} of {len(chunks)} groups built")
     return sum(r for r, _s in done), [step for _r, steps in done for step in steps]
+
+
+def _cancel(backends: list[int]) -> None:
+    """Cancel the statements of the build's sessions (from a connection of its own: the
+    caller's may be busy or broken)."""
+    other = connections.create_connection(connection.alias)
+    try:
+        with other.cursor() as cursor:
+            for pid in backends:
+                cursor.execute("SELECT pg_cancel_backend(%s)", [pid])
+    except Exception:
+        logger.exception("rollup build: the sessions could not be cancelled")
+    finally:
+        other.close()
 
 
 # --- the intraday delta --------------------------------------------------------------------------
