@@ -304,3 +304,56 @@ def test_parallel_build_equals_the_per_day_build(
         rebuild_rollups(start=first, end=today)
     assert _rows() == want
     assert _stage_tables() == [] and _lock_is_free()
+
+
+def test_event_build_on_age_band_birthdays_that_are_also_status_days(
+    participant_on: Any, pay_on: Any
+) -> None:
+    """Deterministic edge days of the change rows (rb_chg), each equal to the per-day build:
+    a payment on the day a participant enters the next age band, a lapse on that day, the first
+    day of grace on it, a reversal on it, and a registration on it."""
+    today = timezone.localdate()
+    first = date(today.year, 1, 1)
+    start = first + timedelta(days=4)
+    calendar = {
+        nu: (grace, lapse) for nu, grace, lapse in calendar_params(first - timedelta(days=1), today)
+    }
+    feb = date(today.year, 2, 1)
+    grace_day, lapse_day = calendar[feb]  # of someone who paid January only
+    paid_day = date(today.year, 3, 10)
+    reversal_day = date(today.year, 5, 20)
+    registration_day = date(today.year, 4, 15)
+    assert start < grace_day < lapse_day < today and max(paid_day, reversal_day) < today
+
+    def born(birthday: date, age: int) -> date:
+        return birthday.replace(year=birthday.year - age)
+
+    def person(birthday: date, age: int, serial: int, registered: date = start) -> Any:
+        birth = born(birthday, age)
+        return participant_on(registered, nik=nik_for(birth, "F", serial), birth_date=birth,
+                              sex="F")  # fmt: skip
+
+    pays_on_birthday = person(paid_day, 25, 801)
+    lapses_on_birthday = person(lapse_day, 35, 802)
+    grace_on_birthday = person(grace_day, 25, 803)
+    reversed_on_birthday = person(reversal_day, 45, 804)
+    person(registration_day, 55, 805, registered=registration_day)
+    for p in (pays_on_birthday, lapses_on_birthday, grace_on_birthday, reversed_on_birthday):
+        pay_on(p, start)
+    pay_on(pays_on_birthday, paid_day, months=2)
+    second = pay_on(reversed_on_birthday, feb + timedelta(days=2))
+    entry = second.entries.get(kind="payment")
+    _insert_entry(reversed_on_birthday.pk, "reversal", -second.amount, reversal_day,
+                  reverses_id=entry.pk)  # fmt: skip
+    refresh_coverage_statuses(as_of=today)
+
+    rebuild_rollups_per_day(start=first, end=today)
+    want = _rows()
+    bands = {r[5] for r in want["DemographicRollup"]}
+    assert {"15-24", "25-34", "35-44", "45-54", "55+"} <= bands
+    for model in (DailyRollup, ProvinceRollup, DemographicRollup, AgentRollup, RollupDay):
+        model.objects.all().delete()
+    rebuild_rollups(start=first, end=today)
+    got = _rows()
+    for table in want:
+        assert got[table] == want[table], table
