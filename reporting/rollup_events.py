@@ -40,7 +40,7 @@ import queue
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -87,7 +87,7 @@ def calendar_params(first: date, last: date) -> list[tuple[date, date, date]]:
     return out
 
 
-# --- step 1 and 2: per-participant status intervals -------------------------------------------
+# --- step 1 and 2: per-participant status changes ---------------------------------------------
 # The build's current group of provinces: codes in [plo, phi), phi NULL for the last group
 # (rollup_events.province_chunks).
 _IN_GROUP = "{col} >= %(plo)s AND (%(phi)s::text IS NULL OR {col} < %(phi)s)"
@@ -172,6 +172,19 @@ def _status(day: str, grace_from: str, lapsed_from: str) -> str:
     return f"CASE WHEN {day} < {grace_from} THEN 1 WHEN {day} < {lapsed_from} THEN 2 ELSE 3 END"
 
 
+def _status_deltas(sign: str = "") -> str:
+    """d_active, d_grace, d_lapsed of a change row: +1 on its new status (s_to), -1 on its old
+    one (s_from, NULL for a participant's initial status); with `sign` ("x.sign * "), the old
+    status moved by that sign (an age-band birthday)."""
+    names = {1: "d_active", 2: "d_grace", 3: "d_lapsed"}
+    if sign:
+        return ", ".join(f"{sign}(s_from = {code})::int AS {name}" for code, name in names.items())
+    return ", ".join(
+        f"(s_to = {code})::int - COALESCE((s_from = {code})::int, 0) AS {name}"
+        for code, name in names.items()
+    )
+
+
 def _band(day: str) -> str:
     """The age band on `day` as its index in rollups.AGE_BANDS (rb_pa's bXX = the first day
     in the band XX-..)."""
@@ -198,8 +211,8 @@ def _calendar_day(column: str, month: str) -> str:
 # one sort by (participant, day). A segment changes the status at its first day if the status
 # of the day before (under the previous segment's N) differs, and inside it on N's grace and
 # lapse days. The first segment of a participant (from max(registration day, P)) is their
-# initial status (s_from NULL). A regular payer's payments start segments that change nothing:
-# they give no row. Each row carries the participant's dimension groups, agent and age band, so
+# initial status (s_from NULL). A payment that changes nothing (made before N's grace day)
+# gives no row. Each row carries the participant's dimension groups, agent and age band, so
 # that the events need no join back to the participants.
 _CHANGES = (
     """
@@ -419,9 +432,7 @@ def _events_view(start: date) -> str:
     s = f"'{start.isoformat()}'::date"
     return f"""
 CREATE TEMP VIEW rb_pev AS
-SELECT gid, agent, day, (s_to = 1)::int - COALESCE((s_from = 1)::int, 0) AS d_active,
-       (s_to = 2)::int - COALESCE((s_from = 2)::int, 0) AS d_grace,
-       (s_to = 3)::int - COALESCE((s_from = 3)::int, 0) AS d_lapsed, 0 AS new_registrations,
+SELECT gid, agent, day, {_status_deltas()}, 0 AS new_registrations,
        (s_from = 3 AND s_to <> 3 AND day >= {s})::int AS reactivations,
        (s_to = 3 AND s_from IS DISTINCT FROM 3 AND day >= {s})::int AS lapses
 FROM rb_chg WHERE s_from IS DISTINCT FROM s_to
@@ -564,7 +575,8 @@ WHERE active + grace + lapsed > 0 OR seen > 0
 
 # Demographic stocks: the status changes in the age band of their day, and on a birthday that
 # starts the next band, the status of the day before moved from the old band to the new one.
-_DEMOGRAPHIC_EVENTS = """
+_DEMOGRAPHIC_EVENTS = (
+    """
 CREATE TEMP TABLE rb_dev ON COMMIT DROP AS
 SELECT g.province_id, g.occupation_id, g.partner_id, g.sex,
        (ARRAY[{bands}])[z.age_band + 1] AS age_band, z.day, z.d_active, z.d_grace, z.d_lapsed
@@ -572,13 +584,10 @@ FROM (
 SELECT dgid, age_band, day,
        sum(d_active) AS d_active, sum(d_grace) AS d_grace, sum(d_lapsed) AS d_lapsed
 FROM (
-    SELECT dgid, band AS age_band, day, (s_to = 1)::int - COALESCE((s_from = 1)::int, 0),
-           (s_to = 2)::int - COALESCE((s_from = 2)::int, 0),
-           (s_to = 3)::int - COALESCE((s_from = 3)::int, 0)
+    SELECT dgid, band AS age_band, day, {deltas}
     FROM rb_chg WHERE s_from IS DISTINCT FROM s_to
     UNION ALL
-    SELECT dgid, x.band, day, x.sign * (s_from = 1)::int, x.sign * (s_from = 2)::int,
-           x.sign * (s_from = 3)::int
+    SELECT dgid, x.band, day, {moved}
     FROM rb_chg CROSS JOIN LATERAL (VALUES (x_band, -1), (band, 1)) x(band, sign)
     WHERE rb_chg.x
 ) y(dgid, age_band, day, d_active, d_grace, d_lapsed)
@@ -587,6 +596,9 @@ GROUP BY dgid, age_band, day
 JOIN (SELECT DISTINCT dgid, province_id, occupation_id, partner_id, sex FROM rb_pa) g
   ON g.dgid = z.dgid
 """.replace("{bands}", ", ".join(f"'{band}'" for band in AGE_BANDS))
+    .replace("{deltas}", _status_deltas())
+    .replace("{moved}", _status_deltas("x.sign * "))
+)
 
 DEMO_KEYS = ("province_id", "occupation_id", "partner_id", "sex", "age_band")
 
@@ -767,9 +779,7 @@ _DIRECT = _Targets("reporting_dailyrollup", "reporting_demographicrollup", "rb_a
 _STAGED = _Targets("rb_stage_daily", "rb_stage_demographic", "rb_stage_agent_events")
 
 
-def _build_chunk(
-    cursor: _Timed, params: dict[str, Any], start: date, end: date, targets: _Targets
-) -> int:
+def _build_chunk(cursor: _Timed, params: dict[str, Any], targets: _Targets) -> int:
     """The daily and demographic rows of one group of provinces (every day of the range), and
     its agent events into the accumulator; the group's temp tables are emptied and dropped at
     the end, so the next group reuses the space. Returns the DailyRollup rows written."""
@@ -795,7 +805,7 @@ def _build_chunk(
         "CREATE TEMP VIEW rb_money_split AS "
         + MONEY_SPLIT_VIEW.format(money="rb_money", split="rb_split", group=" m.gid, m.reg_day,")
     )
-    cursor.execute(_events_view(start))
+    cursor.execute(_events_view(params["start"]))
     _execute_planned(cursor, _daily_events_sql(), params, enable_mergejoin="off")
     cursor.execute(_AGENT_CHUNK_EVENTS.format(target=targets.agent_events), params)
     cursor.execute("TRUNCATE rb_money")  # grouped now: give the space back
@@ -903,8 +913,8 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         cursor.execute(_AGENT_ACCUMULATOR)
         rows = 0
         for low, high in chunks:
-            rows += _build_chunk(cursor, {**params, "plo": low, "phi": high}, start, end, _DIRECT)
-        _finish(cursor, params, "rb_aev_all", started)
+            rows += _build_chunk(cursor, {**params, "plo": low, "phi": high}, _DIRECT)
+        _finish(cursor, params, _DIRECT.agent_events, started)
         cursor.execute("DROP TABLE rb_nu, rb_aev_all")
     logger.info(
         "rollup build %s..%s in %d province group(s): %s", start, end, len(chunks), cursor.report()
@@ -921,28 +931,16 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
 # see the old range or the new one. The build lock keeps refreshes and other builds out from
 # the first step to the last.
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+_STAGE_SOURCES = {_STAGED.daily: _DIRECT.daily, _STAGED.demographic: _DIRECT.demographic}
 _STAGE_COLUMNS = {
-    "rb_stage_daily": (
-        "day",
-        *DIMS,
-        "registered",
-        "active",
-        "grace",
-        "lapsed",
-        *FLOWS,
-        *(f"ytd_{f}" for f in FLOWS),
-    ),
-    "rb_stage_demographic": ("day", *DEMO_KEYS, "registered", "active", "grace", "lapsed"),
-}
-_STAGE_SOURCES = {
-    "rb_stage_daily": "reporting_dailyrollup",
-    "rb_stage_demographic": "reporting_demographicrollup",
-}
+    _STAGED.daily: ("day", *DIMS, "registered", "active", "grace", "lapsed", *FLOWS,
+                    *(f"ytd_{f}" for f in FLOWS)),
+    _STAGED.demographic: ("day", *DEMO_KEYS, "registered", "active", "grace", "lapsed"),
+}  # fmt: skip
 
 
 def _drop_stage(cursor: Any) -> None:
-    cursor.execute("DROP TABLE IF EXISTS rb_stage_daily, rb_stage_demographic,"
-                   " rb_stage_agent_events")  # fmt: skip
+    cursor.execute(f"DROP TABLE IF EXISTS {', '.join(astuple(_STAGED))}")
 
 
 def _create_stage() -> None:
@@ -955,7 +953,7 @@ def _create_stage() -> None:
             cursor.execute(
                 f"CREATE UNLOGGED TABLE {stage} AS SELECT {cols} FROM {source} WITH NO DATA"  # noqa: S608
             )
-        cursor.execute(f"CREATE UNLOGGED TABLE rb_stage_agent_events {_AGENT_EVENT_COLUMNS}")
+        cursor.execute(f"CREATE UNLOGGED TABLE {_STAGED.agent_events} {_AGENT_EVENT_COLUMNS}")
 
 
 def _build_parallel(params: dict[str, Any], workers: int) -> int:
@@ -993,7 +991,7 @@ def _build_parallel(params: dict[str, Any], workers: int) -> int:
                 cursor.execute(
                     f"INSERT INTO {source} ({cols}) SELECT {cols} FROM {stage}"  # noqa: S608
                 )
-            _finish(cursor, params, "rb_stage_agent_events", started)
+            _finish(cursor, params, _STAGED.agent_events, started)
     finally:
         # Cleanup never hides the build's own error nor fails a committed build: the next build
         # drops a stage left behind. Only the build that holds the lock touches the stage.
@@ -1053,7 +1051,7 @@ def _run_workers(
                     cursor = _Timed(raw)
                     _open_build(cursor, params)
                     group = {**params, "plo": low, "phi": high}
-                    rows = _build_chunk(cursor, group, params["start"], params["e"], _STAGED)
+                    rows = _build_chunk(cursor, group, _STAGED)
                     cursor.execute("DROP TABLE rb_nu")
                 with lock:
                     done.append((rows, cursor.steps))

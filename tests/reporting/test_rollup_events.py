@@ -252,15 +252,16 @@ def _stage_tables() -> list[str]:
 
 def _lock_is_free() -> bool:
     """The build lock can be taken by another session (a refresh could run now)."""
-    import psycopg
+    from django.db import connections
 
-    params = connection.get_connection_params()
-    with psycopg.connect(dbname=params["dbname"], user=params.get("user"),
-                         host=params.get("host"), port=params.get("port")) as other:  # fmt: skip
-        row = other.execute(
-            "SELECT pg_try_advisory_xact_lock(%s)", [rollup_events.LOCK_KEY]
-        ).fetchone()
-        return bool(row and row[0])
+    other = connections.create_connection(connection.alias)
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [rollup_events.LOCK_KEY])
+            row = cursor.fetchone()
+            return bool(row and row[0])
+    finally:
+        other.close()
 
 
 @pytest.mark.django_db(transaction=True)
