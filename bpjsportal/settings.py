@@ -168,7 +168,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+# Where `collectstatic` writes (production: WhiteNoise serves it from there on each web host).
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "var" / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -336,6 +337,14 @@ SPECTACULAR_SETTINGS = {
 # API limits: requests per client (None = unlimited) and the largest JSON body accepted.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min") or None
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
+# Participant look-ups a payment channel client may make a day (GET /dues/, and payments that
+# name an unknown number or the wrong amount) before 429 and an alert to the administrators;
+# a client's own `daily_lookup_limit` (back office) overrides it. enrollment/api/lookups.py.
+API_CHANNEL_LOOKUPS_PER_DAY = env_int("API_CHANNEL_LOOKUPS_PER_DAY", 20_000)
+# Who gets security alerts by mail (comma-separated addresses; empty = the back office and the
+# ERROR log line only). Mail goes through EMAIL_BACKEND.
+ADMINS = [(address, address) for address in env_list("ADMINS", "")]
+SERVER_EMAIL = os.environ.get("SERVER_EMAIL", "bpu-portal@localhost")
 
 # --- BPU rules kept in settings (sources: docs/architecture.md, "Regulation facts") ----
 # Age limits at registration. Permenaker 5/2021 does not set a maximum for BPU; BPJS's
@@ -349,6 +358,11 @@ BPU_DUE_DAY = env_int("BPU_DUE_DAY", 15)
 # Months of arrears before coverage lapses: at most 3 months (Perdir 22/PERDIR.02/072022; BPJS
 # branch statements, media.alkhairaat.id 23 Jul 2025). BPU pays no late fine.
 BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
+# The oldest payment date accepted, in days before today, on every path (API, pages, file
+# imports, sponsor batches; contributions/services.py check_paid_at). A payment is quoted at its
+# own date, so an old date could buy months at an old price or cover a lapse again; 35 days
+# still take a channel's monthly statement. Not a regulation figure: an operating choice.
+PAYMENT_MAX_AGE_DAYS = env_int("PAYMENT_MAX_AGE_DAYS", 35)
 
 # --- NIK keys (enrollment/pii.py; docs/security.md "Personal data") -------------------------
 # NIK_HMAC_KEY: the key of the HMAC-SHA256 the NIK is found and kept unique by (>= 32 chars).
@@ -361,6 +375,10 @@ DEV_NIK_ENCRYPTION_KEYS = "dev0:ZGV2LW9ubHktbmlrLWtleS1kby1ub3QtdXNlISEhISE="
 NIK_HMAC_KEY = os.environ.get("NIK_HMAC_KEY", DEV_NIK_HMAC_KEY)
 NIK_HMAC_OLD_KEY = os.environ.get("NIK_HMAC_OLD_KEY", "")
 NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_KEYS)
+# KPJ_KEY: the key of the permutation that turns the KPJ sequence into numbers nobody can count
+# through (enrollment/kpj.py; >= 32 characters). Never change it once numbers are issued.
+DEV_KPJ_KEY = "dev-only-kpj-permutation-key-never-in-production"
+KPJ_KEY = os.environ.get("KPJ_KEY", DEV_KPJ_KEY)
 
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks

@@ -230,6 +230,7 @@ class SponsorBatchAdmin(ReadOnlyAdmin):
                     paid_at=timezone.now(),
                     total_amount=data["total_amount"],
                     user=_user(request),
+                    admin_approval=True,  # posting it here is an administrator's approval
                 )
             except BatchError as exc:
                 form.add_error(None, exc.message)

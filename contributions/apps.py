@@ -33,7 +33,7 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import demo, notifications, rates, reminders, selectors, services
+        from . import demo, notifications, rates, reminders, selectors, services, sponsorship
         from .models import IncomeLevel, RateDiscount, RateSchedule
 
         hooks.register_income_check(rates.check_declared_income)
@@ -44,7 +44,7 @@ class ContributionsConfig(AppConfig):
             notifications.welcome_after_registration,
             notifications.welcome_after_registration_bulk,
         )
-        api_scopes.register_partner_filter(selectors.sponsored_by)
+        api_scopes.register_partner_filter(sponsorship.partner_scope)
         api_scopes.register_participant_decorator(selectors.with_coverage_status)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
         reference_data_loading.connect(reminders.on_reference_data_loading, weak=False)

@@ -24,6 +24,14 @@ def _at(day: Any) -> datetime:
     return min(timezone.make_aware(datetime.combine(day, time(10, 0))), timezone.now())
 
 
+def _joined(participant: Participant, cov: Coverage, month: Any) -> None:
+    """Back-date a demo registration to the first of `month` (payments may not predate it)."""
+    cov.start_month = month
+    cov.save(update_fields=["start_month"])
+    participant.created_at = min(_at(month), participant.created_at)
+    Participant.objects.filter(pk=participant.pk).update(created_at=participant.created_at)
+
+
 @transaction.atomic
 def seed_demo_payments() -> dict[str, int]:
     today = timezone.localdate()
@@ -38,12 +46,10 @@ def seed_demo_payments() -> dict[str, int]:
         # Demo workers are all registered today; pretend some joined earlier so that the
         # demo shows every status. Coverage is a denormalised row, not the ledger.
         if kind == 0:  # joined 6 months ago, never paid -> lapsed
-            cov.start_month = add_months(this_month, -6)
-            cov.save(update_fields=["start_month"])
+            _joined(participant, cov, add_months(this_month, -6))
             continue
         if kind == 1:  # joined 2 months ago, paid 1 month -> grace
-            cov.start_month = add_months(this_month, -2)
-            cov.save(update_fields=["start_month"])
+            _joined(participant, cov, add_months(this_month, -2))
             months, paid_on = 1, add_months(this_month, -2)
         else:  # pays this month and some ahead -> active
             months, paid_on = 1 + participant.pk % 3, today
@@ -59,6 +65,7 @@ def seed_demo_payments() -> dict[str, int]:
                 reference=f"DEMO-{participant.kpj_number}-1",
                 paid_at=_at(paid_on),
                 notify=False,  # past payments of demo data: no receipts
+                backdated=True,  # history, older than PAYMENT_MAX_AGE_DAYS
             )
         except PaymentError:
             continue

@@ -33,6 +33,10 @@ class ReversalError(ContributionError):
     pass
 
 
+class ConsentError(ContributionError):
+    """A sponsor consent that cannot be recorded (contributions/sponsorship.py)."""
+
+
 @dataclass(frozen=True)
 class RowError:
     row: int

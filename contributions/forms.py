@@ -72,3 +72,28 @@ class SponsorBatchForm(forms.Form):
         if not out:
             raise forms.ValidationError(_("Enter at least one row."))
         return out
+
+
+class SponsorConsentForm(forms.Form):
+    """Field staff record that the participant agreed, in person, to be paid for by a sponsor
+    (an administrator's entry is an approval); the note says how it was confirmed."""
+
+    sponsor = forms.ModelChoiceField(label=_("Sponsor"), queryset=Partner.objects.none())
+    note = forms.CharField(
+        label=_("How the participant agreed (where, which document was seen)"), max_length=255
+    )
+    confirmed = forms.BooleanField(
+        label=_("I confirm the participant agreed to this sponsor paying their contributions"),
+        required=True,
+    )
+
+    def __init__(self, *args: Any, participant: Participant | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["sponsor"]
+        assert isinstance(field, forms.ModelChoiceField)
+        sponsors = Partner.objects.filter(
+            active=True, kind__in=[Partner.Kind.SPONSOR, Partner.Kind.BUNDLE]
+        )
+        if participant is not None and participant.partner_id is not None:
+            sponsors = sponsors.exclude(pk=participant.partner_id)  # it needs no consent
+        field.queryset = sponsors

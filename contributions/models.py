@@ -209,6 +209,10 @@ class SponsorBatch(models.Model):
     row_count = models.PositiveIntegerField()
     total_amount = models.BigIntegerField()
     paid_at = models.DateTimeField()
+    # SHA-256 of the canonical request (reference, paid_at, total, rows in order): a replay must
+    # send the same request to get this batch back (contributions/services.py, batch_digest).
+    # Empty on batches posted before the digest was kept: those compare row count and total.
+    request_digest = models.CharField(max_length=64, blank=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -223,6 +227,55 @@ class SponsorBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.sponsor_id}:{self.reference} ({self.row_count})"
+
+
+class SponsorConsent(models.Model):
+    """Leave for a partner to pay the contributions of a participant it did not register: the
+    participant's consent confirmed in person by field staff, or an administrator's approval.
+    Without it (and unless the partner registered the participant) a sponsor batch or payment
+    from that partner finds no such participant. It never widens what the partner may read or
+    change (enrollment/permissions.py). Unique per (participant, sponsor): the participant leads
+    the key, as in every table that will be distributed by participant (the `id` primary key
+    becomes (participant_id, id) with the other tables' keys, docs/operations.md: the audit
+    trigger library cannot track a composite primary key yet). Withdrawn, never deleted."""
+
+    class Method(models.TextChoices):
+        IN_PERSON = "in_person", _("Participant's consent, confirmed in person by field staff")
+        ADMIN = "admin", _("Approved by an administrator")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="sponsor_consents"
+    )
+    sponsor = models.ForeignKey("enrollment.Partner", on_delete=models.PROTECT, related_name="+")
+    method = models.CharField(max_length=16, choices=Method.choices)
+    note = models.CharField(max_length=255, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = _("sponsor consent")
+        verbose_name_plural = _("sponsor consents")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "sponsor"], name="sponsor_consent_participant_sponsor"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["sponsor", "participant"],
+                condition=Q(withdrawn_at__isnull=True),
+                name="sponsor_consent_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id} <- {self.sponsor_id} ({self.method})"
 
 
 class LedgerEntry(models.Model):

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, DateField, F, Func, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, DateField, F, Func, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from enrollment.models import Participant, Partner
+from enrollment.models import Participant
 from enrollment.selectors import participants_visible_to
 
 from . import coverage as rules
 from .errors import PaymentError
-from .models import Coverage, CoverageStatus, LedgerEntry, Payment
+from .models import Coverage, CoverageStatus, LedgerEntry, Payment, SponsorConsent
 from .rates import monthly_contribution_panel
 from .reminders import reminder_panel
 
@@ -59,7 +59,7 @@ def payments_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Paym
 
 def participant_panel(participant: Participant) -> dict[str, object]:
     """The participant page's contribution panel (extends the monthly-contribution facts)."""
-    from .forms import CashPaymentForm
+    from .forms import CashPaymentForm, SponsorConsentForm
 
     today = timezone.localdate()
     cov = coverage_of(participant)
@@ -73,7 +73,14 @@ def participant_panel(participant: Participant) -> dict[str, object]:
         "panel_templates": [
             "contributions/_participant_panel.html",
             "contributions/_reminders_panel.html",
+            "contributions/_sponsors_panel.html",
         ],
+        "sponsor_consents": list(
+            SponsorConsent.objects.filter(participant=participant)
+            .select_related("sponsor", "granted_by")
+            .order_by("withdrawn_at", "-granted_at")
+        ),
+        "sponsor_form": SponsorConsentForm(participant=participant),
         **reminder_panel(participant),
         "coverage": cov,
         "coverage_status": status,
@@ -114,11 +121,6 @@ def arrears_to_follow_up(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Par
             "id",
         )
     )
-
-
-def sponsored_by(partner: Partner) -> Q:
-    """Participants a partner has paid for (API partner scope)."""
-    return Q(pk__in=Payment.objects.filter(sponsor=partner).values("participant_id"))
 
 
 def with_coverage_status(qs: QuerySet[Participant]) -> QuerySet[Participant]:

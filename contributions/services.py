@@ -8,13 +8,17 @@ constraint is the real guard against a payment posted twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -27,6 +31,7 @@ from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, Ro
 from .ledger import facts_for
 from .models import Coverage, LedgerEntry, Payment, SponsorBatch
 from .rates import MAX_MONTHS, QuoteError, add_months, quote_contribution
+from .sponsorship import approve_for_batch, payable_by
 
 REFERENCE_MAX = 128
 
@@ -114,11 +119,45 @@ def _check_months(months: object) -> int:
     return int(months)  # type: ignore[call-overload]
 
 
-def _check_paid_at(paid_at: datetime) -> datetime:
-    if timezone.is_naive(paid_at):
-        paid_at = timezone.make_aware(paid_at)
-    if paid_at > timezone.now():
+def _aware(paid_at: datetime) -> datetime:
+    if not isinstance(paid_at, datetime):
+        raise PaymentError("paid_at_invalid", _("Enter the date and time of the payment."))
+    if paid_at.year < PAID_AT_MIN_YEAR:  # also keeps zone conversions away from year 1
+        raise PaymentError("paid_at_too_old", _("The payment date is too far in the past."))
+    return timezone.make_aware(paid_at) if timezone.is_naive(paid_at) else paid_at
+
+
+PAID_AT_MIN_YEAR = 2000
+
+
+def check_paid_at(
+    paid_at: datetime, *, registered: datetime | None = None, backdated: bool = False
+) -> datetime:
+    """The payment time, if it lies in the window every path accepts: not in the future, not
+    older than settings.PAYMENT_MAX_AGE_DAYS (a payment is quoted at its own date, so an old date
+    could buy months at an old price or cover a lapsed stretch again), and not before the day
+    the participant registered. `backdated` (history loads: demo data, a migration from the old
+    system) lifts only the age limit. Raises PaymentError: paid_at_invalid, paid_at_future,
+    paid_at_too_old, paid_at_before_registration."""
+    paid_at = _aware(paid_at)
+    now = timezone.now()
+    if paid_at > now:
         raise PaymentError("paid_at_future", _("The payment date is in the future."))
+    day = timezone.localdate(paid_at)
+    oldest = timezone.localdate(now) - timedelta(days=settings.PAYMENT_MAX_AGE_DAYS)
+    if not backdated and day < oldest:
+        raise PaymentError(
+            "paid_at_too_old",
+            _("Payments dated before %(oldest)s are not accepted; ask the back office.")
+            % {"oldest": f"{oldest:%d-%m-%Y}"},
+            oldest=oldest.isoformat(),
+        )
+    if registered is not None and day < timezone.localdate(registered):
+        raise PaymentError(
+            "paid_at_before_registration",
+            _("The payment date is before the participant registered (%(day)s).")
+            % {"day": f"{timezone.localdate(registered):%d-%m-%Y}"},
+        )
     return paid_at
 
 
@@ -232,23 +271,26 @@ def record_payment(
     sponsor: Partner | None = None,
     user: User | None = None,
     notify: bool = True,
+    backdated: bool = False,
 ) -> tuple[Payment, bool]:
     """Post one payment: (payment, True), or (the existing payment, False) for a replay of the
     same (channel, reference) with the same content. `notify`: queue a receipt message to the
     participant (contributions/notifications.py) in the same transaction; bulk paths (file
     imports, demo data) pass False and leave it to the next day's payment_thanks reminder.
+    `backdated`: a history load, see check_paid_at (never from the API or the pages).
 
-    Raises PaymentError with code amount_not_positive, months_out_of_range, paid_at_future,
-    participant_unknown, channel_invalid, payer_invalid, reference_invalid, amount_mismatch
-    (details["expected"] = the quote) or a quote code; PaymentConflict (reference_conflict).
-    Nothing is written when it raises.
+    Raises PaymentError with code amount_not_positive, months_out_of_range, the paid_at codes
+    of check_paid_at, participant_unknown, channel_invalid, payer_invalid, reference_invalid,
+    amount_mismatch (details["expected"] = the quote) or a quote code; PaymentConflict
+    (reference_conflict). Nothing is written when it raises. A replay is answered before the
+    date window is checked, so a re-imported old file still finds its payments.
     """
     if not _is_int(amount):
         raise PaymentError("amount_invalid", _("Enter the amount in whole Rupiah."))
     if amount <= 0:
         raise PaymentError("amount_not_positive", _("The amount must be more than zero."))
     months = _check_months(months)
-    paid_at = _check_paid_at(paid_at)
+    paid_at = _aware(paid_at)
     if channel not in Payment.Channel.values:
         raise PaymentError("channel_invalid", _("Unknown payment channel."))
     if payer not in Payment.Payer.values:
@@ -273,6 +315,7 @@ def record_payment(
             return _same_payment(
                 existing, participant=participant, amount=amount, months=months, payer=payer
             ), False
+        paid_at = check_paid_at(paid_at, registered=participant.created_at, backdated=backdated)
         due = quote_payment(participant, cov, months=months, as_of=timezone.localdate(paid_at))
         if amount != due.amount:
             raise PaymentError(
@@ -408,11 +451,14 @@ def _key_kind(key: str) -> str:
     return ""
 
 
-def _participants_by_key(keys: list[str]) -> dict[str, Participant]:
+def _participants_by_key(keys: list[str], within: Q | None) -> dict[str, Participant]:
+    """The participants the keys (KPJ or NIK) name, among those `within` (None: everyone)."""
     out: dict[str, Participant] = {}
     kpjs = [k for k in keys if _key_kind(k) == "kpj"]
     niks = [k for k in keys if _key_kind(k) == "nik"]
     qs = Participant.objects.select_related("occupation")
+    if within is not None:
+        qs = qs.filter(within)
     for i in range(0, len(kpjs), 5000):
         for p in qs.filter(kpj_number__in=kpjs[i : i + 5000]):
             out[p.kpj_number] = p
@@ -451,6 +497,28 @@ def _lock_coverages(participants: list[Participant]) -> dict[int, Coverage]:
     return found
 
 
+BATCH_REFERENCE_MAX = 64
+# pg_advisory_xact_lock(class, key): the class number of "a sponsor batch reference being
+# posted"; the key is hashtext('<sponsor id>:<reference>').
+_BATCH_LOCK_CLASS = 0x5B0B
+
+
+def batch_digest(
+    *, reference: str, rows: Sequence[tuple[str, Any]], paid_at: datetime, total_amount: int | None
+) -> str:
+    """SHA-256 of the canonical batch request: the same request, however its JSON was spelled
+    (key order, spaces, the paid_at's zone), gives the same digest; any other row, month, order,
+    time or total gives another."""
+    body = {
+        "reference": reference,
+        "paid_at": paid_at.astimezone(UTC).isoformat(),
+        "total_amount": total_amount,
+        "rows": [[str(key).strip(), months] for key, months in rows],
+    }
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def post_sponsor_batch(
     *,
     sponsor: Partner,
@@ -459,89 +527,50 @@ def post_sponsor_batch(
     paid_at: datetime,
     total_amount: int | None = None,
     user: User | None = None,
+    admin_approval: bool = False,
 ) -> tuple[SponsorBatch, bool]:
     """Post one sponsor payment split into per-participant payments, all or nothing.
 
     `rows` are (KPJ or NIK, months). Each row's amount is the participant's quote, so a sponsor
-    pays exactly what is due; `total_amount`, when given, must equal the sum. A repeated
-    (sponsor, reference) with the same rows returns the first batch (created False).
+    pays exactly what is due; `total_amount`, when given, must equal the sum.
+
+    A row names a participant the sponsor may pay for (contributions/sponsorship.py: registered
+    by it, or consented to it); anyone else is `participant_unknown`, word for word the answer
+    for a number that does not exist. `admin_approval` (an administrator posts the batch: the
+    back office, an admin API client) lets a row name anyone and records the approval.
+
+    The same request again (sponsor, reference and the same canonical body, `batch_digest`)
+    returns the first batch (created False), also when sent at the same moment: the second
+    waits for the first. The same reference with any other content is reference_conflict.
     Raises BatchError(code, rows=[RowError...]): batch_invalid (per-row codes:
-    participant_unknown, months_out_of_range, duplicate_row, quote codes), amount_mismatch,
-    reference_conflict, empty_batch, paid_at_future.
+    participant_unknown, months_out_of_range, duplicate_row, paid_at_before_registration, quote
+    codes), amount_mismatch, reference_conflict, reference_invalid, empty_batch, and the
+    paid_at codes of check_paid_at.
     """
     reference = (reference or "").strip()
-    if not reference or len(reference) > 64:
+    if not reference or len(reference) > BATCH_REFERENCE_MAX:
         raise BatchError("reference_invalid", str(_("Enter the sponsor's batch reference.")))
     if not rows:
         raise BatchError("empty_batch", str(_("The batch has no rows.")))
     try:
-        paid_at = _check_paid_at(paid_at)
+        paid_at = _aware(paid_at)
     except PaymentError as exc:
         raise BatchError(exc.code, str(exc.message)) from exc
-    keys = [str(k).strip() for k, _m in rows]
+    digest = batch_digest(
+        reference=reference, rows=rows, paid_at=paid_at, total_amount=total_amount
+    )
     with transaction.atomic():
+        _lock_batch_reference(sponsor, reference)
         existing = SponsorBatch.objects.filter(sponsor=sponsor, reference=reference).first()
         if existing is not None:
-            if existing.row_count == len(rows) and (
-                total_amount is None or existing.total_amount == total_amount
-            ):
-                return existing, False
-            raise BatchError(
-                "reference_conflict",
-                str(_("Batch reference %(ref)s was already posted with other content."))
-                % {"ref": reference},
-            )
-        by_key = _participants_by_key(keys)
-        errors: list[RowError] = []
-        seen: dict[int, int] = {}
-        resolved: list[tuple[int, str, Participant, int]] = []
-        for n, (key, (_k, months)) in enumerate(zip(keys, rows, strict=True), start=1):
-            p = by_key.get(key)
-            if p is None:
-                errors.append(
-                    RowError(n, key, "participant_unknown", str(_("Unknown KPJ or NIK.")))
-                )
-                continue
-            if not _is_int(months) or not 1 <= months <= MAX_MONTHS:
-                errors.append(
-                    RowError(n, key, "months_out_of_range", str(_("Months must be 1 to 12.")))
-                )
-                continue
-            if p.pk in seen:
-                errors.append(
-                    RowError(
-                        n,
-                        key,
-                        "duplicate_row",
-                        str(_("Same participant as row %(row)s.")) % {"row": seen[p.pk]},
-                    )
-                )
-                continue
-            seen[p.pk] = n
-            resolved.append((n, key, p, months))
-        covs = _lock_coverages([p for _n, _k, p, _m in resolved])
-        as_of = timezone.localdate(paid_at)
-        cache: dict[tuple[Any, ...], DueNow] = {}
-        planned: list[tuple[Participant, Coverage, DueNow]] = []
-        for n, key, p, months in resolved:
-            cov = covs[p.pk]
-            first = rules.first_month_to_pay(
-                paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
-            )
-            ck = (p.declared_income, p.jht, p.occupation.sector, first, months, cov.paid_through)
-            try:
-                due = cache.get(ck) or quote_payment(p, cov, months=months, as_of=as_of)
-            except PaymentError as exc:
-                errors.append(RowError(n, key, exc.code, str(exc.message)))
-                continue
-            cache[ck] = due
-            planned.append((p, cov, due))
-        if errors:
-            raise BatchError(
-                "batch_invalid",
-                str(_("%(n)s row(s) are wrong; nothing was posted.")) % {"n": len(errors)},
-                rows=errors,
-            )
+            return _replayed(existing, digest=digest, rows=rows, total_amount=total_amount), False
+        try:
+            check_paid_at(paid_at)
+        except PaymentError as exc:
+            raise BatchError(exc.code, str(exc.message)) from exc
+        planned = _plan_batch(
+            sponsor, rows, paid_at, within=None if admin_approval else payable_by(sponsor)
+        )
         total = sum(d.amount for _p, _c, d in planned)
         if total_amount is not None and total_amount != total:
             raise BatchError(
@@ -552,15 +581,119 @@ def post_sponsor_batch(
                     "amount": f"{total_amount:,}".replace(",", "."),
                 },
             )
+        if admin_approval:
+            approve_for_batch(
+                participants=[p for p, _c, _d in planned],
+                sponsor=sponsor,
+                user=user,
+                reference=reference,
+            )
         try:
             with transaction.atomic():
-                batch = _write_batch(sponsor, reference, paid_at, planned, total, user)
+                batch = _write_batch(sponsor, reference, paid_at, planned, total, user, digest)
         except IntegrityError as exc:
             raise BatchError(
                 "reference_conflict",
                 str(_("A payment reference of this batch is already used.")),
             ) from exc
     return batch, True
+
+
+def _lock_batch_reference(sponsor: Partner, reference: str) -> None:
+    """Until the end of the transaction, nobody else posts this sponsor's `reference`: a retry
+    sent while the first request is still running waits and then gets the first batch back."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))",
+            [_BATCH_LOCK_CLASS, f"{sponsor.pk}:{reference}"],
+        )
+
+
+def _replayed(
+    existing: SponsorBatch,
+    *,
+    digest: str,
+    rows: Sequence[tuple[str, int]],
+    total_amount: int | None,
+) -> SponsorBatch:
+    """The batch a replay gets back, or reference_conflict if the request differs. Batches
+    posted before the digest was kept are compared by row count and total, as they were."""
+    if existing.request_digest:
+        same = existing.request_digest == digest
+    else:
+        same = existing.row_count == len(rows) and (
+            total_amount is None or existing.total_amount == total_amount
+        )
+    if not same:
+        raise BatchError(
+            "reference_conflict",
+            str(_("Batch reference %(ref)s was already posted with other content."))
+            % {"ref": existing.reference},
+        )
+    return existing
+
+
+def _plan_batch(
+    sponsor: Partner, rows: Sequence[tuple[str, int]], paid_at: datetime, *, within: Q | None
+) -> list[tuple[Participant, Coverage, DueNow]]:
+    """Each row's participant (locked), coverage and quote; BatchError(batch_invalid) listing
+    every bad row. Reads and locks only: nothing is written."""
+    keys = [str(k).strip() for k, _m in rows]
+    by_key = _participants_by_key(keys, within)
+    errors: list[RowError] = []
+    seen: dict[int, int] = {}
+    resolved: list[tuple[int, str, Participant, int]] = []
+    for n, (key, (_k, months)) in enumerate(zip(keys, rows, strict=True), start=1):
+        p = by_key.get(key)
+        if p is None:
+            errors.append(RowError(n, key, "participant_unknown", str(_("Unknown KPJ or NIK."))))
+            continue
+        if not _is_int(months) or not 1 <= months <= MAX_MONTHS:
+            errors.append(
+                RowError(n, key, "months_out_of_range", str(_("Months must be 1 to 12.")))
+            )
+            continue
+        if p.pk in seen:
+            errors.append(
+                RowError(
+                    n,
+                    key,
+                    "duplicate_row",
+                    str(_("Same participant as row %(row)s.")) % {"row": seen[p.pk]},
+                )
+            )
+            continue
+        seen[p.pk] = n
+        resolved.append((n, key, p, months))
+    covs = _lock_coverages([p for _n, _k, p, _m in resolved])
+    as_of = timezone.localdate(paid_at)
+    cache: dict[tuple[Any, ...], DueNow] = {}
+    planned: list[tuple[Participant, Coverage, DueNow]] = []
+    for n, key, p, months in resolved:
+        try:
+            check_paid_at(paid_at, registered=p.created_at, backdated=True)
+        except PaymentError as exc:
+            errors.append(RowError(n, key, exc.code, str(exc.message)))
+            continue
+        cov = covs[p.pk]
+        first = rules.first_month_to_pay(
+            paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
+        )
+        ck = (p.declared_income, p.jht, p.occupation.sector, first, months, cov.paid_through)
+        try:
+            due = cache.get(ck) or quote_payment(p, cov, months=months, as_of=as_of)
+        except PaymentError as exc:
+            errors.append(RowError(n, key, exc.code, str(exc.message)))
+            continue
+        cache[ck] = due
+        planned.append((p, cov, due))
+    if errors:
+        raise BatchError(
+            "batch_invalid",
+            str(_("%(n)s row(s) are wrong; nothing was posted.")) % {"n": len(errors)},
+            rows=sorted(errors, key=lambda e: e.row),
+        )
+    return planned
 
 
 def _write_batch(
@@ -570,10 +703,12 @@ def _write_batch(
     planned: list[tuple[Participant, Coverage, DueNow]],
     total: int,
     user: User | None,
+    digest: str,
 ) -> SponsorBatch:
     batch = SponsorBatch.objects.create(
         sponsor=sponsor,
         reference=reference,
+        request_digest=digest,
         participant_months=sum(d.months for _p, _c, d in planned),
         row_count=len(planned),
         total_amount=total,

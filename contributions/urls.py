@@ -16,4 +16,10 @@ urlpatterns = [
         name="reminder_opt_out",
     ),
     path("reminders/gateway/callback/", views.gateway_callback, name="gateway_callback"),
+    path("participants/<int:pk>/sponsors/", views.sponsor_consent, name="sponsor_consent"),
+    path(
+        "participants/<int:pk>/sponsors/<int:sponsor_pk>/withdraw/",
+        views.sponsor_consent_withdraw,
+        name="sponsor_consent_withdraw",
+    ),
 ]

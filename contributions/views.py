@@ -8,24 +8,27 @@ from datetime import date
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from enrollment import permissions
-from enrollment.models import Participant, StaffProfile
+from enrollment.models import Participant, Partner, StaffProfile
 from enrollment.selectors import staff_profile
 
 from . import reminders, selectors
-from .errors import PaymentError
-from .forms import CashPaymentForm
-from .models import Payment, ReminderRule
+from .errors import ConsentError, PaymentError
+from .forms import CashPaymentForm, SponsorConsentForm
+from .models import Payment, ReminderRule, SponsorConsent
 from .services import record_payment
+from .sponsorship import grant_sponsor_consent, withdraw_sponsor_consent
 
 PAGE_SIZE = 25
 
@@ -191,3 +194,61 @@ def gateway_callback(request: HttpRequest) -> JsonResponse:
     except reminders.ReminderError as exc:
         status = 400 if exc.code == "malformed" else 404
         return JsonResponse({"error": exc.code, "message": exc.message}, status=status)
+
+
+@login_required
+@require_POST
+def sponsor_consent(request: HttpRequest, pk: int) -> HttpResponse:
+    """Record a sponsor's leave to pay for the participant: the participant's consent confirmed
+    in person by field staff, or - from an administrator - an approval."""
+    participant = _participant(request, pk, "manage_sponsor_consent")
+    form = SponsorConsentForm(request.POST, participant=participant)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect(f"{participant_url(participant)}#sponsors")
+    national = permissions.scope_of(request.user, "manage_sponsor_consent")
+    method = (
+        SponsorConsent.Method.ADMIN
+        if national == permissions.Scope.NATIONAL
+        else SponsorConsent.Method.IN_PERSON
+    )
+    user = request.user if isinstance(request.user, User) else None
+    try:
+        _consent, created = grant_sponsor_consent(
+            participant=participant,
+            sponsor=form.cleaned_data["sponsor"],
+            method=method,
+            user=user,
+            note=form.cleaned_data["note"],
+        )
+    except ConsentError as exc:
+        messages.error(request, str(exc.message))
+    else:
+        messages.success(
+            request,
+            _("%(sponsor)s may now pay this participant's contributions.")
+            % {"sponsor": form.cleaned_data["sponsor"].name}
+            if created
+            else _("This sponsor already had the participant's consent."),
+        )
+    return redirect(f"{participant_url(participant)}#sponsors")
+
+
+@login_required
+@require_POST
+def sponsor_consent_withdraw(request: HttpRequest, pk: int, sponsor_pk: int) -> HttpResponse:
+    participant = _participant(request, pk, "manage_sponsor_consent")
+    sponsor = get_object_or_404(Partner, pk=sponsor_pk)
+    user = request.user if isinstance(request.user, User) else None
+    if withdraw_sponsor_consent(participant=participant, sponsor=sponsor, user=user):
+        messages.success(
+            request,
+            _("%(sponsor)s may no longer pay for this participant.") % {"sponsor": sponsor.name},
+        )
+    return redirect(f"{participant_url(participant)}#sponsors")
+
+
+def participant_url(participant: Participant) -> str:
+    return str(reverse("enrollment:participant", args=[participant.pk]))

@@ -8,8 +8,10 @@ client's scope (`api:admin`, `api:partner`, `api:channel`, `api:agent`). Scopes:
 - branch: the participants (or league) of the user's branch;
 - province: the user's province (regional administrators);
 - national: everyone;
-- partner: the participants a partner registered or sponsors (API partner clients);
-- key: only a participant whose exact KPJ or NIK the client sends (payment channels);
+- partner: the participants a partner registered (API partner clients); for paying only, also
+  those who consented to be sponsored by it (contributions.sponsorship);
+- key: only a participant whose exact KPJ or NIK the client sends (payment channels: what is
+  due and paying it, never the participant's record);
 - none: not allowed (403 for an action, 404 for an object outside the scope).
 
 Pages, API views, the admin site and exports ask `can(who, action, obj)` and take their
@@ -50,9 +52,11 @@ ACTIONS: dict[str, str] = {
     "see_full_nik": "see the full NIK (elsewhere it is masked)",
     "register_participant": "register a participant",
     "edit_participant": "edit a participant",
+    "look_up_dues": "look up what a participant owes by exact KPJ or NIK (masked name, amount)",
     "record_payment": "record a payment (cash at the door; API: any channel)",
     "reverse_payment": "reverse a payment",
     "post_sponsor_batch": "post a sponsor batch",
+    "manage_sponsor_consent": "record (or withdraw) a participant's consent to a sponsor",
     "manage_reminders": "opt a participant out of (or back into) reminders",
     "view_reminder_plan": "view the day's reminder plan (/reminders/today/)",
     "view_league": "view the agents' league table",
@@ -80,13 +84,15 @@ def _row(*scopes: Scope) -> dict[str, Scope]:
 # fmt: off
 #                            agent supervisor regional admin |  api:admin partner channel agent
 TABLE: dict[str, dict[str, Scope]] = {
-    "view_participants":    _row(OWN , BR  , PROV, NAT,   NAT , PART, KEY , OWN),
+    "view_participants":    _row(OWN , BR  , PROV, NAT,   NAT , PART, NO  , OWN),
     "see_full_nik":         _row(NO  , NO  , NO  , NAT,   NAT , NO  , NO  , NO),
     "register_participant": _row(OWN , BR  , PROV, NAT,   NAT , PART, NO  , OWN),
     "edit_participant":     _row(NO  , NO  , NO  , NAT,   NAT , PART, NO  , OWN),
+    "look_up_dues":         _row(OWN , BR  , PROV, NAT,   NAT , PART, KEY , OWN),
     "record_payment":       _row(OWN , BR  , PROV, NAT,   NAT , PART, KEY , OWN),
     "reverse_payment":      _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
     "post_sponsor_batch":   _row(NO  , NO  , NO  , NAT,   NAT , PART, NO  , NO),
+    "manage_sponsor_consent": _row(OWN, BR  , PROV, NAT,   NO  , NO  , NO  , NO),
     "manage_reminders":     _row(OWN , BR  , PROV, NAT,   NO  , NO  , NO  , NO),
     "view_reminder_plan":   _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
     "view_league":          _row(BR  , BR  , PROV, NAT,   NO  , NO  , NO  , NO),
@@ -169,12 +175,16 @@ def requires_otp(user: Any) -> bool:
 
 
 # --- scopes as querysets ---------------------------------------------------------------------
-PartnerFilter = Callable[[Partner], Q]
+# A partner's scope is the participants it registered. A higher app may widen it for some
+# actions only: contributions lets a partner *pay* for participants who consented to it
+# (record_payment, post_sponsor_batch), which never lets it read or change them.
+PartnerFilter = Callable[[Partner, str], Q | None]
 _partner_filters: list[PartnerFilter] = []
 
 
 def register_partner_filter(build: PartnerFilter) -> None:
-    """A higher app widens a partner's scope (contributions: participants it sponsored)."""
+    """`build(partner, action)` returns the participants to add to the partner's scope for that
+    action, or None to add nobody."""
     if build not in _partner_filters:
         _partner_filters.append(build)
 
@@ -192,7 +202,9 @@ def participants_in_scope(who: Any, action: str = "view_participants") -> QueryS
         if scope == Scope.PARTNER and client.partner is not None:
             condition = Q(partner=client.partner)
             for build in _partner_filters:
-                condition |= build(client.partner)
+                extra = build(client.partner, action)
+                if extra is not None:
+                    condition |= extra
             return qs.filter(condition)
         if scope == Scope.OWN and client.agent is not None:
             return qs.filter(registered_by=client.agent)

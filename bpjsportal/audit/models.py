@@ -32,6 +32,8 @@ from contributions.models import (
     Payment,
     RateDiscount,
     RateSchedule,
+    SponsorBatch,
+    SponsorConsent,
 )
 from enrollment.models import ApiClient, Participant, StaffProfile
 from reporting.models import Target, TargetBreakdown, TargetMilestone
@@ -108,6 +110,16 @@ class AuditedPayment(Payment):
 
 
 class AuditedLedgerEntry(LedgerEntry):
+    class Meta:
+        proxy = True
+
+
+class AuditedSponsorConsent(SponsorConsent):
+    class Meta:
+        proxy = True
+
+
+class AuditedSponsorBatch(SponsorBatch):
     class Meta:
         proxy = True
 
@@ -189,6 +201,12 @@ _track(
     trackers=(pghistory.InsertEvent("insert"),),
     indexes=[models.Index(fields=["participant"], name="audit_ledger_participant")],
 )
+_track(
+    AuditedSponsorConsent,
+    "SponsorConsentEvent",
+    indexes=[models.Index(fields=["participant"], name="audit_consent_participant")],
+)
+_track(AuditedSponsorBatch, "SponsorBatchEvent", trackers=(pghistory.InsertEvent("insert"),))
 _track(AuditedTarget, "TargetEvent")
 _track(AuditedTargetMilestone, "TargetMilestoneEvent")
 _track(AuditedTargetBreakdown, "TargetBreakdownEvent")

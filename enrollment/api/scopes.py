@@ -2,9 +2,11 @@
 enrollment/permissions.py (columns api:admin, api:partner, api:channel, api:agent):
 
 - admin: reads everything, writes anything (full NIK in lists);
-- partner: the participants it registered (partner = it) or sponsors (a payment it paid, via
-  the filter contributions registers), writes only those;
-- channel: posts payments; reads a participant only by the exact KPJ or NIK it was given;
+- partner: the participants it registered (partner = it), writes only those; it may also pay
+  for (and look up the dues of) participants who consented to be sponsored by it, through the
+  filter contributions registers (contributions/sponsorship.py);
+- channel: posts payments; looks up what one participant owes, by the exact KPJ or NIK it was
+  given (a masked name and the amount, counted against a daily limit: lookups.py);
 - agent: acts as its agent — the participants that agent registered.
 Outside the scope is a 404, never a 403, so a client cannot probe which ids exist.
 """

@@ -122,12 +122,15 @@ def test_agent_payment_is_collected_by_the_agent(
 def test_sponsor_batch_201_replay_200_and_bad_rows(
     sponsor_api: Any, admin_api: Any, person: dict[str, Any]
 ) -> None:
-    other = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik())).json()
+    mine = sponsor_api.post("/api/v1/participants/", reg_body(nik=next_nik())).json()
+    other = sponsor_api.post(
+        "/api/v1/participants/", reg_body(nik=next_nik(), phone="081234567891")
+    ).json()
     body = {
         "reference": "GNL-2026-01",
         "paid_at": timezone.now().isoformat(),
         "rows": [
-            {"kpj_number": person["kpj_number"], "months": 1},
+            {"kpj_number": mine["kpj_number"], "months": 1},
             {"nik": other["nik"], "months": 2},
         ],
     }
@@ -135,9 +138,6 @@ def test_sponsor_batch_201_replay_200_and_bad_rows(
     assert r.status_code == 201, r.content
     assert r.json()["row_count"] == 2 and r.json()["sponsor"] == "GNL"
     assert sponsor_api.post("/api/v1/payments/batches/", body).status_code == 200
-    # The sponsor now sees the participants it paid for.
-    ids = {p["id"] for p in sponsor_api.get("/api/v1/participants/").json()["results"]}
-    assert ids == {person["id"], other["id"]}
     bad = {**body, "reference": "GNL-2", "rows": [{"kpj_number": "00000000000", "months": 1}]}
     r = sponsor_api.post("/api/v1/payments/batches/", bad)
     assert r.status_code == 400 and r.json()["code"] == "batch_invalid"
@@ -148,6 +148,63 @@ def test_sponsor_batch_201_replay_200_and_bad_rows(
     }
     conflict = {**body, "rows": body["rows"][:1]}
     assert sponsor_api.post("/api/v1/payments/batches/", conflict).status_code == 409
+
+
+def test_a_sponsor_batch_does_not_take_anyone_into_the_partners_scope(
+    sponsor_api: Any, admin_api: Any, person: dict[str, Any]
+) -> None:
+    """The probe: a batch naming any KPJ succeeded; the partner then read the full NIK, phone
+    and address and could PATCH the phone; a wrong total revealed the contribution."""
+    body = {
+        "reference": "HARVEST-1",
+        "paid_at": timezone.now().isoformat(),
+        "total_amount": 1,
+        "rows": [{"kpj_number": person["kpj_number"], "months": 1}],
+    }
+    r = sponsor_api.post("/api/v1/payments/batches/", body)
+    nobody = sponsor_api.post(
+        "/api/v1/payments/batches/",
+        {**body, "rows": [{"kpj_number": "00000000000", "months": 1}]},
+    )
+    assert r.status_code == nobody.status_code == 400
+    assert r.json() == nobody.json()  # the same answer as for a number that does not exist
+    assert "Rp" not in r.content.decode()  # no contribution amount leaks
+    assert not Payment.objects.exists()
+    url = f"/api/v1/participants/{person['id']}/"
+    assert sponsor_api.get(url).status_code == 404
+    assert sponsor_api.patch(url, {"phone": "081299999999"}).status_code == 404
+    assert sponsor_api.get("/api/v1/participants/").json()["results"] == []
+    single = sponsor_api.post(URL, pay_body(person, due(admin_api), reference="S-1"))
+    assert single.status_code == 404 and single.json()["code"] == "participant_unknown"
+
+
+def test_after_consent_the_partner_pays_but_still_cannot_read(
+    sponsor_api: Any, admin_api: Any, person: dict[str, Any]
+) -> None:
+    from contributions.sponsorship import grant_sponsor_consent
+    from enrollment.models import Participant
+
+    grant_sponsor_consent(
+        participant=Participant.objects.get(pk=person["id"]),
+        sponsor=sponsor_api.client.partner,
+        method="in_person",
+        user=None,
+        note="consent form signed at the branch",
+    )
+    body = {
+        "reference": "GNL-OK",
+        "paid_at": timezone.now().isoformat(),
+        "rows": [{"kpj_number": person["kpj_number"], "months": 1}],
+    }
+    r = sponsor_api.post("/api/v1/payments/batches/", body)
+    assert r.status_code == 201, r.content
+    url = f"/api/v1/participants/{person['id']}/"
+    assert sponsor_api.get(url).status_code == 404
+    assert sponsor_api.patch(url, {"phone": "081299999999"}).status_code == 404
+    assert sponsor_api.get("/api/v1/participants/").json()["results"] == []
+    synced = sponsor_api.get("/api/v1/sync/payments/").json()["results"]
+    assert [p["kpj_number"] for p in synced] == [person["kpj_number"]]  # its own payment only
+    assert set(synced[0]) >= {"amount", "months"} and "full_name" not in synced[0]
 
 
 def test_batch_scope(channel_api: Any, admin_api: Any, person: dict[str, Any]) -> None:
@@ -162,3 +219,28 @@ def test_batch_scope(channel_api: Any, admin_api: Any, person: dict[str, Any]) -
         201,
         400,
     )
+
+
+def test_payment_dates_outside_the_window_are_400_never_500(
+    channel_api: Any, admin_api: Any, person: dict[str, Any]
+) -> None:
+    amount = due(admin_api)
+    in_a_week = (timezone.now() + timezone.timedelta(days=7)).isoformat()
+    for n, (paid_at, code) in enumerate(
+        [
+            ("0001-01-01T00:00:00Z", "paid_at_too_old"),
+            ("0001-01-01T00:00:00+09:00", "overflow"),  # before year 1 once in local time
+            ("1970-01-01T00:00:00+07:00", "paid_at_too_old"),
+            ("2026-01-01T10:00:00", "paid_at_too_old"),  # older than PAYMENT_MAX_AGE_DAYS
+            (in_a_week, "paid_at_future"),
+            ("9999-12-31T23:59:59Z", "overflow"),
+        ]
+    ):
+        r = channel_api.post(URL, pay_body(person, amount, paid_at=paid_at, reference=f"W-{n}"))
+        assert r.status_code == 400, (paid_at, r.content)
+        body = r.json()
+        codes = [body["code"], *(e["code"] for e in body["errors"] if e["field"] == "paid_at")]
+        assert code in codes, (paid_at, body)
+    assert not Payment.objects.exists()
+    synced = admin_api.get("/api/v1/sync/payments/").json()
+    assert synced["results"] == []

@@ -22,14 +22,19 @@ def at(day: date, hour: int = 10) -> datetime:
 
 @pytest.fixture
 def make_participant(register: Any) -> Any:
-    """A registered participant; `start_month` back-dates the registration month."""
+    """A registered participant; `start_month` back-dates the registration (its month and day:
+    payments may not be dated before the registration)."""
     from contributions.models import Coverage
+    from enrollment.models import Participant
 
     def _make(start_month: date | None = None, **overrides: Any) -> Any:
         overrides.setdefault("nik", nik_for(serial=next(_serial)))
         participant = register(**overrides)
         if start_month is not None:
             Coverage.objects.filter(pk=participant.pk).update(start_month=start_month)
+            registered = min(at(start_month, 9), participant.created_at)
+            Participant.objects.filter(pk=participant.pk).update(created_at=registered)
+            participant.refresh_from_db()
         return participant
 
     return _make
@@ -48,6 +53,7 @@ def pay() -> Any:
         cov = Coverage.objects.get(pk=participant.pk)
         due = quote_payment(participant, cov, months=months, as_of=paid_on)
         kw.setdefault("reference", f"REF-{participant.pk}-{next(refs)}")
+        kw.setdefault("backdated", True)  # history: older than PAYMENT_MAX_AGE_DAYS is fine
         kw.setdefault("channel", "bank")
         kw.setdefault("payer", "participant")
         return record_payment(

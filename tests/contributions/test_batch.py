@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 from typing import Any
 
 import pytest
@@ -23,8 +24,9 @@ def sponsor(refdata: Any) -> Partner:
 
 
 @pytest.fixture
-def people(make_participant: Any) -> list[Any]:
-    return [make_participant() for _ in range(3)]
+def people(make_participant: Any, sponsor: Partner) -> list[Any]:
+    """Workers the sponsor registered (a partner pays for those without anyone's consent)."""
+    return [make_participant(partner=sponsor) for _ in range(3)]
 
 
 def test_batch_posts_one_payment_per_row(sponsor: Partner, people: list[Any]) -> None:
@@ -80,17 +82,41 @@ def test_batch_total_must_match_the_rows(sponsor: Partner, people: list[Any]) ->
 
 def test_batch_reposted_is_the_same_batch(sponsor: Partner, people: list[Any]) -> None:
     rows = [(p.kpj_number, 2) for p in people]
-    first, _ = post_sponsor_batch(
-        sponsor=sponsor, reference="R1", rows=rows, paid_at=timezone.now()
-    )
+    paid_at = timezone.now()
+    first, _ = post_sponsor_batch(sponsor=sponsor, reference="R1", rows=rows, paid_at=paid_at)
+    same_instant = paid_at.astimezone(ZoneInfo("Asia/Jayapura"))  # another zone, same moment
     again, created = post_sponsor_batch(
-        sponsor=sponsor, reference="R1", rows=rows, paid_at=timezone.now()
+        sponsor=sponsor, reference="R1", rows=list(rows), paid_at=same_instant
     )
     assert not created and again.pk == first.pk
     assert Payment.objects.count() == 3
     with pytest.raises(BatchError) as err:
-        post_sponsor_batch(sponsor=sponsor, reference="R1", rows=rows[:1], paid_at=timezone.now())
+        post_sponsor_batch(sponsor=sponsor, reference="R1", rows=rows[:1], paid_at=paid_at)
     assert err.value.code == "reference_conflict"
+    assert_ledger_consistent()
+
+
+def test_a_replay_with_other_rows_of_the_same_count_and_total_is_a_conflict(
+    sponsor: Partner, people: list[Any], make_participant: Any
+) -> None:
+    """The probe: the same reference, as many rows and the same total, but another participant
+    got the first batch back (200) instead of a 409."""
+    paid_at = timezone.now()
+    rows = [(people[0].kpj_number, 1), (people[1].kpj_number, 1)]
+    first, _ = post_sponsor_batch(sponsor=sponsor, reference="R2", rows=rows, paid_at=paid_at)
+    swapped = [(people[0].kpj_number, 1), (people[2].kpj_number, 1)]  # same income: same total
+    for other in (
+        {"rows": swapped},
+        {"rows": list(reversed(rows))},
+        {"rows": rows, "paid_at": paid_at - timedelta(minutes=1)},
+        {"rows": rows, "total_amount": first.total_amount},
+    ):
+        with pytest.raises(BatchError) as err:
+            post_sponsor_batch(
+                **{"sponsor": sponsor, "reference": "R2", "paid_at": paid_at, **other}
+            )
+        assert err.value.code == "reference_conflict", other
+    assert Payment.objects.count() == 2 and SponsorBatch.objects.count() == 1
     assert_ledger_consistent()
 
 
@@ -114,10 +140,11 @@ BULK_PARTICIPANTS = """
 INSERT INTO enrollment_participant
     (nik_digest, nik_encrypted, kpj_number, full_name, birth_date, sex, phone, email, language,
      village_id, province_id, regency_id, address, occupation_id, declared_income, jht, channel,
-     consent_data, consent_reminders, created_at, updated_at)
+     consent_data, consent_reminders, created_at, updated_at, partner_id)
 SELECT sha256(g::text::bytea), 'placeholder:' || g, lpad((30000000000 + g)::text, 11, '0'),
        'Pekerja ' || g, DATE '1990-01-01', 'M', '+6281200000000', '', 'id', '32.73.05.1001',
-       '32', '32.73', 'Jl. Uji', 'petani', 1000000, false, 'self', true, false, now(), now()
+       '32', '32.73', 'Jl. Uji', 'petani', 1000000, false, 'partner', true, false, now(), now(),
+       %s
 FROM generate_series(1, 10000) AS g
 """
 
@@ -126,7 +153,8 @@ def test_ten_thousand_row_batch_is_all_or_nothing(sponsor: Partner) -> None:
     from django.db import connection
 
     with connection.cursor() as cur:
-        cur.execute(BULK_PARTICIPANTS)  # coverage rows are opened by the batch itself
+        # registered by the sponsor; coverage rows are opened by the batch itself
+        cur.execute(BULK_PARTICIPANTS, [sponsor.pk])
     kpjs = [f"{30_000_000_000 + g:011d}" for g in range(1, 10_001)]
     bad = [(k, 1) for k in kpjs[:-1]] + [("39999999999", 1)]  # only the last row is wrong
     with pytest.raises(BatchError) as err:

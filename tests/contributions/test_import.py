@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -132,3 +133,24 @@ def test_command_reports_a_bad_header_as_an_error(tmp_path: Path) -> None:
     bad.write_text("a,b,c\n1,2,3\n")
     with pytest.raises(CommandError, match="wrong_header"):
         call_command("import_payments", str(bad), "--channel", "bank")
+
+
+def test_rows_dated_outside_the_window_are_rejected_with_their_code(
+    make_participant: Any,
+) -> None:
+    p = make_participant()  # registered today
+    yesterday = timezone.localdate(p.created_at) - timedelta(days=1)
+    rows = [
+        ["OLD-1", p.kpj_number, "", due(p), 1, "0001-01-01"],
+        ["OLD-2", p.kpj_number, "", due(p), 1, "2001-01-01T08:00:00+07:00"],
+        ["PRE-1", p.kpj_number, "", due(p), 1, f"{yesterday.isoformat()}T10:00:00+07:00"],
+    ]
+    report = run(csv_bytes(rows))
+    codes = {pr["reference"]: pr["code"] for pr in report.problems}
+    assert codes == {
+        "OLD-1": "paid_at_too_old",
+        "OLD-2": "paid_at_too_old",
+        "PRE-1": "paid_at_before_registration",
+    }
+    assert report.matched == 0 and report.rejected == 3
+    assert not Payment.objects.exists()

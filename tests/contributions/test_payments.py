@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,7 +11,7 @@ from django.utils import timezone
 from contributions.errors import PaymentConflict, PaymentError
 from contributions.models import Coverage, LedgerEntry, Payment
 from contributions.rates import add_months
-from contributions.services import record_payment
+from contributions.services import quote_payment, record_payment
 from tests.contributions.conftest import assert_ledger_consistent, at
 
 pytestmark = pytest.mark.django_db
@@ -233,6 +233,7 @@ def test_discounted_and_full_months_mix_in_one_payment(make_participant: Any, pa
             channel="bank",
             reference="MIX-1",
             paid_at=at(date(2026, 3, 10)),
+            backdated=True,  # a quote of March 2026, whatever today is
         )
     assert err.value.expected == 25_200
     payment, _ = record_payment(
@@ -243,6 +244,7 @@ def test_discounted_and_full_months_mix_in_one_payment(make_participant: Any, pa
         channel="bank",
         reference="MIX-1",
         paid_at=at(date(2026, 3, 10)),
+        backdated=True,
     )
     assert payment.period_start == date(2026, 3, 1)
 
@@ -251,3 +253,67 @@ def test_jht_participant_pays_jht_too(make_participant: Any, pay: Any) -> None:
     p = make_participant(jht=True)
     payment, _ = pay(p, months=1)
     assert payment.amount in (36_800, 28_400)  # 28,400 in a PP 50/2025 month
+
+
+# --- the payment date window (issue: a payment dated 0001-01-01 was accepted) --------------------
+def test_payment_dates_outside_the_window_are_refused_with_their_code(
+    make_participant: Any, settings: Any
+) -> None:
+    p = make_participant()
+    settings.PAYMENT_MAX_AGE_DAYS = 30
+    now = timezone.now()
+    cases = {
+        "paid_at_too_old": [
+            datetime(1, 1, 1, tzinfo=UTC),
+            datetime(1999, 12, 31, 23, 0),  # naive: read as local time
+            now - timedelta(days=31),
+        ],
+        "paid_at_future": [now + timedelta(minutes=5)],
+        "paid_at_before_registration": [p.created_at - timedelta(days=1)],
+    }
+    for code, dates in cases.items():
+        for n, paid_at in enumerate(dates):
+            with pytest.raises(PaymentError) as err:
+                record_payment(
+                    participant=p,
+                    amount=16_800,
+                    months=1,
+                    payer="participant",
+                    channel="bank",
+                    reference=f"W-{code}-{n}",
+                    paid_at=paid_at,
+                )
+            assert err.value.code == code, (paid_at, err.value)
+            if code == "paid_at_too_old" and n == 2:
+                oldest = timezone.localdate(now) - timedelta(days=30)
+                assert err.value.details["oldest"] == oldest.isoformat()
+                assert f"{oldest:%d-%m-%Y}" in str(err.value.message)
+    assert not Payment.objects.exists() and not LedgerEntry.objects.exists()
+
+
+def test_a_replay_of_an_old_payment_still_finds_it(make_participant: Any, settings: Any) -> None:
+    """A re-imported old statement changes nothing: the replay is answered before the window."""
+    p = make_participant(start_month=add_months(this_month(), -3))
+    paid_at = timezone.now() - timedelta(days=40)
+    amount = quote_payment(p, cov(p), months=1, as_of=timezone.localdate(paid_at)).amount
+    first, created = record_payment(
+        participant=p,
+        amount=amount,
+        months=1,
+        payer="participant",
+        channel="bank",
+        reference="OLD-1",
+        paid_at=paid_at,
+        backdated=True,
+    )
+    assert created
+    again, created = record_payment(
+        participant=p,
+        amount=amount,
+        months=1,
+        payer="participant",
+        channel="bank",
+        reference="OLD-1",
+        paid_at=paid_at,
+    )
+    assert not created and again.pk == first.pk

@@ -201,3 +201,45 @@ def test_admin_posts_a_sponsor_batch_and_lists_bad_rows(admin_user: Any, mine: A
         url, {"sponsor": sponsor.pk, "reference": "B1", "rows": f"{mine.kpj_number},1"}
     )
     assert good.status_code == 302 and Payment.objects.count() == 1
+
+
+# --- sponsor consents on the participant page ------------------------------------------------------
+def test_agent_records_a_consent_in_person_and_withdraws_it(
+    agent: Any, other_agent: Any, mine: Any
+) -> None:
+    from contributions.models import SponsorConsent
+    from enrollment.models import Partner
+
+    sponsor = Partner.objects.create(code="SRT", name="Sertakan PT Maju", kind="sponsor")
+    page = client_for(agent).get(reverse("enrollment:participant", args=[mine.pk]))
+    assert 'data-testid="sponsor-consent-form"' in page.content.decode()
+    url = reverse("contributions:sponsor_consent", args=[mine.pk])
+    body = {"sponsor": sponsor.pk, "note": "Met at Pasar Baru, KTP seen", "confirmed": "on"}
+    assert client_for(other_agent).post(url, body).status_code == 404  # not their participant
+    unconfirmed = client_for(agent).post(url, {**body, "confirmed": ""})
+    assert unconfirmed.status_code == 302 and not SponsorConsent.objects.exists()
+    r = client_for(agent).post(url, body)
+    assert r.status_code == 302 and r["Location"].endswith("#sponsors")
+    consent = SponsorConsent.objects.get()
+    assert (consent.method, consent.granted_by, consent.note) == (
+        "in_person",
+        agent,
+        "Met at Pasar Baru, KTP seen",
+    )
+    page = client_for(agent).get(reverse("enrollment:participant", args=[mine.pk]))
+    assert "Sertakan PT Maju" in page.content.decode()
+    withdraw = reverse("contributions:sponsor_consent_withdraw", args=[mine.pk, sponsor.pk])
+    assert client_for(agent).post(withdraw).status_code == 302
+    consent.refresh_from_db()
+    assert consent.withdrawn_at is not None and consent.withdrawn_by == agent
+
+
+def test_an_administrators_entry_is_an_approval(admin_user: Any, mine: Any) -> None:
+    from contributions.models import SponsorConsent
+    from enrollment.models import Partner
+
+    sponsor = Partner.objects.create(code="APBD-PPU", name="Pemkab PPU (APBD)", kind="sponsor")
+    url = reverse("contributions:sponsor_consent", args=[mine.pk])
+    body = {"sponsor": sponsor.pk, "note": "SK Bupati 12/2026, list row 88", "confirmed": "on"}
+    assert client_for(admin_user).post(url, body).status_code == 302
+    assert SponsorConsent.objects.get().method == "admin"

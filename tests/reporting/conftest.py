@@ -56,6 +56,7 @@ def pay_on() -> Any:
             channel=kw.pop("channel", "bank"),
             reference=f"R-{participant.pk}-{next(refs)}",
             paid_at=at(day, hour, kw.pop("minute", 0)),
+            backdated=kw.pop("backdated", True),  # history: older than PAYMENT_MAX_AGE_DAYS
             **kw,
         )
         return payment
