@@ -11,6 +11,7 @@ urlpatterns = [
     path("regions/", enrollment.RegionListApi.as_view(), name="regions"),
     path("occupations/", enrollment.OccupationListApi.as_view(), name="occupations"),
     path("quotes/", contributions.QuoteApi.as_view(), name="quotes"),
+    path("dues/", contributions.DueApi.as_view(), name="dues"),
     path("participants/", enrollment.ParticipantListApi.as_view(), name="participants"),
     path("participants/bulk/", enrollment.ParticipantBulkApi.as_view(), name="participants-bulk"),
     path("participants/<int:pk>/", enrollment.ParticipantDetailApi.as_view(), name="participant"),

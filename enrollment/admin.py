@@ -10,6 +10,7 @@ from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bpjsportal.audit.admin import export_subject_data
@@ -24,6 +25,7 @@ from .models import (
     Participant,
     Partner,
     Region,
+    SecurityAlert,
     StaffProfile,
 )
 from .permissions import can
@@ -233,7 +235,7 @@ class ParticipantAdmin(RoleAdmin, admin.ModelAdmin[Participant]):
 class ApiClientForm(forms.ModelForm[ApiClient]):
     class Meta:
         model = ApiClient
-        fields = ["name", "scope", "partner", "agent", "payment_channel"]
+        fields = ["name", "scope", "partner", "agent", "payment_channel", "daily_lookup_limit"]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
@@ -256,8 +258,17 @@ class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
 
     permission_action = "manage_api_clients"
     form = ApiClientForm
-    list_display = ("name", "scope", "partner", "agent", "token_prefix", "active", "last_used_at")
-    list_filter = ("scope", "active")
+    list_display = (
+        "name",
+        "scope",
+        "partner",
+        "agent",
+        "token_prefix",
+        "active",
+        "revoke_reason",
+        "last_used_at",
+    )
+    list_filter = ("scope", "active", "revoke_reason")
     search_fields = ("name", "token_prefix")
     raw_id_fields = ("agent",)
     actions = ["revoke"]
@@ -265,11 +276,22 @@ class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
     def get_readonly_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> Any:
         if obj is None:
             return ()
-        return ("scope", "partner", "agent", "payment_channel", "token_prefix", "active")
+        return (
+            "scope",
+            "partner",
+            "agent",
+            "payment_channel",
+            "token_prefix",
+            "active",
+            "revoked_at",
+            "revoke_reason",
+        )
 
     def get_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> Any:
-        base = ["name", "scope", "partner", "agent", "payment_channel"]
-        return base if obj is None else [*base, "token_prefix", "active", "revoked_at"]
+        base = ["name", "scope", "partner", "agent", "payment_channel", "daily_lookup_limit"]
+        if obj is None:
+            return base
+        return [*base, "token_prefix", "active", "revoked_at", "revoke_reason"]
 
     def save_model(self, request: HttpRequest, obj: ApiClient, form: Any, change: bool) -> None:
         if change:
@@ -295,6 +317,40 @@ class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
         for client in queryset:
             revoke_api_client(client)
         messages.success(request, _("%(n)s client(s) revoked.") % {"n": queryset.count()})
+
+
+@admin.register(SecurityAlert)
+class SecurityAlertAdmin(RoleAdmin, admin.ModelAdmin[SecurityAlert]):
+    """Alerts for the administrators (e.g. a channel at its daily look-up limit): read, then
+    acknowledged; never edited or deleted."""
+
+    permission_action = "manage_api_clients"
+    list_display = ("created_at", "kind", "client", "day", "acknowledged_at", "acknowledged_by")
+    list_filter = ("kind", ("acknowledged_at", admin.EmptyFieldListFilter))
+    readonly_fields = (
+        "kind",
+        "client",
+        "day",
+        "message",
+        "created_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    )
+    actions = ["acknowledge"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description=_("Acknowledge the selected alerts"))
+    def acknowledge(self, request: HttpRequest, queryset: QuerySet[SecurityAlert]) -> None:
+        user = request.user if isinstance(request.user, User) else None
+        n = queryset.filter(acknowledged_at__isnull=True).update(
+            acknowledged_at=timezone.now(), acknowledged_by=user
+        )
+        messages.success(request, _("%(n)s alert(s) acknowledged.") % {"n": n})
 
 
 # Users and their groups are roles data: the same table decides who may change them.

@@ -65,3 +65,27 @@ def check_nik_keys_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             )
         )
     return errors
+
+
+@register(Tags.security)
+def check_kpj_key(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """The KPJ permutation key (enrollment/kpj.py): too short always fails; the development
+    default fails `check --deploy` (anyone could count through the numbers with it)."""
+    key = str(getattr(settings, "KPJ_KEY", "") or "")
+    if len(key) < 32:
+        return [Error("KPJ_KEY must be at least 32 characters.", id="enrollment.E004")]
+    return []
+
+
+@register(Tags.security, deploy=True)
+def check_kpj_key_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.KPJ_KEY == settings.DEV_KPJ_KEY:
+        return [
+            Error(
+                "KPJ_KEY is the development default.",
+                hint="Set KPJ_KEY to a random secret of at least 32 characters, once, before "
+                "the first registration; never change it afterwards (docs/operations.md).",
+                id="enrollment.E005",
+            )
+        ]
+    return []

@@ -323,6 +323,12 @@ class ApiClient(models.Model):
     token_hash = models.CharField(max_length=64, editable=False)
     active = models.BooleanField(default=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Why the token stopped: "revoked" by an admin, or the staff member it acts for was
+    # deactivated, changed role or had the password reset (enrollment/api/clients.py).
+    revoke_reason = models.CharField(max_length=32, blank=True)
+    # Channel scope: participant look-ups a day before answering 429 (empty: the setting
+    # API_CHANNEL_LOOKUPS_PER_DAY); enrollment/api/lookups.py.
+    daily_lookup_limit = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
@@ -345,6 +351,38 @@ class ApiClient(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.scope})"
+
+
+class SecurityAlert(models.Model):
+    """Something an administrator must look at (shown in the back office, logged at ERROR and
+    mailed to ADMINS): e.g. a payment channel that reached its daily look-up limit. One per
+    kind, client and day."""
+
+    class Kind(models.TextChoices):
+        LOOKUP_LIMIT = "lookup_limit", _("Daily look-up limit reached")
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    client = models.ForeignKey(
+        ApiClient, null=True, blank=True, on_delete=models.PROTECT, related_name="alerts"
+    )
+    day = models.DateField()
+    message = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("security alert")
+        verbose_name_plural = _("security alerts")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "client", "day"], name="security_alert_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.kind}"
 
 
 class IdempotencyRecord(models.Model):

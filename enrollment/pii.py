@@ -204,6 +204,12 @@ def mask_nik(nik: str) -> str:
     return nik[:4] + "*" * 10 + nik[-2:]
 
 
+def mask_name(name: str) -> str:
+    """Budi Santoso → B*** S***: the first letter of each word, so a cashier can check the
+    payer without reading the name; every word shows the same stars, hiding its length."""
+    return " ".join(word[0] + "***" for word in name.split() if word)
+
+
 def mask_phone(phone: str) -> str:
     """+6281234567890 → +62812*****890: the operator prefix and the last three digits."""
     if len(phone) < 8:

@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from . import hooks, pii
 from .errors import DuplicateNik, FieldError, RegistrationError
-from .kpj import KPJ_SEQUENCE, luhn_check_digit, next_kpj_number
+from .kpj import next_kpj_number, next_kpj_numbers
 from .models import NikPrefix, Occupation, Participant, Partner, Region, StaffProfile, nik_q
 from .nik import NikError, parse_nik
 
@@ -272,16 +272,33 @@ def register_participant(
         # An HMAC key rotation is running: rows not yet rehashed carry the old digest, which
         # the unique constraint cannot compare with the new one (docs/operations.md).
         raise _duplicate(nik)
-    participant.kpj_number = next_kpj_number()
-    try:
-        with transaction.atomic():  # savepoint: the unique constraints are the real guard
-            participant.save(force_insert=True)
-    except IntegrityError as exc:
-        if client_token is not None and "client_token" in str(exc):
-            return Participant.objects.get(client_token=client_token)
-        raise _duplicate(nik) from exc
-    hooks.after_registration(participant)
-    return participant
+    for _attempt in range(KPJ_ATTEMPTS):
+        participant.kpj_number = next_kpj_number()
+        try:
+            with transaction.atomic():  # savepoint: the unique constraints are the real guard
+                participant.save(force_insert=True)
+        except IntegrityError as exc:
+            if _violated(exc) == KPJ_CONSTRAINT:
+                continue  # a number issued before the permutation (enrollment/kpj.py): redraw
+            if client_token is not None and "client_token" in str(exc):
+                return Participant.objects.get(client_token=client_token)
+            raise _duplicate(nik) from exc
+        hooks.after_registration(participant)
+        return participant
+    raise RuntimeError("no free KPJ number after several draws")
+
+
+# The unique constraint of kpj_number (Django's name for `unique=True`), and how many numbers a
+# registration draws before giving up: a new number meets an issued one about once per
+# 10^10 / (numbers issued by other means) draws (enrollment/kpj.py).
+KPJ_CONSTRAINT = "enrollment_participant_kpj_number_key"
+KPJ_ATTEMPTS = 5
+
+
+def _violated(exc: IntegrityError) -> str:
+    """The name of the constraint an IntegrityError broke ("" if PostgreSQL did not say)."""
+    diag = getattr(exc.__cause__, "diag", None)
+    return str(getattr(diag, "constraint_name", "") or "")
 
 
 def _checked_participant(
@@ -391,24 +408,15 @@ BULK_COLUMNS = (
     ("updated_at", "timestamptz"),
 )
 # One statement for the whole batch; a NIK registered meanwhile (another request) is skipped by
-# the unique digest index and reported as a duplicate, as the single path reports it.
+# the unique digest index and reported as a duplicate, as the single path reports it (a KPJ
+# number that meets an issued one is skipped too, and retried: _insert_many).
 BULK_INSERT = (  # noqa: S608 - built from the constant column list above, no input
     "INSERT INTO enrollment_participant ({cols}) SELECT * FROM unnest({arrays}) "
-    "ON CONFLICT (nik_digest) DO NOTHING RETURNING id, nik_digest, sync_txid"
+    "ON CONFLICT DO NOTHING RETURNING id, nik_digest, sync_txid"
 ).format(
     cols=", ".join(c for c, _ in BULK_COLUMNS),
     arrays=", ".join(f"%s::{t}[]" for _, t in BULK_COLUMNS),
 )
-
-
-def next_kpj_numbers(n: int) -> list[str]:
-    """`n` KPJ numbers from the sequence in one round trip (ascending)."""
-    if n <= 0:
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [KPJ_SEQUENCE, n])
-        bases = sorted(int(b) for (b,) in cursor.fetchall())
-    return [f"{b:010d}" + luhn_check_digit(f"{b:010d}") for b in bases]
 
 
 @transaction.atomic
@@ -469,13 +477,38 @@ def register_participants_bulk(
 
 
 def _insert_many(participants: list[Participant]) -> dict[bytes, tuple[int, int]]:
-    """INSERT the participants in one statement; digest → (id, sync_txid) of those inserted."""
+    """INSERT the participants in one statement; digest → (id, sync_txid) of those inserted.
+
+    A row skipped by ON CONFLICT is a NIK registered meanwhile, or - rarely - a new KPJ number
+    equal to one issued by other means (enrollment/kpj.py): those rows get new numbers and go
+    in again; only when rows were skipped does this cost one more query."""
     if not participants:
         return {}
     now = timezone.now()
-    for p, kpj in zip(participants, next_kpj_numbers(len(participants)), strict=True):
-        p.kpj_number = kpj
+    for p in participants:
         p.created_at = p.updated_at = now
+    inserted: dict[bytes, tuple[int, int]] = {}
+    pending = participants
+    for _attempt in range(KPJ_ATTEMPTS):
+        for p, kpj in zip(pending, next_kpj_numbers(len(pending)), strict=True):
+            p.kpj_number = kpj
+        inserted.update(_insert_rows(pending))
+        skipped = [p for p in pending if bytes(p.nik_digest) not in inserted]
+        if not skipped:
+            return inserted
+        registered = {
+            bytes(d)
+            for d in Participant.objects.filter(
+                nik_digest__in=[p.nik_digest for p in skipped]
+            ).values_list("nik_digest", flat=True)
+        }
+        pending = [p for p in skipped if bytes(p.nik_digest) not in registered]
+        if not pending:
+            return inserted
+    raise RuntimeError("no free KPJ numbers after several draws")
+
+
+def _insert_rows(participants: list[Participant]) -> dict[bytes, tuple[int, int]]:
     columns: list[list[Any]] = [[] for _ in BULK_COLUMNS]
     # KPJ numbers follow the rows; the INSERT goes in digest order, so two requests inserting the
     # same new NIKs take the index entries in the same order and wait instead of deadlocking.

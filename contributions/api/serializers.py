@@ -115,6 +115,17 @@ class QuoteSerializer(serializers.Serializer[Any]):
     total = serializers.IntegerField()
 
 
+class DueSerializer(serializers.Serializer[Any]):
+    """A cashier's view of one participant: no personal data but a masked name."""
+
+    kpj_number = serializers.CharField()
+    name = serializers.CharField(help_text="first letter of each word: B*** S***")
+    months_due_now = serializers.IntegerField(help_text="arrears plus this month (0: paid up)")
+    months = serializers.IntegerField(help_text="months quoted (the `months` asked, or due now)")
+    first_month = serializers.DateField()
+    amount = serializers.IntegerField(help_text="Rupiah to collect for `months`")
+
+
 class SyncPaymentsOutput(serializers.Serializer[Any]):
     results = PaymentSerializer(many=True)
     next_token = serializers.CharField()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -16,20 +17,24 @@ from rest_framework.response import Response
 from enrollment import permissions
 from enrollment.api.base import ApiCursorPagination, ApiView, int_param
 from enrollment.api.errors import ApiError
+from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participant_by_key_for, participants_for
 from enrollment.api.serializers import ErrorSerializer
 from enrollment.api.sync import decode_token, encode_token, sync_page
 from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
 from enrollment.errors import FieldError
 from enrollment.models import ApiClient, Occupation, Participant, Partner
+from enrollment.pii import mask_name
 
+from .. import coverage as rules
 from ..errors import BatchError, PaymentConflict, PaymentError
-from ..models import Payment
-from ..rates import PROGRAMMES, QuoteError, quote_contribution
-from ..services import post_sponsor_batch, record_payment
+from ..models import Coverage, Payment
+from ..rates import MAX_MONTHS, PROGRAMMES, QuoteError, quote_contribution
+from ..services import post_sponsor_batch, quote_payment, record_payment
 from .serializers import (
     BatchInput,
     BatchSerializer,
+    DueSerializer,
     LedgerEntrySerializer,
     PaginatedLedger,
     PaymentInput,
@@ -95,6 +100,59 @@ class QuoteApi(ApiView):
         )
 
 
+class DueApi(ApiView):
+    """What a cashier shows before taking the money: a masked name and the amount due."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("kpj", str, description="the participant's 11-digit KPJ number"),
+            OpenApiParameter("nik", str, description="or the 16-digit NIK"),
+            OpenApiParameter(
+                "months",
+                {"type": "integer", "minimum": 1, "maximum": MAX_MONTHS},
+                description="months to pay (default: the months due now, at least 1)",
+            ),
+        ],
+        responses={200: DueSerializer, 403: ErrorSerializer, **ERRORS},
+    )
+    def get(self, request: Request) -> Response:
+        client = self.client(request)
+        if permissions.scope_of(client, "look_up_dues") == permissions.Scope.NONE:
+            raise ApiError(
+                "permission_denied",
+                _("This API client may not look up dues."),
+                status_code=status.HTTP_403_FORBIDDEN,
+            )
+        kpj = request.query_params.get("kpj", "")[:11]
+        nik = request.query_params.get("nik", "")[:16]
+        months = int_param(request, "months")
+        if months is not None and not 1 <= months <= MAX_MONTHS:
+            raise ApiError("months_out_of_range", _("Months must be between 1 and 12."))
+        count_lookup(client)
+        participant = _participant_by_key(client, kpj, nik, action="look_up_dues")
+        cov = Coverage.objects.filter(pk=participant.pk).first()
+        today = timezone.localdate()
+        due_now = rules.months_due_now(
+            paid_through=cov.paid_through if cov else None,
+            start_month=cov.start_month if cov else rules.month_start(today),
+            as_of=today,
+        )
+        try:
+            due = quote_payment(participant, cov, months=months or max(1, due_now), as_of=today)
+        except PaymentError as exc:
+            raise payment_error(exc) from exc
+        return Response(
+            {
+                "kpj_number": participant.kpj_number,
+                "name": mask_name(participant.full_name),
+                "months_due_now": min(due_now, MAX_MONTHS),
+                "months": due.months,
+                "first_month": due.first_month.isoformat(),
+                "amount": due.amount,
+            }
+        )
+
+
 def payment_error(exc: PaymentError) -> ApiError:
     if isinstance(exc, PaymentConflict):
         return ApiError(exc.code, exc.message, status_code=status.HTTP_409_CONFLICT)
@@ -104,7 +162,7 @@ def payment_error(exc: PaymentError) -> ApiError:
     return ApiError(exc.code, exc.message, **details)
 
 
-def _participant_for_payment(client: ApiClient, kpj: str, nik: str) -> Participant:
+def _participant_by_key(client: ApiClient, kpj: str, nik: str, *, action: str) -> Participant:
     if not (kpj or nik):
         raise ApiError(
             "participant_required",
@@ -112,7 +170,7 @@ def _participant_for_payment(client: ApiClient, kpj: str, nik: str) -> Participa
             errors=[FieldError("kpj_number", "required", _("This field is required."))],
         )
     found = (
-        participant_by_key_for(client, kpj=kpj, nik=nik, action="record_payment")
+        participant_by_key_for(client, kpj=kpj, nik=nik, action=action)
         .select_related("occupation")
         .first()
     )
@@ -168,8 +226,11 @@ class PaymentCreateApi(ApiView):
                     if v is None
                 ],
             )
-        participant = _participant_for_payment(
-            client, data.get("kpj_number", ""), data.get("nik", "")
+        participant = _counted(
+            client,
+            lambda: _participant_by_key(
+                client, data.get("kpj_number", ""), data.get("nik", ""), action="record_payment"
+            ),
         )
         try:
             payment, created = record_payment(
@@ -184,12 +245,25 @@ class PaymentCreateApi(ApiView):
                 **kwargs,
             )
         except PaymentError as exc:
+            if exc.code == "amount_mismatch":  # it answers what a look-up answers: counted
+                count_lookup(client)
             raise payment_error(exc) from exc
         payment = Payment.objects.select_related("participant").get(pk=payment.pk)
         return Response(
             PaymentSerializer(payment).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+def _counted(client: ApiClient, find: Callable[[], Participant]) -> Participant:
+    """A payment naming a number nobody holds answers what a look-up answers: a channel's
+    miss counts against its daily look-up limit (enrollment/api/lookups.py)."""
+    try:
+        return find()
+    except ApiError as exc:
+        if exc.code == "participant_unknown":
+            count_lookup(client)
+        raise
 
 
 class BatchCreateApi(ApiView):
@@ -231,6 +305,9 @@ class BatchCreateApi(ApiView):
                 rows=rows,
                 paid_at=data["paid_at"],
                 total_amount=data.get("total_amount"),
+                # an administrator's batch approves its rows; a partner pays only for the
+                # participants it registered or who consented (contributions/sponsorship.py)
+                admin_approval=batch_scope == permissions.Scope.NATIONAL,
             )
         except BatchError as exc:
             code = status.HTTP_409_CONFLICT if exc.code == "reference_conflict" else 400

@@ -11,7 +11,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -105,7 +107,9 @@ def create_api_client(
 
 
 def authenticate_token(token: str) -> ApiClient | None:
-    """The active client holding `token`, or None."""
+    """The active client holding `token`, or None. A client bound to a staff member (agent
+    scope) stops - and is revoked for good - once that person is no longer an active agent,
+    even if the change bypassed the signals below (e.g. a QuerySet.update)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     prefix = token[len(TOKEN_PREFIX) :].split("_", 1)[0]
@@ -118,6 +122,11 @@ def authenticate_token(token: str) -> ApiClient | None:
         return None
     if not client.active or client.revoked_at is not None:
         return None
+    if client.agent is not None:
+        reason = _staff_change(client.agent)
+        if reason:
+            revoke_api_client(client, reason=reason)
+            return None
     now = timezone.now()
     if client.last_used_at is None or now - client.last_used_at > LAST_USED_RESOLUTION:
         ApiClient.objects.filter(pk=client.pk).update(last_used_at=now)
@@ -125,7 +134,76 @@ def authenticate_token(token: str) -> ApiClient | None:
     return client
 
 
-def revoke_api_client(client: ApiClient) -> None:
+def _staff_change(agent: StaffProfile) -> str:
+    """Why an agent-bound token may no longer act ("" if it may)."""
+    if not agent.user.is_active:
+        return REVOKED_STAFF_DEACTIVATED
+    if agent.role != StaffProfile.Role.AGENT:
+        return REVOKED_ROLE_CHANGED
+    return ""
+
+
+# revoke_reason values (ApiClient.revoke_reason)
+REVOKED_BY_ADMIN = "revoked"
+REVOKED_STAFF_DEACTIVATED = "staff_deactivated"
+REVOKED_ROLE_CHANGED = "staff_role_changed"
+REVOKED_PASSWORD_CHANGED = "staff_password_changed"  # noqa: S105 - a reason code
+
+
+def revoke_api_client(client: ApiClient, *, reason: str = REVOKED_BY_ADMIN) -> None:
     """The token stops working at once; the row stays for the audit trail."""
-    ApiClient.objects.filter(pk=client.pk).update(active=False, revoked_at=timezone.now())
+    ApiClient.objects.filter(pk=client.pk).update(
+        active=False, revoked_at=timezone.now(), revoke_reason=reason
+    )
     client.active = False
+    client.revoke_reason = reason
+
+
+def revoke_staff_clients(*, profile_id: int, reason: str) -> int:
+    """Revoke every active token acting for the staff member `profile_id`; how many."""
+    return ApiClient.objects.filter(agent_id=profile_id, active=True).update(
+        active=False, revoked_at=timezone.now(), revoke_reason=reason
+    )
+
+
+# --- a staff member's change stops the tokens bound to them (signals, enrollment/apps.py) ------
+# Before the save the old row is read (only when a field that matters may change); after it the
+# tokens are revoked, in the same transaction as the change when there is one.
+_PENDING = "_bpu_revoke_api_clients"
+
+
+def user_changing(sender: type[User], instance: User, update_fields: Any = None, **_: Any) -> None:
+    if instance.pk is None or (
+        update_fields is not None and not {"is_active", "password"} & set(update_fields)
+    ):
+        return
+    old = sender.objects.filter(pk=instance.pk).values("is_active", "password").first()
+    if old is None:
+        return
+    if old["is_active"] and not instance.is_active:
+        instance.__dict__[_PENDING] = REVOKED_STAFF_DEACTIVATED
+    elif old["password"] != instance.password:
+        instance.__dict__[_PENDING] = REVOKED_PASSWORD_CHANGED
+
+
+def user_changed(sender: type[User], instance: User, **_: Any) -> None:
+    reason = instance.__dict__.pop(_PENDING, "")
+    if reason:
+        for profile_id in StaffProfile.objects.filter(user=instance).values_list("pk", flat=True):
+            revoke_staff_clients(profile_id=profile_id, reason=reason)
+
+
+def staff_changing(
+    sender: type[StaffProfile], instance: StaffProfile, update_fields: Any = None, **_: Any
+) -> None:
+    if instance.pk is None or (update_fields is not None and "role" not in update_fields):
+        return
+    old_role = sender.objects.filter(pk=instance.pk).values_list("role", flat=True).first()
+    if old_role == StaffProfile.Role.AGENT and instance.role != StaffProfile.Role.AGENT:
+        instance.__dict__[_PENDING] = REVOKED_ROLE_CHANGED
+
+
+def staff_changed(sender: type[StaffProfile], instance: StaffProfile, **_: Any) -> None:
+    reason = instance.__dict__.pop(_PENDING, "")
+    if reason:
+        revoke_staff_clients(profile_id=instance.pk, reason=reason)

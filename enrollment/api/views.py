@@ -33,7 +33,6 @@ from .scopes import (
     decorate_participants,
     may_register,
     may_sync_participants,
-    participant_by_key_for,
     participants_for,
     sees_full_nik,
 )
@@ -104,16 +103,12 @@ def _participants(qs: QuerySet[Participant]) -> QuerySet[Participant]:
 def _filtered(request: Request, client: ApiClient) -> QuerySet[Participant]:
     params = request.query_params
     if client.scope == ApiClient.Scope.CHANNEL:
-        kpj, nik = params.get("kpj", ""), params.get("nik", "")
-        term = params.get("search", "")
-        if term.isascii() and term.isdigit():
-            kpj, nik = (term, "") if len(term) == 11 else ("", term)
-        if not (kpj or nik):
-            raise ApiError(
-                "lookup_key_required",
-                _("A payment channel looks participants up by exact kpj or nik."),
-            )
-        return participant_by_key_for(client, kpj=kpj[:11], nik=nik[:16])
+        # A cashier needs a masked name and the amount due, nothing more: GET /api/v1/dues/.
+        raise ApiError(
+            "permission_denied",
+            _("A payment channel reads no participant records; look up what is due at /dues/."),
+            status_code=status.HTTP_403_FORBIDDEN,
+        )
     qs = participants_for(client)
     for param, field in (
         ("province", "province_id"),

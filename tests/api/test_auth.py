@@ -145,3 +145,60 @@ def test_messages_are_indonesian_by_default_english_on_request(refdata: Any) -> 
     en_msg = Client().get(URL, HTTP_ACCEPT_LANGUAGE="en").json()["message"]
     assert en_msg == "Send the API token: Authorization: Token <token>."
     assert id_msg  # the Indonesian catalogue translates the source strings
+
+
+# --- a token acting for a staff member stops with that person's access (issue: an ex-agent's
+# API token kept working after deactivation) ---------------------------------------------------
+def _revoked(caller: Any) -> str:
+    r = caller.get(URL)
+    assert r.status_code == 401 and r.json()["code"] == "invalid_token", r.content
+    client = ApiClient.objects.get(pk=caller.client.pk)
+    assert not client.active and client.revoked_at is not None
+    return client.revoke_reason
+
+
+def test_agent_token_stops_when_the_agent_is_deactivated(agent_api: Any, agent: Any) -> None:
+    assert agent_api.get(URL).status_code == 200
+    agent.is_active = False
+    agent.save()  # as the admin's user form saves it
+    assert ApiClient.objects.get(pk=agent_api.client.pk).revoke_reason == "staff_deactivated"
+    assert _revoked(agent_api) == "staff_deactivated"
+    agent.is_active = True
+    agent.save()
+    assert agent_api.get(URL).status_code == 401  # reactivating the person does not revive it
+
+
+def test_agent_token_stops_when_the_role_changes(agent_api: Any, agent: Any) -> None:
+    profile = agent.staff
+    profile.role = "supervisor"
+    profile.save()
+    assert _revoked(agent_api) == "staff_role_changed"
+    profile.role = "agent"
+    profile.save()
+    assert agent_api.get(URL).status_code == 401
+
+
+def test_agent_token_stops_when_an_admin_resets_the_password(
+    agent_api: Any, agent: Any, admin_user: Any
+) -> None:
+    """The back office's "change password" form (AdminPasswordChangeForm) on the agent."""
+    web = login_as(Client(), admin_user)
+    url = f"/admin/auth/user/{agent.pk}/password/"
+    r = web.post(url, {"password1": "N3w-secret-pass-77", "password2": "N3w-secret-pass-77"})
+    assert r.status_code == 302, r.content[:2000]
+    assert _revoked(agent_api) == "staff_password_changed"
+
+
+def test_a_change_that_bypasses_signals_still_stops_the_token(agent_api: Any, agent: Any) -> None:
+    from django.contrib.auth.models import User
+
+    User.objects.filter(pk=agent.pk).update(is_active=False)  # e.g. a bulk script
+    assert _revoked(agent_api) == "staff_deactivated"
+
+
+def test_other_saves_of_the_agent_leave_the_token_alone(agent_api: Any, agent: Any) -> None:
+    agent.first_name = "Asep"
+    agent.save()
+    agent.staff.phone = "+6281234567890"
+    agent.staff.save()
+    assert agent_api.get(URL).status_code == 200

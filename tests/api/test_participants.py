@@ -253,14 +253,16 @@ def test_agent_sees_only_its_registrations(
     assert agent_api.get(f"{URL}{theirs['id']}/").status_code == 404
 
 
-def test_channel_reads_only_by_exact_kpj_or_nik(channel_api: Any, admin_api: Any) -> None:
+def test_channel_reads_no_participant_record(channel_api: Any, admin_api: Any) -> None:
+    """A channel token read name, phone, birth date and address by KPJ (the probe harvested
+    60 participants in 3 s); it now reads no participant record at all (dues: test_dues.py)."""
     p = admin_api.post(URL, reg_body()).json()
-    r = channel_api.get(URL)
-    assert r.status_code == 400 and r.json()["code"] == "lookup_key_required"
-    found = channel_api.get(URL, {"kpj": p["kpj_number"]}).json()["results"]
-    assert [x["id"] for x in found] == [p["id"]] and "*" in found[0]["nik"]
-    assert len(channel_api.get(URL, {"search": p["nik"]}).json()["results"]) == 1
+    for params in ({}, {"kpj": p["kpj_number"]}, {"nik": p["nik"]}, {"search": p["nik"]}):
+        r = channel_api.get(URL, params)
+        assert r.status_code == 403 and r.json()["code"] == "permission_denied", params
+        assert p["full_name"] not in r.content.decode()
     assert channel_api.get(f"{URL}{p['id']}/").status_code == 404
+    assert channel_api.get(f"{URL}{p['id']}/ledger/").status_code == 404
     assert channel_api.get("/api/v1/sync/participants/").status_code == 403
 
 

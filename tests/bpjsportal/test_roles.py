@@ -288,6 +288,7 @@ API_ENDPOINTS = {
     "regions",
     "occupations",
     "quotes",
+    "dues",
     "participants",
     "participants-bulk",
     "participant",
@@ -368,8 +369,16 @@ def test_every_api_scope_on_every_endpoint(world: World, callers: dict[str, Call
             edit = row["edit_participant"] != Scope.NONE and inside
             got = caller.patch(f"/api/v1/participants/{p.pk}/", {}).status_code
             expect(principal, f"PATCH {key}", 200 if edit else 404, got)
-        listing = caller.get("/api/v1/participants/", {"kpj": world.participants["own"].kpj_number})
-        expect(principal, "list by kpj", 200, listing.status_code)
+        own = world.participants["own"]
+        listing = caller.get("/api/v1/participants/", {"kpj": own.kpj_number})
+        lists = row["view_participants"] != Scope.NONE
+        expect(principal, "list by kpj", 200 if lists else 403, listing.status_code)
+        dues = caller.get("/api/v1/dues/", {"kpj": own.kpj_number}).status_code
+        look = row["look_up_dues"]
+        finds = look in (Scope.NATIONAL, Scope.KEY) or (
+            look != Scope.NONE and api_in_scope(world, principal, caller, "own")
+        )
+        expect(principal, "dues of own", 200 if finds else 404, dues)
         may_register = row["register_participant"] != Scope.NONE
         got = caller.post("/api/v1/participants/", reg_body(nik="bad")).status_code
         expect(principal, "POST participants", 400 if may_register else 403, got)

@@ -18,6 +18,7 @@ def test_postgres_is_the_only_database() -> None:
 PRODUCTION_NIK_KEYS = {
     "NIK_HMAC_KEY": "Qm9ndXMtcHJvZC1obWFjLWtleS1mb3ItdGVzdHMtb25seQ",
     "NIK_ENCRYPTION_KEYS": "p1:" + "UHJvZHVjdGlvbi1saWtlLWtleS0zMi1ieXRlcyEhIT0=",
+    "KPJ_KEY": "a-production-kpj-permutation-key-for-tests",
 }
 
 
