@@ -166,6 +166,25 @@ def ensure_chromium() -> None:
         sys.exit("chromium is missing: install Debian's chromium (sudo apt-get install chromium)")
 
 
+def start_web_server(host: str, port: str, **popen: Any) -> subprocess.Popen[bytes]:
+    """The development web server exactly as `make run` starts it (`popen`: env, stdout, ...).
+
+    runserver serves each client connection in a thread of its own, and each thread opens its
+    own database connection. With persistent connections (DB_CONN_MAX_AGE, 60 s by default, right
+    for gunicorn and Celery) every thread kept its database connection for as long as its client
+    kept the HTTP connection alive: 50 parallel requests left 50 connections open (a probe ran
+    PostgreSQL out of its 100 that way, refusing every other database on the server). With
+    DB_CONN_MAX_AGE=0 a connection is closed as its request ends: at most one per request in
+    flight, none when idle (Django's docs advise against persistent connections on the
+    development server). A bounded pool would need psycopg_pool, a new dependency, for a server
+    that only developers load.
+    """
+    env = {**popen.pop("env", os.environ), "DB_CONN_MAX_AGE": "0"}
+    return subprocess.Popen(
+        [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT, env=env, **popen
+    )
+
+
 def run() -> None:
     prepare()
     manage("seed_demo")
@@ -173,7 +192,7 @@ def run() -> None:
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
     procs = [
-        subprocess.Popen([PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT),
+        start_web_server(host, port),
         subprocess.Popen(
             [PY, "-m", "celery", "-A", "bpjsportal", "worker", "-l", "info", "-c", "2"], cwd=ROOT
         ),
