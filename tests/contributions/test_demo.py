@@ -12,7 +12,8 @@ from contributions.models import Coverage, Payment
 
 
 @pytest.mark.django_db
-def test_seed_demo_adds_payments_for_every_status(refdata: Any) -> None:
+def test_seed_demo_adds_payments_for_every_status(refdata: Any, settings: Any) -> None:
+    settings.DEBUG = True  # the demo is for `make run` only (tests run with DEBUG off)
     out = io.StringIO()
     call_command("seed_demo", "--per-agent", "8", stdout=out)
     assert "demo_payments_posted" in out.getvalue()
