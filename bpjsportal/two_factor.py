@@ -13,6 +13,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import rotate_token
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -64,6 +65,17 @@ def _check(form: TokenForm, device: TOTPDevice) -> bool:
     return False
 
 
+def _pass_second_factor(request: HttpRequest, device: TOTPDevice) -> None:
+    """Mark the session verified, under a new session key: a key known before the second
+    factor (fixed by an attacker, seen on a shared machine) must not become a verified session.
+    cycle_key() keeps the session's data and deletes the old key's row; the CSRF token is
+    rotated too, as django.contrib.auth.login() does at the password step."""
+    otp_login(request, device)
+    request.session[ENROLLED_SESSION_KEY] = True
+    request.session.cycle_key()
+    rotate_token(request)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
@@ -78,8 +90,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         device = devices[0]  # one authenticator app per user (the set-up page makes one)
         if _check(form, device):
-            otp_login(request, device)
-            request.session[ENROLLED_SESSION_KEY] = True
+            _pass_second_factor(request, device)
             return redirect(next_url)
     status = 400 if form.errors else 200
     return render(
@@ -107,8 +118,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and _check(form, device):
         device.confirmed = True
         device.save(update_fields=["confirmed"])
-        otp_login(request, device)
-        request.session[ENROLLED_SESSION_KEY] = True
+        _pass_second_factor(request, device)
         messages.success(request, _("Two-factor login is set up."))
         return redirect(next_url)
     image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage)

@@ -133,6 +133,60 @@ def test_the_right_totp_code_lets_the_admin_in(admin_user: Any) -> None:
     assert c.get("/api/v1/reports/progress/").status_code == 200
 
 
+def _session_key(c: Client) -> str:
+    from django.conf import settings
+
+    return c.cookies[settings.SESSION_COOKIE_NAME].value
+
+
+def _client_with_session(key: str) -> Client:
+    from django.conf import settings
+
+    c = Client()
+    c.cookies[settings.SESSION_COOKIE_NAME] = key
+    return c
+
+
+@pytest.mark.django_db
+def test_the_totp_step_rotates_the_session_key(admin_user: Any) -> None:
+    """A session key known before the second factor (fixed by an attacker, or seen on a shared
+    machine) must not become a verified session: the key changes and the old one is gone."""
+    c = Client()
+    _password_login(c, admin_user.username)
+    before = _session_key(c)
+    code = totp_code(add_totp_device(admin_user))
+    response = c.post("/login/otp/", {"token": code, "next": "/reports/"})
+    assert response.status_code == 302 and response["Location"] == "/reports/"
+    after = _session_key(c)
+    assert after != before
+    assert c.get("/reports/").status_code == 200
+    old = _client_with_session(before).get("/reports/")
+    assert old.status_code == 302 and old["Location"].startswith("/login/?")
+
+
+@pytest.mark.django_db
+def test_the_totp_set_up_rotates_the_session_key(branches: Any) -> None:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from enrollment.models import StaffProfile
+
+    user = make_staff("jabar3", "agent", branches["BDG"])
+    StaffProfile.objects.filter(user=user).update(
+        role="regional_admin", branch=None, province_id="32", agent_code=None
+    )
+    c = Client()
+    _password_login(c, user.username)
+    assert c.get("/login/otp/setup/").status_code == 200
+    before = _session_key(c)
+    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    confirmed = c.post("/login/otp/setup/", {"token": totp_code(device), "next": "/reports/"})
+    assert confirmed.status_code == 302 and confirmed["Location"] == "/reports/"
+    assert _session_key(c) != before
+    assert c.get("/reports/").status_code == 200
+    old = _client_with_session(before).get("/reports/")
+    assert old.status_code == 302 and old["Location"].startswith("/login/?")
+
+
 @pytest.mark.django_db
 def test_regional_admin_needs_the_second_factor_too(branches: Any) -> None:
     from enrollment.models import StaffProfile
