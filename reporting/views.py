@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from django.contrib import messages
@@ -79,7 +78,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "league": league,
         "league_total": league_total,
         "choices": selectors.filter_choices(scope),
-        "chart_json": json.dumps(chart_data),
+        "chart_data": chart_data,  # the template writes it with json_script (escaped)
         "query": query,
         "can_edit_targets": permissions.can(request.user, "manage_targets"),
     }
