@@ -11,14 +11,21 @@ arguments, masks the result and the formatted exception, and keeps only the mask
 - values of password/token/secret-like keys: `password=…`, `"password": "…"`, `'token': '…'`.
 
 Masking is on the text, so it also covers a dict or a QueryDict logged as an argument, an
-IntegrityError detail ("Key (nik)=(…)") in a traceback, and a URL query string.
+IntegrityError detail ("Key (nik)=(…)") in a traceback, and a URL query string. It also looks
+at the text as a server would read it: percent-decoded (repeatedly: double encoding), a `+`
+between words as a space, and NFKC-normalised (full-width digits and letters as ASCII). When
+that reading reveals something the plain text hid (a NIK as `%EF%BC%93…` in a request line),
+the masked reading is logged instead; a line break or other control character that decoding
+would produce stays percent-encoded, so a request cannot forge a log line.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from typing import Any
+from urllib.parse import quote
 
 SENSITIVE_KEY_NAMES = (
     r"password\d?|passwd|pwd|secret|token|api[_-]?key|authorization|otp_token"
@@ -38,10 +45,54 @@ _KEY_VALUE = re.compile(
 MASK = "***"
 
 
+_PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+# A "+" joining two words or numbers is a space in a query string (3273+0517+…); a "+62" or a
+# "1 + 1" is left alone.
+_PLUS_SPACE = re.compile(r"(?<=\w)\+(?=\w)")
+_DECODE_ROUNDS = 3  # %2533 -> %33 -> 3: deeper encodings are not read by any server either
+
+
+def _unescape(match: re.Match[str]) -> str:
+    """One run of %XX escapes as UTF-8 text; controls (line breaks…) stay escaped."""
+    try:
+        decoded = bytes.fromhex(match.group().replace("%", "")).decode("utf-8")
+    except UnicodeDecodeError:
+        return match.group()
+    return "".join(
+        quote(c, safe="") if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in decoded
+    )
+
+
+def decoded_view(text: str) -> str:
+    """The text as a server reads a URL: percent-decoded, a `+` between words a space,
+    NFKC-normalised."""
+    for _round in range(_DECODE_ROUNDS):
+        view = _PLUS_SPACE.sub(" ", _PERCENT_RUN.sub(_unescape, text))
+        view = unicodedata.normalize("NFKC", view)
+        if view == text:
+            break
+        text = view
+    return text
+
+
 def mask_text(text: str) -> str:
-    """The text with NIKs, phone numbers, tokens and secret values masked."""
+    """The text with NIKs, phone numbers, tokens and secret values masked, also those that
+    only show once the text is decoded and normalised (decoded_view); then the masked decoded
+    text is returned, else the text as it was with its masks."""
     if not text:
         return text
+    masked = _mask_plain(text)
+    if masked.isascii() and "%" not in masked and "+" not in masked:
+        return masked
+    view = decoded_view(masked)
+    if view != masked:
+        masked_view = _mask_plain(view)
+        if masked_view != view:
+            return masked_view
+    return masked
+
+
+def _mask_plain(text: str) -> str:
     text = _TOKEN.sub(lambda m: f"bpu_{m.group(1)}_{MASK}", text)
     text = _AUTH_HEADER.sub(lambda m: f"{m.group(1)} {MASK}", text)
     text = _KEY_VALUE.sub(lambda m: f"{m.group('key')}{MASK}", text)
