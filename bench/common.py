@@ -156,9 +156,22 @@ SERVER_ENV = {
     "API_THROTTLE_RATE": "",
     "LOG_LEVEL": "WARNING",
 }
+# With DEBUG off the servers refuse every development secret (bpjsportal/startup.py): the
+# benchmarks have keys of their own. The benchmark's own Django (the data generator, which
+# encrypts NIKs and numbers KPJs; sync tokens, sessions) uses the same ones as its servers. A data
+# set generated before these keys existed has its NIKs under the development key: regenerate it.
+BENCH_SECRETS = {
+    "SECRET_KEY": SERVER_ENV["SECRET_KEY"],
+    "NIK_HMAC_KEY": "bench-only-nik-hmac-key-not-for-production-0123456789",
+    "NIK_ENCRYPTION_KEYS": "bench1:YmVuY2gtb25seS1uaWstZW5jcnlwdGlvbi1rZXkhISE=",
+    "KPJ_KEY": "bench-only-kpj-permutation-key-not-for-production",
+    "REMINDER_GATEWAY_KEY": "bench-only-gateway-key",
+    "REMINDER_CALLBACK_SECRET": "bench-only-callback-secret-not-for-production",
+}
+for _name, _value in BENCH_SECRETS.items():
+    os.environ.setdefault(_name, _value)
+    SERVER_ENV[_name] = os.environ[_name]
 (ROOT / "var" / "static").mkdir(parents=True, exist_ok=True)  # STATIC_ROOT (whitenoise, DEBUG off)
-# The benchmark's own Django (which signs sync tokens, sessions) uses the servers' key.
-os.environ.setdefault("SECRET_KEY", SERVER_ENV["SECRET_KEY"])
 
 
 def free_port() -> int:

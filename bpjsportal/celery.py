@@ -1,6 +1,7 @@
 """The Celery application: Redis broker, tasks discovered from the installed apps."""
 
 import os
+import sys
 
 from celery import Celery
 
@@ -18,3 +19,27 @@ from bpjsportal.logging import install_on_celery_loggers  # noqa: E402
 
 after_setup_logger.connect(install_on_celery_loggers, weak=False)
 after_setup_task_logger.connect(install_on_celery_loggers, weak=False)
+
+# With DEBUG off, a worker or beat does not start while a development secret is configured
+# (bpjsportal/startup.py): the worker sends messages with the gateway key, encrypts NIKs, ...
+from celery.signals import beat_init, worker_init  # noqa: E402
+
+
+def _refuse_unsafe_production(**_kwargs: object) -> None:
+    import django
+    from django.core.exceptions import ImproperlyConfigured
+
+    django.setup()  # idempotent; Celery's Django fixup may not have run it yet
+    from bpjsportal.startup import refuse_unsafe_production
+
+    try:
+        refuse_unsafe_production()
+    except ImproperlyConfigured as exc:
+        # Celery logs an exception from a signal handler and carries on: leave the process,
+        # saying why on the real stderr (beat has redirected sys.stderr to a logger by now).
+        print(exc, file=sys.__stderr__, flush=True)
+        raise SystemExit(1) from exc
+
+
+worker_init.connect(_refuse_unsafe_production, weak=False)
+beat_init.connect(_refuse_unsafe_production, weak=False)

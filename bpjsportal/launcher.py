@@ -214,12 +214,13 @@ def run() -> None:
     ]
     if not os.environ.get("REMINDER_GATEWAY_URL"):
         # No SMS/WhatsApp provider configured: the local fake gateway takes the demo's reminders.
-        procs.append(
-            subprocess.Popen(
-                [PY, "-m", "contributions.fake_gateway", "--port", "8025", "--count-only"],
-                cwd=ROOT,
-            )
-        )
+        # It also sends the portal signed callbacks on request (POST /_control/callback).
+        portal = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a comparison
+        callback_url = f"http://{portal}:{port}/reminders/gateway/callback/"
+        callback_secret = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
+        gateway = [PY, "-m", "contributions.fake_gateway", "--port", "8025", "--count-only"]
+        gateway += ["--callback-url", callback_url, "--callback-secret", callback_secret]
+        procs.append(subprocess.Popen(gateway, cwd=ROOT))
         say("reminders go to the local fake SMS/WhatsApp gateway on 127.0.0.1:8025")
     say(f"portal: http://{host}:{port}/   admin: http://{host}:{port}/admin/")
     say("demo logins (password 'demo-pass-2024'): admin, jabar (regional), supervisor, agent1-3")

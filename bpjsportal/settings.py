@@ -41,10 +41,10 @@ def env_list(name: str, default: str) -> list[str]:
 
 
 DEBUG = env_bool("DEBUG", True)
-_DEV_SECRET = "dev-only-insecure-key-change-me"  # noqa: S105 - development default only
-SECRET_KEY = os.environ.get("SECRET_KEY", _DEV_SECRET if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - development default only
+SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+if not DEBUG and SECRET_KEY in ("", DEV_SECRET_KEY):
+    raise RuntimeError("SECRET_KEY must be set, and not to the development key, when DEBUG is off")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -382,14 +382,21 @@ KPJ_KEY = os.environ.get("KPJ_KEY", DEV_KPJ_KEY)
 
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks
-# are signed with HMAC-SHA256 of the body under REMINDER_CALLBACK_SECRET.
+# are signed with HMAC-SHA256 of their timestamp and body under REMINDER_CALLBACK_SECRET
+# (contributions/callback_signature.py). The development defaults fail `check --deploy`
+# (contributions.E001), and with DEBUG off the web and Celery processes refuse to start on them.
 REMINDER_GATEWAY_URL = os.environ.get("REMINDER_GATEWAY_URL", "http://127.0.0.1:8025")
-REMINDER_GATEWAY_KEY = os.environ.get("REMINDER_GATEWAY_KEY", "dev-gateway-key")
+DEV_REMINDER_GATEWAY_KEY = "dev-gateway-key"  # development default only
+REMINDER_GATEWAY_KEY = os.environ.get("REMINDER_GATEWAY_KEY", DEV_REMINDER_GATEWAY_KEY)
 REMINDER_GATEWAY_TIMEOUT = float(os.environ.get("REMINDER_GATEWAY_TIMEOUT", "5"))
 # Messages per gateway request: > 1 uses the gateway's bulk endpoint (POST {URL}/messages/batch,
 # contributions/gateways.py); 1 sends one POST /messages per message (gateways without one).
 REMINDER_GATEWAY_BATCH = env_int("REMINDER_GATEWAY_BATCH", 100)
-REMINDER_CALLBACK_SECRET = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
+DEV_REMINDER_CALLBACK_SECRET = "dev-callback-secret"  # noqa: S105 - development default only
+REMINDER_CALLBACK_SECRET = os.environ.get("REMINDER_CALLBACK_SECRET", DEV_REMINDER_CALLBACK_SECRET)
+# A callback signed more than this many seconds before (or after) now is refused: a captured
+# callback (a forged STOP's template) cannot be replayed later.
+REMINDER_CALLBACK_MAX_AGE = env_int("REMINDER_CALLBACK_MAX_AGE", 300)
 REMINDER_DEFAULT_CHANNEL = os.environ.get("REMINDER_DEFAULT_CHANNEL", "sms")
 # Messages per second per channel, shared by all workers (Redis token bucket).
 REMINDER_RATE_LIMITS = {

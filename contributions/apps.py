@@ -34,8 +34,10 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.seed_demo import demo_seeding
 
         from . import demo, notifications, rates, reminders, selectors, services, sponsorship
+        from .checks import register as register_checks
         from .models import IncomeLevel, RateDiscount, RateSchedule
 
+        register_checks()
         hooks.register_income_check(rates.check_declared_income)
         hooks.register_income_levels(rates.income_levels_or_empty)
         hooks.register_participant_panel(selectors.participant_panel)

@@ -1,6 +1,8 @@
 """A local stand-in for the SMS/WhatsApp HTTP gateway, for development, tests and benchmarks.
 
     python -m contributions.fake_gateway --port 8025 [--key dev-gateway-key]
+        [--callback-url http://127.0.0.1:8000/reminders/gateway/callback/]
+        [--callback-secret dev-callback-secret]
 
 Speaks the gateway protocol of contributions/gateways.py (POST /messages, and POST
 /messages/batch with one result per message) and de-duplicates on `reference` like the real one
@@ -10,6 +12,13 @@ must. Records what it received; can be told to misbehave:
     GET  /_control/messages   every accepted message (first sends only)
     GET  /_control/stats      {"accepted", "duplicates", "requests", "failures"}
     POST /_control/reset
+Sends the portal a callback signed as the real gateway signs them (timestamp and body,
+contributions/callback_signature.py), e.g. a participant's STOP or a delivery report:
+    POST /_control/callback  {"payload": {"type": "inbound", "from": "0812...", "text": "STOP"},
+                              "url": optional (default --callback-url),
+                              "timestamp": optional Unix seconds (default now: an old one
+                              shows a replay refused)}
+    -> {"status": the portal's HTTP status, "body": its JSON answer}
 Not for production: no TLS, everything in memory.
 """
 
@@ -19,8 +28,12 @@ import argparse
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from contributions import callback_signature
 
 
 class GatewayState:
@@ -133,6 +146,9 @@ class Handler(BaseHTTPRequestHandler):
                 state.fail_next = int(fail_next) if fail_next is not None else None
             self._json(200, {"ok": True})
             return
+        if self.path == "/_control/callback":
+            self._send_callback(data)
+            return
         if self.path == "/messages/batch":
             self._batch(data)
             return
@@ -152,6 +168,37 @@ class Handler(BaseHTTPRequestHandler):
             return
         message_id, duplicate = state.accept(data)
         self._json(202, {"id": message_id, "duplicate": duplicate})
+
+    def _send_callback(self, data: Any) -> None:
+        server = self.server
+        if not isinstance(data, dict) or not isinstance(data.get("payload"), dict):
+            self._json(400, {"error": "payload: a JSON object is required"})
+            return
+        url = data.get("url") or server.callback_url
+        if not url:
+            self._json(400, {"error": "url: none given and no --callback-url"})
+            return
+        body = json.dumps(data["payload"]).encode()
+        timestamp = data.get("timestamp")
+        headers = callback_signature.headers(
+            body, server.callback_secret, int(timestamp) if timestamp is not None else None
+        )
+        request = urllib.request.Request(  # noqa: S310 - a URL the developer gave
+            url, data=body, headers={"Content-Type": "application/json", **headers}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                status, answer = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, answer = exc.code, exc.read()
+        except OSError as exc:
+            self._json(502, {"error": f"callback not delivered: {exc}"})
+            return
+        try:
+            parsed: Any = json.loads(answer or b"null")
+        except ValueError:
+            parsed = answer.decode("utf-8", "replace")
+        self._json(200, {"status": status, "body": parsed})
 
     def _authorised(self) -> bool:
         state = self.server.state
@@ -221,10 +268,18 @@ class FakeGatewayServer(ThreadingHTTPServer):
     allow_reuse_address = True
 
     def __init__(
-        self, port: int = 0, key: str = "dev-gateway-key", keep_messages: bool = True
+        self,
+        port: int = 0,
+        key: str = "dev-gateway-key",
+        keep_messages: bool = True,
+        *,
+        callback_url: str = "",
+        callback_secret: str = "dev-callback-secret",  # noqa: S107 - the development default
     ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
         self.state = GatewayState(key, keep_messages)
+        self.callback_url = callback_url
+        self.callback_secret = callback_secret
 
     @property
     def url(self) -> str:
@@ -241,8 +296,18 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--key", default="dev-gateway-key")
     parser.add_argument("--count-only", action="store_true", help="do not keep message texts")
+    parser.add_argument("--callback-url", default="", help="the portal's callback URL")
+    parser.add_argument(
+        "--callback-secret", default="dev-callback-secret", help="REMINDER_CALLBACK_SECRET"
+    )
     args = parser.parse_args()
-    server = FakeGatewayServer(args.port, args.key, keep_messages=not args.count_only)
+    server = FakeGatewayServer(
+        args.port,
+        args.key,
+        keep_messages=not args.count_only,
+        callback_url=args.callback_url,
+        callback_secret=args.callback_secret,
+    )
     print(f"fake gateway on {server.url}", flush=True)
     try:
         server.serve_forever()

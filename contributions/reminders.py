@@ -20,8 +20,6 @@ so a resend after a crash between the gateway's answer and our commit is not a s
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Callable, Iterable
@@ -38,6 +36,7 @@ from django.utils.translation import gettext as _
 
 from enrollment.models import Participant
 
+from . import callback_signature
 from . import coverage as rules
 from .gateways import (
     GatewayError,
@@ -648,13 +647,26 @@ def _give_up(item: _Outgoing, now: datetime, result: BatchResult) -> None:
 
 
 # --- gateway callbacks --------------------------------------------------------------------------
-def sign(body: bytes, secret: str | None = None) -> str:
-    key = (secret if secret is not None else settings.REMINDER_CALLBACK_SECRET).encode()
-    return hmac.new(key, body, hashlib.sha256).hexdigest()
+def callback_headers(
+    body: bytes, *, secret: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
+    """X-Timestamp and X-Signature of a callback signed now (or at `timestamp`), as the gateway
+    sends them (contributions/callback_signature.py)."""
+    key = secret if secret is not None else settings.REMINDER_CALLBACK_SECRET
+    return callback_signature.headers(body, key, timestamp)
 
 
-def signature_valid(body: bytes, signature: str) -> bool:
-    return bool(signature) and hmac.compare_digest(sign(body), signature.strip().lower())
+def callback_refusal(body: bytes, timestamp: str, signature: str) -> str | None:
+    """None for an authentic callback signed within REMINDER_CALLBACK_MAX_AGE seconds of now;
+    else "bad_signature" or "expired" (a replay of an old callback)."""
+    return callback_signature.refusal(
+        body,
+        timestamp,
+        signature,
+        secret=settings.REMINDER_CALLBACK_SECRET,
+        max_age=settings.REMINDER_CALLBACK_MAX_AGE,
+        now=timezone.now().timestamp(),
+    )
 
 
 def parse_callback(body: bytes) -> dict[str, Any]:

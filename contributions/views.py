@@ -175,11 +175,16 @@ def reminder_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def gateway_callback(request: HttpRequest) -> JsonResponse:
     """The SMS/WhatsApp gateway's callback: delivery reports and inbound messages (STOP).
-    Authenticated by X-Signature = hex HMAC-SHA256(body, REMINDER_CALLBACK_SECRET).
-    401 bad signature, 400 malformed, 404 unknown message or sender; never a 500 for bad input."""
+    Authenticated by X-Signature = hex HMAC-SHA256 of "<X-Timestamp>." + body under
+    REMINDER_CALLBACK_SECRET, signed within REMINDER_CALLBACK_MAX_AGE seconds of now.
+    401 bad signature or expired (a replay), 400 malformed, 404 unknown message or sender;
+    never a 500 for bad input."""
     body = request.body
-    if not reminders.signature_valid(body, request.headers.get("X-Signature", "")):
-        return JsonResponse({"error": "bad_signature"}, status=401)
+    refused = reminders.callback_refusal(
+        body, request.headers.get("X-Timestamp", ""), request.headers.get("X-Signature", "")
+    )
+    if refused:
+        return JsonResponse({"error": refused}, status=401)
     try:
         data = reminders.parse_callback(body)
         if data["type"] == "status":

@@ -20,6 +20,11 @@ PRODUCTION_NIK_KEYS = {
     "NIK_ENCRYPTION_KEYS": "p1:" + "UHJvZHVjdGlvbi1saWtlLWtleS0zMi1ieXRlcyEhIT0=",
     "KPJ_KEY": "a-production-kpj-permutation-key-for-tests",
 }
+# The SMS/WhatsApp gateway's secrets (not the development defaults: contributions.E001).
+PRODUCTION_GATEWAY_SECRETS = {
+    "REMINDER_CALLBACK_SECRET": "a-production-callback-secret-for-tests-0123",
+    "REMINDER_GATEWAY_KEY": "a-production-gateway-key-for-tests",
+}
 
 
 def test_check_deploy_is_clean_with_production_settings() -> None:
@@ -29,6 +34,7 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         "SECRET_KEY": "x7!kq-" + "a9Zp3" * 12,
         "ALLOWED_HOSTS": "bpu.example.id",
         **PRODUCTION_NIK_KEYS,
+        **PRODUCTION_GATEWAY_SECRETS,
     }
     env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)  # set by the test suite for Playwright only
     result = subprocess.run(

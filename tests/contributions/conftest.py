@@ -103,7 +103,7 @@ def gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     worker subprocess inherits) point at it."""
     from contributions.fake_gateway import FakeGatewayServer
 
-    server = FakeGatewayServer(0, key="test-gateway-key")
+    server = FakeGatewayServer(0, key="test-gateway-key", callback_secret="test-callback-secret")
     server.start_in_thread()
     settings.REMINDER_GATEWAY_URL = server.url
     settings.REMINDER_GATEWAY_KEY = "test-gateway-key"

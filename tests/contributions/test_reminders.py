@@ -4,6 +4,8 @@ The real-worker cases are in test_reminders_worker.py."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time as clock
 from datetime import UTC, date, datetime, timedelta
@@ -340,13 +342,16 @@ def test_message_in_indonesian_by_default_and_english_on_request(reminded: Any) 
 
 
 # --- callbacks -----------------------------------------------------------------------------------
-def post_callback(client: Any, payload: Any, secret: str = SECRET) -> Any:
+def post_callback(
+    client: Any, payload: Any, secret: str = SECRET, timestamp: int | None = None
+) -> Any:
+    """The callback as the gateway sends it: signed (timestamp and body) now, or at `timestamp`."""
     body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
     return client.post(
         reverse("contributions:gateway_callback"),
         data=body,
         content_type="application/json",
-        HTTP_X_SIGNATURE=reminders.sign(body, secret),
+        headers=reminders.callback_headers(body, secret=secret, timestamp=timestamp),
     )
 
 
@@ -399,6 +404,89 @@ def test_callback_signature_is_required(client: Any) -> None:
     assert client.post(url, data=body, content_type="application/json").status_code == 401
     assert post_callback(client, body, secret="wrong").status_code == 401
     assert client.get(url).status_code == 405
+
+
+def sent_to(reminded: Any) -> Any:
+    """A participant who was sent a reminder (so a STOP from their number opts them out)."""
+    p = reminded()
+    plan(day(12))
+    reminders.deliver_batch([Reminder.objects.get(participant=p).pk], now=utc(day(12), NOON_WIB))
+    return p
+
+
+def test_a_stop_replayed_outside_the_window_is_refused(
+    client: Any, reminded: Any, gateway: Any, settings: Any
+) -> None:
+    settings.REMINDER_CALLBACK_MAX_AGE = 300
+    p = sent_to(reminded)
+    stop = {"type": "inbound", "from": p.phone, "text": "STOP"}
+    now = int(clock.time())
+    for signed_at in (now - 301, now + 301, 0):  # captured earlier; a clock far ahead; epoch
+        response = post_callback(client, stop, timestamp=signed_at)
+        assert (response.status_code, response.json()) == (401, {"error": "expired"})
+    assert not ReminderPreference.objects.filter(pk=p.pk, opted_out_at__isnull=False).exists()
+    assert post_callback(client, stop, timestamp=now - 290).json()["opted_out"] == 1  # in time
+
+
+def _body_only_hmac(body: bytes, headers: dict[str, str]) -> dict[str, str]:
+    """The scheme before timestamps: HMAC of the body alone."""
+    return {**headers, "X-Signature": hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()}
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [
+        pytest.param(lambda body, h: {"X-Signature": h["X-Signature"]}, id="no-timestamp"),
+        pytest.param(
+            lambda body, h: {**h, "X-Timestamp": str(int(h["X-Timestamp"]) + 60)},
+            id="timestamp-changed-after-signing",
+        ),
+        pytest.param(_body_only_hmac, id="old-scheme-body-only"),
+        pytest.param(lambda body, h: {**h, "X-Timestamp": "１２３"}, id="full-width-digits"),
+        pytest.param(lambda body, h: {**h, "X-Timestamp": "-5"}, id="negative"),
+        pytest.param(lambda body, h: {**h, "X-Signature": "é" * 64}, id="non-ascii-signature"),
+    ],
+)
+def test_a_callback_not_signed_with_its_timestamp_is_refused(
+    client: Any, reminded: Any, gateway: Any, forge: Any
+) -> None:
+    p = sent_to(reminded)
+    body = json.dumps({"type": "inbound", "from": p.phone, "text": "STOP"}).encode()
+    headers = forge(body, reminders.callback_headers(body, secret=SECRET))
+    response = client.post(
+        reverse("contributions:gateway_callback"),
+        data=body,
+        content_type="application/json",
+        headers=headers,
+    )
+    assert (response.status_code, response.json()) == (401, {"error": "bad_signature"})
+    assert not ReminderPreference.objects.filter(pk=p.pk, opted_out_at__isnull=False).exists()
+
+
+def test_the_fake_gateway_signs_its_callbacks_as_the_portal_checks_them(
+    live_server: Any, reminded: Any, gateway: Any
+) -> None:
+    """The fake gateway's POST /_control/callback reaches the portal over HTTP, signed: a STOP
+    opts out; the same STOP signed ten minutes ago is refused as a replay."""
+    import urllib.request
+
+    p = sent_to(reminded)
+    gateway.callback_url = live_server.url + reverse("contributions:gateway_callback")
+
+    def via_gateway(**extra: Any) -> Any:
+        payload = {"type": "inbound", "from": "0" + p.phone[3:], "text": "BERHENTI"}
+        request = urllib.request.Request(  # noqa: S310 - the local fake gateway
+            gateway.url + "/_control/callback",
+            data=json.dumps({"payload": payload, **extra}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            return json.load(response)
+
+    replay = via_gateway(timestamp=int(clock.time()) - 600)
+    assert replay == {"status": 401, "body": {"error": "expired"}}
+    assert via_gateway() == {"status": 200, "body": {"ok": True, "opted_out": 1}}
+    assert ReminderPreference.objects.get(pk=p.pk).opted_out_at is not None
 
 
 @pytest.mark.parametrize("word", ["STOP", "berhenti", " Stop please"])

@@ -1,0 +1,44 @@
+"""System checks for the reminder gateway's secrets: their published development defaults (or
+none at all) fail `check --deploy`, and so stop the web and Celery processes from starting with
+DEBUG off (bpjsportal/startup.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core import checks
+from django.core.checks import CheckMessage, Error
+
+# setting -> (the setting holding its development default, what it protects)
+GATEWAY_SECRETS = {
+    "REMINDER_CALLBACK_SECRET": (
+        "DEV_REMINDER_CALLBACK_SECRET",
+        "anyone could sign a gateway callback (a STOP opts a participant out)",
+    ),
+    "REMINDER_GATEWAY_KEY": (
+        "DEV_REMINDER_GATEWAY_KEY",
+        "it is published in the source, so it must not be the key the real gateway takes",
+    ),
+}
+
+
+def register() -> None:
+    """Called from ContributionsConfig.ready()."""
+    checks.register(check_gateway_secrets_deploy, checks.Tags.security, deploy=True)
+
+
+def check_gateway_secrets_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
+    for name, (dev_name, risk) in GATEWAY_SECRETS.items():
+        value = getattr(settings, name, "")
+        if not value or value == getattr(settings, dev_name):
+            errors.append(
+                Error(
+                    f"{name} is {'empty' if not value else 'the development default'}: {risk}.",
+                    hint=f"Set {name} to the secret agreed with the SMS/WhatsApp gateway "
+                    "(docs/reminders.md, docs/operations.md).",
+                    id="contributions.E001",
+                )
+            )
+    return errors
