@@ -341,6 +341,9 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 # name an unknown number or the wrong amount) before 429 and an alert to the administrators;
 # a client's own `daily_lookup_limit` (back office) overrides it. enrollment/api/lookups.py.
 API_CHANNEL_LOOKUPS_PER_DAY = env_int("API_CHANNEL_LOOKUPS_PER_DAY", 20_000)
+# The registration form's NIK check while typing, per user ("N/sec|min|hour|day"; empty = no
+# limit), counted in Redis and failing open while it is down. enrollment/nik_check.py.
+NIK_CHECK_RATE = os.environ.get("NIK_CHECK_RATE", "30/min") or None
 # Who gets security alerts by mail (comma-separated addresses; empty = the back office and the
 # ERROR log line only). Mail goes through EMAIL_BACKEND.
 ADMINS = [(address, address) for address in env_list("ADMINS", "")]

@@ -16,11 +16,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import hooks, permissions, selectors
-from .errors import FieldError, RegistrationError
+from . import hooks, nik_check, permissions, selectors
+from .errors import DuplicateNik, FieldError, RegistrationError
 from .forms import RegistrationForm
-from .models import NikPrefix, Participant, Region, StaffProfile, nik_q
-from .nik import NikError, parse_nik
+from .models import Participant, Region, StaffProfile
 from .services import register_participant
 
 PAGE_SIZE = 25
@@ -97,13 +96,30 @@ def register(request: HttpRequest) -> HttpResponse:
                     client_token=data["client_token"],
                 )
             except RegistrationError as exc:
-                _attach_errors(form, exc.errors)
+                _attach_errors(form, _outside_scope_neutral(request, exc))
             else:
                 return redirect("enrollment:registered", pk=participant.pk)
     else:
         form = RegistrationForm()
     status = 200 if not form.errors else 400
     return render(request, "enrollment/register.html", {"form": form}, status=status)
+
+
+def _outside_scope_neutral(request: HttpRequest, exc: RegistrationError) -> list[FieldError]:
+    """A NIK held by a participant outside the user's scope: say only that it cannot be
+    registered, with no KPJ or branch (the NIK check does not reveal it either)."""
+    if not isinstance(exc, DuplicateNik) or (
+        exc.existing_id is not None
+        and permissions.participants_in_scope(request.user).filter(pk=exc.existing_id).exists()
+    ):
+        return exc.errors
+    neutral = _(
+        "This NIK cannot be registered here. If the worker is not yet a participant, ask your "
+        "branch office to check the NIK."
+    )
+    return [
+        FieldError(e.field, e.code, neutral) if e.code == "duplicate_nik" else e for e in exc.errors
+    ]
 
 
 def _attach_errors(form: RegistrationForm, errors: list[FieldError]) -> None:
@@ -115,27 +131,18 @@ def _attach_errors(form: RegistrationForm, errors: list[FieldError]) -> None:
 @login_required
 @require_POST
 def check_nik(request: HttpRequest) -> HttpResponse:
-    """Inline validation while typing (htmx): the NIK's own rules and whether it is registered."""
-    value = request.POST.get("nik", "").strip()
-    message, ok = "", False
-    if value:
-        try:
-            parsed = parse_nik(value, today=timezone.localdate())
-        except NikError as exc:
-            message = str(exc.message)
-        else:
-            if not NikPrefix.objects.filter(code=parsed.prefix6).exists():
-                message = _("The NIK's first six digits are not a known district code.")
-            elif Participant.objects.filter(nik_q(value)).exists():
-                message = _("This NIK is already registered.")
-            else:
-                ok = True
-                sex = _("female") if parsed.sex == "F" else _("male")
-                message = _("Valid NIK: born %(date)s, %(sex)s.") % {
-                    "date": parsed.birth_date.strftime("%d-%m-%Y"),
-                    "sex": sex,
-                }
-    return render(request, "enrollment/_nik_check.html", {"message": message, "ok": ok})
+    """Inline validation while typing (htmx): the NIK's own rules and whether a participant in
+    the user's scope has it; rate-limited per user (enrollment/nik_check.py)."""
+    result = nik_check.check_nik(request.user, request.POST.get("nik", ""))
+    response = render(
+        request,
+        "enrollment/_nik_check.html",
+        {"message": result.message, "ok": result.ok, "participant": result.participant},
+        status=429 if result.limited else 200,
+    )
+    if result.limited:
+        response["Retry-After"] = str(result.retry_after)
+    return response
 
 
 @login_required
