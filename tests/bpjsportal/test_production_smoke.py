@@ -10,15 +10,17 @@ import json
 import re
 import subprocess
 import sys
+from email.utils import parsedate_to_datetime
 from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from django_otp.oath import TOTP
 
 from tests.bpjsportal.production import HOST, production_env
-from tests.conftest import PASSWORD, _test_database_url, add_totp_device, make_staff, totp_code
+from tests.conftest import PASSWORD, _test_database_url, add_totp_device, make_staff
 from tests.servers import free_port, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +76,14 @@ def csrf_token(page: bytes) -> str:
     found = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
     assert found, "no CSRF token in the form"
     return found.group(1).decode()
+
+
+def totp_code_at(device: Any, server_date: str) -> str:
+    """The code the user's authenticator app shows at the server's time (its Date header):
+    the server runs on the real clock, the test's own clock may be pinned elsewhere."""
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = parsedate_to_datetime(server_date).timestamp()
+    return f"{totp.token():0{device.digits}d}"
 
 
 def manage(*args: str, env: dict[str, str]) -> str:
@@ -155,9 +165,9 @@ def test_production_deploy_serves_login_dashboard_api_schema_and_static_files(
     assert (status, headers["Location"]) == (302, "/reports/"), "password step"
     status, headers, _ = browser.get("/reports/")
     assert status == 302 and headers["Location"].startswith("/login/otp/"), "TOTP step next"
-    status, _, otp_page = browser.get(headers["Location"])
+    status, headers, otp_page = browser.get(headers["Location"])
     assert status == 200, "TOTP step"
-    code = totp_code(add_totp_device(admin))
+    code = totp_code_at(add_totp_device(admin), headers["Date"])
     status, headers, _ = browser.request(
         "POST",
         "/login/otp/",
