@@ -203,7 +203,7 @@ def test_admin_posts_a_sponsor_batch_and_lists_bad_rows(admin_user: Any, mine: A
     assert good.status_code == 302 and Payment.objects.count() == 1
 
 
-# --- sponsor consents on the participant page ------------------------------------------------------
+# --- sponsor consents on the participant page -------------------------------------------------
 def test_agent_records_a_consent_in_person_and_withdraws_it(
     agent: Any, other_agent: Any, mine: Any
 ) -> None:
