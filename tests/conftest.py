@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import time_machine
+
+from tests import clock
 
 # A queue of our own, so a `make run` worker on the same Redis never takes the tests' tasks.
 os.environ.setdefault("CELERY_QUEUE", f"test-{uuid.uuid4().hex[:8]}")
@@ -35,6 +38,68 @@ def _use_test_queue() -> None:
 _use_test_queue()
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- the clock (tests/clock.py) -------------------------------------------------------------
+_session_travel: list[time_machine.travel] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clock(instant): pin the test's clock at an ISO instant")
+    config.addinivalue_line(
+        "markers",
+        "real_clock(why): the real time even under BPU_TEST_CLOCK (PostgreSQL's clock cannot "
+        "travel: for a test that compares the two clocks' stamps)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "two_clocks(day=None): run at 23:30 UTC and at 00:30 WIB of the session's Jakarta day",
+    )
+    instant = clock.session_instant()  # BPU_TEST_CLOCK: the whole session, ticking
+    if instant is not None and not _session_travel:
+        _session_travel.append(time_machine.travel(instant, tick=True))
+        _session_travel[0].start()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    while _session_travel:
+        _session_travel.pop().stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"clock: {clock.ENV}={os.environ.get(clock.ENV) or '(real time)'}"
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("two_clocks")
+    if marker is not None:
+        day = marker.kwargs.get("day")
+        day = date.fromisoformat(day) if day else clock.jakarta_day()
+        metafunc.parametrize(
+            "_clock",
+            [clock.two_clocks_instant(day, i) for i in clock.TWO_CLOCKS],
+            ids=list(clock.TWO_CLOCKS),
+            indirect=True,
+        )
+
+
+@pytest.fixture(autouse=True)
+def _clock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The clock of a `two_clocks` or `clock(instant)` test, pinned (and ticking) before any
+    other fixture of the test computes "today"."""
+    instant = getattr(request, "param", None)
+    marker = request.node.get_closest_marker("clock")
+    if instant is None and marker is not None:
+        instant = clock.parse_instant(marker.args[0])
+    if instant is None and request.node.get_closest_marker("real_clock") is not None:
+        instant = clock.real_now() if time_machine.escape_hatch.is_travelling() else None
+    if instant is None:
+        yield
+        return
+    with time_machine.travel(instant, tick=True):
+        yield
+
+
 PASSWORD = "test-pass-2024-xyz"
 
 
@@ -66,6 +131,26 @@ def tx_refdata(transactional_db: Any) -> None:
 
     if not Region.objects.filter(level=4).exists():
         call_command("load_reference_data", verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _celery_app_as_found() -> Iterator[None]:
+    """Each test leaves this process's Celery app as it found it: the same broker and result
+    store, and no result backend or pool still built for another one (a test that points Celery
+    at a server of its own must undo all of it, tests/contributions/test_redis_outage.py)."""
+    from bpjsportal.celery import app
+
+    def state() -> tuple[Any, ...]:
+        backend = app._backend.url if app._backend is not None else app.conf.result_backend
+        # (the backend this thread would use: thread-safe ones are shared, others per thread)
+        broker = app.connection_for_write().as_uri()
+        pool = app._pool.connection.as_uri() if app._pool is not None else broker
+        return app.conf.broker_url, app.conf.result_backend, backend, broker, pool
+
+    before = state()
+    yield
+    after = state()
+    assert after == before, f"the test left Celery on {after}, found it on {before}"
 
 
 @pytest.fixture(autouse=True)
@@ -240,11 +325,18 @@ def start_worker(pool: str = "solo", **env: str) -> tuple[subprocess.Popen[bytes
     from bpjsportal.celery import app
 
     node = f"test-{uuid.uuid4().hex[:6]}@{socket.gethostname()}"
-    full_env = {**os.environ, "DATABASE_URL": _test_database_url(), "DB_CONN_MAX_AGE": "0", **env}
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": _test_database_url(),
+        "DB_CONN_MAX_AGE": "0",
+        **clock.subprocess_env(),  # the worker's now is the test's (`python -m tests.clock`)
+        **env,
+    }
     (ROOT / "var").mkdir(exist_ok=True)
     with open(ROOT / "var" / "test-celery-worker.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "bpjsportal", "worker", f"--pool={pool}",
+            [sys.executable, "-m", "tests.clock", "-m", "celery", "-A", "bpjsportal", "worker",
+             f"--pool={pool}",
              *(["--concurrency=1"] if pool == "prefork" else []),
              "-Q", os.environ["CELERY_QUEUE"], "-l", "info", "--without-heartbeat",
              "--without-gossip", "--without-mingle", "-n", node],
