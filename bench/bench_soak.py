@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
@@ -50,6 +51,7 @@ from harness import (
 
 DB = "replica_bench_soak"
 WORKLOADS = ("registrations", "payments", "dashboard", "sync")
+JAKARTA = ZoneInfo("Asia/Jakarta")  # the portal's zone (TIME_ZONE)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -120,7 +122,7 @@ def _phase(
 ) -> dict[str, Outcome]:
     outcomes = {name: Outcome() for name in names}
     deadline = time.perf_counter() + seconds
-    year = date.today().year
+    year = datetime.now(JAKARTA).year  # the portal's year (the API reads it in Asia/Jakarta)
     run_id = uuid.uuid4().hex[:8]
 
     def timed(name: str, call: Callable[[], httpx.Response], ok: int) -> httpx.Response | None:

@@ -10,6 +10,7 @@ from datetime import date, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import hooks
@@ -129,7 +130,7 @@ def seed_demo(participants_per_agent: int = 40, seed: int = 2024) -> dict[str, i
         else 2
         for o in occupations
     ]
-    levels = hooks.income_levels(date.today())[:8] or [1_000_000]
+    levels = hooks.income_levels(timezone.localdate())[:8] or [1_000_000]
     for username in ("agent1", "agent2", "agent3"):
         profile = profiles[username]
         assert profile.branch is not None

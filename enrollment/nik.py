@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 # Kemendagri province codes (Kepmendagri 300.2.2-2138/2025).
@@ -110,7 +111,7 @@ def parse_nik(value: str, *, today: date | None = None) -> ParsedNik:
     if day > 40:
         day -= 40
         sex = "F"
-    today = today or date.today()
+    today = today or timezone.localdate()  # the portal's day (Asia/Jakarta), not the host's
     year = 2000 + yy
     if year > today.year:
         year -= 100

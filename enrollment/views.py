@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from datetime import date
 
 import qrcode
 import qrcode.image.svg
@@ -189,7 +188,7 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "enrollment/participant_detail.html",
         {
             "participant": participant,
-            "today": date.today(),
+            "today": timezone.localdate(),
             **hooks.participant_panels(participant),
         },
     )

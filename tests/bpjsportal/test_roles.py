@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
 from enrollment.permissions import ACTIONS, PRINCIPALS, TABLE, Scope, docs_table
 from tests.api.conftest import Caller, reg_body
@@ -81,7 +81,7 @@ def world(branches: dict[str, Any], register: Any) -> World:
     }
     payments = {}
     for key, p in participants.items():
-        due = quote_payment(p, Coverage.objects.get(pk=p.pk), months=1, as_of=date.today())
+        due = quote_payment(p, Coverage.objects.get(pk=p.pk), months=1, as_of=timezone.localdate())
         payments[key], _ = record_payment(
             participant=p,
             amount=due.amount,
@@ -213,7 +213,7 @@ def test_every_role_on_every_action_page(world: World) -> None:
     from django.contrib import admin
     from django.urls import reverse
 
-    year = date.today().year
+    year = timezone.localdate().year
     wrong = []
     for role in ("agent", "supervisor", "regional_admin", "admin"):
         c = _client(role, world)
@@ -359,7 +359,7 @@ def test_every_api_scope_on_every_endpoint(world: World, callers: dict[str, Call
         if got != expected:
             wrong.append((principal, label, expected, got))
 
-    today = date.today().isoformat()
+    today = timezone.localdate().isoformat()
     for principal, caller in callers.items():
         row = {action: TABLE[action][principal] for action in TABLE}
         for path in ("/api/v1/regions/", "/api/v1/occupations/", "/api/v1/sync/payments/"):

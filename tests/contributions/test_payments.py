@@ -265,7 +265,7 @@ def test_payment_dates_outside_the_window_are_refused_with_their_code(
     cases = {
         "paid_at_too_old": [
             datetime(1, 1, 1, tzinfo=UTC),
-            datetime(1999, 12, 31, 23, 0),  # naive: read as local time
+            datetime(1999, 12, 31, 23, 0),  # noqa: DTZ001 - naive on purpose: read as local time
             now - timedelta(days=31),
         ],
         "paid_at_future": [now + timedelta(minutes=5)],

@@ -92,6 +92,13 @@ def test_century_puts_the_date_in_the_past() -> None:
     assert parse_nik("3273052411260001", today=TODAY).birth_date == date(2026, 11, 24)
 
 
+@pytest.mark.clock("2026-12-31T23:30:00Z")  # 1 January 2027, 06:30 in Jakarta
+def test_without_a_date_the_century_is_decided_on_jakartas_day_not_the_hosts() -> None:
+    """A baby born on 1 January 2027 registered at 06:30 WIB: on a UTC host the date is still
+    31 December 2026, and `date.today()` put the birth in 1927."""
+    assert parse_nik("3273050101270001").birth_date == date(2027, 1, 1)
+
+
 def test_build_nik_is_the_inverse() -> None:
     nik = build_nik("327305", date(1985, 12, 31), "F", 42)
     assert nik == "3273057112850042"
