@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminSite
 
+from enrollment.api.errors import error_body
 from enrollment.permissions import can, requires_otp
 
 ENROLLED_SESSION_KEY = "otp_enrolled"
@@ -60,13 +61,11 @@ class SecondFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(OPEN_PREFIXES) and needs_second_factor(request):
             if request.path.startswith("/api/"):
-                return JsonResponse(
-                    {
-                        "error": "otp_required",
-                        "message": _("Enter your two-factor code on the website first."),
-                    },
-                    status=403,
+                # the API's one error body (enrollment/api/errors.py), as its schema says
+                body = error_body(
+                    "otp_required", _("Enter your two-factor code on the website first.")
                 )
+                return JsonResponse(body, status=403)
             return HttpResponseRedirect(second_factor_url(request))
         return self.get_response(request)
 

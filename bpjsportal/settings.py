@@ -333,6 +333,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation's error responses and empty parameters (bpjsportal/api_schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "bpjsportal.api_schema.document_errors",
+    ],
 }
 # API limits: requests per client (None = unlimited) and the largest JSON body accepted.
 API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min") or None

@@ -1,13 +1,25 @@
-"""GET /api/v1/reports/progress/?year=YYYY (&province, occupation, partner): the dashboard's
-headline figures, series and projection, from the same selector as the page."""
+"""GET /api/v1/reports/progress/?year=YYYY (&as_of, province, occupation, partner): the
+dashboard's headline figures, series and projection, from the same selector as the page.
+
+The page forgives a bad filter (it falls back to the default); the API refuses it with a 400
+naming the parameter, so a client learns of its mistake and the OpenAPI schema is true: what
+the schema refuses, the API refuses (tests/api/test_schema.py runs schemathesis on it). An
+empty parameter is the parameter not sent."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,9 +27,89 @@ from rest_framework.views import APIView
 from bpjsportal.routers import use_replica
 from enrollment import permissions
 from enrollment.api.auth import ApiTokenAuthentication, ClientRateThrottle
+from enrollment.api.errors import ApiError
 from enrollment.models import ApiClient
 
 from . import selectors
+
+YEARS = (
+    2000,
+    2100,
+)  # a year outside the rollups' range is refused; inside it, clamped as on the page
+PARTNER_IDS = (1, 2**31 - 1)
+CODE_PATTERN = r"^[0-9A-Za-z._-]{1,32}$"
+_INTEGER = re.compile(r"-?[0-9]{1,12}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_CODE = re.compile(CODE_PATTERN[1:-1])
+
+PARAMETERS = [
+    OpenApiParameter(
+        "year",
+        {"type": "integer", "minimum": YEARS[0], "maximum": YEARS[1]},
+        description="default: this year (later years count as at most five years ahead)",
+    ),
+    OpenApiParameter(
+        "as_of",
+        OpenApiTypes.DATE,
+        description="the figures' day (default: today, or the year's last day); a day in the "
+        "future or before 2000 is ignored",
+    ),
+    OpenApiParameter(
+        "province",
+        {"type": "string", "pattern": CODE_PATTERN},
+        description="province code, e.g. 32 (a regional administrator gets their own)",
+    ),
+    OpenApiParameter(
+        "occupation", {"type": "string", "pattern": CODE_PATTERN}, description="occupation code"
+    ),
+    OpenApiParameter(
+        "partner",
+        {"type": "integer", "minimum": PARTNER_IDS[0], "maximum": PARTNER_IDS[1]},
+        description="partner id",
+    ),
+]
+
+
+def _in_range(raw: str, bounds: tuple[int, int]) -> bool:
+    return bool(_INTEGER.fullmatch(raw)) and bounds[0] <= int(raw) <= bounds[1]
+
+
+def _is_date(raw: str) -> bool:
+    if not _DATE.fullmatch(raw):
+        return False
+    try:
+        date.fromisoformat(raw)
+    except ValueError:
+        return False
+    return True
+
+
+def check_parameters(params: Any) -> None:
+    """ApiError 400 `<name>_invalid` for the first parameter the schema would refuse."""
+    checks: dict[str, tuple[Callable[[str], bool], str]] = {
+        "year": (
+            lambda raw: _in_range(raw, YEARS),
+            _("year must be a whole number from %(low)s to %(high)s.")
+            % {"low": YEARS[0], "high": YEARS[1]},
+        ),
+        "as_of": (_is_date, _("as_of must be a date written YYYY-MM-DD.")),
+        "province": (
+            lambda raw: bool(_CODE.fullmatch(raw)),
+            _("province must be a province code such as 32."),
+        ),
+        "occupation": (
+            lambda raw: bool(_CODE.fullmatch(raw)),
+            _("occupation must be an occupation code such as petani."),
+        ),
+        "partner": (
+            lambda raw: _in_range(raw, PARTNER_IDS),
+            _("partner must be a partner id (a whole number)."),
+        ),
+    }
+    for name, (valid, message) in checks.items():
+        for raw in params.getlist(name):
+            if raw != "" and not valid(raw):
+                raise ApiError(f"{name}_invalid", message)
 
 
 class ProgressApi(APIView):
@@ -27,14 +119,10 @@ class ProgressApi(APIView):
     authentication_classes = [ApiTokenAuthentication, SessionAuthentication]
     permission_classes = [IsAuthenticated]
     throttle_classes = [ClientRateThrottle]
+    renderer_classes = [JSONRenderer]
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("year", int, description="default: this year"),
-            OpenApiParameter("province", str, description="province code, e.g. 32"),
-            OpenApiParameter("occupation", str, description="occupation code"),
-            OpenApiParameter("partner", int, description="partner id"),
-        ],
+        parameters=PARAMETERS,
         responses=OpenApiTypes.OBJECT,
         description="Headline figures, monthly series and projection (docs/reporting.md).",
     )
@@ -44,5 +132,6 @@ class ProgressApi(APIView):
         scope = selectors.scope_for(who)
         if scope is None or not permissions.can(who, "view_dashboard"):
             raise PermissionDenied
+        check_parameters(request.query_params)
         f = selectors.parse_filters(request.query_params, scope)
         return Response(selectors.progress(f).as_dict())

@@ -51,7 +51,7 @@ class QuoteApi(ApiView):
         parameters=[
             OpenApiParameter("income", int, required=True),
             OpenApiParameter("programmes", str, description="JKK,JKM or JKK,JKM,JHT"),
-            OpenApiParameter("months", int),
+            OpenApiParameter("months", {"type": "integer", "minimum": 1, "maximum": MAX_MONTHS}),
             OpenApiParameter("occupation", str, description="occupation code (sector discounts)"),
         ],
         responses={200: QuoteSerializer, **ERRORS},

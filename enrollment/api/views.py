@@ -55,6 +55,13 @@ from .serializers import (
 from .sync import decode_token, encode_token, sync_page
 
 PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 500}
+# check_idempotency_key: 1 to 128 printable ASCII characters (no space at either end: HTTP trims)
+IDEMPOTENCY_KEY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 128,
+    "pattern": r"^[!-~]([ -~]*[!-~])?$",
+}
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
 
 
@@ -238,7 +245,9 @@ class ParticipantDetailApi(ApiView):
 class ParticipantBulkApi(ApiView):
     @extend_schema(
         request=BulkInput,
-        parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, True)],
+        parameters=[
+            OpenApiParameter("Idempotency-Key", IDEMPOTENCY_KEY, OpenApiParameter.HEADER, True)
+        ],
         responses={200: BulkOutput, 422: ErrorSerializer, **ERRORS},
     )
     def post(self, request: Request) -> Response:

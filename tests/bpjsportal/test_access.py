@@ -104,7 +104,8 @@ def test_admin_is_sent_to_the_totp_step_after_the_password(admin_user: Any) -> N
         r = c.get(path)
         assert r.status_code == 302 and "/login/otp/" in r["Location"], path
     api = c.get("/api/v1/reports/progress/")
-    assert api.status_code == 403 and api.json()["error"] == "otp_required"
+    assert api.status_code == 403 and api.json()["code"] == "otp_required"
+    assert api.json()["errors"] == []  # the API's one error body (docs/api.md)
 
 
 @pytest.mark.django_db
