@@ -40,6 +40,7 @@ def paid_person(admin_api: Caller, channel_api: Caller) -> dict[str, Any]:
     return person
 
 
+@pytest.mark.real_clock("the export's event (Python's clock) newest among the triggers' (the DB's)")
 def test_command_exports_everything_and_records_the_access(
     paid_person: dict[str, Any], admin_user: Any
 ) -> None:

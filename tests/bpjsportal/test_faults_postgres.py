@@ -22,6 +22,7 @@ import httpx
 import psycopg
 import pytest
 
+from tests import clock
 from tests.servers import PG_BIN, DedicatedPostgres, free_port, wait_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -126,18 +127,19 @@ def portal(django_db_setup: Any, django_db_blocker: Any) -> Iterator[dict[str, A
             "DEBUG": "1",
             "ALLOWED_HOSTS": "127.0.0.1",
             "NOTIFY_ON_PAYMENT": "1",
+            **clock.subprocess_env(),  # the set-up and gunicorn run on the test's clock
         }
         setup = subprocess.run(
-            [sys.executable, "manage.py", "shell", "-c", SETUP], cwd=ROOT, env=env,
-            timeout=60, capture_output=True, text=True,
+            [sys.executable, "-m", "tests.clock", "manage.py", "shell", "-c", SETUP],
+            cwd=ROOT, env=env, timeout=60, capture_output=True, text=True,
         )  # fmt: skip
         assert setup.returncode == 0, setup.stderr[-3000:]
         facts = json.loads(setup.stdout.split("SETUP=", 1)[1])
         port = free_port()
         log = open(pg.dir / "gunicorn.log", "wb")  # noqa: SIM115 - closed with the process
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bpjsportal.wsgi", "-b", f"127.0.0.1:{port}",
-             "-w", "1", "--threads", "2", "--timeout", "60"],
+            [sys.executable, "-m", "tests.clock", "-m", "gunicorn", "bpjsportal.wsgi",
+             "-b", f"127.0.0.1:{port}", "-w", "1", "--threads", "2", "--timeout", "60"],
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_port(port, up=True, timeout=30)

@@ -143,8 +143,7 @@ INSERT INTO enrollment_participant
      consent_data, consent_reminders, created_at, updated_at, partner_id)
 SELECT sha256(g::text::bytea), 'placeholder:' || g, lpad((30000000000 + g)::text, 11, '0'),
        'Pekerja ' || g, DATE '1990-01-01', 'M', '+6281200000000', '', 'id', '32.73.05.1001',
-       '32', '32.73', 'Jl. Uji', 'petani', 1000000, false, 'partner', true, false, now(), now(),
-       %s
+       '32', '32.73', 'Jl. Uji', 'petani', 1000000, false, 'partner', true, false, %s, %s, %s
 FROM generate_series(1, 10000) AS g
 """
 
@@ -154,7 +153,8 @@ def test_ten_thousand_row_batch_is_all_or_nothing(sponsor: Partner) -> None:
 
     with connection.cursor() as cur:
         # registered by the sponsor; coverage rows are opened by the batch itself
-        cur.execute(BULK_PARTICIPANTS, [sponsor.pk])
+        # registered "now" on the portal's clock (Python's), as register_participant stamps it
+        cur.execute(BULK_PARTICIPANTS, [timezone.now(), timezone.now(), sponsor.pk])
     kpjs = [f"{30_000_000_000 + g:011d}" for g in range(1, 10_001)]
     bad = [(k, 1) for k in kpjs[:-1]] + [("39999999999", 1)]  # only the last row is wrong
     with pytest.raises(BatchError) as err:

@@ -37,6 +37,18 @@ def participant_on(register: Any) -> Any:
     return _make
 
 
+def months_to_activate(participant: Any, day: date) -> int:
+    """Months a payment on `day` must cover to make `participant` active: arrears plus the
+    current month (early in a month, a worker registered last month owes two)."""
+    from contributions.coverage import months_due_now
+    from contributions.models import Coverage
+
+    cov = Coverage.objects.get(pk=participant.pk)
+    return max(
+        1, months_due_now(paid_through=cov.paid_through, start_month=cov.start_month, as_of=day)
+    )
+
+
 @pytest.fixture
 def pay_on() -> Any:
     """Pay the quoted amount for `months` at `day` (10:00 local unless `hour` is given)."""

@@ -22,6 +22,11 @@ from reporting.rollup_events import refresh_day
 from reporting.rollups import rebuild_rollups
 from reporting.selectors import Filters
 from reporting.targets import save_target
+from tests.reporting.conftest import months_to_activate
+
+# Data written for "today": at the two clocks (23:30 UTC = 06:30 WIB, and 00:30 WIB), when the
+# UTC date is the day before Jakarta's.
+pytestmark = pytest.mark.two_clocks
 
 ROLLUP_TABLES = ("reporting_provincerollup", "reporting_dailyrollup", "reporting_demographic")
 
@@ -41,7 +46,7 @@ def built(participant_on: Any, pay_on: Any) -> dict[str, Any]:
     start = max(date(today.year, 1, 1), today - timedelta(days=10))
     a = participant_on(start)
     participant_on(start)
-    pay_on(a, today)
+    pay_on(a, today, months=months_to_activate(a, today))
     save_target(year=today.year, active_target=1000)
     rebuild_rollups(start=date(today.year, 1, 1), end=today)
     return {"start": start, "a": a}
@@ -62,7 +67,7 @@ def test_a_rebuild_is_seen_by_the_next_read(built: Any, participant_on: Any, pay
     assert selectors.progress(f).registered == 2
     assert selectors.page_figures(f)[0].active == 1
     b = participant_on(built["start"])
-    pay_on(b, timezone.localdate())
+    pay_on(b, timezone.localdate(), months=months_to_activate(b, timezone.localdate()))
     rebuild_rollups(start=date(f.year, 1, 1), end=f.as_of)
     assert selectors.progress(f).registered == 3
     page, tables = selectors.page_figures(f)
@@ -75,7 +80,8 @@ def test_an_intraday_refresh_is_seen_by_the_next_read(
 ) -> None:
     f = today_filters()
     before = selectors.progress(f)
-    pay_on(participant_on(built["start"]), f.as_of)
+    c = participant_on(built["start"])
+    pay_on(c, f.as_of, months=months_to_activate(c, f.as_of))
     assert refresh_day(f.as_of) == 1
     after = selectors.progress(f)
     assert (after.registered, after.active) == (before.registered + 1, before.active + 1)

@@ -168,6 +168,7 @@ def test_calendar_follows_the_coverage_rules() -> None:
             assert got == want, (nu, day)
 
 
+@pytest.mark.two_clocks(day="2026-12-31")  # a year of history behind "today" (`history`)
 @pytest.mark.parametrize("chunk", [1_500_000, 1], ids=["one-group", "group-per-province"])
 def test_event_build_equals_the_per_day_build_on_every_day(
     history: dict[str, Any], chunk: int, settings: Any
@@ -207,6 +208,7 @@ def test_event_build_equals_the_per_day_build_on_every_day(
     assert _rows() == want
 
 
+@pytest.mark.two_clocks(day="2026-12-31")  # a year of history behind "today" (`history`)
 def test_delta_refresh_equals_a_rebuild_of_today(
     history: dict[str, Any], participant_on: Any, pay_on: Any
 ) -> None:
@@ -264,6 +266,7 @@ def _lock_is_free() -> bool:
         other.close()
 
 
+@pytest.mark.two_clocks(day="2026-12-31")  # a year of history behind "today" (`history`)
 @pytest.mark.django_db(transaction=True)
 def test_parallel_build_equals_the_per_day_build(
     history: dict[str, Any], settings: Any, monkeypatch: Any
@@ -307,6 +310,7 @@ def test_parallel_build_equals_the_per_day_build(
     assert _stage_tables() == [] and _lock_is_free()
 
 
+@pytest.mark.two_clocks(day="2026-12-31")  # the edge days lie between February and May
 def test_event_build_on_age_band_birthdays_that_are_also_status_days(
     participant_on: Any, pay_on: Any
 ) -> None:

@@ -16,6 +16,11 @@ from reporting.models import TargetVersion
 from reporting.rollups import rebuild_rollups
 from reporting.targets import save_target
 from tests.conftest import login_as, nik_for
+from tests.reporting.conftest import months_to_activate
+
+# Data written for "today": at the two clocks (23:30 UTC = 06:30 WIB, and 00:30 WIB), when the
+# UTC date is the day before Jakarta's.
+pytestmark = pytest.mark.two_clocks
 
 
 @pytest.fixture
@@ -32,8 +37,8 @@ def two_provinces(participant_on: Any, pay_on: Any, agent: Any) -> None:
         sex="F",
         village="35.78.01.1001",
     )
-    pay_on(a, today, collected_by=agent.staff)
-    pay_on(c, today)
+    pay_on(a, today, months=months_to_activate(a, today), collected_by=agent.staff)
+    pay_on(c, today, months=months_to_activate(c, today))
     save_target(year=today.year, active_target=1000, breakdowns=[("province", "35", 300)])
     rebuild_rollups(start=date(today.year, 1, 1), end=today)
 
