@@ -5,6 +5,7 @@ publishes them, a real worker sends each exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -34,11 +35,36 @@ from tests.servers import DedicatedRedis
 BANNER = "Reminders and notifications are delayed"
 
 
-def _point_celery_at(url: str) -> None:
-    app.conf.broker_url = url
-    app.conf.result_backend = url
-    app._pool = None  # connection and producer pools are per broker URL: build them again
+def _point_celery_at(broker: str, backend: str | None = None) -> None:
+    """Celery's broker and result store, and everything the app built for the old ones: the
+    result backend is built once per app (a stale one keeps retrying the stopped server and then
+    fails every later `.get()`: "Retry limit exceeded ... result store"), the connection and
+    producer pools once per broker URL."""
+    app.conf.broker_url = broker
+    app.conf.result_backend = backend or broker
+    old = app._backend
+    app._backend_cache = None  # a thread-safe backend is kept for the app, another per thread
+    vars(app._local).pop("backend", None)
+    if old is not None:
+        with contextlib.suppress(Exception):  # its server may be gone: nothing to say goodbye to
+            old.result_consumer.stop()
+        with contextlib.suppress(Exception):
+            old.client.connection_pool.disconnect()
+    app._pool = None
     app.amqp._producer_pool = None
+
+
+def _forget_pools_of(server: DedicatedRedis) -> None:
+    """kombu keeps a process-wide pool per broker: drop the stopped server's."""
+    from kombu import pools
+
+    for group in (pools.connections, pools.producers):
+        for key, pool in list(group.items()):
+            conn = pool.connection if group is pools.connections else pool.connections.connection
+            if conn.port == server.port:
+                with contextlib.suppress(Exception):
+                    pool.force_close_all()
+                dict.pop(group, key)  # keys are already hashed (EqualityDict hashes again)
 
 
 @pytest.fixture
@@ -57,16 +83,22 @@ def own_redis(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Dedica
     }
     settings.REDIS_HEALTH_TTL = 0.5
     settings.API_THROTTLE_RATE = "1000/min"
+    # the worker subprocess; Celery's own conf reads these before its settings too, so they are
+    # undone here, before Celery is pointed back (not at the end of the test, by `monkeypatch`)
+    env = pytest.MonkeyPatch()
     for name in ("REDIS_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND"):
-        monkeypatch.setenv(name, server.url)  # the worker subprocess
+        env.setenv(name, server.url)
     _point_celery_at(server.url)
     redis_status.reset()
     monkeypatch.setattr(ClientRateThrottle, "_warned_at", 0.0)  # its log line is once a minute
-    yield server
-    server.stop()
-    _point_celery_at(before[0])
-    app.conf.result_backend = before[1]
-    redis_status.reset()
+    try:
+        yield server
+    finally:
+        server.stop()
+        env.undo()
+        _point_celery_at(*before)
+        _forget_pools_of(server)
+        redis_status.reset()
 
 
 def _queued(server: DedicatedRedis, queue: str) -> list[dict[str, Any]]:
@@ -190,9 +222,7 @@ def test_redis_down_registration_and_payment_work_then_outbox_drains_exactly_onc
     queue = app.conf.task_default_queue
     messages = _queued(own_redis, queue)
     ids = sorted(m["headers"]["id"] for m in messages)
-    assert ids == sorted(
-        f"outbox-{pk}" for pk in OutboxMessage.objects.values_list("pk", flat=True)
-    )
+    assert ids == sorted(outbox.task_id(m) for m in OutboxMessage.objects.all())
     assert {m["headers"]["task"] for m in messages} == {"contributions.send_reminder_batch"}
 
     worker, _node = start_worker(REMINDER_SEND_FROM_HOUR="0", REMINDER_SEND_UNTIL_HOUR="24")
