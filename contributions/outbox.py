@@ -8,8 +8,8 @@ Guarantees:
   running at once (beat on two hosts, the command by hand) never publish the same row together;
 - a row is marked published in the transaction that holds its lock, after the broker accepted
   it; a crash between the two publishes it again on the next run: at-least-once, under the
-  Celery task id `outbox-<id>`. Every task sent through here must be idempotent (they are: see
-  contributions/notifications.py).
+  Celery task id `outbox-<id>-<created, µs>` (`task_id`). Every task sent through here must be
+  idempotent (they are: see contributions/notifications.py).
 """
 
 from __future__ import annotations
@@ -57,7 +57,14 @@ class RelayResult:
 
 
 def task_id(message: OutboxMessage) -> str:
-    return f"outbox-{message.pk}"
+    """The row's Celery task id: the same at every publication of the row, and never the id of
+    another row's task in the result store. That store outlives the table's sequence (a restored
+    or re-created database, several databases on one Redis, as in the tests) and Celery reads a
+    SUCCESS stored under a task id as "this task already ran": a pool process killed mid-task
+    whose id matched an old result was acknowledged instead of requeued, so `outbox-<id>` alone
+    is not enough - the row's creation time (microseconds) makes the id unique."""
+    created = int(message.created_at.timestamp() * 1_000_000)
+    return f"outbox-{message.pk}-{created}"
 
 
 def _publish(message: OutboxMessage) -> None:
