@@ -30,6 +30,7 @@ from django.utils.translation import pgettext
 
 from bpjsportal import redis_status
 
+from .errors import DuplicateNik, FieldError, RegistrationError
 from .models import NikPrefix, Participant, nik_q
 from .nik import NikError, parse_nik
 from .permissions import participants_in_scope
@@ -130,3 +131,21 @@ def check_nik(user: Any, value: str) -> NikCheck:
         "sex": sex,
     }
     return NikCheck(message, ok=True)
+
+
+def as_seen_by(who: Any, exc: RegistrationError) -> list[FieldError]:
+    """The errors of a refused registration as `who` (a user or an API client) may read them: a
+    NIK held by a participant outside `who`'s scope says only that it cannot be registered,
+    with no KPJ or branch (the NIK check does not reveal it either). Pages and the API both."""
+    if not isinstance(exc, DuplicateNik) or (
+        exc.existing_id is not None
+        and participants_in_scope(who).filter(pk=exc.existing_id).exists()
+    ):
+        return exc.errors
+    neutral = _(
+        "This NIK cannot be registered here. If the worker is not yet a participant, ask your "
+        "branch office to check the NIK."
+    )
+    return [
+        FieldError(e.field, e.code, neutral) if e.code == "duplicate_nik" else e for e in exc.errors
+    ]

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import hooks, nik_check, permissions, selectors
-from .errors import DuplicateNik, FieldError, RegistrationError
+from .errors import FieldError, RegistrationError
 from .forms import RegistrationForm
 from .models import Participant, Region, StaffProfile
 from .services import register_participant
@@ -95,30 +95,13 @@ def register(request: HttpRequest) -> HttpResponse:
                     client_token=data["client_token"],
                 )
             except RegistrationError as exc:
-                _attach_errors(form, _outside_scope_neutral(request, exc))
+                _attach_errors(form, nik_check.as_seen_by(request.user, exc))
             else:
                 return redirect("enrollment:registered", pk=participant.pk)
     else:
         form = RegistrationForm()
     status = 200 if not form.errors else 400
     return render(request, "enrollment/register.html", {"form": form}, status=status)
-
-
-def _outside_scope_neutral(request: HttpRequest, exc: RegistrationError) -> list[FieldError]:
-    """A NIK held by a participant outside the user's scope: say only that it cannot be
-    registered, with no KPJ or branch (the NIK check does not reveal it either)."""
-    if not isinstance(exc, DuplicateNik) or (
-        exc.existing_id is not None
-        and permissions.participants_in_scope(request.user).filter(pk=exc.existing_id).exists()
-    ):
-        return exc.errors
-    neutral = _(
-        "This NIK cannot be registered here. If the worker is not yet a participant, ask your "
-        "branch office to check the NIK."
-    )
-    return [
-        FieldError(e.field, e.code, neutral) if e.code == "duplicate_nik" else e for e in exc.errors
-    ]
 
 
 def _attach_errors(form: RegistrationForm, errors: list[FieldError]) -> None:
@@ -173,7 +156,10 @@ def registered(request: HttpRequest, pk: int) -> HttpResponse:
         "enrollment/registered.html",
         {
             "participant": participant,
-            "duplicates": selectors.likely_duplicates(participant)[:5],
+            # only those the user may see: the page names no one outside the scope
+            "duplicates": selectors.likely_duplicates(participant).filter(
+                pk__in=permissions.participants_in_scope(request.user).values("pk")
+            )[:5],
             **hooks.participant_panels(participant),
         },
     )

@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from ..errors import DuplicateNik, RegistrationError
 from ..models import ApiClient
+from ..nik_check import as_seen_by
 from .auth import ApiTokenAuthentication, ClientRateThrottle
 from .errors import ApiError
 from .parsers import StrictJSONParser
@@ -60,13 +61,16 @@ class ApiCursorPagination(CursorPagination):
         return size if size is not None else self.page_size
 
 
-def registration_error(exc: RegistrationError) -> ApiError:
+def registration_error(exc: RegistrationError, client: ApiClient) -> ApiError:
+    """The API's answer to a refused registration, as `client` may read it (a NIK held outside
+    its scope names no KPJ or branch: enrollment/nik_check.py as_seen_by)."""
     if isinstance(exc, DuplicateNik):
+        errors = as_seen_by(client, exc)
         return ApiError(
             "duplicate_nik",
-            exc.errors[0].message,
+            errors[0].message,
             status_code=status.HTTP_409_CONFLICT,
-            errors=exc.errors,
+            errors=errors,
         )
     return ApiError(
         "validation_error",

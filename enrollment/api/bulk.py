@@ -23,6 +23,7 @@ from rest_framework.exceptions import ValidationError
 
 from ..errors import FieldError, RegistrationError
 from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik, niks_q
+from ..nik_check import as_seen_by
 from ..services import (
     normalize_phone,
     register_participant,
@@ -231,7 +232,7 @@ def upsert_row(
             return _row_result(n, nik, "created", client, p)
         return _update_row(client, n, nik, existing, kwargs)
     except RegistrationError as exc:
-        return _row_result(n, nik, "error", client, errors=_errors(exc.errors))
+        return _row_result(n, nik, "error", client, errors=_errors(as_seen_by(client, exc)))
 
 
 def _update_row(
@@ -277,7 +278,9 @@ def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
             existing[outcome.nik] = outcome
             results[n] = _row_result(n, nik, "created", client, outcome)
         else:
-            results[n] = _row_result(n, nik, "error", client, errors=_errors(outcome.errors))
+            results[n] = _row_result(
+                n, nik, "error", client, errors=_errors(as_seen_by(client, outcome))
+            )
     # A row's outcome depends only on the rows before it with the same NIK, which are all done.
     for n in later:
         results[n] = upsert_row(client, n, rows[n], existing)

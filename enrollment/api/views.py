@@ -193,7 +193,7 @@ class ParticipantListApi(ApiView):
             kwargs = registration_kwargs(client, dict(serializer.validated_data))
             participant = register_participant(**kwargs)
         except RegistrationError as exc:
-            raise registration_error(exc) from exc
+            raise registration_error(exc, client) from exc
         out = _participants(Participant.objects.filter(pk=participant.pk)).get()
         return Response(ParticipantSerializer(out).data, status=status.HTTP_201_CREATED)
 
@@ -238,7 +238,7 @@ class ParticipantDetailApi(ApiView):
             try:
                 update_participant(participant=participant, **changes)
             except RegistrationError as exc:
-                raise registration_error(exc) from exc
+                raise registration_error(exc, client) from exc
         return Response(ParticipantSerializer(self._get(request, pk)).data)
 
 

@@ -65,6 +65,28 @@ def test_duplicate_nik_is_409(admin_api: Any) -> None:
     assert r.json()["code"] == "duplicate_nik"
 
 
+def test_a_duplicate_held_outside_the_scope_names_no_kpj_or_branch(
+    admin_api: Any, partner_api: Any, agent: Any
+) -> None:
+    """The answer to registering a NIK someone else holds says it cannot be registered, and
+    for a client who may not see that participant nothing more (not its KPJ, not its branch)."""
+    from enrollment.services import register_participant
+    from tests.conftest import registration_data
+
+    theirs = register_participant(**registration_data(nik=next_nik(), registered_by=agent.staff))
+    r = partner_api.post(URL, reg_body(nik=theirs.nik))
+    assert r.status_code == 409 and r.json()["code"] == "duplicate_nik"
+    text = r.content.decode()
+    assert theirs.kpj_number not in text and "Bandung" not in text
+    bulk = partner_api.post(
+        f"{URL}bulk/", {"rows": [reg_body(nik=theirs.nik)]}, headers={"Idempotency-Key": "d-1"}
+    )
+    assert bulk.json()["results"][0]["errors"][0]["code"] == "duplicate_nik"
+    assert theirs.kpj_number not in bulk.content.decode()
+    mine = admin_api.post(URL, reg_body(nik=theirs.nik))  # an admin sees everyone: it may know
+    assert mine.status_code == 409 and theirs.kpj_number in mine.content.decode()
+
+
 def test_partner_registration_is_marked_as_partner(partner_api: Any) -> None:
     r = partner_api.post(URL, reg_body())
     assert r.status_code == 201

@@ -289,3 +289,18 @@ def test_nul_in_a_parameter_is_a_clear_400_not_500(agent: Any) -> None:
     response = c.post("/register/", form_data(full_name="Budi\x00Santoso"))
     assert response.status_code == 400 and "NUL" in response.content.decode()
     assert Participant.objects.count() == 0
+
+
+def test_likely_duplicates_name_only_participants_in_the_users_scope(
+    agent: Any, other_agent: Any, register: Any
+) -> None:
+    """The page after registering warns of the same name, birth date and village under another
+    NIK - but names nobody the agent may not see (it listed the whole country's matches)."""
+    from tests.conftest import nik_for
+
+    theirs = register(nik=nik_for(serial=61), registered_by=other_agent.staff)
+    own_twin = register(nik=nik_for(serial=62), registered_by=agent.staff)
+    mine = register(nik=nik_for(serial=63), registered_by=agent.staff)
+    body = client_for(agent).get(f"/participants/{mine.pk}/registered/").content.decode()
+    assert own_twin.kpj_number in body
+    assert theirs.kpj_number not in body
