@@ -55,6 +55,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "two_clocks(day=None): run at 23:30 UTC and at 00:30 WIB of the session's Jakarta day",
     )
+    config.addinivalue_line(
+        "markers",
+        "today: date-sensitive, on the session's day (two_clocks without day= carry it): "
+        "`make test` runs them again at BPU_TEST_CLOCK=2026-12-31T23:30:00Z",
+    )
     instant = clock.session_instant()  # BPU_TEST_CLOCK: the whole session, ticking
     if instant is not None and not _session_travel:
         _session_travel.append(time_machine.travel(instant, tick=True))
@@ -81,6 +86,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             ids=list(clock.TWO_CLOCKS),
             indirect=True,
         )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marker = item.get_closest_marker("two_clocks")
+        if marker is not None and not marker.kwargs.get("day"):
+            item.add_marker(pytest.mark.today)
 
 
 @pytest.fixture(autouse=True)
