@@ -17,7 +17,8 @@ from contributions.models import Coverage, LedgerEntry, Payment
 from contributions.services import quote_payment
 from tests.contributions.conftest import assert_ledger_consistent
 
-pytestmark = pytest.mark.django_db
+# bank files dated and quoted as of today: at 23:30 UTC and 00:30 WIB (two dates at once)
+pytestmark = [pytest.mark.django_db, pytest.mark.two_clocks]
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -16,7 +16,8 @@ from contributions.services import quote_payment
 from tests.conftest import login_as
 from tests.contributions.conftest import assert_ledger_consistent
 
-pytestmark = pytest.mark.django_db
+# statuses, amounts due and arrears as of today: at 23:30 UTC and 00:30 WIB (two dates at once)
+pytestmark = [pytest.mark.django_db, pytest.mark.two_clocks]
 
 
 def client_for(user: Any) -> Client:
