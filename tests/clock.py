@@ -5,7 +5,8 @@
 - `@pytest.mark.clock("2026-11-25T23:30:00Z")` pins one test's clock at an instant;
 - `@pytest.mark.two_clocks` runs a test twice, on the session's Jakarta day (or `day=`): at
   23:30 UTC the evening before (06:30 WIB) and at 00:30 WIB (17:30 UTC the day before) - the
-  hours when the UTC date and the Jakarta date differ;
+  hours when the UTC date and the Jakarta date differ; without `day=` they also carry the
+  marker `today`, the date-sensitive part `make test` runs again at 2026-12-31T23:30:00Z;
 - `@pytest.mark.real_clock("why")` keeps the real time under BPU_TEST_CLOCK, for the rare test
   that compares a time Python stamped with one the database stamped;
 - `python -m tests.clock -m celery -A bpjsportal worker ...` runs celery (or gunicorn, or
