@@ -10,6 +10,7 @@ Celery beat until Ctrl-C; `test` runs the quality gates and the whole pytest sui
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -215,7 +216,7 @@ def run() -> None:
     if not os.environ.get("REMINDER_GATEWAY_URL"):
         # No SMS/WhatsApp provider configured: the local fake gateway takes the demo's reminders.
         # It also sends the portal signed callbacks on request (POST /_control/callback).
-        portal = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104 - a comparison
+        portal = "127.0.0.1" if _any_address(host) else host
         callback_url = f"http://{portal}:{port}/reminders/gateway/callback/"
         callback_secret = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
         gateway = [PY, "-m", "contributions.fake_gateway", "--port", "8025", "--count-only"]
@@ -245,6 +246,14 @@ def run() -> None:
             except subprocess.TimeoutExpired:
                 p.kill()
         _stop_embedded()
+
+
+def _any_address(host: str) -> bool:
+    """0.0.0.0 or :: (listen everywhere): the portal is then reached on 127.0.0.1."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_unspecified
+    except ValueError:  # a host name
+        return False
 
 
 def _stop_embedded() -> None:

@@ -28,10 +28,10 @@ import argparse
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+import httpx
 
 from contributions import callback_signature
 
@@ -183,15 +183,18 @@ class Handler(BaseHTTPRequestHandler):
         headers = callback_signature.headers(
             body, server.callback_secret, int(timestamp) if timestamp is not None else None
         )
-        request = urllib.request.Request(  # noqa: S310 - a URL the developer gave
-            url, data=body, headers={"Content-Type": "application/json", **headers}
-        )
+        if not url.startswith(("http://", "https://")):
+            self._json(400, {"error": "url: http(s) only"})
+            return
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                status, answer = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            status, answer = exc.code, exc.read()
-        except OSError as exc:
+            response = httpx.post(
+                url,
+                content=body,
+                headers={"Content-Type": "application/json", **headers},
+                timeout=10,
+            )
+            status, answer = response.status_code, response.content
+        except httpx.HTTPError as exc:
             self._json(502, {"error": f"callback not delivered: {exc}"})
             return
         try:

@@ -508,7 +508,8 @@ class OutboxMessage(models.Model):
     """A Celery task a write path wants run, saved in the same transaction as the write. The
     relay (task `contributions.relay_outbox`, command `relay_outbox`) publishes unpublished rows
     to the broker in id order; a Redis outage only delays them. Published at least once, under
-    the Celery task id `outbox-<id>`: the tasks it carries must be idempotent."""
+    the Celery task id `outbox-<id>-<created, µs>` (outbox.task_id): the tasks it carries must
+    be idempotent."""
 
     task = models.CharField(max_length=100)
     args = models.JSONField(default=list, blank=True)
