@@ -259,8 +259,10 @@ class SponsorConsent(models.Model):
     )
 
     class Meta:
-        verbose_name = _("sponsor consent")
-        verbose_name_plural = _("sponsor consents")
+        # Plain words: the audit event model's name is built from them at import time
+        # (bpjsportal/audit/models.py), and a translated one would differ by locale.
+        verbose_name = "sponsor consent"
+        verbose_name_plural = "sponsor consents"
         constraints = [
             models.UniqueConstraint(
                 fields=["participant", "sponsor"], name="sponsor_consent_participant_sponsor"
