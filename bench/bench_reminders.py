@@ -142,11 +142,12 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import connection
     from django.utils import timezone
 
+    from bench.tasks import noop
     from bpjsportal.celery import app
     from contributions import reminders
     from contributions.models import Reminder
     from contributions.rates import add_months
-    from contributions.tasks import noop, send_reminder_batch
+    from contributions.tasks import send_reminder_batch
 
     month = timezone.localdate().replace(day=1)
     plan_day = add_months(month, 1).replace(day=12)
@@ -174,7 +175,11 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    worker_env = {**os.environ, "DATABASE_URL": url}
+    worker_env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
+    }
     worker = subprocess.Popen(
         [
             *(sys.executable, "-m", "celery", "-A", "bpjsportal", "worker"),

@@ -3,3 +3,6 @@
 from bpjsportal.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.bare_urls"
+
+# The bench worker also loads the benchmark-only tasks (bench/tasks.py: the no-op baseline).
+CELERY_IMPORTS = ["bench.tasks"]

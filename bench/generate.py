@@ -15,7 +15,7 @@ Shape (see shared/domain/BPU_RULES.md):
   monthly sponsor batches; today's reminders are planned by the real planner.
 
 How it is fast (10 M participants + a year of payments on 2 cores in well under an hour; the
-figures are in docs/benchmarks.md):
+figures are in docs/benchmarks-history.md):
 - the load session runs with synchronous_commit=off, session_replication_role=replica (no
   per-row triggers; sync_txid is written explicitly), a large maintenance_work_mem, and
   autovacuum off on the loaded tables until the end;

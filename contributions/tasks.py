@@ -73,9 +73,3 @@ def relay_outbox(limit: int | None = None) -> dict[str, Any]:
     """Every few seconds (CELERY_BEAT_SCHEDULE): publish the outbox rows written by requests
     (contributions/outbox.py). Idempotent: rows are locked SKIP LOCKED and marked published."""
     return outbox.relay(limit=limit).as_dict()
-
-
-@shared_task(acks_late=True, name="contributions.noop")
-def noop(ids: list[int], now: str | None = None) -> int:
-    """Does nothing: the baseline task rate for bench/bench_reminders.py."""
-    return len(ids)
