@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from django_otp import user_has_device
 from django_otp.admin import OTPAdminSite
 
-from enrollment.api.errors import error_body
+from bpjsportal.core.api.errors import error_body
 from enrollment.permissions import can, requires_otp
 
 ENROLLED_SESSION_KEY = "otp_enrolled"
@@ -61,7 +61,7 @@ class SecondFactorMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.path.startswith(OPEN_PREFIXES) and needs_second_factor(request):
             if request.path.startswith("/api/"):
-                # the API's one error body (enrollment/api/errors.py), as its schema says
+                # the API's one error body (bpjsportal/core/api/errors.py), as its schema says
                 body = error_body(
                     "otp_required", _("Enter your two-factor code on the website first.")
                 )

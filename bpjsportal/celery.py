@@ -12,10 +12,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 # Celery's worker replaces the root logger's handlers with its own: mask personal data in those
-# too (bpjsportal/logging.py).
+# too (bpjsportal/core/logging.py).
 from celery.signals import after_setup_logger, after_setup_task_logger  # noqa: E402
 
-from bpjsportal.logging import install_on_celery_loggers  # noqa: E402
+from bpjsportal.core.logging import install_on_celery_loggers  # noqa: E402
 
 after_setup_logger.connect(install_on_celery_loggers, weak=False)
 after_setup_task_logger.connect(install_on_celery_loggers, weak=False)

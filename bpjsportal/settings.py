@@ -73,10 +73,10 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    "bpjsportal.middleware.RejectNulMiddleware",
+    "bpjsportal.core.middleware.RejectNulMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "bpjsportal.middleware.NikDisclosureLogMiddleware",  # every full NIK shown is logged
+    "enrollment.middleware.NikDisclosureLogMiddleware",  # every full NIK shown is logged
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -124,8 +124,9 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
 )
 # REPLICA_DATABASE_URL = a streaming replica of DATABASE_URL. When set, the dashboard pages,
 # exports and progress API read from it; all writes, reads in a transaction or after a write,
-# and auth/sessions/roles use the primary (bpjsportal/routers.py). Unset: everything on default.
-DATABASE_ROUTERS = ["bpjsportal.routers.ReplicaRouter"]
+# and auth/sessions/roles use the primary (bpjsportal/core/routers.py). Unset: everything on
+# default.
+DATABASE_ROUTERS = ["bpjsportal.core.routers.ReplicaRouter"]
 if os.environ.get("REPLICA_DATABASE_URL"):
     DATABASES["replica"] = dj_database_url.parse(
         os.environ["REPLICA_DATABASE_URL"],
@@ -320,7 +321,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "enrollment.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "bpjsportal.core.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -431,12 +432,12 @@ EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
 
 # --- faults: Redis and PostgreSQL outages (docs/operations.md "Faults", docs/security.md) ------
-# Redis down: the cache degrades to misses (bpjsportal/cache.py) with short socket timeouts and
-# a per-process circuit breaker (bpjsportal/redis_status.py: probe result kept REDIS_HEALTH_TTL
+# Redis down: the cache degrades to misses (bpjsportal/core/cache.py) with short socket timeouts and
+# a per-process circuit breaker (bpjsportal/core/redis_status.py: probe result kept REDIS_HEALTH_TTL
 # seconds); the API throttle fails open; requests queue Celery tasks in the outbox table
 # (contributions/outbox.py), relayed to the broker every OUTBOX_RELAY_SECONDS by beat (or
 # `manage.py relay_outbox`); pages show a banner (context processor below).
-CACHES["default"]["BACKEND"] = "bpjsportal.cache.ResilientRedisCache"
+CACHES["default"]["BACKEND"] = "bpjsportal.core.cache.ResilientRedisCache"
 CACHES["default"]["OPTIONS"] = {  # type: ignore[assignment]  # CACHES was inferred as str->str
     "socket_connect_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
     "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
@@ -464,12 +465,13 @@ NOTIFY_ON_PAYMENT = env_bool("NOTIFY_ON_PAYMENT", True)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
 }
-# PostgreSQL restarted mid-request: a 503 page or JSON error (bpjsportal/middleware.py,
-# bpjsportal/errors.py, enrollment/api/errors.py), never a 500; conn_health_checks (DATABASES
+# PostgreSQL restarted mid-request: a 503 page or JSON error (bpjsportal/core/middleware.py,
+# bpjsportal/core/errors.py, bpjsportal/core/api/errors.py), never a 500; conn_health_checks
+# (DATABASES
 # above) reconnects on the next request.
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
-    "bpjsportal.middleware.DatabaseUnavailableMiddleware",
+    "bpjsportal.core.middleware.DatabaseUnavailableMiddleware",
 )
 # Errors raised outside views (a middleware loading the session) reach handler500 in urls.py.
 
@@ -510,7 +512,9 @@ PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 # appends (e.g. HTTP_X_FORWARDED_FOR); empty = REMOTE_ADDR.
 AUDIT_CLIENT_IP_HEADER = os.environ.get("AUDIT_CLIENT_IP_HEADER", "")
 # Every log record passes a filter that masks NIK-like numbers, phone numbers, API tokens and
-# password/token fields (bpjsportal/logging.py), on every handler.
-LOGGING["filters"] = {"mask_personal_data": {"()": "bpjsportal.logging.MaskPersonalDataFilter"}}
+# password/token fields (bpjsportal/core/logging.py), on every handler.
+LOGGING["filters"] = {
+    "mask_personal_data": {"()": "bpjsportal.core.logging.MaskPersonalDataFilter"}
+}
 for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
     _handler.setdefault("filters", []).append("mask_personal_data")

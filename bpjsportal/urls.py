@@ -39,5 +39,5 @@ urlpatterns = [
     path("api/v1/", include(("bpjsportal.api_urls_fallback", "api-fallback"))),
 ]
 
-handler400 = "bpjsportal.errors.bad_request"
-handler500 = "bpjsportal.errors.server_error"
+handler400 = "bpjsportal.core.errors.bad_request"
+handler500 = "bpjsportal.core.errors.server_error"

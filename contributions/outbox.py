@@ -26,7 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from bpjsportal import redis_status
+from bpjsportal.core import redis_status
 
 from .models import OutboxMessage
 

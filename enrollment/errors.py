@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from django.utils.functional import Promise
 
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    code: str
-    message: str | Promise
+from bpjsportal.core.api.errors import FieldError
 
 
 class RegistrationError(Exception):

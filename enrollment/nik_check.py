@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from bpjsportal import redis_status
+from bpjsportal.core import redis_status
 
 from .errors import DuplicateNik, FieldError, RegistrationError
 from .models import NikPrefix, Participant, nik_q

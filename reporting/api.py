@@ -24,10 +24,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from bpjsportal.routers import use_replica
+from bpjsportal.core.api.errors import ApiError
+from bpjsportal.core.routers import use_replica
 from enrollment import permissions
 from enrollment.api.auth import ApiTokenAuthentication, ClientRateThrottle
-from enrollment.api.errors import ApiError
 from enrollment.models import ApiClient
 
 from . import selectors

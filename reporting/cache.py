@@ -19,7 +19,7 @@ all of them:
   the value holds labels, and the filters (`as_of` included, so a new day is a new key).
 
 A changed state is a new key: nothing is invalidated, old entries expire
-(`REPORTING_CACHE_SECONDS`). When Redis is down, a read is a miss (bpjsportal/cache.py) and the
+(`REPORTING_CACHE_SECONDS`). When Redis is down, a read is a miss (bpjsportal/core/cache.py) and the
 figures are computed from the rollups, as without the cache. After every build or refresh,
 `reporting.warm_dashboard` computes the national page and each province's for the current year,
 so the first admin of the morning does not wait either.

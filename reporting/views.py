@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from bpjsportal.routers import use_replica
+from bpjsportal.core.routers import use_replica
 from enrollment import permissions
 
 from . import exports, selectors
@@ -35,7 +35,7 @@ def _scope(request: HttpRequest) -> Scope:
 
 
 @login_required
-@use_replica  # reads may come from the read replica (bpjsportal/routers.py)
+@use_replica  # reads may come from the read replica (bpjsportal/core/routers.py)
 def dashboard(request: HttpRequest) -> HttpResponse:
     scope = _scope(request)
     f = selectors.parse_filters(request.GET, scope)

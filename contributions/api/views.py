@@ -14,9 +14,9 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from bpjsportal.core.api.errors import ApiError
 from enrollment import permissions
 from enrollment.api.base import ApiCursorPagination, ApiView, int_param
-from enrollment.api.errors import ApiError
 from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participant_by_key_for, participants_for
 from enrollment.api.serializers import ErrorSerializer

@@ -13,12 +13,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from bpjsportal.core.api.errors import ApiError
+from bpjsportal.core.api.parsers import StrictJSONParser
+
 from ..errors import DuplicateNik, RegistrationError
 from ..models import ApiClient
 from ..nik_check import as_seen_by
 from .auth import ApiTokenAuthentication, ClientRateThrottle
-from .errors import ApiError
-from .parsers import StrictJSONParser
 
 
 class ApiView(APIView):

@@ -21,6 +21,8 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 
+from bpjsportal.core.api.errors import ApiError, flatten
+
 from ..errors import FieldError, RegistrationError
 from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik, niks_q
 from ..nik_check import as_seen_by
@@ -30,7 +32,6 @@ from ..services import (
     register_participants_bulk,
     update_participant,
 )
-from .errors import ApiError, flatten
 from .scopes import participants_for, sees_full_nik
 from .serializers import ParticipantInput
 

@@ -28,8 +28,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 
+from bpjsportal.core.api.errors import ApiError
+
 from ..models import ApiClient, SecurityAlert
-from .errors import ApiError
 
 log = logging.getLogger("bpjsportal.security")
 _warned_at = 0.0

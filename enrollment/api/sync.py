@@ -30,7 +30,7 @@ from django.db.models import F, QuerySet
 from django.db.models.fields.tuple_lookups import Tuple, TupleGreaterThan
 from django.utils.translation import gettext_lazy as _
 
-from .errors import ApiError
+from bpjsportal.core.api.errors import ApiError
 
 R = TypeVar("R")  # a model instance, or a `.values()` dict
 

@@ -14,6 +14,8 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from bpjsportal.core.api.errors import ApiError
+
 from ..errors import RegistrationError
 from ..models import ApiClient, Occupation, Participant, Region, nik_q
 from ..selectors import search_participants
@@ -28,7 +30,6 @@ from .bulk import (
     registration_kwargs,
     request_hash,
 )
-from .errors import ApiError
 from .scopes import (
     decorate_participants,
     may_register,

@@ -1,4 +1,5 @@
-"""The log mask sees through URL encoding and Unicode look-alikes (bpjsportal/logging.py): a NIK
+"""The log mask sees through URL encoding and Unicode look-alikes (bpjsportal/core/logging.py): a
+NIK
 sent percent-encoded in full-width digits, in a request line as runserver logs it, comes out
 masked from the configured handler (settings.LOGGING), as do full-width digits in a message."""
 
@@ -11,7 +12,7 @@ from urllib.parse import quote
 
 import pytest
 
-from bpjsportal.logging import MaskPersonalDataFilter, mask_text
+from bpjsportal.core.logging import MaskPersonalDataFilter, mask_text
 
 NIK = "3273051705900001"
 FULL_WIDTH = NIK.translate({ord(d): 0xFF10 + int(d) for d in "0123456789"})  # U+FF13 U+FF12…

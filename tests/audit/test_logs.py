@@ -1,4 +1,4 @@
-"""Logs never hold a full NIK, phone number, API token or password (bpjsportal/logging.py).
+"""Logs never hold a full NIK, phone number, API token or password (bpjsportal/core/logging.py).
 
 The real paths run with SQL logging switched on (django.db.backends at DEBUG, as an operator
 might do to debug production): every statement is logged with its parameters, so NIKs and phone
@@ -16,7 +16,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
-from bpjsportal.logging import MaskPersonalDataFilter, install_on_celery_loggers, mask_text
+from bpjsportal.core.logging import MaskPersonalDataFilter, install_on_celery_loggers, mask_text
 from tests.api.conftest import Caller, next_nik, reg_body
 from tests.conftest import PASSWORD, nik_for, password_login
 from tests.enrollment.test_views import form_data

@@ -278,7 +278,7 @@ def test_a_database_error_outside_a_view_is_a_503_not_a_500() -> None:
     from django.db import InterfaceError, OperationalError
     from django.test import RequestFactory
 
-    from bpjsportal.errors import server_error
+    from bpjsportal.core.errors import server_error
 
     for error in (OperationalError("server closed the connection"), InterfaceError("closed")):
         for path in ("/participants/", "/api/v1/payments/"):

@@ -1,4 +1,4 @@
-"""The read-replica router's decisions (bpjsportal/routers.py). The end-to-end proof against a
+"""The read-replica router's decisions (bpjsportal/core/routers.py). The end-to-end proof against a
 real streaming replica is in test_replica_integration.py."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.db import connections, transaction
 
-from bpjsportal.routers import (
+from bpjsportal.core.routers import (
     PRIMARY,
     REPLICA,
     ReplicaRouter,
@@ -122,7 +122,7 @@ def test_only_the_primary_is_migrated(with_replica: None) -> None:
 
 
 def test_the_router_is_installed_and_the_replica_mirrors_default_in_tests() -> None:
-    assert "bpjsportal.routers.ReplicaRouter" in settings.DATABASE_ROUTERS
+    assert "bpjsportal.core.routers.ReplicaRouter" in settings.DATABASE_ROUTERS
     code = (
         "import django, json; django.setup(); from django.conf import settings; "
         "r = settings.DATABASES['replica']; "

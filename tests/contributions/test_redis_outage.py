@@ -21,8 +21,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from bpjsportal import redis_status
 from bpjsportal.celery import app
+from bpjsportal.core import redis_status
 from contributions import outbox
 from contributions.models import OutboxMessage, Payment, Reminder
 from enrollment.api.auth import ClientRateThrottle

@@ -13,7 +13,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from bpjsportal import redis_status
+from bpjsportal.core import redis_status
 from tests.conftest import login_as, nik_for
 from tests.enrollment.test_views import form_data
 from tests.servers import free_port

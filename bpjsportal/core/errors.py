@@ -22,9 +22,11 @@ DATABASE_DOWN_ERRORS: tuple[type[BaseException], ...] = (OperationalError, Inter
 RETRY_AFTER_SECONDS = 5
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    from .middleware import NulInRequest
+class NulInRequest(ValueError):
+    """A request parameter holds NUL, which PostgreSQL text cannot store (RejectNulMiddleware)."""
 
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if isinstance(exception, NulInRequest):
         message = _("The request contains a NUL character, which no field may hold.")
     elif isinstance(exception, RequestDataTooBig):

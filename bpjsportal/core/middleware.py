@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from .errors import bad_request
+from .errors import DATABASE_DOWN_ERRORS, NulInRequest, bad_request, service_unavailable
 
 
 class RejectNulMiddleware:
@@ -23,10 +24,6 @@ class RejectNulMiddleware:
         return self.get_response(request)
 
 
-class NulInRequest(ValueError):
-    pass
-
-
 def _has_nul(request: HttpRequest) -> bool:
     if request.method != "POST" or request.content_type not in (
         "application/x-www-form-urlencoded",
@@ -37,10 +34,6 @@ def _has_nul(request: HttpRequest) -> bool:
 
 
 def _database_reachable() -> bool:
-    from django.db import connection
-
-    from .errors import DATABASE_DOWN_ERRORS
-
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
@@ -54,8 +47,9 @@ class DatabaseUnavailableMiddleware:
     a moment"), never a 500 traceback. The transaction of the failed request was rolled back by
     PostgreSQL (nothing half-written: every write path is one transaction); Django drops the
     broken connection at the end of the request and CONN_HEALTH_CHECKS makes the next request
-    open a fresh one. The API answers in its JSON format (enrollment/api/errors.py); errors
-    raised outside views reach handler500 (bpjsportal.errors.server_error), which does the same.
+    open a fresh one. The API answers in its JSON format (bpjsportal/core/api/errors.py); errors
+    raised outside views reach handler500 (bpjsportal.core.errors.server_error), which does the
+    same.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -66,42 +60,10 @@ class DatabaseUnavailableMiddleware:
         if response.status_code == 500 and not _database_reachable():
             # An outage hit a middleware (session, user, second factor) before any view: the
             # 500 it produced is the same outage; say so (503, retry) instead.
-            from .errors import service_unavailable
-
             return service_unavailable(request, None)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        from .errors import DATABASE_DOWN_ERRORS, service_unavailable
-
         if isinstance(exception, DATABASE_DOWN_ERRORS):
             return service_unavailable(request, exception)
         return None
-
-
-class NikDisclosureLogMiddleware:
-    """One log line (logger `bpjsportal.pii.disclosure`) for each response that showed full
-    NIKs: who (user or API client), which path, how many and which participant ids. The API
-    serializer notes each unmasked NIK (enrollment.pii.note_disclosure); pages always mask."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        from enrollment import pii
-
-        token = pii.begin_disclosures()
-        try:
-            response = self.get_response(request)
-        finally:
-            who = ""
-            if pii.pending_disclosures():  # only then look at the user (no query otherwise)
-                user = getattr(request, "user", None)
-                client = getattr(user, "client", None)
-                who = (
-                    f"API client {client.pk} ({client.name})"
-                    if client is not None
-                    else f"user {getattr(user, 'pk', None)}"
-                )
-            pii.end_disclosures(token, who=who, where=f"{request.method} {request.path}")
-        return response

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -25,10 +26,18 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from bpjsportal.errors import RETRY_AFTER_SECONDS, database_unavailable_message
-from enrollment.errors import FieldError
+from bpjsportal.core.errors import RETRY_AFTER_SECONDS, database_unavailable_message
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One broken rule on one field: the API's error list and the domain errors share it."""
+
+    field: str
+    code: str
+    message: str | Promise
 
 
 class ApiError(exceptions.APIException):
@@ -115,7 +124,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, OperationalError | InterfaceError):
         # PostgreSQL restarting or unreachable: the request's transaction is gone, nothing was
-        # written; the client retries (bpjsportal/errors.py has the page equivalent).
+        # written; the client retries (bpjsportal/core/errors.py has the page equivalent).
         log.warning("database unavailable during an API request: %r", exc)
         exc = ApiError(
             "service_unavailable",
