@@ -17,8 +17,6 @@ import argparse
 import csv
 import json
 import os
-import random
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,56 +27,12 @@ import urllib.error
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import date, timedelta
 from typing import Any
 
-from common import ROOT, machine, now
+from common import ROOT, ensure_database, free_port, machine, now, participant_rows
 
 DB = os.environ.get("BENCH_API_DB", "bpjsportal_api_bench")  # own name when runs overlap
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _recreate_database() -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {DB}"],
-        check=True,
-    )
-
-
-def _rows(n: int, seed: int) -> list[dict[str, Any]]:
-    from enrollment.nik import build_nik
-
-    rng = random.Random(seed)
-    used: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    while len(rows) < n:
-        born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
-        sex = rng.choice("MF")
-        nik = build_nik("327305", born, sex, rng.randrange(1, 9999))
-        if nik in used:
-            continue
-        used.add(nik)
-        rows.append(
-            {
-                "nik": nik,
-                "full_name": "Pekerja Bench",
-                "birth_date": born.isoformat(),
-                "sex": sex,
-                "phone": f"0812{rng.randrange(10_000_000, 99_999_999)}",
-                "village": "32.73.05.1001",
-                "address": "Jl. Benchmark 1",
-                "occupation": "petani",
-                "declared_income": 1_000_000,
-                "consent_data": True,
-            }
-        )
-    return rows
 
 
 def _call(base: str, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
@@ -251,7 +205,7 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=400, help="requests per latency test")
     args = parser.parse_args()
 
-    _recreate_database()
+    ensure_database(DB_URL, fresh=True)
     os.environ["BENCH_DATABASE_URL"] = DB_URL
     from common import setup_django
 
@@ -263,7 +217,7 @@ def main() -> None:
     token = create_api_client(name="bench", scope="partner", partner=partner).token
     channel_token = create_api_client(name="bank", scope="channel", payment_channel="bank").token
 
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": DB_URL,
@@ -297,7 +251,7 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.2)
-        rows = _rows(args.n + args.single, seed=11)
+        rows = participant_rows(args.n + args.single, seed=11)
         bulk_rows, single_rows = rows[: args.n], rows[args.n :]
         chunks = [bulk_rows[i : i + args.batch] for i in range(0, len(bulk_rows), args.batch)]
 
@@ -363,7 +317,7 @@ def main() -> None:
         server.wait(30)
     from enrollment.models import ApiClient
 
-    cpu_rows = _rows(args.batch, seed=12)  # NIKs not registered yet (another seed)
+    cpu_rows = participant_rows(args.batch, seed=12)  # NIKs not registered yet (another seed)
     cpu = _cpu_comparison(cpu_rows, ApiClient.objects.get(name="bench"))
 
     bulk_rate, copy_rate = args.n / bulk_s, args.n / copy_s

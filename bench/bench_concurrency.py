@@ -23,11 +23,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _rows
-from common import machine, now
+from common import ensure_database, machine, now, participant_rows
 from harness import (
     client,
-    drop_database,
     gunicorn,
     load,
     partner_token,
@@ -94,12 +92,12 @@ def run(args: Any = None) -> dict[str, Any]:
     if args.quick:
         args.requests = min(args.requests, 100)
     levels = _levels(args.clients)
-    drop_database(DB)
     url = f"postgres://postgres@127.0.0.1:5432/{DB}"
+    ensure_database(url, fresh=True)
     prepare_django(url)
     token = partner_token("bench-concurrency", "BENCHC")
     total = 2 * args.requests * len(levels) + 64
-    rows = _rows(total, seed=args.seed)
+    rows = participant_rows(total, seed=args.seed)
     result_rows: list[dict[str, Any]] = []
     notes: list[str] = []
     with gunicorn(url, workers=args.workers, settings="bench.bench_settings") as base:

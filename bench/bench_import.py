@@ -30,7 +30,8 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from common import SIZES, ApiServer, dataset_url, use_database  # noqa: E402
+from common import SIZES, dataset_url, use_database  # noqa: E402
+from harness import ApiServer  # noqa: E402
 
 VILLAGE = "32.73.05.1001"
 COPY_KPJ_BASE = 80_000_000_000  # far from the live sequence and from the generator's 9e9 range

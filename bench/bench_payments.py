@@ -30,7 +30,8 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from common import SIZES, ApiServer, dataset_url, ms, percentile, use_database  # noqa: E402
+from common import SIZES, dataset_url, ms, percentile, use_database  # noqa: E402
+from harness import ApiServer  # noqa: E402
 
 LEDGER_COLUMNS = (
     "participant_id", "kind", "amount", "months", "period_start", "payment_id", "reason",

@@ -23,12 +23,15 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 from urllib.request import urlopen
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import (  # (bench/ is on sys.path: run as a script or by run.py)
+    ROOT,
+    ensure_database,
+    free_port,
+)
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_reminders"
 
 TAG = uuid.uuid4().hex[:8]
@@ -60,12 +63,6 @@ FROM enrollment_participant p
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def gateway_stats(url: str) -> dict[str, int]:
     with urlopen(f"{url}/_control/stats", timeout=10) as response:  # noqa: S310
         return dict(json.load(response))
@@ -73,11 +70,9 @@ def gateway_stats(url: str) -> dict[str, int]:
 
 def setup(url: str) -> None:
     """A fresh database of its own, migrated, reference data loaded."""
-    from bpjsportal.launcher import _ensure_database_exists
-
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
-    _ensure_database_exists(url, fresh=True)
+    ensure_database(url, fresh=True)
     import django
 
     django.setup()

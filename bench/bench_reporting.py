@@ -119,9 +119,9 @@ def main() -> None:
     os.environ["BENCH_DATABASE_URL"] = os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
     if not args.existing:
-        from bpjsportal.launcher import _ensure_database_exists
+        from common import ensure_database
 
-        _ensure_database_exists(url, fresh=True)
+        ensure_database(url, fresh=True)
         subprocess.run(
             [sys.executable, str(ROOT / "bench" / "generate.py"), "--participants",
              str(args.participants)],

@@ -34,8 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _rows
-from common import machine, now
+from common import machine, now, participant_rows
 from harness import (
     admin_token,
     client,
@@ -218,7 +217,7 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
     }
     reg_total = int(args.reg_rate * phases_seconds * 1.2) + 50
     pool_size = int(args.pay_rate * phases_seconds / 3) + 20  # at most ~3 months paid each
-    rows = _rows(reg_total + pool_size, seed=args.seed + int(time.time()))
+    rows = participant_rows(reg_total + pool_size, seed=args.seed + int(time.time()))
     pool_rows, s.rows = rows[:pool_size], rows[pool_size:]
     existing = {p.nik for p in Participant.objects.filter(niks_q([r["nik"] for r in rows]))}
     s.rows = [r for r in s.rows if r["nik"] not in existing]

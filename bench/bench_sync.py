@@ -26,8 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_api import _rows
-from common import machine, now
+from common import machine, now, participant_rows
 from harness import (
     admin_token,
     client,
@@ -66,7 +65,7 @@ def _fill(missing: int, seed: int) -> None:
     CONFLICT DO NOTHING: additive, never touches existing rows)."""
     from django.db import connection
 
-    rows = _rows(missing, seed=seed)
+    rows = participant_rows(missing, seed=seed)
     with connection.cursor() as cur:
         cur.execute("SELECT coalesce(max(id), 0) FROM enrollment_participant")
         base = cur.fetchone()[0] + 1

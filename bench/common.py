@@ -22,9 +22,7 @@ def setup_django(database: str = "bpjsportal_bench") -> None:
         os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
     else:
         os.environ["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{database}"
-    from bpjsportal.launcher import _ensure_database_exists
-
-    _ensure_database_exists(os.environ["DATABASE_URL"])
+    ensure_database(os.environ["DATABASE_URL"])
     import django
 
     django.setup()
@@ -32,6 +30,59 @@ def setup_django(database: str = "bpjsportal_bench") -> None:
 
     call_command("migrate", verbosity=0)
     call_command("load_reference_data", verbosity=0)
+
+
+def ensure_database(url: str, *, fresh: bool = False) -> None:
+    """Create the database `url` names if missing (dropped first, sessions and all, when `fresh`):
+    every scenario's database goes through here, on the server's `postgres` database."""
+    from dj_database_url import parse
+    from psycopg import sql
+
+    from bpjsportal.launcher import admin_connection
+
+    name = parse(url)["NAME"]
+    with admin_connection(url) as admin:
+        if fresh:
+            admin.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+        if not admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def participant_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """N registration bodies for the participants API with distinct valid NIKs (deterministic
+    per seed), shared by the API, concurrency, sync and soak scenarios."""
+    import random
+    from datetime import date, timedelta
+
+    from enrollment.nik import build_nik
+
+    rng = random.Random(seed)
+    used: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    while len(rows) < n:
+        born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
+        sex = rng.choice("MF")
+        nik = build_nik("327305", born, sex, rng.randrange(1, 9999))
+        if nik in used:
+            continue
+        used.add(nik)
+        rows.append(
+            {
+                "nik": nik,
+                "full_name": "Pekerja Bench",
+                "birth_date": born.isoformat(),
+                "sex": sex,
+                "phone": f"0812{rng.randrange(10_000_000, 99_999_999)}",
+                "village": "32.73.05.1001",
+                "address": "Jl. Benchmark 1",
+                "occupation": "petani",
+                "declared_income": 1_000_000,
+                "consent_data": True,
+            }
+        )
+    return rows
 
 
 def machine() -> str:
@@ -180,59 +231,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-class ApiServer:
-    """gunicorn serving the project against `url` (sync workers, throttling off) as a context
-    manager; `.base` is http://127.0.0.1:<port>."""
-
-    def __init__(self, url: str, workers: int = 4) -> None:
-        self.url, self.workers = url, workers
-        self.base = ""
-        self.proc: Any = None
-
-    def __enter__(self) -> ApiServer:
-        import subprocess
-        import time
-        import urllib.request
-
-        port = free_port()
-        env = {**os.environ, "DATABASE_URL": self.url, **SERVER_ENV}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bpjsportal.wsgi", "-w", str(self.workers),
-             "-b", f"127.0.0.1:{port}", "--log-level", "warning", "--timeout", "600"],
-            cwd=ROOT, env=env,
-        )  # fmt: skip
-        self.base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(self.base + "/api/schema/", timeout=5)  # noqa: S310
-                return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.proc.terminate()
-                    raise RuntimeError("gunicorn did not start") from None
-                time.sleep(0.3)
-
-    def __exit__(self, *exc: object) -> None:
-        self.proc.terminate()
-        self.proc.wait(30)
-
-    def call(self, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        """(status, parsed JSON body)."""
-        import json
-        import urllib.error
-        import urllib.request
-
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
-        req.add_header("Authorization", f"Token {token}")
-        req.add_header("Content-Type", "application/json")
-        for k, v in headers.items():
-            req.add_header(k.replace("_", "-"), v)
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310 - local server
-                return resp.status, json.loads(resp.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")

@@ -49,7 +49,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from common import setup_django
+from common import ensure_database, setup_django
 
 PROVINCE_POPULATION_M = {
     "11": 5.3, "12": 14.8, "13": 5.5, "14": 6.4, "15": 3.5, "16": 8.5, "17": 2.0, "18": 9.0,
@@ -436,11 +436,12 @@ FROM gen_profile p ORDER BY p.pid
 
 BATCHES_SQL = f"""
 INSERT INTO contributions_sponsorbatch (sponsor_id, reference, participant_months, row_count,
-    total_amount, paid_at, created_at)
+    total_amount, paid_at, created_at, request_digest)
 SELECT b.sponsor_id,
        'GENBATCH-' || b.sponsor_id || '-' || to_char(%(window)s::date
            + make_interval(months => mi), 'YYYYMM'),
-       sum(b.l), count(*), sum(a.arr[mi + 1]), min(x.paid_at), min(x.paid_at)
+       sum(b.l), count(*), sum(a.arr[mi + 1]), min(x.paid_at), min(x.paid_at),
+       ''  -- no request digest kept: a replay is compared by row count and total, as before it
 FROM gen_base b JOIN gen_arr a USING (income, jht, sector, l)
 CROSS JOIN generate_series(0, %(months)s - 1) AS mi
 CROSS JOIN LATERAL (SELECT least((%(window)s::date + make_interval(months => mi)
@@ -610,9 +611,7 @@ def main() -> None:
     )
     os.environ["BENCH_DATABASE_URL"] = url
     if args.fresh:
-        from bpjsportal.launcher import _ensure_database_exists
-
-        _ensure_database_exists(url, fresh=True)
+        ensure_database(url, fresh=True)
     setup_django(args.database)
     log("schema and reference data ready", started)
     summary = generate(args, url, started)

@@ -19,8 +19,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import httpx  # noqa: E402
-from bench_api import _free_port  # noqa: E402
-from common import ROOT, SERVER_ENV  # noqa: E402
+from common import ROOT, SERVER_ENV, free_port  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
 
@@ -41,21 +40,13 @@ def prepare_django(url: str) -> None:
     setup_django()
 
 
-def drop_database(name: str) -> None:
-    subprocess.run(
-        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f"DROP DATABASE IF EXISTS {name}"],
-        check=True,
-        capture_output=True,
-    )
-
-
 @contextmanager
 def gunicorn(
     url: str, *, workers: int = 4, settings: str = "bpjsportal.settings", threads: int = 1
 ) -> Iterator[str]:
     """The app under gunicorn (sync workers, production settings: common.SERVER_ENV), on a
     free port."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -180,3 +171,39 @@ def _cell(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return f"{value:,}"
     return str(value)
+
+
+class ApiServer:
+    """`gunicorn()` as an object for the suite's scenarios that call the API with urllib
+    (participant import, payment posting); `.base` is http://127.0.0.1:<port>."""
+
+    def __init__(self, url: str, workers: int = 4) -> None:
+        self.url, self.workers = url, workers
+        self.base = ""
+        self._server: Any = None
+
+    def __enter__(self) -> ApiServer:
+        self._server = gunicorn(self.url, workers=self.workers)
+        self.base = self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._server.__exit__(*exc)
+
+    def call(self, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
+        """(status, parsed JSON body)."""
+        import json
+        import urllib.error
+        import urllib.request
+
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
+        req.add_header("Authorization", f"Token {token}")
+        req.add_header("Content-Type", "application/json")
+        for k, v in headers.items():
+            req.add_header(k.replace("_", "-"), v)
+        try:
+            with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310 - local server
+                return resp.status, json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
