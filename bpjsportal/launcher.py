@@ -332,6 +332,8 @@ def test(pytest_args: list[str]) -> int:
         # skips and their reasons: [tool.bandit] in pyproject.toml
         [PY, "-m", "bandit", "-q", "-c", "pyproject.toml", "-r", "bpjsportal", "enrollment",
          "contributions", "reporting"],
+        # the layer contracts and no import cycles: [tool.importlinter] in pyproject.toml
+        [str(bin_dir / "lint-imports")],
     ]  # fmt: skip
     for cmd in gates:
         say("gate: " + " ".join(Path(cmd[0]).name if i == 0 else c for i, c in enumerate(cmd)))

@@ -13,8 +13,6 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from bpjsportal.audit.admin import export_subject_data
-
 from .api.clients import check_api_client, create_api_client, revoke_api_client
 from .errors import RegistrationError
 from .models import (
@@ -179,7 +177,8 @@ class ParticipantAdmin(RoleAdmin, admin.ModelAdmin[Participant]):
     raw_id_fields = ("village", "province", "regency", "registered_by", "partner", "branch")
     list_select_related = ("province", "occupation")
     show_full_result_count = False  # no COUNT(*) over millions on every page
-    actions = [export_subject_data]  # data-subject request (bpjsportal/audit/subject_access.py)
+    # The data-subject export action is added by bpjsportal/audit/admin.py: the audit app sits
+    # above enrollment (it reads every app's data), so enrollment does not import it.
     readonly_fields = (
         "masked_nik",
         "kpj_number",

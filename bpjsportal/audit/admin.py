@@ -72,3 +72,10 @@ def export_subject_data(
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+# Offered on the participant list, which enrollment's admin registers (enrollment is installed
+# before bpjsportal.audit, so it is registered by now). Added from here because the export reads
+# every app's data: the audit app is above enrollment, and enrollment must not import it.
+_participant_admin = admin.site.get_model_admin(Participant)
+_participant_admin.actions = [*(_participant_admin.actions or ()), export_subject_data]

@@ -42,8 +42,8 @@ class AuditConfig(AppConfig):
     verbose_name = _("Audit trail")
 
     def ready(self) -> None:
-        from . import context
+        from bpjsportal.core import audit_context  # AppConfig.ready() wiring
 
         connection_created.connect(allow_test_database_flush, weak=False)
         connection_created.connect(define_pgtrigger_ignore, weak=False)
-        context.connect_celery_signals()
+        audit_context.connect_celery_signals()

@@ -7,13 +7,13 @@ from typing import Any
 from django.http import HttpRequest
 from pghistory.middleware import HistoryMiddleware
 
-from .context import request_context
+from bpjsportal.core.audit_context import request_context
 
 
 class AuditContextMiddleware(HistoryMiddleware):
     """pghistory's middleware (which also follows request.user when DRF authenticates later in
     the view) with the username, client IP and method added. API clients are added by the token
-    authentication (enrollment/api/auth.py -> bpjsportal.audit.context.note_api_client)."""
+    authentication (enrollment/api/auth.py -> bpjsportal.core.audit_context.note_api_client)."""
 
     def get_context(self, request: HttpRequest) -> dict[str, Any]:
         return request_context(request)

@@ -3,7 +3,7 @@
 Each tracked table gets AFTER INSERT / UPDATE / DELETE row triggers that copy the row into its
 event table here, with the label (insert, update, delete, ...), the time and the context of the
 session that made the change: who (portal user, API client, Celery task or management command),
-from where (IP, URL) — see bpjsportal/audit/context.py. Because they are triggers, raw SQL,
+from where (IP, URL) — see bpjsportal/core/audit_context.py. Because they are triggers, raw SQL,
 QuerySet.update(), bulk_create() and COPY are recorded as well as Model.save().
 
 The tracked models are *proxies* defined in this app, so every trigger and event table lives in

@@ -19,10 +19,10 @@ from django.db import models, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bpjsportal.core import audit_context as context
 from contributions.models import Coverage, LedgerEntry, Payment, Reminder, ReminderPreference
 from enrollment.models import Participant, nik_q
 
-from . import context
 from .models import DATA_EXPORT, AuditedParticipant
 from .selectors import participant_history
 

@@ -23,6 +23,7 @@ from typing import Any
 
 import pghistory
 import pghistory.runtime
+from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import DatabaseError
@@ -145,8 +146,6 @@ def _task_finished(task_id: str | None = None, **_kwargs: Any) -> None:
 
 
 def connect_celery_signals() -> None:
-    from celery.signals import task_postrun, task_prerun
-
     task_prerun.connect(_task_started, weak=False, dispatch_uid="audit_task_started")
     task_postrun.connect(_task_finished, weak=False, dispatch_uid="audit_task_finished")
 

@@ -14,8 +14,8 @@ from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 
-from bpjsportal.audit.context import note_api_client
 from bpjsportal.core import redis_status
+from bpjsportal.core.audit_context import note_api_client
 
 from ..models import ApiClient
 from .clients import authenticate_token

@@ -14,7 +14,6 @@ from django.db import DatabaseError, connection, transaction
 from django.test import Client
 from django.utils import timezone, translation
 
-from bpjsportal.audit.context import labelled
 from bpjsportal.audit.models import (
     ApiClientEvent,
     LedgerEntryEvent,
@@ -27,6 +26,7 @@ from bpjsportal.audit.models import (
     UserGroupEvent,
 )
 from bpjsportal.audit.selectors import event_models, history_for, participant_history
+from bpjsportal.core.audit_context import labelled
 from enrollment.models import Participant, StaffProfile
 from tests.api.conftest import Caller, next_nik, reg_body
 from tests.conftest import login_as, nik_for, password_login
@@ -155,7 +155,7 @@ def test_sponsor_batch_bulk_path_records_payments_and_ledger_with_the_client(
 
 def test_copy_with_bound_context_is_recorded(refdata: Any) -> None:
     """COPY goes around Django's execute wrapper; bind_to_transaction sets the context first."""
-    from bpjsportal.audit.context import bind_to_transaction
+    from bpjsportal.core.audit_context import bind_to_transaction
 
     with labelled(command="load_targets"), transaction.atomic(), connection.cursor() as cur:
         bind_to_transaction(cur)
@@ -183,7 +183,7 @@ def test_celery_task_labels_its_changes(register: Any) -> None:
 
 
 def test_management_command_context(refdata: Any) -> None:
-    from bpjsportal.audit.context import command_context
+    from bpjsportal.core.audit_context import command_context
 
     with command_context(["manage.py", "create_api_client", "x"]):
         call_command("create_api_client", "Audit client", "--scope", "admin", stdout=_Sink())

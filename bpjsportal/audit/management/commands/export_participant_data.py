@@ -16,12 +16,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from bpjsportal.audit.context import labelled
 from bpjsportal.audit.subject_access import (
     ExportError,
     export_participant_data,
     find_participant,
 )
+from bpjsportal.core.audit_context import labelled
 
 
 class Command(BaseCommand):
