@@ -19,7 +19,6 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,7 +28,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import ROOT, ensure_database, free_port, machine, now, participant_rows
+from common import ensure_database, machine, now, participant_rows
+from harness import gunicorn
 
 DB = os.environ.get("BENCH_API_DB", "bpjsportal_api_bench")  # own name when runs overlap
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
@@ -217,40 +217,7 @@ def main() -> None:
     token = create_api_client(name="bench", scope="partner", partner=partner).token
     channel_token = create_api_client(name="bank", scope="channel", payment_channel="bank").token
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": DB_URL,
-        "API_THROTTLE_RATE": "",
-        "DEBUG": "1",
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "bpjsportal.wsgi",
-            "-w",
-            str(args.workers),
-            "-b",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "--timeout",
-            "600",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base + "/api/schema/", timeout=2)  # noqa: S310
-                break
-            except OSError:
-                time.sleep(0.2)
+    with gunicorn(DB_URL, workers=args.workers) as base:
         rows = participant_rows(args.n + args.single, seed=11)
         bulk_rows, single_rows = rows[: args.n], rows[args.n :]
         chunks = [bulk_rows[i : i + args.batch] for i in range(0, len(bulk_rows), args.batch)]
@@ -312,9 +279,6 @@ def main() -> None:
 
         with ThreadPoolExecutor(args.clients) as pool:
             pay_lat = list(pool.map(pay_one, kpjs))
-    finally:
-        server.terminate()
-        server.wait(30)
     from enrollment.models import ApiClient
 
     cpu_rows = participant_rows(args.batch, seed=12)  # NIKs not registered yet (another seed)
@@ -324,7 +288,7 @@ def main() -> None:
     reg50, reg99 = _percentiles(reg_lat)
     pay50, pay99 = _percentiles(pay_lat)
     print(f"## API benchmark ({now()}; {machine()})")
-    print(f"gunicorn {args.workers} sync workers, DEBUG=1, same PostgreSQL for both sides.\n")
+    print(f"gunicorn {args.workers} sync workers, DEBUG off, same PostgreSQL for both sides.\n")
     print("| measure | result |\n|---|---|")
     print(
         f"| bulk upsert, {args.n:,} new rows in {args.batch}-row requests, {args.senders} "

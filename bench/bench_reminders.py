@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ from common import (  # (bench/ is on sys.path: run as a script or by run.py)
     ensure_database,
     free_port,
 )
+from harness import celery_worker
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_reminders"
 
@@ -170,56 +170,34 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
     )
-    worker_env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DJANGO_SETTINGS_MODULE": "bench.bench_settings",
-    }
-    worker = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "celery", "-A", "bpjsportal", "worker"),
-            *("-Q", os.environ["CELERY_QUEUE"], "--concurrency", str(args.workers)),
-            *("-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
-            *("-n", f"bench-{TAG}@%h"),
-        ],
-        cwd=ROOT,
-        env=worker_env,
-    )
     try:
-        time.sleep(1)
-        deadline = time.monotonic() + 60
-        while not app.control.ping(destination=[f"bench-{TAG}@{socket.gethostname()}"]):
-            if time.monotonic() > deadline:
-                raise RuntimeError("bench worker did not start")
+        with celery_worker(url, queue=os.environ["CELERY_QUEUE"], concurrency=args.workers):
+            # --- end to end: dispatch -> workers -> gateway -> committed `sent`
+            t0 = time.perf_counter()
+            dispatched = reminders.dispatch_due_reminders(
+                enqueue=lambda ids: send_reminder_batch.delay(ids, now.isoformat()), now=now
+            )
+            t_dispatch = time.perf_counter() - t0
+            while Reminder.objects.filter(state="queued").exists():
+                time.sleep(0.5)
+            t_send = time.perf_counter() - t0
+            sent = Reminder.objects.filter(state="sent").count()
+            stats = gateway_stats(gateway_url)
 
-        # --- end to end: dispatch -> workers -> gateway -> committed `sent`
-        t0 = time.perf_counter()
-        dispatched = reminders.dispatch_due_reminders(
-            enqueue=lambda ids: send_reminder_batch.delay(ids, now.isoformat()), now=now
-        )
-        t_dispatch = time.perf_counter() - t0
-        while Reminder.objects.filter(state="queued").exists():
-            time.sleep(0.5)
-        t_send = time.perf_counter() - t0
-        sent = Reminder.objects.filter(state="sent").count()
-        stats = gateway_stats(gateway_url)
-
-        # --- baseline: no-op tasks through the same broker and workers
-        t0 = time.perf_counter()
-        results = [noop.delay([i], None) for i in range(args.noop)]
-        results[-1].get(timeout=600)
-        for r in results[:: max(1, args.noop // 100)]:
-            r.get(timeout=600)
-        t_noop = time.perf_counter() - t0
+            # --- baseline: no-op tasks through the same broker and workers
+            t0 = time.perf_counter()
+            results = [noop.delay([i], None) for i in range(args.noop)]
+            results[-1].get(timeout=600)
+            for r in results[:: max(1, args.noop // 100)]:
+                r.get(timeout=600)
+            t_noop = time.perf_counter() - t0
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
         gateway.terminate()
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge(os.environ["CELERY_QUEUE"])
 
-    from bench.common import machine
-    from bench.common import now as stamp
+    from common import machine
+    from common import now as stamp
 
     return {
         "when": stamp(),

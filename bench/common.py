@@ -1,4 +1,7 @@
-"""Shared set-up for benchmarks: a database of their own, Django configured, a results writer."""
+"""The bench's data side, shared by every scenario: creating or choosing the database
+(ensure_database, setup_django, use_database, dataset_url), the benchmark-only keys the servers
+and the generator share, test rows, and the results (ScenarioResult, percentile, ms, ratio).
+Servers and load are in bench/harness.py."""
 
 from __future__ import annotations
 

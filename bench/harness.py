@@ -1,10 +1,12 @@
-"""Helpers shared by the concurrency, sync and soak scenarios: a gunicorn server of the real app
-(optionally with the benchmark URLconf), HTTP clients in threads, percentiles, a database."""
+"""The bench's servers and load: the one way a scenario starts the app under gunicorn (optionally
+with the benchmark URLconf) or a Celery worker (with the bench's own settings and tasks), HTTP
+clients in threads, latency percentiles. Databases, keys and results are in bench/common.py."""
 
 from __future__ import annotations
 
 import logging
 import os
+import socket
 import statistics
 import subprocess
 import sys
@@ -76,6 +78,38 @@ def gunicorn(
             server.wait(30)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+@contextmanager
+def celery_worker(
+    url: str, *, queue: str, concurrency: int, settings: str = "bench.bench_settings"
+) -> Iterator[str]:
+    """A prefork Celery worker of the app on `url`, consuming only `queue`, with the bench's
+    settings (they load bench/tasks.py, the no-op baseline); yields its node name once it
+    answers a ping, and stops it (warm shutdown) on the way out."""
+    from bpjsportal.celery import app
+
+    node = f"bench-{queue}@{socket.gethostname()}"
+    env = {**os.environ, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE": settings}
+    worker = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "celery", "-A", "bpjsportal", "worker"),
+            *("-Q", queue, "--concurrency", str(concurrency)),
+            *("-l", "warning", "--without-heartbeat", "--without-gossip", "--without-mingle"),
+            *("-n", f"bench-{queue}@%h"),
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not app.control.ping(destination=[node], timeout=1):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("bench Celery worker did not start")
+        yield node
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
 
 
 def percentile(samples: list[float], q: float) -> float:
