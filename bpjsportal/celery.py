@@ -22,16 +22,15 @@ after_setup_task_logger.connect(install_on_celery_loggers, weak=False)
 
 # With DEBUG off, a worker or beat does not start while a development secret is configured
 # (bpjsportal/startup.py): the worker sends messages with the gateway key, encrypts NIKs, ...
+import django  # noqa: E402
 from celery.signals import beat_init, worker_init  # noqa: E402
+from django.core.exceptions import ImproperlyConfigured  # noqa: E402
+
+from bpjsportal.startup import refuse_unsafe_production  # noqa: E402
 
 
 def _refuse_unsafe_production(**_kwargs: object) -> None:
-    import django
-    from django.core.exceptions import ImproperlyConfigured
-
     django.setup()  # idempotent; Celery's Django fixup may not have run it yet
-    from bpjsportal.startup import refuse_unsafe_production
-
     try:
         refuse_unsafe_production()
     except ImproperlyConfigured as exc:

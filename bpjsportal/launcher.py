@@ -42,6 +42,7 @@ def _port_open(host: str, port: int) -> bool:
 
 def admin_connection(url: str) -> Any:
     """An autocommit connection to the `postgres` database of the server `url` points at."""
+    # imported here: the launcher runs before the virtualenv's packages are installed
     import psycopg
     from dj_database_url import parse
 
@@ -58,6 +59,7 @@ def admin_connection(url: str) -> Any:
 
 def _ensure_database_exists(url: str, *, fresh: bool = False) -> None:
     """Create the database `url` names if missing (dropped first when `fresh`)."""
+    # imported here: the launcher runs before the virtualenv's packages are installed
     from dj_database_url import parse
     from psycopg import sql
 

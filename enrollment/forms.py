@@ -7,6 +7,7 @@ from typing import Any
 
 from django import forms
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from . import hooks
@@ -113,8 +114,6 @@ class RegistrationForm(forms.Form):
         field.choices = choices
 
     def _language(self) -> str:
-        from django.utils.translation import get_language
-
         return get_language() or "id"
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotations only: no runtime import of the models
     from .models import Participant
 
 IncomeCheck = Callable[[int, date], None]

