@@ -38,6 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+from common import percentile  # noqa: E402
+
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bpjsportal_bench_reporting"
 
 NEW_PAYMENTS = """
@@ -93,9 +95,7 @@ def percentiles(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         t = time.perf_counter()
         fn()
         runs.append(time.perf_counter() - t)
-    runs.sort()
-    p95 = runs[min(len(runs) - 1, max(0, round(0.95 * len(runs)) - 1))]
-    return statistics.median(runs), p95
+    return statistics.median(runs), percentile(runs, 95)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import httpx  # noqa: E402
-from common import ROOT, SERVER_ENV, free_port  # noqa: E402
+from common import ROOT, SERVER_ENV, free_port, percentile  # noqa: E402
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
 
@@ -112,20 +112,14 @@ def celery_worker(
         worker.wait(timeout=60)
 
 
-def percentile(samples: list[float], q: float) -> float:
-    """The q-th percentile (0-100, nearest rank) of samples in seconds, in milliseconds."""
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank] * 1000
-
-
 def summary(samples: list[float]) -> dict[str, float]:
+    """p50/p95/p99 in milliseconds of latencies in seconds (common.percentile; NaN if none)."""
+    if not samples:
+        return {"p50_ms": float("nan"), "p95_ms": float("nan"), "p99_ms": float("nan")}
     return {
-        "p50_ms": round(statistics.median(samples) * 1000, 1) if samples else float("nan"),
-        "p95_ms": round(percentile(samples, 95), 1),
-        "p99_ms": round(percentile(samples, 99), 1),
+        "p50_ms": round(statistics.median(samples) * 1000, 1),
+        "p95_ms": round(percentile(samples, 95) * 1000, 1),
+        "p99_ms": round(percentile(samples, 99) * 1000, 1),
     }
 
 
