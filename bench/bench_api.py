@@ -15,38 +15,21 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import statistics
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from common import ensure_database, machine, now, participant_rows, percentile
-from harness import gunicorn
+from harness import call, gunicorn
 
 DB = os.environ.get("BENCH_API_DB", "bpjsportal_api_bench")  # own name when runs overlap
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
-
-
-def _call(base: str, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(base + path, data=data, method=method)  # noqa: S310 - local server
-    req.add_header("Authorization", f"Token {token}")
-    req.add_header("Content-Type", "application/json")
-    for k, v in headers.items():
-        req.add_header(k.replace("_", "-"), v)
-    try:
-        with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 - local server
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
 
 
 def _copy_baseline(rows: list[dict[str, Any]]) -> float:
@@ -221,7 +204,7 @@ def main() -> None:
         chunks = [bulk_rows[i : i + args.batch] for i in range(0, len(bulk_rows), args.batch)]
 
         def send(chunk: list[dict[str, Any]]) -> dict[str, int]:
-            status, body = _call(
+            status, body = call(
                 base,
                 token,
                 "POST",
@@ -247,14 +230,14 @@ def main() -> None:
             with lock:
                 row = queue.pop()
             t = time.perf_counter()
-            status, body = _call(base, token, "POST", "/api/v1/participants/", row)
+            status, body = call(base, token, "POST", "/api/v1/participants/", row)
             assert status == 201, (status, body)
             return time.perf_counter() - t
 
         with ThreadPoolExecutor(args.clients) as pool:
             reg_lat = list(pool.map(lambda _i: register_one(), range(args.single)))
 
-        _s, quote = _call(base, token, "GET", "/api/v1/quotes/?income=1000000&occupation=petani")
+        _s, quote = call(base, token, "GET", "/api/v1/quotes/?income=1000000&occupation=petani")
         amount = quote["total"]
         from enrollment.models import Participant
 
@@ -271,7 +254,7 @@ def main() -> None:
                 "payer": "participant",
             }
             t = time.perf_counter()
-            status, out = _call(base, channel_token, "POST", "/api/v1/payments/", body)
+            status, out = call(base, channel_token, "POST", "/api/v1/payments/", body)
             assert status == 201, (status, out)
             return time.perf_counter() - t
 

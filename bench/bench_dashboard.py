@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import statistics
 import sys
 import time
@@ -29,7 +28,7 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from common import SIZES, dataset_url, ms, percentile, use_database, verified_client  # noqa: E402
+from common import ms, percentile, run_alone, use_database, verified_client  # noqa: E402
 
 # The naive way to draw the dashboard: GROUP BYs over participants, coverage and the ledger.
 NAIVE_LOCAL = [
@@ -160,15 +159,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {"scenario": "4. Dashboard", "rows": rows, "notes": " ".join(notes)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", choices=list(SIZES), default="10k")
-    parser.add_argument("--quick", action="store_true")
-    a = parser.parse_args()
-    args = argparse.Namespace(size=a.size, participants=SIZES[a.size], quick=a.quick,
-                              database_url=dataset_url(a.size), seed=42)  # fmt: skip
-    print(json.dumps(run(args), indent=2, default=str))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run)

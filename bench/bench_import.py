@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import os
 import random
 import re
@@ -30,7 +29,7 @@ from typing import Any
 
 sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-from common import SIZES, dataset_url, use_database  # noqa: E402
+from common import run_alone, use_database  # noqa: E402
 from harness import ApiServer  # noqa: E402
 
 VILLAGE = "32.73.05.1001"
@@ -196,15 +195,5 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--size", choices=list(SIZES), default="10k")
-    parser.add_argument("--quick", action="store_true")
-    a = parser.parse_args()
-    args = argparse.Namespace(size=a.size, participants=SIZES[a.size], quick=a.quick,
-                              database_url=dataset_url(a.size), seed=42)  # fmt: skip
-    print(json.dumps(run(args), indent=2, default=str))
-
-
 if __name__ == "__main__":
-    main()
+    run_alone(run)

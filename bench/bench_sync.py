@@ -1,7 +1,7 @@
 """Scenario 6: incremental sync, a client catching up N changed rows through the API.
 
 The client holds a sync token N rows behind the newest change (the token the API would have
-given it after the (count - N)-th row: enrollment/api/sync.py orders by (sync_txid, id)) and
+given it after the (count - N)-th row: bpjsportal/core/api/sync.py orders by (sync_txid, id)) and
 loops GET /api/v1/sync/participants/?since=...&page_size=1000 until has_more is false, as
 docs/api.md tells clients to. Baseline in the same run: `COPY (SELECT ...) TO STDOUT` of the
 same rows and columns (participant, partner code, coverage status and paid-through month), in the
@@ -99,7 +99,7 @@ def _start_position(rows: int) -> tuple[int, int, int]:
     many rows lie after it."""
     from django.db import connection
 
-    from enrollment.api.sync import sync_horizon
+    from bpjsportal.core.api.sync import sync_horizon
 
     horizon = sync_horizon()
     with connection.cursor() as cur:
@@ -147,7 +147,7 @@ def run(args: Any = None) -> dict[str, Any]:
     url = args.database_url or database_url(DB)
     own = url.rsplit("/", 1)[-1] == DB
     prepare_django(url)
-    from enrollment.api.sync import Position, encode_token
+    from bpjsportal.core.api.sync import Position, encode_token
     from enrollment.models import Participant
 
     have = Participant.objects.count()

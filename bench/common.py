@@ -153,6 +153,21 @@ def dataset_url(size: str) -> str:
     return f"postgres://postgres@127.0.0.1:5432/bench{size}"
 
 
+def run_alone(run: Any) -> None:
+    """A suite scenario run by hand (`python bench/bench_<name>.py --size 10k [--quick]`) on the
+    generated data set of that size: its result printed as JSON instead of written to the doc."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--size", choices=list(SIZES), default="10k")
+    parser.add_argument("--quick", action="store_true")
+    a = parser.parse_args()
+    args = argparse.Namespace(size=a.size, participants=SIZES[a.size], quick=a.quick,
+                              database_url=dataset_url(a.size), seed=42)  # fmt: skip
+    print(json.dumps(run(args), indent=2, default=str))
+
+
 def use_database(url: str, *, migrate: bool = False) -> None:
     """Point Django at `url` (an existing database) and set it up."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")

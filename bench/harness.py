@@ -219,19 +219,25 @@ class ApiServer:
         self._server.__exit__(*exc)
 
     def call(self, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        """(status, parsed JSON body)."""
-        import json
-        import urllib.error
-        import urllib.request
+        """(status, parsed JSON body) of one request to this server."""
+        return call(self.base, token, method, path, body, **headers)
 
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)  # noqa: S310
-        req.add_header("Authorization", f"Token {token}")
-        req.add_header("Content-Type", "application/json")
-        for k, v in headers.items():
-            req.add_header(k.replace("_", "-"), v)
-        try:
-            with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310 - local server
-                return resp.status, json.loads(resp.read() or b"{}")
-        except urllib.error.HTTPError as exc:
-            return exc.code, json.loads(exc.read() or b"{}")
+
+def call(base: str, token: str, method: str, path: str, body: Any = None, **headers: str) -> Any:
+    """(status, parsed JSON body) of one API request with a token (header names in keyword
+    arguments, `_` for `-`); for the scenarios that send requests one by one with urllib."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(base + path, data=data, method=method)  # noqa: S310
+    req.add_header("Authorization", f"Token {token}")
+    req.add_header("Content-Type", "application/json")
+    for k, v in headers.items():
+        req.add_header(k.replace("_", "-"), v)
+    try:
+        with urllib.request.urlopen(req, timeout=600) as resp:  # noqa: S310 - local server
+            return resp.status, json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
