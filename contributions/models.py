@@ -174,7 +174,7 @@ class Payment(models.Model):
     )
     reactivation = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Incremental sync position, set by a trigger (migration 0004; enrollment/api/sync.py).
+    # Incremental sync position, set by a trigger (migration 0004; bpjsportal/core/api/sync.py).
     sync_txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:

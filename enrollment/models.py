@@ -240,7 +240,7 @@ class Participant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
     # Incremental sync position: the id of the transaction that last wrote the row, set by a
-    # trigger (migration 0004); see enrollment/api/sync.py for why a transaction id.
+    # trigger (migration 0004); see bpjsportal/core/api/sync.py for why a transaction id.
     sync_txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:

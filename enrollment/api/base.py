@@ -1,20 +1,14 @@
-"""The shared shape of every API view: token auth, per-client throttle, strict JSON, one error
-format, cursor pagination with a clear error for a bad cursor."""
+"""Enrollment's API views for API clients: token auth, per-client throttle (on the shared
+BaseApiView of bpjsportal/core/api/base.py), and the answer to a refused registration."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.utils.translation import gettext_lazy as _
 from rest_framework import status
-from rest_framework.pagination import Cursor, CursorPagination
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
-from rest_framework.views import APIView
 
+from bpjsportal.core.api.base import BaseApiView
 from bpjsportal.core.api.errors import ApiError
-from bpjsportal.core.api.parsers import StrictJSONParser
 
 from ..errors import DuplicateNik, RegistrationError
 from ..models import ApiClient
@@ -22,44 +16,16 @@ from ..nik_check import as_seen_by
 from .auth import ApiTokenAuthentication, ClientRateThrottle
 
 
-class ApiView(APIView):
-    authentication_classes = [ApiTokenAuthentication]
-    permission_classes = [IsAuthenticated]
-    throttle_classes = [ClientRateThrottle]
-    parser_classes = [StrictJSONParser]
-    renderer_classes = [JSONRenderer]
+class ApiView(BaseApiView):
+    """An API view for API clients: their token, their per-client rate."""
 
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail in the database.
-        for key, values in request.query_params.lists():
-            if "\x00" in key or any("\x00" in v for v in values):
-                raise ApiError("invalid_character", _("Parameters may not contain NUL."))
-        super().initial(request, *args, **kwargs)
+    authentication_classes = [ApiTokenAuthentication]
+    throttle_classes = [ClientRateThrottle]
 
     def client(self, request: Request) -> ApiClient:
         auth = request.auth
         assert isinstance(auth, ApiClient)
         return auth
-
-
-class ApiCursorPagination(CursorPagination):
-    page_size = 100
-    page_size_query_param = "page_size"
-    max_page_size = 500
-    ordering = "-id"
-
-    def decode_cursor(self, request: Request) -> Cursor | None:
-        try:
-            return super().decode_cursor(request)
-        except Exception as exc:  # DRF raises NotFound; a bad cursor is the client's 400
-            raise ApiError("invalid_cursor", _("The page cursor is not valid.")) from exc
-
-    def get_page_size(self, request: Request) -> int:
-        raw = request.query_params.get(self.page_size_query_param)
-        if raw is not None and not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= 500):
-            raise ApiError("page_size_invalid", _("page_size must be between 1 and 500."))
-        size = super().get_page_size(request)
-        return size if size is not None else self.page_size
 
 
 def registration_error(exc: RegistrationError, client: ApiClient) -> ApiError:
@@ -78,16 +44,3 @@ def registration_error(exc: RegistrationError, client: ApiClient) -> ApiError:
         _("Some fields are not valid; see errors."),
         errors=exc.errors,
     )
-
-
-def int_param(request: Request, name: str, *, required: bool = False) -> int | None:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "":
-        if required:
-            raise ApiError(
-                f"{name}_required", _("The %(name)s parameter is required.") % {"name": name}
-            )
-        return None
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 15:
-        raise ApiError(f"{name}_invalid", _("%(name)s must be a whole number.") % {"name": name})
-    return int(raw)

@@ -14,13 +14,15 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from bpjsportal.core.api.base import ApiCursorPagination
 from bpjsportal.core.api.errors import ApiError
+from bpjsportal.core.api.sync import decode_token, encode_token, sync_page
 
 from ..errors import RegistrationError
 from ..models import ApiClient, Occupation, Participant, Region, nik_q
 from ..selectors import search_participants
 from ..services import register_participant, update_participant
-from .base import ApiCursorPagination, ApiView, registration_error
+from .base import ApiView, registration_error
 from .bulk import (
     BULK_MAX_ROWS,
     Replay,
@@ -53,7 +55,6 @@ from .serializers import (
     participant_row,
     participant_values,
 )
-from .sync import decode_token, encode_token, sync_page
 
 PAGE_SIZE = {"type": "integer", "minimum": 1, "maximum": 500}
 # check_idempotency_key: 1 to 128 printable ASCII characters (no space at either end: HTTP trims)

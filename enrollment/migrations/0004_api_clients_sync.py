@@ -4,7 +4,7 @@ import django.db.models.deletion
 from django.db import migrations, models
 
 # The sync position of a row is the id of the transaction that last wrote it (see
-# enrollment/api/sync.py). BEFORE trigger: Django's own INSERT/UPDATE values are overridden.
+# bpjsportal/core/api/sync.py). BEFORE trigger: Django's own INSERT/UPDATE values are overridden.
 SYNC_TRIGGER = """
 CREATE OR REPLACE FUNCTION bpu_set_sync_txid() RETURNS trigger AS $$
 BEGIN

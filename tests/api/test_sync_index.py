@@ -10,8 +10,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from bpjsportal.core.api.sync import Position, sync_page
 from contributions.models import Payment
-from enrollment.api.sync import Position, sync_page
 from enrollment.models import Participant
 
 
