@@ -27,7 +27,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 
-from enrollment.errors import FieldError, RegistrationError
+from bpjsportal.core.api.errors import FieldError
+from enrollment.errors import RegistrationError
 
 from .models import IncomeLevel, RateDiscount, RateSchedule
 

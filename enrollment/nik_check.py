@@ -29,8 +29,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from bpjsportal.core import redis_status
+from bpjsportal.core.api.errors import FieldError
 
-from .errors import DuplicateNik, FieldError, RegistrationError
+from .errors import DuplicateNik, RegistrationError
 from .models import NikPrefix, Participant, nik_q
 from .nik import NikError, parse_nik
 from .permissions import participants_in_scope

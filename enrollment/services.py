@@ -20,8 +20,10 @@ from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
+from bpjsportal.core.api.errors import FieldError
+
 from . import hooks, pii
-from .errors import DuplicateNik, FieldError, RegistrationError
+from .errors import DuplicateNik, RegistrationError
 from .kpj import next_kpj_number, next_kpj_numbers
 from .models import NikPrefix, Occupation, Participant, Partner, Region, StaffProfile, nik_q
 from .nik import NikError, parse_nik

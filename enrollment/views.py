@@ -15,8 +15,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from bpjsportal.core.api.errors import FieldError
+
 from . import hooks, nik_check, permissions, selectors
-from .errors import FieldError, RegistrationError
+from .errors import RegistrationError
 from .forms import RegistrationForm
 from .models import Participant, Region, StaffProfile
 from .services import register_participant

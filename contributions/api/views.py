@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bpjsportal.core.api.base import ApiCursorPagination, int_param
-from bpjsportal.core.api.errors import ApiError
+from bpjsportal.core.api.errors import ApiError, FieldError
 from bpjsportal.core.api.sync import decode_token, encode_token, sync_page
 from enrollment import permissions
 from enrollment.api.base import ApiView
@@ -23,7 +23,6 @@ from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participant_by_key_for, participants_for
 from enrollment.api.serializers import ErrorSerializer
 from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
-from enrollment.errors import FieldError
 from enrollment.models import ApiClient, Occupation, Participant, Partner
 from enrollment.pii import mask_name
 

@@ -21,9 +21,9 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.exceptions import ValidationError
 
-from bpjsportal.core.api.errors import ApiError, flatten
+from bpjsportal.core.api.errors import ApiError, FieldError, flatten
 
-from ..errors import FieldError, RegistrationError
+from ..errors import RegistrationError
 from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik, niks_q
 from ..nik_check import as_seen_by
 from ..services import (

@@ -18,7 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from ..errors import FieldError, RegistrationError
+from bpjsportal.core.api.errors import FieldError
+
+from ..errors import RegistrationError
 from ..models import ApiClient, Partner, StaffProfile
 
 TOKEN_PREFIX = "bpu_"  # noqa: S105 - a public marker, not a secret
