@@ -139,7 +139,7 @@ def main() -> None:
     from django.test import override_settings
     from django.utils import timezone
 
-    from reporting import cache as figures_cache
+    from reporting import warming
     from reporting.rollups import build_day, rebuild_rollups, refresh_today
 
     # the reporting tables only (an existing database keeps its other tables as they are)
@@ -245,7 +245,7 @@ def main() -> None:
                 with override_settings(REPORTING_CACHE_SECONDS=seconds):
                     if seconds:
                         warm_started = time.perf_counter()
-                        warmed = figures_cache.warm()
+                        warmed = warming.warm()
                         took = time.perf_counter() - warm_started
                         print(
                             f"figures cache warmed ({warmed} entries: the national and every "

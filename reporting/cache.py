@@ -21,8 +21,8 @@ all of them:
 A changed state is a new key: nothing is invalidated, old entries expire
 (`REPORTING_CACHE_SECONDS`). When Redis is down, a read is a miss (bpjsportal/core/cache.py) and the
 figures are computed from the rollups, as without the cache. After every build or refresh,
-`reporting.warm_dashboard` computes the national page and each province's for the current year,
-so the first admin of the morning does not wait either.
+`reporting.warm_dashboard` (reporting/warming.py) computes the national page and each province's
+for the current year, so the first admin of the morning does not wait either.
 """
 
 from __future__ import annotations
@@ -39,10 +39,15 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import connections, router
 from django.db.models import Count, Max
+from django.db.models.signals import post_delete, post_save
 from django.utils.translation import get_language
 
+from enrollment.models import Occupation, Partner, Region
+
+from .models import FiguresVersion, RollupDay, Target, TargetBreakdown, TargetMilestone
+
 if TYPE_CHECKING:
-    from .selectors import Filters
+    from _typeshed import DataclassInstance
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -68,16 +73,12 @@ def code_digest() -> str:
 def bump(**_kwargs: Any) -> None:
     """Raise the figures version in the current transaction (a signal receiver, hence the
     kwargs): the next reader that sees this transaction's writes computes the figures anew."""
-    from .models import FiguresVersion
-
     with connections[router.db_for_write(FiguresVersion)].cursor() as cursor:
         cursor.execute(BUMP_SQL)
 
 
 def state() -> tuple[Any, ...]:
     """What the figures depend on besides the filters (see the module's docstring)."""
-    from .models import FiguresVersion, RollupDay
-
     days = RollupDay.objects.aggregate(n=Count("day"), at=Max("built_at"))
     version = FiguresVersion.objects.filter(pk=1).values_list("number", flat=True).first()
     return (
@@ -89,9 +90,12 @@ def state() -> tuple[Any, ...]:
     )
 
 
-def cached(name: str, f: Filters, compute: Callable[[], T], *extra: Any, labels: bool = True) -> T:
-    """`compute()` for the filters, from the cache when the state has not changed since.
-    `labels`: the value holds translated labels (the language is part of the key)."""
+def cached(
+    name: str, f: DataclassInstance, compute: Callable[[], T], *extra: Any, labels: bool = True
+) -> T:
+    """`compute()` for the filters (a dataclass: reporting.selectors.Filters), from the cache
+    when the state has not changed since. `labels`: the value holds translated labels (the
+    language is part of the key)."""
     if not settings.REPORTING_CACHE_SECONDS:
         return compute()
     language = (get_language() or "") if labels else ""
@@ -107,47 +111,6 @@ def cached(name: str, f: Filters, compute: Callable[[], T], *extra: Any, labels:
 
 def connect_signals() -> None:
     """Reporting's own and the reference tables' saves and deletes raise the version."""
-    from django.db.models.signals import post_delete, post_save
-
-    from enrollment.models import Occupation, Partner, Region
-
-    from .models import Target, TargetBreakdown, TargetMilestone
-
     for model in (Target, TargetMilestone, TargetBreakdown, Partner, Occupation, Region):
         for signal in (post_save, post_delete):
             signal.connect(bump, sender=model, weak=False, dispatch_uid=f"reporting-{model}")
-
-
-def _cache_works() -> bool:
-    probe = "reporting:warm-probe"
-    cache.set(probe, 1, 30)
-    return cache.get(probe) == 1
-
-
-def warm(year: int | None = None) -> int:
-    """Compute the dashboard page (in every language) and the progress figures for the whole
-    country and for each province, for `year` (default this year) as of today - what admins
-    and regional admins open first. Returns the number of entries computed or found (0 when
-    there is no cache to fill: switched off, or Redis down)."""
-    from django.utils import timezone
-    from django.utils.translation import override
-
-    from enrollment.models import Region
-
-    from . import selectors
-
-    if not settings.REPORTING_CACHE_SECONDS or not _cache_works():
-        return 0
-    year = year or timezone.localdate().year
-    as_of = selectors.default_as_of(year)
-    provinces = [None, *Region.objects.filter(level=1).values_list("code", flat=True)]
-    done = 0
-    for province in provinces:
-        f = selectors.Filters(year=year, as_of=as_of, province=province)
-        selectors.progress(f)
-        done += 1
-        for language, _name in settings.LANGUAGES:
-            with override(language):
-                selectors.page_figures(f)
-            done += 1
-    return done

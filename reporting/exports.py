@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext as _
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 from enrollment import permissions
 
@@ -192,8 +194,6 @@ def _xlsx_cell(ws: Any, value: Any) -> Any:
     looks like a formula gets Excel's quotePrefix so it stays text when the user edits it."""
     if not isinstance(value, str):
         return value
-    from openpyxl.cell import WriteOnlyCell
-
     cell = WriteOnlyCell(ws, value)
     cell.data_type = "s"
     if looks_like_formula(value):
@@ -202,8 +202,6 @@ def _xlsx_cell(ws: Any, value: Any) -> Any:
 
 
 def to_xlsx(table: Table, title: str) -> bytes:
-    from openpyxl import Workbook
-
     keys, headers, rows = table
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(title=title[:31])

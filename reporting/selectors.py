@@ -11,6 +11,7 @@ from typing import Any
 
 from django.db.models import Max, QuerySet, Sum
 from django.utils import timezone
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from contributions.rates import add_months
@@ -491,8 +492,6 @@ def _labels(dimension: str, keys: list[Any]) -> dict[Any, str]:
 
 
 def _language() -> str:
-    from django.utils.translation import get_language
-
     return get_language() or "id"
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.db.models import Max
 
+from .cache import bump
 from .models import Target, TargetBreakdown, TargetMilestone, TargetVersion
 
 # Seeds: BPJS Ketenagakerjaan's goal of 10 million active BPU participants by the end of 2024
@@ -113,8 +114,6 @@ def seed_targets() -> list[tuple[str, int]]:
 
 
 def on_reference_data_loading(**_kwargs: Any) -> list[tuple[str, int]]:
-    from .cache import bump
-
     bump()  # regions and occupations were loaded by COPY (no signal): new labels
     return seed_targets()
 

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from celery import shared_task
 from django.utils import timezone
 
-from . import cache, rollups
+from . import rollups, warming
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +33,8 @@ def refresh_rollups_today() -> dict[str, float]:
 @shared_task(acks_late=True, name="reporting.warm_dashboard")
 def warm_dashboard() -> int:
     """After each build or refresh: the national and provincial pages' figures into the cache
-    (reporting/cache.py), so the first reader of the new rollups does not compute them."""
-    return cache.warm()
+    (reporting/warming.py), so the first reader of the new rollups does not compute them."""
+    return warming.warm()
 
 
 def _warm_later() -> None:

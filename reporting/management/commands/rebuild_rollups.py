@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils import timezone
 
-from reporting import cache
+from reporting import warming
 from reporting.rollups import rebuild_rollups
 
 
@@ -34,7 +34,7 @@ class Command(BaseCommand):
             )
         )
         self.stdout.write(f"rollup tables: {vacuum()}")
-        warmed = cache.warm()
+        warmed = warming.warm()
         self.stdout.write(f"dashboard cache: {warmed} entries warmed")
 
 
