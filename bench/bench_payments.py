@@ -63,9 +63,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from django.utils import timezone
 
     from contributions.models import Coverage, LedgerEntry
+    from contributions.quotes import quote_payment
     from contributions.services import (
         post_sponsor_batch,
-        quote_payment,
         record_payment,
         refresh_coverage_statuses,
     )

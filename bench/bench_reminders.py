@@ -139,7 +139,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     from bench.tasks import noop
     from bpjsportal.celery import app
-    from contributions import reminders
+    from contributions.messaging import reminders
     from contributions.models import Reminder
     from contributions.rates import add_months
     from contributions.tasks import send_reminder_batch
@@ -164,7 +164,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
     gateway = subprocess.Popen(
         [
-            *(sys.executable, "-m", "contributions.fake_gateway"),
+            *(sys.executable, "-m", "contributions.messaging.fake_gateway"),
             *("--port", str(port), "--key", "k", "--count-only"),
         ],
         cwd=ROOT,

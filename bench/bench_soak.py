@@ -203,7 +203,7 @@ def _setup(args: Any, s: Shared, phases_seconds: float) -> dict[str, str]:
     from django.utils import timezone
 
     from bpjsportal.core.api.sync import Position, encode_token, sync_horizon
-    from contributions.services import quote_payment
+    from contributions.quotes import quote_payment
     from enrollment.api.clients import create_api_client
     from enrollment.models import Participant, niks_q
     from enrollment.services import register_participant

@@ -852,7 +852,7 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
     n_reminders = 0
     days = [int(d) for d in args.reminder_days.split(",") if d.strip()]
     if days:
-        from contributions import reminders
+        from contributions.messaging import reminders
 
         reminders.seed_reminder_rules()
         # this month's reminder runs that have come (default the 12th: due-soon and thanks), by

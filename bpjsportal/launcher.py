@@ -221,7 +221,14 @@ def run() -> None:
         portal = "127.0.0.1" if _any_address(host) else host
         callback_url = f"http://{portal}:{port}/reminders/gateway/callback/"
         callback_secret = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
-        gateway = [PY, "-m", "contributions.fake_gateway", "--port", "8025", "--count-only"]
+        gateway = [
+            PY,
+            "-m",
+            "contributions.messaging.fake_gateway",
+            "--port",
+            "8025",
+            "--count-only",
+        ]
         gateway += ["--callback-url", callback_url, "--callback-secret", callback_secret]
         procs.append(subprocess.Popen(gateway, cwd=ROOT))
         say("reminders go to the local fake SMS/WhatsApp gateway on 127.0.0.1:8025")

@@ -392,14 +392,15 @@ KPJ_KEY = os.environ.get("KPJ_KEY", DEV_KPJ_KEY)
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks
 # are signed with HMAC-SHA256 of their timestamp and body under REMINDER_CALLBACK_SECRET
-# (contributions/callback_signature.py). The development defaults fail `check --deploy`
+# (contributions/messaging/callback_signature.py). The development defaults fail `check --deploy`
 # (contributions.E001), and with DEBUG off the web and Celery processes refuse to start on them.
 REMINDER_GATEWAY_URL = os.environ.get("REMINDER_GATEWAY_URL", "http://127.0.0.1:8025")
 DEV_REMINDER_GATEWAY_KEY = "dev-gateway-key"  # development default only
 REMINDER_GATEWAY_KEY = os.environ.get("REMINDER_GATEWAY_KEY", DEV_REMINDER_GATEWAY_KEY)
 REMINDER_GATEWAY_TIMEOUT = float(os.environ.get("REMINDER_GATEWAY_TIMEOUT", "5"))
 # Messages per gateway request: > 1 uses the gateway's bulk endpoint (POST {URL}/messages/batch,
-# contributions/gateways.py); 1 sends one POST /messages per message (gateways without one).
+# contributions/messaging/gateways.py); 1 sends one POST /messages per message (gateways without
+# one).
 REMINDER_GATEWAY_BATCH = env_int("REMINDER_GATEWAY_BATCH", 100)
 DEV_REMINDER_CALLBACK_SECRET = "dev-callback-secret"  # noqa: S105 - development default only
 REMINDER_CALLBACK_SECRET = os.environ.get("REMINDER_CALLBACK_SECRET", DEV_REMINDER_CALLBACK_SECRET)
@@ -435,7 +436,7 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.lo
 # Redis down: the cache degrades to misses (bpjsportal/core/cache.py) with short socket timeouts and
 # a per-process circuit breaker (bpjsportal/core/redis_status.py: probe result kept REDIS_HEALTH_TTL
 # seconds); the API throttle fails open; requests queue Celery tasks in the outbox table
-# (contributions/outbox.py), relayed to the broker every OUTBOX_RELAY_SECONDS by beat (or
+# (contributions/messaging/outbox.py), relayed to the broker every OUTBOX_RELAY_SECONDS by beat (or
 # `manage.py relay_outbox`); pages show a banner (context processor below).
 CACHES["default"]["BACKEND"] = "bpjsportal.core.cache.ResilientRedisCache"
 CACHES["default"]["OPTIONS"] = {  # type: ignore[assignment]  # CACHES was inferred as str->str
@@ -455,7 +456,8 @@ CELERY_BEAT_SCHEDULE["contributions-relay-outbox"] = {
     "task": "contributions.relay_outbox",
     "schedule": OUTBOX_RELAY_SECONDS,
 }
-# Messages sent at once from write paths, through the outbox (contributions/notifications.py).
+# Messages sent at once from write paths, through the outbox
+# (contributions/messaging/notifications.py).
 NOTIFY_ON_REGISTRATION = env_bool("NOTIFY_ON_REGISTRATION", True)
 NOTIFY_ON_PAYMENT = env_bool("NOTIFY_ON_PAYMENT", True)
 # A worker killed mid-task: CELERY_TASK_ACKS_LATE (above) acknowledges a message only after its

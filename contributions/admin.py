@@ -25,6 +25,7 @@ from enrollment.selectors import search_by_nik
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
 from .imports import import_payments
+from .messaging.reminders import opt_out
 from .models import (
     Coverage,
     ImportReport,
@@ -38,7 +39,6 @@ from .models import (
     ReminderRule,
     SponsorBatch,
 )
-from .reminders import opt_out
 from .services import post_sponsor_batch, reverse_payment
 
 

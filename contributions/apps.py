@@ -33,18 +33,22 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import demo, notifications, rates, reminders, selectors, services, sponsorship
+        from . import demo, panels, rates, selectors, services, signals, sponsorship
         from .checks import register as register_checks
+        from .messaging import notifications, reminders
         from .models import IncomeLevel, RateDiscount, RateSchedule
 
         register_checks()
         hooks.register_income_check(rates.check_declared_income)
         hooks.register_income_levels(rates.income_levels_or_empty)
-        hooks.register_participant_panel(selectors.participant_panel)
+        hooks.register_participant_panel(panels.participant_panel)
         hooks.register_after_registration(services.open_coverage, services.open_coverages)
         hooks.register_after_registration(
             notifications.welcome_after_registration,
             notifications.welcome_after_registration_bulk,
+        )
+        signals.payment_recorded.connect(
+            notifications.payment_received, dispatch_uid="contributions-payment-receipt"
         )
         api_scopes.register_partner_filter(sponsorship.partner_scope)
         api_scopes.register_participant_decorator(selectors.with_coverage_status)

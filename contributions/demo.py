@@ -14,8 +14,9 @@ from enrollment.models import Participant
 from . import coverage as rules
 from .errors import PaymentError
 from .models import Coverage, Payment
+from .quotes import quote_payment
 from .rates import add_months
-from .services import quote_payment, record_payment, refresh_coverage_statuses
+from .services import record_payment, refresh_coverage_statuses
 
 
 def _at(day: Any) -> datetime:

@@ -369,7 +369,7 @@ class ImportReport(models.Model):
         return f"{self.filename} ({self.created_at:%Y-%m-%d %H:%M})"
 
 
-# --- reminders (rules: contributions/reminders.py; docs/reminders.md) -------------------------
+# --- reminders (rules: contributions/messaging/reminders.py; docs/reminders.md) ------------
 class ReminderKind(models.TextChoices):
     DUE_SOON = "due_soon", _("Due soon")
     DUE_TODAY = "due_today", _("Due today")
@@ -377,8 +377,8 @@ class ReminderKind(models.TextChoices):
     ABOUT_TO_LAPSE = "about_to_lapse", _("About to lapse")
     LAPSED_WINBACK = "lapsed_winback", _("Lapsed: win back")
     PAYMENT_THANKS = "payment_thanks", _("Payment received: thank you")
-    # Sent at once from write paths through the outbox (contributions/notifications.py), not
-    # planned daily: a welcome with the KPJ number, a receipt for each payment posted singly.
+    # Sent at once from write paths through the outbox (contributions/messaging/notifications.py),
+    # not planned daily: a welcome with the KPJ number, a receipt for each payment posted singly.
     WELCOME = "welcome", _("Welcome")
     PAYMENT_RECEIPT = "payment_receipt", _("Payment receipt")
 
@@ -505,7 +505,7 @@ class Reminder(models.Model):
         return f"{self.participant_id} {self.kind} {self.period:%Y-%m} {self.state}"
 
 
-# --- transactional outbox (contributions/outbox.py; docs/operations.md "Faults") ---------------
+# --- transactional outbox (contributions/messaging/outbox.py; docs/operations.md "Faults") --
 class OutboxMessage(models.Model):
     """A Celery task a write path wants run, saved in the same transaction as the write. The
     relay (task `contributions.relay_outbox`, command `relay_outbox`) publishes unpublished rows

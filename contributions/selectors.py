@@ -7,16 +7,14 @@ from datetime import date
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, DateField, F, Func, IntegerField, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
 from enrollment.models import Participant
 from enrollment.selectors import participants_visible_to
 
 from . import coverage as rules
 from .errors import PaymentError
-from .models import Coverage, CoverageStatus, LedgerEntry, Payment, SponsorConsent
-from .rates import monthly_contribution_panel
-from .reminders import reminder_panel
+from .models import Coverage, CoverageStatus, LedgerEntry, Payment
+from .quotes import quote_payment
 
 RECENT_ENTRIES = 5
 
@@ -29,8 +27,6 @@ def amount_due_now(
     participant: Participant, cov: Coverage | None, as_of: date
 ) -> dict[str, object]:
     """Months and Rupiah to pay on `as_of` to be active (arrears + current month), or zeros."""
-    from .services import quote_payment
-
     if cov is None:
         return {"months": 0, "amount": 0, "first_month": None}
     months = rules.months_due_now(
@@ -55,40 +51,6 @@ def ledger_of(participant: Participant) -> QuerySet[LedgerEntry]:
 
 def payments_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Payment]:
     return Payment.objects.filter(participant__in=participants_visible_to(user))
-
-
-def participant_panel(participant: Participant) -> dict[str, object]:
-    """The participant page's contribution panel (extends the monthly-contribution facts)."""
-    from .forms import CashPaymentForm, SponsorConsentForm
-
-    today = timezone.localdate()
-    cov = coverage_of(participant)
-    status = (
-        rules.status_for(paid_through=cov.paid_through, start_month=cov.start_month, as_of=today)
-        if cov
-        else None
-    )
-    return {
-        **monthly_contribution_panel(participant),
-        "panel_templates": [
-            "contributions/_participant_panel.html",
-            "contributions/_reminders_panel.html",
-            "contributions/_sponsors_panel.html",
-        ],
-        "sponsor_consents": list(
-            SponsorConsent.objects.filter(participant=participant)
-            .select_related("sponsor", "granted_by")
-            .order_by("withdrawn_at", "-granted_at")
-        ),
-        "sponsor_form": SponsorConsentForm(participant=participant),
-        **reminder_panel(participant),
-        "coverage": cov,
-        "coverage_status": status,
-        "coverage_status_label": CoverageStatus(status).label if status else "",
-        "due_now": amount_due_now(participant, cov, today),
-        "ledger_recent": list(ledger_of(participant)[:RECENT_ENTRIES]),
-        "cash_form": CashPaymentForm(participant=participant),
-    }
 
 
 def arrears_to_follow_up(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participant]:

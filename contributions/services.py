@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -26,11 +25,12 @@ from enrollment import pii
 from enrollment.models import Participant, Partner, StaffProfile, nik_q
 
 from . import coverage as rules
-from . import notifications
+from . import signals
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
 from .models import Coverage, LedgerEntry, Payment, SponsorBatch
-from .rates import MAX_MONTHS, QuoteError, add_months, quote_contribution
+from .quotes import DueNow, quote_payment
+from .rates import MAX_MONTHS, add_months
 from .sponsorship import approve_for_batch, payable_by
 
 REFERENCE_MAX = 128
@@ -178,43 +178,6 @@ def find_participant(*, kpj: str | None = None, nik: str | None = None) -> Parti
     return found
 
 
-@dataclass(frozen=True)
-class DueNow:
-    """What a payment made on `as_of` must cover and cost."""
-
-    first_month: date
-    months: int
-    amount: int
-    reactivation: bool
-
-
-def quote_payment(
-    participant: Participant, cov: Coverage | None, *, months: int, as_of: date
-) -> DueNow:
-    """The quote a payment of `months` months made on `as_of` must equal: from the first unpaid
-    month, or the current month after a lapse. Raises PaymentError with the QuoteError code."""
-    paid_through = cov.paid_through if cov else None
-    start_month = cov.start_month if cov else rules.month_start(as_of)
-    first = rules.first_month_to_pay(
-        paid_through=paid_through, start_month=start_month, as_of=as_of
-    )
-    reactivation = (
-        rules.status_for(paid_through=paid_through, start_month=start_month, as_of=as_of)
-        == rules.LAPSED
-    )
-    try:
-        quote = quote_contribution(
-            declared_income=participant.declared_income,
-            programmes=participant.programmes,
-            months=months,
-            first_month=first,
-            sector=participant.occupation.sector,
-        )
-    except QuoteError as exc:
-        raise PaymentError(exc.code, exc.message) from exc
-    return DueNow(first_month=first, months=months, amount=quote.total, reactivation=reactivation)
-
-
 def _same_payment(
     existing: Payment, *, participant: Participant, amount: int, months: int, payer: str
 ) -> Payment:
@@ -275,7 +238,8 @@ def record_payment(
 ) -> tuple[Payment, bool]:
     """Post one payment: (payment, True), or (the existing payment, False) for a replay of the
     same (channel, reference) with the same content. `notify`: queue a receipt message to the
-    participant (contributions/notifications.py) in the same transaction; bulk paths (file
+    participant (the `payment_recorded` signal: contributions/messaging/notifications.py) in the
+    same transaction; bulk paths (file
     imports, demo data) pass False and leave it to the next day's payment_thanks reminder.
     `backdated`: a history load, see check_paid_at (never from the API or the pages).
 
@@ -370,7 +334,7 @@ def record_payment(
         )
         cov.save(update_fields=COVERAGE_FIELDS)
         if notify:
-            notifications.payment_received(payment)
+            signals.payment_recorded.send(sender=Payment, payment=payment)
     return payment, True
 
 

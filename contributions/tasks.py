@@ -10,7 +10,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import outbox, reminders, services
+from . import services
+from .messaging import outbox, reminders
 
 
 @shared_task(acks_late=True, name="contributions.refresh_coverage_statuses")
@@ -19,7 +20,7 @@ def refresh_coverage_statuses(as_of: str | None = None) -> dict[str, int]:
     return services.refresh_coverage_statuses(as_of=date.fromisoformat(as_of) if as_of else None)
 
 
-# --- payment reminders (contributions/reminders.py) -------------------------------------------
+# --- payment reminders (contributions/messaging/reminders.py) ---------------------------------
 def _when(now: str | None) -> datetime | None:
     return datetime.fromisoformat(now) if now else None
 
@@ -71,5 +72,6 @@ def send_reminder_batch(self: Task, ids: list[int], now: str | None = None) -> d
 @shared_task(acks_late=True, name="contributions.relay_outbox")
 def relay_outbox(limit: int | None = None) -> dict[str, Any]:
     """Every few seconds (CELERY_BEAT_SCHEDULE): publish the outbox rows written by requests
-    (contributions/outbox.py). Idempotent: rows are locked SKIP LOCKED and marked published."""
+    (contributions/messaging/outbox.py). Idempotent: rows are locked SKIP LOCKED and marked
+    published."""
     return outbox.relay(limit=limit).as_dict()

@@ -23,9 +23,10 @@ from enrollment import permissions
 from enrollment.models import Participant, Partner, StaffProfile
 from enrollment.selectors import staff_profile
 
-from . import reminders, selectors
+from . import panels, selectors
 from .errors import ConsentError, PaymentError
 from .forms import CashPaymentForm, SponsorConsentForm
+from .messaging import reminders
 from .models import Payment, ReminderRule, SponsorConsent
 from .services import record_payment
 from .sponsorship import grant_sponsor_consent, withdraw_sponsor_consent
@@ -79,7 +80,7 @@ def record_cash(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _panel_facts(participant: Participant) -> dict[str, object]:
-    facts = selectors.participant_panel(participant)
+    facts = panels.participant_panel(participant)
     facts.pop("cash_form", None)
     return facts
 

@@ -29,8 +29,9 @@ from enrollment.pii import mask_name
 from .. import coverage as rules
 from ..errors import BatchError, PaymentConflict, PaymentError
 from ..models import Coverage, Payment
+from ..quotes import quote_payment
 from ..rates import MAX_MONTHS, PROGRAMMES, QuoteError, quote_contribution
-from ..services import post_sponsor_batch, quote_payment, record_payment
+from ..services import post_sponsor_batch, record_payment
 from .serializers import (
     BatchInput,
     BatchSerializer,

@@ -63,7 +63,8 @@ def api_data(tx_refdata: Any, settings: Any) -> str:
     """An admin token, a sponsor, and a participant with a payment (so ids, ledgers and sync
     pages hold something). The request throttle is off: schemathesis sends ~1,300 requests."""
     from contributions.models import Coverage
-    from contributions.services import quote_payment, record_payment
+    from contributions.quotes import quote_payment
+    from contributions.services import record_payment
     from enrollment.api.clients import create_api_client
     from enrollment.models import ApiClient, Partner
     from enrollment.services import register_participant

@@ -24,7 +24,8 @@ def varied(register: Any, partners: dict[str, Any]) -> list[int]:
     from django.utils import timezone
 
     from contributions.models import Coverage
-    from contributions.services import quote_payment, record_payment
+    from contributions.quotes import quote_payment
+    from contributions.services import record_payment
 
     plain = register(nik=nik_for(serial=11))
     rich = register(

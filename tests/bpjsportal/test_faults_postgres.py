@@ -38,7 +38,7 @@ SETUP = f"""
 import json
 from django.contrib.auth import get_user_model
 from contributions.models import Coverage
-from contributions.services import quote_payment
+from contributions.quotes import quote_payment
 from enrollment.api.clients import create_api_client
 from enrollment.models import Branch, StaffProfile
 from enrollment.services import register_participant

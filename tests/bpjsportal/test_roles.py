@@ -58,7 +58,8 @@ def world(branches: dict[str, Any], register: Any) -> World:
     from django.utils import timezone
 
     from contributions.models import Coverage
-    from contributions.services import quote_payment, record_payment
+    from contributions.quotes import quote_payment
+    from contributions.services import record_payment
     from enrollment.models import StaffProfile
 
     users = {

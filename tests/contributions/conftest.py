@@ -44,7 +44,8 @@ def make_participant(register: Any) -> Any:
 def pay() -> Any:
     """Post a payment of the right amount for `months` on `paid_on`; returns (payment, created)."""
     from contributions.models import Coverage
-    from contributions.services import quote_payment, record_payment
+    from contributions.quotes import quote_payment
+    from contributions.services import record_payment
 
     refs = itertools.count(1)
 
@@ -101,7 +102,7 @@ _phones = itertools.count(1)
 def gateway(settings: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     """The fake SMS/WhatsApp gateway on a free 127.0.0.1 port; settings (and the environment a
     worker subprocess inherits) point at it."""
-    from contributions.fake_gateway import FakeGatewayServer
+    from contributions.messaging.fake_gateway import FakeGatewayServer
 
     server = FakeGatewayServer(0, key="test-gateway-key", callback_secret="test-callback-secret")
     server.start_in_thread()

@@ -12,8 +12,9 @@ from django.utils import timezone
 
 from contributions.errors import PaymentError
 from contributions.models import Coverage, LedgerEntry, Payment
+from contributions.quotes import quote_payment
 from contributions.rates import add_months
-from contributions.services import quote_payment, record_payment
+from contributions.services import record_payment
 from enrollment.models import Participant
 from enrollment.services import register_participant
 from tests.conftest import nik_for, registration_data

@@ -14,7 +14,7 @@ from django.utils import timezone
 from contributions.errors import ImportFileError
 from contributions.imports import HEADER, import_payments
 from contributions.models import Coverage, LedgerEntry, Payment
-from contributions.services import quote_payment
+from contributions.quotes import quote_payment
 from tests.contributions.conftest import assert_ledger_consistent
 
 # bank files dated and quoted as of today: at 23:30 UTC and 00:30 WIB (two dates at once)

@@ -15,7 +15,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from contributions import outbox, reminders
+from contributions.messaging import outbox, reminders
 from contributions.models import OutboxMessage, Reminder, ReminderRule
 from tests.conftest import nik_for, start_worker
 from tests.contributions.test_reminders_worker import stop, wait_for

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from contributions.errors import PaymentConflict, PaymentError
 from contributions.models import Coverage, LedgerEntry, Payment
+from contributions.quotes import quote_payment
 from contributions.rates import add_months
-from contributions.services import quote_payment, record_payment
+from contributions.services import record_payment
 from tests.contributions.conftest import assert_ledger_consistent, at
 
 pytestmark = pytest.mark.django_db

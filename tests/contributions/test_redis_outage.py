@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from bpjsportal.celery import app
 from bpjsportal.core import redis_status
-from contributions import outbox
+from contributions.messaging import outbox
 from contributions.models import OutboxMessage, Payment, Reminder
 from enrollment.api.auth import ClientRateThrottle
 from enrollment.api.clients import create_api_client

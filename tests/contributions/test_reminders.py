@@ -16,7 +16,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from contributions import reminders
+from contributions.messaging import reminders
 from contributions.models import Coverage, Reminder, ReminderPreference, ReminderRule
 from contributions.rates import add_months, quote_contribution
 from tests.conftest import login_as

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
-from contributions import reminders
+from contributions.messaging import reminders
 from contributions.models import Reminder
 from contributions.rates import add_months
 from contributions.tasks import dispatch_reminders, plan_reminders, send_reminder_batch

@@ -11,8 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from contributions.models import Coverage, ImportReport, LedgerEntry, Payment, RateSchedule
+from contributions.quotes import quote_payment
 from contributions.rates import add_months
-from contributions.services import quote_payment
 from tests.conftest import login_as
 from tests.contributions.conftest import assert_ledger_consistent
 

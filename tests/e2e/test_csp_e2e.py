@@ -9,7 +9,8 @@ import pytest
 from django.utils import timezone
 
 from contributions.models import Coverage
-from contributions.services import quote_payment, record_payment
+from contributions.quotes import quote_payment
+from contributions.services import record_payment
 from enrollment.services import register_participant
 from reporting.rollups import rebuild_rollups
 from tests.conftest import login, nik_for, registration_data

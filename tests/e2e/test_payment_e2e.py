@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from contributions.models import Coverage, Payment
-from contributions.services import quote_payment
+from contributions.quotes import quote_payment
 from enrollment.services import register_participant
 from tests.conftest import login, nik_for, registration_data
 

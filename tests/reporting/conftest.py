@@ -53,7 +53,8 @@ def months_to_activate(participant: Any, day: date) -> int:
 def pay_on() -> Any:
     """Pay the quoted amount for `months` at `day` (10:00 local unless `hour` is given)."""
     from contributions.models import Coverage
-    from contributions.services import quote_payment, record_payment
+    from contributions.quotes import quote_payment
+    from contributions.services import record_payment
 
     refs = itertools.count(1)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from contributions.outbox import relay
+from contributions.messaging.outbox import relay
 
 
 class Command(BaseCommand):

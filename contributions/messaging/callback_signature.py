@@ -5,8 +5,9 @@
 
 The timestamp is part of the signed material, so a captured callback cannot be sent again with a
 fresh time; the portal refuses one signed more than a window (REMINDER_CALLBACK_MAX_AGE) before
-or after its own clock. No Django here: the portal (contributions/reminders.py) and the fake
-gateway (contributions/fake_gateway.py, which runs on its own) sign with the same code.
+or after its own clock. No Django here: the portal (contributions/messaging/reminders.py) and the
+fake gateway (contributions/messaging/fake_gateway.py, which runs on its own) sign with the same
+code.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """A local stand-in for the SMS/WhatsApp HTTP gateway, for development, tests and benchmarks.
 
-    python -m contributions.fake_gateway --port 8025 [--key dev-gateway-key]
+    python -m contributions.messaging.fake_gateway --port 8025 [--key dev-gateway-key]
         [--callback-url http://127.0.0.1:8000/reminders/gateway/callback/]
         [--callback-secret dev-callback-secret]
 
-Speaks the gateway protocol of contributions/gateways.py (POST /messages, and POST
+Speaks the gateway protocol of contributions/messaging/gateways.py (POST /messages, and POST
 /messages/batch with one result per message) and de-duplicates on `reference` like the real one
 must. Records what it received; can be told to misbehave:
     POST /_control/mode  {"mode": "ok" | "error500" | "error429" | "drop" | "reject400",
@@ -13,7 +13,7 @@ must. Records what it received; can be told to misbehave:
     GET  /_control/stats      {"accepted", "duplicates", "requests", "failures"}
     POST /_control/reset
 Sends the portal a callback signed as the real gateway signs them (timestamp and body,
-contributions/callback_signature.py), e.g. a participant's STOP or a delivery report:
+contributions/messaging/callback_signature.py), e.g. a participant's STOP or a delivery report:
     POST /_control/callback  {"payload": {"type": "inbound", "from": "0812...", "text": "STOP"},
                               "url": optional (default --callback-url),
                               "timestamp": optional Unix seconds (default now: an old one
@@ -33,7 +33,7 @@ from typing import Any
 
 import httpx
 
-from contributions import callback_signature
+from . import callback_signature
 
 
 class GatewayState:

@@ -32,7 +32,7 @@ import redis
 from django.conf import settings
 from django.core.mail import EmailMessage
 
-from .models import ReminderChannel
+from ..models import ReminderChannel
 
 
 class GatewayError(Exception):

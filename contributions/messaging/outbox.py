@@ -9,7 +9,7 @@ Guarantees:
 - a row is marked published in the transaction that holds its lock, after the broker accepted
   it; a crash between the two publishes it again on the next run: at-least-once, under the
   Celery task id `outbox-<id>-<created, µs>` (`task_id`). Every task sent through here must be
-  idempotent (they are: see contributions/notifications.py).
+  idempotent (they are: see contributions/messaging/notifications.py).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
@@ -28,7 +29,7 @@ from kombu.exceptions import OperationalError as KombuOperationalError
 
 from bpjsportal.core import redis_status
 
-from .models import OutboxMessage
+from ..models import OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -68,9 +69,9 @@ def task_id(message: OutboxMessage) -> str:
 
 
 def _publish(message: OutboxMessage) -> None:
-    from bpjsportal.celery import app
-
-    app.send_task(
+    # current_app: the project's Celery app (bpjsportal/celery.py), without importing the
+    # project wiring from a domain app.
+    current_app.send_task(
         message.task,
         args=message.args,
         kwargs=message.kwargs,

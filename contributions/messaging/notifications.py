@@ -19,9 +19,8 @@ from django.utils import timezone
 
 from enrollment.models import Participant
 
-from . import coverage as rules
-from . import outbox
-from .models import (
+from .. import coverage as rules
+from ..models import (
     Payment,
     Reminder,
     ReminderKind,
@@ -29,6 +28,7 @@ from .models import (
     ReminderRule,
     ReminderState,
 )
+from . import outbox
 
 SEND_TASK = "contributions.send_reminder_batch"
 
@@ -93,8 +93,9 @@ def welcome_after_registration(participant: Participant) -> None:
     notify(participant, ReminderKind.WELCOME, month)
 
 
-def payment_received(payment: Payment) -> None:
-    """Called by record_payment inside its transaction for a newly posted payment."""
+def payment_received(payment: Payment, **_signal: object) -> None:
+    """A newly posted payment's receipt: the receiver of `payment_recorded`, which record_payment
+    sends inside its transaction (contributions/signals.py)."""
     if not settings.NOTIFY_ON_PAYMENT:
         return
     notify(payment.participant, ReminderKind.PAYMENT_RECEIPT, payment.period_start)

@@ -36,18 +36,8 @@ from django.utils.translation import gettext as _
 
 from enrollment.models import Participant
 
-from . import callback_signature
-from . import coverage as rules
-from .gateways import (
-    GatewayError,
-    GatewayPermanentError,
-    GatewayTemporaryError,
-    OutgoingMessage,
-    RateLimiter,
-    channel,
-    channels_for,
-)
-from .models import (
+from .. import coverage as rules
+from ..models import (
     Coverage,
     Payment,
     Reminder,
@@ -57,7 +47,18 @@ from .models import (
     ReminderRule,
     ReminderState,
 )
-from .rates import add_months
+from ..rates import add_months
+from ..selectors import amount_due_now
+from . import callback_signature
+from .gateways import (
+    GatewayError,
+    GatewayPermanentError,
+    GatewayTemporaryError,
+    OutgoingMessage,
+    RateLimiter,
+    channel,
+    channels_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -158,8 +159,8 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
                 "FROM contributions_payment WHERE (paid_at AT TIME ZONE %(tz)s)::date = %(paid_on)s"
                 " ORDER BY participant_id, paid_at DESC) pay ON pay.participant_id = p.id"
             ),
-            # a payment that already had its receipt (contributions/notifications.py) gets no
-            # second message
+            # a payment that already had its receipt (contributions/messaging/notifications.py)
+            # gets no second message
             condition=(
                 "NOT EXISTS (SELECT 1 FROM contributions_reminder rr WHERE rr.participant_id = "
                 "p.id AND rr.kind = 'payment_receipt' AND rr.period = pay.period_start)"
@@ -288,8 +289,6 @@ def _amount_due(
 ) -> object:
     """The Rupiah to pay now (arrears + current month); memoised per batch, since thousands of
     participants share the same income level, programmes, sector and months owed."""
-    from .selectors import amount_due_now
-
     if quotes is None:
         return amount_due_now(participant, cov, today).get("amount")
     key = (
@@ -651,7 +650,7 @@ def callback_headers(
     body: bytes, *, secret: str | None = None, timestamp: int | None = None
 ) -> dict[str, str]:
     """X-Timestamp and X-Signature of a callback signed now (or at `timestamp`), as the gateway
-    sends them (contributions/callback_signature.py)."""
+    sends them (contributions/messaging/callback_signature.py)."""
     key = secret if secret is not None else settings.REMINDER_CALLBACK_SECRET
     return callback_signature.headers(body, key, timestamp)
 

@@ -1,0 +1,54 @@
+"""The quote a payment must equal: the months it covers (from the first unpaid month, or the
+current month after a lapse) priced by the rate schedule (contributions/rates.py). A pure
+computation that the write paths (services), the read paths (selectors: the amount due now) and
+the reminders share.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from enrollment.models import Participant
+
+from . import coverage as rules
+from .errors import PaymentError
+from .models import Coverage
+from .rates import QuoteError, quote_contribution
+
+
+@dataclass(frozen=True)
+class DueNow:
+    """What a payment made on `as_of` must cover and cost."""
+
+    first_month: date
+    months: int
+    amount: int
+    reactivation: bool
+
+
+def quote_payment(
+    participant: Participant, cov: Coverage | None, *, months: int, as_of: date
+) -> DueNow:
+    """The quote a payment of `months` months made on `as_of` must equal: from the first unpaid
+    month, or the current month after a lapse. Raises PaymentError with the QuoteError code."""
+    paid_through = cov.paid_through if cov else None
+    start_month = cov.start_month if cov else rules.month_start(as_of)
+    first = rules.first_month_to_pay(
+        paid_through=paid_through, start_month=start_month, as_of=as_of
+    )
+    reactivation = (
+        rules.status_for(paid_through=paid_through, start_month=start_month, as_of=as_of)
+        == rules.LAPSED
+    )
+    try:
+        quote = quote_contribution(
+            declared_income=participant.declared_income,
+            programmes=participant.programmes,
+            months=months,
+            first_month=first,
+            sector=participant.occupation.sector,
+        )
+    except QuoteError as exc:
+        raise PaymentError(exc.code, exc.message) from exc
+    return DueNow(first_month=first, months=months, amount=quote.total, reactivation=reactivation)
