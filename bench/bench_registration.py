@@ -13,9 +13,8 @@ from __future__ import annotations
 import argparse
 import random
 import time
-from datetime import date, timedelta
 
-from common import machine, now, setup_django
+from common import fresh_identities, machine, now, setup_django
 
 
 def _letters(n: int) -> str:
@@ -37,7 +36,6 @@ def main() -> None:
     from django.db import connection, transaction
 
     from enrollment.models import Participant, Region
-    from enrollment.nik import build_nik
     from enrollment.pii import nik_columns
     from enrollment.services import register_participant
 
@@ -47,13 +45,9 @@ def main() -> None:
     )
     rows = []
     used: set[str] = {p.nik for p in Participant.objects.only("nik_encrypted")}
+    identities = fresh_identities(rng, used)
     while len(rows) < args.n:
-        born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
-        sex = rng.choice("MF")
-        nik = build_nik("327305", born, sex, rng.randrange(1, 9999))
-        if nik in used:
-            continue
-        used.add(nik)
+        nik, born, sex = next(identities)
         rows.append(
             dict(nik=nik, full_name="Pekerja " + _letters(len(rows)), birth_date=born, sex=sex,
                  phone=f"0812{rng.randrange(10_000_000, 99_999_999)}",

@@ -8,9 +8,11 @@ from __future__ import annotations
 import math
 import os
 import platform
+import random
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -53,24 +55,29 @@ def ensure_database(url: str, *, fresh: bool = False) -> None:
             admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
-def participant_rows(n: int, seed: int) -> list[dict[str, Any]]:
-    """N registration bodies for the participants API with distinct valid NIKs (deterministic
-    per seed), shared by the API, concurrency, sync and soak scenarios."""
-    import random
-    from datetime import date, timedelta
-
+def fresh_identities(rng: random.Random, used: set[str]) -> Iterator[tuple[str, date, str]]:
+    """Endless (nik, birth date, sex) with valid NIKs of Kota Bandung not in `used` (which it
+    extends), drawn from `rng`: the registration scenarios' workers."""
     from enrollment.nik import build_nik
 
-    rng = random.Random(seed)
-    used: set[str] = set()
-    rows: list[dict[str, Any]] = []
-    while len(rows) < n:
+    while True:
         born = date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 30))
         sex = rng.choice("MF")
         nik = build_nik("327305", born, sex, rng.randrange(1, 9999))
         if nik in used:
             continue
         used.add(nik)
+        yield nik, born, sex
+
+
+def participant_rows(n: int, seed: int) -> list[dict[str, Any]]:
+    """N registration bodies for the participants API with distinct valid NIKs (deterministic
+    per seed), shared by the API, concurrency, sync and soak scenarios."""
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    identities = fresh_identities(rng, set())
+    while len(rows) < n:
+        nik, born, sex = next(identities)
         rows.append(
             {
                 "nik": nik,
