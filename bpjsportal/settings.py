@@ -306,7 +306,8 @@ ROLLUP_BUILD_CHUNK = env_int("ROLLUP_BUILD_CHUNK", 1_500_000)
 # a build inside a caller's transaction always uses one). 1 = one session, one transaction.
 ROLLUP_BUILD_WORKERS = env_int("ROLLUP_BUILD_WORKERS", 2)
 # PostgreSQL work_mem of each build session (its sorts and hash tables: hash tables may take
-# hash_mem_multiplier times this, 2 by default). Measured at 10 M participants: docs/benchmarks.md.
+# hash_mem_multiplier times this, 2 by default). Measured at 10 M participants:
+# docs/benchmarks-history.md.
 ROLLUP_BUILD_WORK_MEM = os.environ.get("ROLLUP_BUILD_WORK_MEM", "512MB")
 # The dashboard's figures are cached by the rollup and target state they were computed from
 # (reporting/cache.py): a new build or target is a new key, so this is only how long an unused

@@ -28,7 +28,8 @@ def define_pgtrigger_ignore(sender: Any, connection: Any, **_kwargs: Any) -> Non
     django-pgtrigger's triggers first read that setting with `current_setting()` inside a PL/pgSQL
     EXCEPTION block; in a session where it was never defined the read *raises* and the block
     catches it — a subtransaction rolled back on every audited row: about 0.5 ms per row, a
-    20,000-row INSERT 9x slower (docs/benchmarks.md, "Audit trail"). Defined, it is a plain read.
+    20,000-row INSERT 9x slower (docs/benchmarks-history.md, "Audit trail"). Defined, it is a
+    plain read.
     """
     if connection.vendor != "postgresql":
         return
