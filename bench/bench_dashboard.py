@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     notes = []
     latest = RollupDay.objects.order_by("-day").values_list("day", flat=True).first()
-    event_build = importlib.util.find_spec("reporting.rollup_events") is not None
+    event_build = importlib.util.find_spec("reporting.rollups.build") is not None
     if (latest is None or latest < today - timedelta(days=1)) and not (
         event_build or args.size != "10m"
     ):

@@ -131,7 +131,7 @@ def main() -> None:
 
     django.setup()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    logging.getLogger("reporting.rollup_events").setLevel(logging.INFO)  # the build's steps
+    logging.getLogger("reporting.rollups").setLevel(logging.INFO)  # the build's steps
     from common import machine, now, verified_client
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
@@ -140,7 +140,8 @@ def main() -> None:
     from django.utils import timezone
 
     from reporting import warming
-    from reporting.rollups import build_day, rebuild_rollups, refresh_today
+    from reporting.rollups import rebuild_rollups, refresh_today
+    from reporting.rollups.per_day import build_day
 
     # the reporting tables only (an existing database keeps its other tables as they are)
     call_command("migrate", "reporting", verbosity=0)

@@ -297,7 +297,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
-# Rollup builds (reporting/rollup_events.py) work on groups of whole provinces of about this
+# Rollup builds (reporting/rollups/) work on groups of whole provinces of about this
 # many participants at a time, inside the one transaction: every rollup key holds the province,
 # so the groups' rows are disjoint, and the temp files are those of one group, not of the whole
 # country (the year's build at 10 M participants otherwise needs tens of GB of temp space).

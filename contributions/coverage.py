@@ -103,3 +103,25 @@ def months_due_now(*, paid_through: date | None, start_month: date, as_of: date)
     """Months to pay on `as_of` to be active: arrears plus the current month (0 if active)."""
     first = first_month_to_pay(paid_through=paid_through, start_month=start_month, as_of=as_of)
     return max(0, months_between(first, month_start(as_of)) + 1)
+
+
+def status_calendar(first: date, last: date) -> list[tuple[date, date, date]]:
+    """The status rule as a calendar, for code that moves many participants through many days
+    (the reporting rollups): (N, grace_from, lapsed_from) for every next-unpaid month N whose
+    status changes between `first` and `last` - the first day on which a participant with
+    first unpaid month N is no longer active (month_start(D) >= N) and the first day on which
+    they are lapsed (lapse_threshold(D) >= N); `last` + 1 day where that is after the range.
+    Months below the table are lapsed over the whole range, months above it active. With N
+    fixed the status only moves forward, so status_for(N, D) is read off these two days
+    (rules_sql.status_by_calendar)."""
+    days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+    end = last + timedelta(days=1)
+    out = []
+    month = add_months(lapse_threshold(first), -1)
+    high = add_months(month_start(last), 1)
+    while month <= high:
+        grace_from = next((d for d in days if month_start(d) >= month), end)
+        lapsed_from = next((d for d in days if lapse_threshold(d) >= month), end)
+        out.append((month, grace_from, lapsed_from))
+        month = add_months(month, 1)
+    return out

@@ -25,7 +25,7 @@ from enrollment import pii
 from enrollment.models import Participant, Partner, StaffProfile, nik_q
 
 from . import coverage as rules
-from . import signals
+from . import rules_sql, signals
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
 from .models import Coverage, LedgerEntry, Payment, SponsorBatch
@@ -742,20 +742,22 @@ def _write_batch(
 
 
 # --- the daily status refresh -------------------------------------------------------------------
-REFRESH_LAPSED_SQL = """
-UPDATE contributions_coverage
+# The status rule in its SQL form (rules_sql, proven equal to coverage.status_for): lapsed when
+# the next unpaid month is at or below lapse_threshold(as_of), not active when it is at or below
+# the current month; lapsed_since = coverage.lapse_date(next unpaid month).
+_NEXT_UNPAID = rules_sql.next_unpaid("paid_through", "start_month")
+REFRESH_LAPSED_SQL = f"""
+UPDATE {rules_sql.T.coverage}
 SET status = 'lapsed',
-    lapsed_since = (COALESCE((paid_through + interval '1 month')::date, start_month)
-                    + make_interval(months => %(grace)s))::date + %(due_day)s,
+    lapsed_since = {rules_sql.lapse_date(_NEXT_UNPAID, "%(grace)s", "%(due_day)s")},
     updated_at = now()
-WHERE status <> 'lapsed'
-  AND (paid_through < %(threshold)s OR (paid_through IS NULL AND start_month <= %(threshold)s))
-"""
-REFRESH_GRACE_SQL = """
-UPDATE contributions_coverage
+WHERE status <> 'lapsed' AND {rules_sql.is_lapsed("paid_through", "start_month", "%(threshold)s")}
+"""  # noqa: S608
+REFRESH_GRACE_SQL = f"""
+UPDATE {rules_sql.T.coverage}
 SET status = 'grace', lapsed_since = NULL, updated_at = now()
-WHERE status = 'active' AND (paid_through IS NULL OR paid_through < %(month)s)
-"""
+WHERE status = 'active' AND {rules_sql.is_behind("paid_through", "start_month", "%(month)s")}
+"""  # noqa: S608
 
 
 def refresh_coverage_statuses(*, as_of: date | None = None) -> dict[str, int]:

@@ -28,6 +28,7 @@ from .errors import ConsentError, PaymentError
 from .forms import CashPaymentForm, SponsorConsentForm
 from .messaging import reminders
 from .models import Payment, ReminderRule, SponsorConsent
+from .rates import add_months
 from .services import record_payment
 from .sponsorship import grant_sponsor_consent, withdraw_sponsor_consent
 
@@ -107,8 +108,6 @@ def receipt(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def payment_period_end(payment: Payment) -> object:
-    from .rates import add_months
-
     return add_months(payment.period_start, payment.months - 1)
 
 

@@ -148,7 +148,7 @@ class RollupFigures(models.Model):
 
 class DailyRollup(RollupFigures):
     """Counts and sums of one day per (province, regency, occupation, channel, partner).
-    Built set-based by reporting.rollups / reporting.rollup_events; read by the regency table of
+    Built set-based by reporting.rollups (the package); read by the regency table of
     a province (everything else reads the smaller ProvinceRollup derived from it)."""
 
     regency_id = models.CharField(max_length=13)
@@ -166,7 +166,7 @@ class DailyRollup(RollupFigures):
 class ProvinceRollup(RollupFigures):
     """DailyRollup without the regency: the same figures per (day, province, occupation,
     channel, partner), derived from DailyRollup in the transaction that writes a day
-    (`reporting.rollups.derive_province_rollup`). A day has one row per group that exists in
+    (`rollups.definitions.derive_province_rollup`). A day has one row per group that exists in
     the country, not per regency (at 10 M participants ~1/13 of DailyRollup's rows), so the
     national and province figures, the series and every table but the regency one read this."""
 

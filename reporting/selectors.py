@@ -29,20 +29,11 @@ from .models import (
     Target,
     TargetBreakdown,
 )
+from .rollups.definitions import FLOWS
 from .targets import target_path
 
 STOCKS = ("registered", "active", "grace", "lapsed")
-YTD = (
-    "new_registrations",
-    "reactivations",
-    "lapses",
-    "payments",
-    "collected_jkk",
-    "collected_jkm",
-    "collected_jht",
-    "collected_other",
-    "collected_total",
-)
+YTD = FLOWS  # every flow of the rollups has a year-to-date sum
 
 
 # --- who sees what ----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from django.db import migrations, models
 
-# The ProvinceRollup rows of every day already built (reporting.rollups.province_rollup_sql).
+# The ProvinceRollup rows of every day already built (reporting.rollups.definitions.province_rollup_sql).
 DERIVE_EXISTING = """
 INSERT INTO reporting_provincerollup (day, province_id, occupation_id, channel, partner_id, registered, active, grace, lapsed, new_registrations, reactivations, lapses, payments, collected_jkk, collected_jkm, collected_jht, collected_other, collected_total, ytd_new_registrations, ytd_reactivations, ytd_lapses, ytd_payments, ytd_collected_jkk, ytd_collected_jkm, ytd_collected_jht, ytd_collected_other, ytd_collected_total)
 SELECT day, province_id, occupation_id, channel, partner_id, sum(registered), sum(active), sum(grace), sum(lapsed), sum(new_registrations), sum(reactivations), sum(lapses), sum(payments), sum(collected_jkk), sum(collected_jkm), sum(collected_jht), sum(collected_other), sum(collected_total), sum(ytd_new_registrations), sum(ytd_reactivations), sum(ytd_lapses), sum(ytd_payments), sum(ytd_collected_jkk), sum(ytd_collected_jkm), sum(ytd_collected_jht), sum(ytd_collected_other), sum(ytd_collected_total) FROM reporting_dailyrollup

@@ -18,8 +18,8 @@ from django.utils.translation import override
 from enrollment.models import Partner, Region
 from reporting import cache, selectors, warming
 from reporting.models import Target
-from reporting.rollup_events import refresh_day
 from reporting.rollups import rebuild_rollups
+from reporting.rollups.refresh import refresh_day
 from reporting.selectors import Filters
 from reporting.targets import save_target
 from tests.reporting.conftest import months_to_activate

@@ -14,8 +14,8 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from contributions.coverage import status_calendar
 from contributions.services import refresh_coverage_statuses, reverse_payment
-from reporting import rollup_events
 from reporting.models import (
     AgentRollup,
     DailyRollup,
@@ -23,8 +23,10 @@ from reporting.models import (
     ProvinceRollup,
     RollupDay,
 )
-from reporting.rollup_events import calendar_params, marks, province_chunks
-from reporting.rollups import day_bounds, rebuild_rollups, rebuild_rollups_per_day, refresh_today
+from reporting.rollups import parallel, rebuild_rollups, refresh_today
+from reporting.rollups.definitions import LOCK_KEY, day_bounds, marks
+from reporting.rollups.group import province_chunks
+from reporting.rollups.per_day import rebuild_rollups_per_day
 from tests.conftest import make_staff, nik_for
 from tests.reporting.conftest import at
 
@@ -46,7 +48,7 @@ def _rows(day: date | None = None) -> dict[str, list[tuple[Any, ...]]]:
 
 def assert_province_rollup_is_daily_without_regency() -> None:
     """ProvinceRollup = DailyRollup summed over the regencies, day by day, figure by figure."""
-    from reporting.rollups import FIGURES, PROVINCE_DIMS
+    from reporting.rollups.definitions import FIGURES, PROVINCE_DIMS
 
     want: dict[tuple[Any, ...], list[int]] = {}
     for row in DailyRollup.objects.values("day", *PROVINCE_DIMS, *FIGURES):
@@ -159,7 +161,7 @@ def test_calendar_follows_the_coverage_rules() -> None:
     from contributions import coverage as rules
 
     first, last = date(2026, 1, 1), date(2026, 6, 30)
-    for nu, grace_from, lapsed_from in calendar_params(first, last):
+    for nu, grace_from, lapsed_from in status_calendar(first, last):
         for day in (first + timedelta(days=i) for i in range((last - first).days + 1)):
             want = rules.status_for(
                 paid_through=(nu - timedelta(days=1)).replace(day=1), start_month=nu, as_of=day
@@ -259,7 +261,7 @@ def _lock_is_free() -> bool:
     other = connections.create_connection(connection.alias)
     try:
         with other.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s)", [rollup_events.LOCK_KEY])
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK_KEY])
             row = cursor.fetchone()
             return bool(row and row[0])
     finally:
@@ -283,14 +285,14 @@ def test_parallel_build_equals_the_per_day_build(
     assert want["DailyRollup"] and want["DemographicRollup"] and want["AgentRollup"]
 
     sessions: set[int] = set()
-    real_chunk = rollup_events._build_chunk
+    real_chunk = parallel.build_group
 
     def chunk_in_a_session(cursor: Any, params: dict[str, Any], *args: Any) -> int:
         cursor.execute("SELECT pg_backend_pid()")
         sessions.add(cursor.cursor.fetchone()[0])
         return real_chunk(cursor, params, *args)
 
-    monkeypatch.setattr(rollup_events, "_build_chunk", chunk_in_a_session)
+    monkeypatch.setattr(parallel, "build_group", chunk_in_a_session)
     events = rebuild_rollups(start=first, end=today)
     assert (events.days, events.rows) == (per_day.days, per_day.rows)
     assert _rows() == want
@@ -303,7 +305,7 @@ def test_parallel_build_equals_the_per_day_build(
             cursor.execute("SELECT 1/0")
         return real_chunk(cursor, params, *args)
 
-    monkeypatch.setattr(rollup_events, "_build_chunk", failing_chunk)
+    monkeypatch.setattr(parallel, "build_group", failing_chunk)
     with pytest.raises(Exception, match="division by zero"):
         rebuild_rollups(start=first, end=today)
     assert _rows() == want
@@ -321,7 +323,7 @@ def test_event_build_on_age_band_birthdays_that_are_also_status_days(
     first = date(today.year, 1, 1)
     start = first + timedelta(days=4)
     calendar = {
-        nu: (grace, lapse) for nu, grace, lapse in calendar_params(first - timedelta(days=1), today)
+        nu: (grace, lapse) for nu, grace, lapse in status_calendar(first - timedelta(days=1), today)
     }
     feb = date(today.year, 2, 1)
     grace_day, lapse_day = calendar[feb]  # of someone who paid January only

@@ -1,0 +1,168 @@
+"""The contributions rules as SQL fragments: the one SQL form of each rule, for the set-based
+code that cannot call the Python (the daily status refresh, the reporting rollups).
+
+Each fragment is the SQL twin of a Python function, and tests/contributions/test_rules_sql.py
+proves the two agree on generated histories:
+
+- `paid_through` / `next_unpaid_after` of a payment entry   ~ ledger.derive
+- `next_unpaid(paid_through, start_month)`                    ~ coverage.next_unpaid
+- `status(next_unpaid, month, threshold)`                     ~ coverage.status_for
+- `status_by_calendar(day, grace_from, lapsed_from)` with
+  coverage.status_calendar                                    ~ coverage.status_for, day by day
+- `is_lapsed` / `is_behind` / `lapse_date` (the refresh)      ~ coverage.status_for / lapse_date
+- `programme_split(...)`                                      ~ rates.quote_contribution
+
+The rules themselves (due day, grace months: PP 44/2015, Perdir 22/PERDIR.02/072022; rates and
+discounts: the rate book) are cited in coverage.py and rates.py; the fragments take their
+thresholds as parameters computed there, so no figure is written twice. Table and column names
+come from the models (`T`), so a renamed table or column changes here and nowhere else.
+
+Fragments are SQL text built from trusted identifiers (aliases and column names chosen by the
+calling code, never user input); the values are bind parameters of the caller's statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import models
+
+from enrollment.models import Occupation, Participant
+
+from .models import Coverage, LedgerEntry, Payment, RateDiscount, RateSchedule
+
+# The status codes of the calendar form (small integers sort and sum cheaply in the rollups).
+ACTIVE_CODE, GRACE_CODE, LAPSED_CODE = 1, 2, 3
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a concrete column, not a reverse relation
+    return str(field.column)
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """The tables the set-based code reads, by their models' names."""
+
+    ledger: str = LedgerEntry._meta.db_table
+    payment: str = Payment._meta.db_table
+    coverage: str = Coverage._meta.db_table
+    schedule: str = RateSchedule._meta.db_table
+    discount: str = RateDiscount._meta.db_table
+    participant: str = Participant._meta.db_table
+    occupation: str = Occupation._meta.db_table
+
+
+T = _Tables()
+
+# LedgerEntry columns the rules read.
+PERIOD_START = _column(LedgerEntry, "period_start")
+MONTHS = _column(LedgerEntry, "months")
+
+
+def paid_through(entry: str) -> str:
+    """The last month a payment entry (alias `entry`) covers (ledger.derive's paid through)."""
+    return f"({entry}.{PERIOD_START} + make_interval(months => {entry}.{MONTHS} - 1))::date"
+
+
+def next_unpaid_after(entry: str) -> str:
+    """The month after a payment entry's last month (= coverage.next_unpaid of its
+    paid_through)."""
+    return f"({entry}.{PERIOD_START} + make_interval(months => {entry}.{MONTHS}))::date"
+
+
+def next_unpaid(paid_through_sql: str, start_month_sql: str) -> str:
+    """coverage.next_unpaid: the month after `paid_through`, or the start month if NULL."""
+    return f"COALESCE(({paid_through_sql} + interval '1 month')::date, {start_month_sql})"
+
+
+def status(next_unpaid_sql: str, month_sql: str, threshold_sql: str) -> str:
+    """coverage.status_for as 'active' / 'grace' / 'lapsed', given the next unpaid month and, as
+    of the day D, month_sql = coverage.month_start(D), threshold_sql = coverage.lapse_threshold(D)
+    (computed in Python and bound as parameters)."""
+    return (
+        f"CASE WHEN {next_unpaid_sql} > {month_sql} THEN 'active'"
+        f" WHEN {next_unpaid_sql} <= {threshold_sql} THEN 'lapsed' ELSE 'grace' END"
+    )
+
+
+def status_by_calendar(day_sql: str, grace_from_sql: str, lapsed_from_sql: str) -> str:
+    """coverage.status_for on `day` as a code (ACTIVE_CODE, GRACE_CODE, LAPSED_CODE), for a
+    participant whose next unpaid month N has the days grace_from / lapsed_from of
+    coverage.status_calendar: the status only moves forward as days pass with N fixed."""
+    return (
+        f"CASE WHEN {day_sql} < {grace_from_sql} THEN {ACTIVE_CODE}"
+        f" WHEN {day_sql} < {lapsed_from_sql} THEN {GRACE_CODE} ELSE {LAPSED_CODE} END"
+    )
+
+
+def is_lapsed(paid_through_sql: str, start_month_sql: str, threshold_sql: str) -> str:
+    """next_unpaid <= threshold (status lapsed), written on the columns themselves so that an
+    index on paid_through can serve it; true or false, never NULL."""
+    return (
+        f"(({paid_through_sql} IS NOT NULL AND {paid_through_sql} < {threshold_sql})"
+        f" OR ({paid_through_sql} IS NULL AND {start_month_sql} <= {threshold_sql}))"
+    )
+
+
+def is_behind(paid_through_sql: str, start_month_sql: str, month_sql: str) -> str:
+    """next_unpaid <= the current month (status not active), on the columns themselves."""
+    return (
+        f"(({paid_through_sql} IS NOT NULL AND {paid_through_sql} < {month_sql})"
+        f" OR ({paid_through_sql} IS NULL AND {start_month_sql} <= {month_sql}))"
+    )
+
+
+def lapse_date(next_unpaid_sql: str, grace_sql: str, due_day_sql: str) -> str:
+    """coverage.lapse_date: the first day a participant with this first unpaid month is lapsed
+    (grace_sql / due_day_sql: coverage.grace_months() / due_day() as bind parameters)."""
+    return f"({next_unpaid_sql} + make_interval(months => {grace_sql}))::date + {due_day_sql}"
+
+
+def _half_up(numerator: str, denominator: int) -> str:
+    """rates._half_up for non-negative integers: numerator / denominator rounded half up."""
+    return f"(2 * {numerator} + {denominator}) / {2 * denominator}"
+
+
+def programme_split(
+    *, period_start: str, months: str, declared_income: str, jht: str, sector: str
+) -> str:
+    """A subquery (one row: jkk, jkm, jht) of what `months` months from `period_start` cost per
+    programme for a participant with this income, JHT choice and occupation sector:
+    rates.quote_contribution's amounts summed over the months - the schedule in force in each
+    month, the discounts of the month for the sector, rounded half up as there. NULLs when
+    months < 1. Use as `CROSS JOIN LATERAL (<this>) sp` or `LEFT JOIN LATERAL (...) ON ...`."""
+    s, d = T.schedule, T.discount
+
+    def discounted(amount: str, pct: str) -> str:
+        rounded = _half_up(f"{amount} * (100 - {pct})", 100)
+        return f"CASE WHEN {pct} IS NULL THEN {amount} ELSE {rounded} END"
+
+    return f"""
+    SELECT sum({discounted("b.jkk", "dc.jkk_pct")}) AS jkk,
+           sum({discounted("b.jkm", "dc.jkm_pct")}) AS jkm,
+           sum({discounted("b.jht", "dc.jht_pct")}) AS jht
+    FROM generate_series(0, {months} - 1) g(i)
+    CROSS JOIN LATERAL (SELECT ({period_start} + make_interval(months => g.i))::date AS month) mm
+    CROSS JOIN LATERAL (
+        SELECT s.jkk_rate_bp, s.jkm_monthly, s.jht_rate_bp FROM {s} s
+        WHERE s.effective_from <= mm.month ORDER BY s.effective_from DESC LIMIT 1
+    ) s
+    CROSS JOIN LATERAL (
+        SELECT {_half_up(f"{declared_income} * s.jkk_rate_bp", 10_000)} AS jkk,
+               s.jkm_monthly::bigint AS jkm,
+               CASE WHEN {jht} THEN {_half_up(f"{declared_income} * s.jht_rate_bp", 10_000)}
+                    ELSE 0 END AS jht
+    ) b
+    CROSS JOIN LATERAL (
+        SELECT max(x.percent) FILTER (WHERE 'JKK' = ANY(x.progs)) AS jkk_pct,
+               max(x.percent) FILTER (WHERE 'JKM' = ANY(x.progs)) AS jkm_pct,
+               max(x.percent) FILTER (WHERE 'JHT' = ANY(x.progs)) AS jht_pct
+        FROM (SELECT rd.percent,
+                     string_to_array(replace(rd.programmes, ' ', ''), ',') AS progs
+              FROM {d} rd
+              WHERE rd.first_month <= mm.month AND rd.last_month >= mm.month
+                AND rd.sector IN ('', {sector})) x
+    ) dc
+"""  # noqa: S608

@@ -1,0 +1,102 @@
+"""The range build: the range a rebuild must cover, and every day of it in one pass over the
+ledger (one session, or several: reporting.rollups.parallel)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import date, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from contributions import coverage as rules
+
+from ..models import RollupDay
+from .definitions import LOCK_KEY, BuildResult, day_bounds, marks
+from .finish import delete_range, finish
+from .group import DIRECT, TimedCursor, build_group, open_build, province_chunks
+from .parallel import build_parallel
+from .sql_rows import AGENT_ACCUMULATOR_SQL
+
+logger = logging.getLogger(__name__)
+
+
+def range_params(start: date, end: date, chain: bool) -> dict[str, Any]:
+    p = start - timedelta(days=1)
+    return {
+        "tz": timezone.get_current_timezone_name(),
+        "start": start,
+        "start_ts": day_bounds(start)[0],
+        "end": day_bounds(end)[1],
+        "p": p,
+        "e": end,
+        "e1": end + timedelta(days=1),
+        "month_e": rules.month_start(end),
+        "chain": chain and p.year == start.year,
+        "year_from": start.year + 1,  # the 1 January rows that restart year-to-date sums
+        "year_to": end.year,
+    }
+
+
+def build_range(start: date, end: date, *, chain: bool) -> int:
+    """Rebuild every day from `start` to `end`; `chain` = carry the year-to-date sums of the
+    stored day before `start` (same year). Readers see the old range or the new one, never a
+    mix. The participants are taken a group of provinces at a time (settings.
+    ROLLUP_BUILD_CHUNK participants or one province), so the temp space is that of the largest
+    group; with settings.ROLLUP_BUILD_WORKERS > 1 and outside a transaction, that many sessions
+    build the groups at once (`build_parallel`), otherwise one transaction builds them in
+    turn. Returns the number of DailyRollup rows written."""
+    params = range_params(start, end, chain)
+    workers = settings.ROLLUP_BUILD_WORKERS
+    if workers > 1 and not connection.in_atomic_block:
+        return build_parallel(params, workers)
+    started = time.monotonic()
+    with transaction.atomic(), connection.cursor() as raw:
+        cursor = TimedCursor(raw)
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+        mark, pmark = marks()
+        params.update(mark=mark, pmark=pmark, low=0)
+        chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
+        delete_range(cursor, start, end)
+        open_build(cursor, params)
+        cursor.execute(AGENT_ACCUMULATOR_SQL)
+        rows = 0
+        for low, high in chunks:
+            rows += build_group(cursor, {**params, "plo": low, "phi": high}, DIRECT)
+        finish(cursor, params, DIRECT.agent_events, started)
+        cursor.execute("DROP TABLE rb_nu, rb_aev_all")
+    logger.info(
+        "rollup build %s..%s in %d province group(s): %s", start, end, len(chunks), cursor.report()
+    )
+    return rows
+
+
+def covering_range(start: date, end: date) -> tuple[date, date, bool]:
+    """The range a rebuild of `start`..`end` must cover. Year-to-date sums chain from the day
+    before: from 1 January unless that day is built; and every later built day of the year
+    depends on this range, so the range runs to the last of them. Also: whether to chain."""
+    if (start.month, start.day) != (1, 1) and not RollupDay.objects.filter(
+        day=start - timedelta(days=1)
+    ).exists():
+        start = date(start.year, 1, 1)
+    later = RollupDay.objects.filter(day__gt=end, day__year=end.year).order_by("-day").first()
+    if later is not None:
+        end = later.day
+    return start, end, (start.month, start.day) != (1, 1)
+
+
+def rebuild_rollups(*, start: date, end: date) -> BuildResult:
+    """Rebuild every day from `start` to `end` inclusive, event-based: one pass over the ledger
+    for the whole range (`build_range`). The year-to-date sums chain
+    from the day before `start`: if that day was never built, the rebuild starts on 1 January
+    of `start`'s year; later built days of the same year are rebuilt too. Raises ValueError if
+    end is before start."""
+    if end < start:
+        raise ValueError("end is before start")
+    started = time.monotonic()
+    start, end, chain = covering_range(start, end)
+    rows = build_range(start, end, chain=chain)
+    return BuildResult(days=(end - start).days + 1, rows=rows, seconds=time.monotonic() - started)

@@ -1,0 +1,44 @@
+"""The last steps of every build: the old rows of the range out, and the agent rows, province
+rows, RollupDay marks and figures version in."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+from ..cache import BUMP_SQL
+from .definitions import derive_province_rollup
+from .group import TimedCursor
+from .sql_rows import AGENT_EVENTS_SQL, agent_insert_sql
+
+
+def delete_range(cursor: TimedCursor, start: date, end: date) -> None:
+    for table in ("dailyrollup", "agentrollup", "demographicrollup"):
+        cursor.execute(
+            f"DELETE FROM reporting_{table} WHERE day BETWEEN %s AND %s",  # noqa: S608
+            [start, end],
+        )
+
+
+def finish(cursor: TimedCursor, params: dict[str, Any], agent_events: str, started: float) -> None:
+    """The agent rows (from every group's agent events), the province rows, the days'
+    RollupDay marks and the figures version, in the build's last transaction."""
+    start, end = params["start"], params["e"]
+    cursor.execute(AGENT_EVENTS_SQL.format(source=agent_events), params)
+    cursor.execute(agent_insert_sql(), params)
+    derive_province_rollup(cursor, start, end)
+    seconds = (time.monotonic() - started) / ((end - start).days + 1)
+    cursor.execute(
+        """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
+                                            participant_mark)
+           SELECT d::date, clock_timestamp(), %s, %s, %s
+           FROM generate_series(%s::date, %s::date, interval '1 day') d
+           ON CONFLICT (day) DO UPDATE SET built_at = clock_timestamp(),
+               seconds = EXCLUDED.seconds,
+               ledger_mark = EXCLUDED.ledger_mark,
+               participant_mark = EXCLUDED.participant_mark""",
+        [seconds, params["mark"], params["pmark"], start, end],
+    )
+    cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
+    cursor.execute("DROP TABLE rb_aev")
