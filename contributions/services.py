@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -219,6 +220,169 @@ def _reason_for(reactivation: bool, cov: Coverage, first: date) -> str:
 
 
 # --- payments ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CheckedPayment:
+    """The arguments of record_payment once checked: whole positive amount, 1..MAX_MONTHS
+    months, an aware paid_at (its window is checked later, under the lock: a replay is answered
+    before it), a known channel and payer, a stripped reference, the participant found."""
+
+    participant: Participant
+    amount: int
+    months: int
+    payer: str
+    channel: str
+    reference: str
+    paid_at: datetime
+    user: User | None
+
+
+def _validate_payment(
+    *,
+    amount: int,
+    months: int,
+    payer: str,
+    channel: str,
+    reference: str,
+    paid_at: datetime,
+    participant: Participant | None,
+    kpj: str | None,
+    nik: str | None,
+    collected_by: StaffProfile | None,
+    user: User | None,
+) -> CheckedPayment:
+    """The checks of record_payment that need no lock, in the order the errors are answered:
+    amount_invalid, amount_not_positive, months_out_of_range, paid_at_invalid, paid_at_too_old
+    (before PAID_AT_MIN_YEAR), channel_invalid, payer_invalid, reference_invalid,
+    participant_unknown. Raises PaymentError; reads only (the participant by KPJ or NIK)."""
+    if not _is_int(amount):
+        raise PaymentError("amount_invalid", _("Enter the amount in whole Rupiah."))
+    if amount <= 0:
+        raise PaymentError("amount_not_positive", _("The amount must be more than zero."))
+    months = _check_months(months)
+    paid_at = _aware(paid_at)
+    if channel not in Payment.Channel.values:
+        raise PaymentError("channel_invalid", _("Unknown payment channel."))
+    if payer not in Payment.Payer.values:
+        raise PaymentError("payer_invalid", _("Unknown payer."))
+    reference = (reference or "").strip()
+    if not reference or len(reference) > REFERENCE_MAX:
+        raise PaymentError("reference_invalid", _("Enter the channel's payment reference."))
+    if participant is None:
+        participant = find_participant(kpj=kpj, nik=nik)
+    if user is None and collected_by is not None:
+        user = collected_by.user
+    return CheckedPayment(
+        participant=participant,
+        amount=amount,
+        months=months,
+        payer=payer,
+        channel=channel,
+        reference=reference,
+        paid_at=paid_at,
+        user=user,
+    )
+
+
+def _replay_of(checked: CheckedPayment) -> Payment | None:
+    """The payment already posted under the same (channel, reference), if the same content
+    (a replay); PaymentConflict(reference_conflict) if other content; None if the reference is
+    new."""
+    existing = (
+        Payment.objects.select_related("participant")
+        .filter(channel=checked.channel, reference=checked.reference)
+        .first()
+    )
+    if existing is None:
+        return None
+    return _same_payment(
+        existing,
+        participant=checked.participant,
+        amount=checked.amount,
+        months=checked.months,
+        payer=checked.payer,
+    )
+
+
+def _check_due(
+    checked: CheckedPayment, cov: Coverage, *, backdated: bool
+) -> tuple[datetime, DueNow]:
+    """The checks that need the locked coverage row: the paid_at window (check_paid_at), then
+    the amount against the quote at the payment's date (amount_mismatch, details["expected"]).
+    Returns the paid_at and the quote."""
+    participant = checked.participant
+    paid_at = check_paid_at(checked.paid_at, registered=participant.created_at, backdated=backdated)
+    due = quote_payment(participant, cov, months=checked.months, as_of=timezone.localdate(paid_at))
+    if checked.amount != due.amount:
+        raise PaymentError(
+            "amount_mismatch",
+            _("%(months)s month(s) from %(first)s cost Rp %(expected)s, not Rp %(amount)s.")
+            % {
+                "months": checked.months,
+                "first": f"{due.first_month:%m/%Y}",
+                "expected": f"{due.amount:,}".replace(",", "."),
+                "amount": f"{checked.amount:,}".replace(",", "."),
+            },
+            expected=due.amount,
+        )
+    return paid_at, due
+
+
+def _post_payment(
+    checked: CheckedPayment,
+    cov: Coverage,
+    due: DueNow,
+    *,
+    paid_at: datetime,
+    collected_by: StaffProfile | None,
+    sponsor: Partner | None,
+    notify: bool,
+) -> tuple[Payment, bool]:
+    """Write the checked payment inside record_payment's transaction, with `cov` locked: the
+    payment, its ledger entry, the coverage row, and the payment_recorded signal. A concurrent
+    post of the same reference that won the race is answered as a replay (False)."""
+    try:
+        with transaction.atomic():  # savepoint: the unique constraint is the real guard
+            payment = Payment.objects.create(
+                participant=checked.participant,
+                amount=checked.amount,
+                months=checked.months,
+                period_start=due.first_month,
+                payer=checked.payer,
+                channel=checked.channel,
+                reference=checked.reference,
+                paid_at=paid_at,
+                collected_by=collected_by,
+                sponsor=sponsor,
+                reactivation=due.reactivation,
+            )
+    except IntegrityError:
+        existing = _replay_of(checked)
+        if existing is None:
+            raise
+        return existing, False
+    LedgerEntry.objects.create(
+        participant=checked.participant,
+        kind=LedgerEntry.Kind.PAYMENT,
+        amount=checked.amount,
+        months=checked.months,
+        period_start=due.first_month,
+        payment=payment,
+        reason=_reason_for(due.reactivation, cov, due.first_month),
+        created_by=checked.user,
+    )
+    _apply_payment(
+        cov,
+        start=due.first_month,
+        months=checked.months,
+        amount=checked.amount,
+        today=timezone.localdate(),
+    )
+    cov.save(update_fields=COVERAGE_FIELDS)
+    if notify:
+        signals.payment_recorded.send(sender=Payment, payment=payment)
+    return payment, True
+
+
 def record_payment(
     *,
     amount: int,
@@ -249,93 +413,35 @@ def record_payment(
     (reference_conflict). Nothing is written when it raises. A replay is answered before the
     date window is checked, so a re-imported old file still finds its payments.
     """
-    if not _is_int(amount):
-        raise PaymentError("amount_invalid", _("Enter the amount in whole Rupiah."))
-    if amount <= 0:
-        raise PaymentError("amount_not_positive", _("The amount must be more than zero."))
-    months = _check_months(months)
-    paid_at = _aware(paid_at)
-    if channel not in Payment.Channel.values:
-        raise PaymentError("channel_invalid", _("Unknown payment channel."))
-    if payer not in Payment.Payer.values:
-        raise PaymentError("payer_invalid", _("Unknown payer."))
-    reference = (reference or "").strip()
-    if not reference or len(reference) > REFERENCE_MAX:
-        raise PaymentError("reference_invalid", _("Enter the channel's payment reference."))
-    if participant is None:
-        participant = find_participant(kpj=kpj, nik=nik)
-    if user is None and collected_by is not None:
-        user = collected_by.user
-
+    checked = _validate_payment(
+        amount=amount,
+        months=months,
+        payer=payer,
+        channel=channel,
+        reference=reference,
+        paid_at=paid_at,
+        participant=participant,
+        kpj=kpj,
+        nik=nik,
+        collected_by=collected_by,
+        user=user,
+    )
     with transaction.atomic():
-        cov = _lock_coverage(participant)
+        cov = _lock_coverage(checked.participant)
         # Checked under the lock: a concurrent replay for this participant has committed by now.
-        existing = (
-            Payment.objects.select_related("participant")
-            .filter(channel=channel, reference=reference)
-            .first()
+        replay = _replay_of(checked)
+        if replay is not None:
+            return replay, False
+        paid_at, due = _check_due(checked, cov, backdated=backdated)
+        return _post_payment(
+            checked,
+            cov,
+            due,
+            paid_at=paid_at,
+            collected_by=collected_by,
+            sponsor=sponsor,
+            notify=notify,
         )
-        if existing is not None:
-            return _same_payment(
-                existing, participant=participant, amount=amount, months=months, payer=payer
-            ), False
-        paid_at = check_paid_at(paid_at, registered=participant.created_at, backdated=backdated)
-        due = quote_payment(participant, cov, months=months, as_of=timezone.localdate(paid_at))
-        if amount != due.amount:
-            raise PaymentError(
-                "amount_mismatch",
-                _("%(months)s month(s) from %(first)s cost Rp %(expected)s, not Rp %(amount)s.")
-                % {
-                    "months": months,
-                    "first": f"{due.first_month:%m/%Y}",
-                    "expected": f"{due.amount:,}".replace(",", "."),
-                    "amount": f"{amount:,}".replace(",", "."),
-                },
-                expected=due.amount,
-            )
-        try:
-            with transaction.atomic():  # savepoint: the unique constraint is the real guard
-                payment = Payment.objects.create(
-                    participant=participant,
-                    amount=amount,
-                    months=months,
-                    period_start=due.first_month,
-                    payer=payer,
-                    channel=channel,
-                    reference=reference,
-                    paid_at=paid_at,
-                    collected_by=collected_by,
-                    sponsor=sponsor,
-                    reactivation=due.reactivation,
-                )
-        except IntegrityError:
-            existing = (
-                Payment.objects.select_related("participant")
-                .filter(channel=channel, reference=reference)
-                .first()
-            )
-            if existing is None:
-                raise
-            return _same_payment(
-                existing, participant=participant, amount=amount, months=months, payer=payer
-            ), False
-        LedgerEntry.objects.create(
-            participant=participant,
-            kind=LedgerEntry.Kind.PAYMENT,
-            amount=amount,
-            months=months,
-            period_start=due.first_month,
-            payment=payment,
-            reason=_reason_for(due.reactivation, cov, due.first_month),
-            created_by=user,
-        )
-        _apply_payment(
-            cov, start=due.first_month, months=months, amount=amount, today=timezone.localdate()
-        )
-        cov.save(update_fields=COVERAGE_FIELDS)
-        if notify:
-            signals.payment_recorded.send(sender=Payment, payment=payment)
-    return payment, True
 
 
 @transaction.atomic
@@ -483,6 +589,74 @@ def batch_digest(
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class CheckedBatch:
+    """The arguments of post_sponsor_batch once checked: a stripped reference, rows present,
+    an aware paid_at (its window is checked later, under the lock: a replay is answered before
+    it), and the digest of the canonical request (batch_digest)."""
+
+    reference: str
+    rows: Sequence[tuple[str, int]]
+    paid_at: datetime
+    total_amount: int | None
+    digest: str
+
+
+def _validate_batch(
+    *,
+    reference: str,
+    rows: Sequence[tuple[str, int]],
+    paid_at: datetime,
+    total_amount: int | None,
+) -> CheckedBatch:
+    """The checks of post_sponsor_batch that need no lock, in the order the errors are answered:
+    reference_invalid, empty_batch, paid_at_invalid, paid_at_too_old (before PAID_AT_MIN_YEAR).
+    Raises BatchError; reads nothing. The rows themselves are checked by _plan_batch."""
+    reference = (reference or "").strip()
+    if not reference or len(reference) > BATCH_REFERENCE_MAX:
+        raise BatchError("reference_invalid", str(_("Enter the sponsor's batch reference.")))
+    if not rows:
+        raise BatchError("empty_batch", str(_("The batch has no rows.")))
+    try:
+        paid_at = _aware(paid_at)
+    except PaymentError as exc:
+        raise BatchError(exc.code, str(exc.message)) from exc
+    digest = batch_digest(
+        reference=reference, rows=rows, paid_at=paid_at, total_amount=total_amount
+    )
+    return CheckedBatch(
+        reference=reference,
+        rows=rows,
+        paid_at=paid_at,
+        total_amount=total_amount,
+        digest=digest,
+    )
+
+
+def _check_batch(
+    sponsor: Partner, checked: CheckedBatch, *, within: Q | None
+) -> tuple[list[tuple[Participant, Coverage, DueNow]], int]:
+    """The checks under the batch's reference lock: the paid_at window (check_paid_at), every
+    row (_plan_batch: batch_invalid; it locks the rows' coverage), then total_amount against
+    the sum of the quotes (amount_mismatch). Returns the planned rows and their total."""
+    try:
+        check_paid_at(checked.paid_at)
+    except PaymentError as exc:
+        raise BatchError(exc.code, str(exc.message)) from exc
+    planned = _plan_batch(sponsor, checked.rows, checked.paid_at, within=within)
+    total = sum(d.amount for _p, _c, d in planned)
+    if checked.total_amount is not None and checked.total_amount != total:
+        raise BatchError(
+            "amount_mismatch",
+            str(_("The rows cost Rp %(expected)s, not Rp %(amount)s."))
+            % {
+                "expected": f"{total:,}".replace(",", "."),
+                "amount": f"{checked.total_amount:,}".replace(",", "."),
+            },
+        )
+    return planned, total
+
+
 def post_sponsor_batch(
     *,
     sponsor: Partner,
@@ -511,56 +685,58 @@ def post_sponsor_batch(
     codes), amount_mismatch, reference_conflict, reference_invalid, empty_batch, and the
     paid_at codes of check_paid_at.
     """
-    reference = (reference or "").strip()
-    if not reference or len(reference) > BATCH_REFERENCE_MAX:
-        raise BatchError("reference_invalid", str(_("Enter the sponsor's batch reference.")))
-    if not rows:
-        raise BatchError("empty_batch", str(_("The batch has no rows.")))
-    try:
-        paid_at = _aware(paid_at)
-    except PaymentError as exc:
-        raise BatchError(exc.code, str(exc.message)) from exc
-    digest = batch_digest(
+    checked = _validate_batch(
         reference=reference, rows=rows, paid_at=paid_at, total_amount=total_amount
     )
     with transaction.atomic():
-        _lock_batch_reference(sponsor, reference)
-        existing = SponsorBatch.objects.filter(sponsor=sponsor, reference=reference).first()
+        _lock_batch_reference(sponsor, checked.reference)
+        existing = SponsorBatch.objects.filter(sponsor=sponsor, reference=checked.reference).first()
         if existing is not None:
-            return _replayed(existing, digest=digest, rows=rows, total_amount=total_amount), False
-        try:
-            check_paid_at(paid_at)
-        except PaymentError as exc:
-            raise BatchError(exc.code, str(exc.message)) from exc
-        planned = _plan_batch(
-            sponsor, rows, paid_at, within=None if admin_approval else payable_by(sponsor)
+            replay = _replayed(
+                existing,
+                digest=checked.digest,
+                rows=checked.rows,
+                total_amount=checked.total_amount,
+            )
+            return replay, False
+        planned, total = _check_batch(
+            sponsor, checked, within=None if admin_approval else payable_by(sponsor)
         )
-        total = sum(d.amount for _p, _c, d in planned)
-        if total_amount is not None and total_amount != total:
-            raise BatchError(
-                "amount_mismatch",
-                str(_("The rows cost Rp %(expected)s, not Rp %(amount)s."))
-                % {
-                    "expected": f"{total:,}".replace(",", "."),
-                    "amount": f"{total_amount:,}".replace(",", "."),
-                },
-            )
-        if admin_approval:
-            approve_for_batch(
-                participants=[p for p, _c, _d in planned],
-                sponsor=sponsor,
-                user=user,
-                reference=reference,
-            )
-        try:
-            with transaction.atomic():
-                batch = _write_batch(sponsor, reference, paid_at, planned, total, user, digest)
-        except IntegrityError as exc:
-            raise BatchError(
-                "reference_conflict",
-                str(_("A payment reference of this batch is already used.")),
-            ) from exc
+        batch = _post_batch(
+            sponsor, checked, planned, total, user=user, admin_approval=admin_approval
+        )
     return batch, True
+
+
+def _post_batch(
+    sponsor: Partner,
+    checked: CheckedBatch,
+    planned: list[tuple[Participant, Coverage, DueNow]],
+    total: int,
+    *,
+    user: User | None,
+    admin_approval: bool,
+) -> SponsorBatch:
+    """Write the checked batch inside post_sponsor_batch's transaction: the administrator's
+    approval of its rows (admin_approval), then the batch, its payments, ledger entries and
+    coverage rows (_write_batch). A payment reference already used is reference_conflict."""
+    if admin_approval:
+        approve_for_batch(
+            participants=[p for p, _c, _d in planned],
+            sponsor=sponsor,
+            user=user,
+            reference=checked.reference,
+        )
+    try:
+        with transaction.atomic():
+            return _write_batch(
+                sponsor, checked.reference, checked.paid_at, planned, total, user, checked.digest
+            )
+    except IntegrityError as exc:
+        raise BatchError(
+            "reference_conflict",
+            str(_("A payment reference of this batch is already used.")),
+        ) from exc
 
 
 def _lock_batch_reference(sponsor: Partner, reference: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -20,10 +19,10 @@ from bpjsportal.core.api.sync import decode_token, encode_token, sync_page
 from enrollment import permissions
 from enrollment.api.base import ApiView
 from enrollment.api.lookups import count_lookup
-from enrollment.api.scopes import participant_by_key_for, participants_for
+from enrollment.api.scopes import participants_for
 from enrollment.api.serializers import ErrorSerializer
 from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
-from enrollment.models import ApiClient, Occupation, Participant, Partner
+from enrollment.models import ApiClient, Occupation
 from enrollment.pii import mask_name
 
 from .. import coverage as rules
@@ -32,6 +31,7 @@ from ..models import Coverage, Payment
 from ..quotes import quote_payment
 from ..rates import MAX_MONTHS, PROGRAMMES, QuoteError, quote_contribution
 from ..services import post_sponsor_batch, record_payment
+from .payment_access import batch_access_for, participant_by_key, payment_access_for
 from .serializers import (
     BatchInput,
     BatchSerializer,
@@ -130,7 +130,7 @@ class DueApi(ApiView):
         if months is not None and not 1 <= months <= MAX_MONTHS:
             raise ApiError("months_out_of_range", _("Months must be between 1 and 12."))
         count_lookup(client)
-        participant = _participant_by_key(client, kpj, nik, action="look_up_dues")
+        participant = participant_by_key(client, kpj, nik, action="look_up_dues")
         cov = Coverage.objects.filter(pk=participant.pk).first()
         today = timezone.localdate()
         due_now = rules.months_due_now(
@@ -163,27 +163,6 @@ def payment_error(exc: PaymentError) -> ApiError:
     return ApiError(exc.code, exc.message, **details)
 
 
-def _participant_by_key(client: ApiClient, kpj: str, nik: str, *, action: str) -> Participant:
-    if not (kpj or nik):
-        raise ApiError(
-            "participant_required",
-            _("Send the participant's kpj_number or nik."),
-            errors=[FieldError("kpj_number", "required", _("This field is required."))],
-        )
-    found = (
-        participant_by_key_for(client, kpj=kpj, nik=nik, action=action)
-        .select_related("occupation")
-        .first()
-    )
-    if found is None:
-        raise ApiError(
-            "participant_unknown",
-            _("No participant with this KPJ/NIK is visible to this client."),
-            status_code=status.HTTP_404_NOT_FOUND,
-        )
-    return found
-
-
 class PaymentCreateApi(ApiView):
     @extend_schema(
         request=PaymentInput,
@@ -194,56 +173,24 @@ class PaymentCreateApi(ApiView):
         serializer = PaymentInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        channel, payer = data.get("channel"), data.get("payer")
-        sponsor: Partner | None = None
-        kwargs: dict[str, Any] = {}
-        fixed: dict[str, str] = {}
-        if client.scope == ApiClient.Scope.CHANNEL:
-            fixed = {"channel": client.payment_channel}
-            payer = payer or Payment.Payer.PARTICIPANT
-        elif client.scope == ApiClient.Scope.PARTNER:
-            fixed = {"channel": Payment.Channel.PARTNER}
-            payer, sponsor = payer or Payment.Payer.SPONSOR, client.partner
-        elif client.scope == ApiClient.Scope.AGENT:
-            fixed = {"channel": Payment.Channel.AGENT, "payer": Payment.Payer.AGENT}
-            kwargs["collected_by"] = client.agent
-        for field, value in fixed.items():
-            sent = data.get(field)
-            if sent is not None and sent != value:
-                raise ApiError(
-                    f"{field}_not_allowed",
-                    _("This client posts payments as %(field)s %(value)s only.")
-                    % {"field": field, "value": value},
-                )
-        channel = fixed.get("channel", channel)
-        payer = fixed.get("payer", payer)
-        if channel is None or payer is None:
-            raise ApiError(
-                "validation_error",
-                _("Some fields are not valid; see errors."),
-                errors=[
-                    FieldError(f, "required", _("This field is required."))
-                    for f, v in (("channel", channel), ("payer", payer))
-                    if v is None
-                ],
-            )
-        participant = _counted(
+        access = payment_access_for(
             client,
-            lambda: _participant_by_key(
-                client, data.get("kpj_number", ""), data.get("nik", ""), action="record_payment"
-            ),
+            kpj=data.get("kpj_number", ""),
+            nik=data.get("nik", ""),
+            channel=data.get("channel"),
+            payer=data.get("payer"),
         )
         try:
             payment, created = record_payment(
-                participant=participant,
+                participant=access.participant,
                 amount=data["amount"],
                 months=data["months"],
-                payer=payer,
-                channel=channel,
+                payer=access.payer,
+                channel=access.channel,
                 reference=data["reference"],
                 paid_at=data["paid_at"],
-                sponsor=sponsor,
-                **kwargs,
+                sponsor=access.sponsor,
+                collected_by=access.collected_by,
             )
         except PaymentError as exc:
             if exc.code == "amount_mismatch":  # it answers what a look-up answers: counted
@@ -256,17 +203,6 @@ class PaymentCreateApi(ApiView):
         )
 
 
-def _counted(client: ApiClient, find: Callable[[], Participant]) -> Participant:
-    """A payment naming a number nobody holds answers what a look-up answers: a channel's
-    miss counts against its daily look-up limit (enrollment/api/lookups.py)."""
-    try:
-        return find()
-    except ApiError as exc:
-        if exc.code == "participant_unknown":
-            count_lookup(client)
-        raise
-
-
 class BatchCreateApi(ApiView):
     @extend_schema(
         request=BatchInput,
@@ -277,38 +213,16 @@ class BatchCreateApi(ApiView):
         serializer = BatchInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        sponsor: Partner | None
-        batch_scope = permissions.scope_of(client, "post_sponsor_batch")
-        if batch_scope == permissions.Scope.PARTNER:
-            if data.get("sponsor") not in (None, client.partner.code if client.partner else None):
-                raise ApiError("sponsor_not_allowed", _("A partner posts its own batches only."))
-            sponsor = client.partner
-        elif batch_scope == permissions.Scope.NATIONAL:
-            sponsor = Partner.objects.filter(code=data.get("sponsor") or "").first()
-            if sponsor is None:
-                raise ApiError(
-                    "sponsor_unknown",
-                    _("Send the sponsor's partner code."),
-                    errors=[FieldError("sponsor", "sponsor_unknown", _("Unknown partner."))],
-                )
-        else:
-            raise ApiError(
-                "permission_denied",
-                _("Only partner and admin clients post sponsor batches."),
-                status_code=status.HTTP_403_FORBIDDEN,
-            )
-        assert sponsor is not None
+        access = batch_access_for(client, sponsor_code=data.get("sponsor"))
         rows = [(r.get("kpj_number") or r.get("nik") or "", r["months"]) for r in data["rows"]]
         try:
             batch, created = post_sponsor_batch(
-                sponsor=sponsor,
+                sponsor=access.sponsor,
                 reference=data["reference"],
                 rows=rows,
                 paid_at=data["paid_at"],
                 total_amount=data.get("total_amount"),
-                # an administrator's batch approves its rows; a partner pays only for the
-                # participants it registered or who consented (contributions/sponsorship.py)
-                admin_approval=batch_scope == permissions.Scope.NATIONAL,
+                admin_approval=access.admin_approval,
             )
         except BatchError as exc:
             code = status.HTTP_409_CONFLICT if exc.code == "reference_conflict" else 400
