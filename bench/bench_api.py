@@ -6,7 +6,7 @@
 2. Single-request latency p50/p99 of POST /api/v1/participants/ and POST /api/v1/payments/ under
    concurrent clients.
 
-    .venv/bin/python bench/bench_api.py --n 20000 --workers 4 --clients 8 --single 400
+    .venv/bin/python -m bench.bench_api --n 20000 --workers 4 --clients 8 --single 400
 
 The database `bpjsportal_api_bench` is dropped and recreated each run (fresh, same every time).
 """
@@ -25,8 +25,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from common import ensure_database, machine, now, participant_rows, percentile
-from harness import call, gunicorn
+from bench.common import ensure_database, machine, now, participant_rows, percentile
+from bench.harness import call, gunicorn
 
 DB = os.environ.get("BENCH_API_DB", "bpjsportal_api_bench")  # own name when runs overlap
 DB_URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
@@ -188,7 +188,7 @@ def main() -> None:
 
     ensure_database(DB_URL, fresh=True)
     os.environ["BENCH_DATABASE_URL"] = DB_URL
-    from common import setup_django
+    from bench.common import setup_django
 
     setup_django(DB)
     from enrollment.api.clients import create_api_client

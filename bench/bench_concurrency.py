@@ -6,7 +6,7 @@ view of bench/bare_urls.py (JSON in, KPJ nextval, the same INSERT, no auth or va
 that many threads at once, against one gunicorn serving both (bench/bench_settings.py, the
 benchmark-only URLconf). Requests/s, p50/p99; the ratio API/bare is the framework's cost.
 
-    .venv/bin/python bench/bench_concurrency.py --clients 8,16,32 --requests 600
+    .venv/bin/python -m bench.bench_concurrency --clients 8,16,32 --requests 600
 
 Its own database `replica_bench_concurrency`, dropped and recreated each run (only
 registrations are written).
@@ -15,16 +15,12 @@ registrations are written).
 from __future__ import annotations
 
 import argparse
-import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import ensure_database, machine, now, participant_rows
-from harness import (
+from bench.common import ensure_database, machine, now, participant_rows
+from bench.harness import (
     client,
     gunicorn,
     load,

@@ -4,7 +4,7 @@ the same run. The rollup build and the refresh after N payments are measured by
 bench/bench_reporting.py (reporting's own benchmark); the naive queries are imported from it
 when it defines them.
 
-    .venv/bin/python bench/run.py --size 10m --existing --only 4
+    .venv/bin/python -m bench --size 10m --existing --only 4
 
 Requests go through Django's test client in this process (the full view, template and
 serialisation; no HTTP) as a superuser, each twice: with the figures computed from the rollups
@@ -19,16 +19,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-
-from common import ms, percentile, run_alone, use_database, verified_client  # noqa: E402
+from bench.common import ms, percentile, run_alone, use_database, verified_client
 
 # The naive way to draw the dashboard: GROUP BYs over participants, coverage and the ledger.
 NAIVE_LOCAL = [

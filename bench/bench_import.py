@@ -2,7 +2,7 @@
 /api/v1/participants/bulk/ through gunicorn, 1,000-row requests, 4 clients) vs `psql \\copy` of
 the same rows into the same table, in the same run.
 
-    .venv/bin/python bench/run.py --size 10m --existing --only 1
+    .venv/bin/python -m bench --size 10m --existing --only 1
 
 Both write into enrollment_participant of the loaded data set (its indexes at their real size).
 The bulk rows stay (they are registered through the service, with coverage rows). The COPY rows
@@ -18,19 +18,15 @@ import os
 import random
 import re
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-
-from common import run_alone, use_database  # noqa: E402
-from harness import ApiServer  # noqa: E402
+from bench.common import run_alone, use_database
+from bench.harness import ApiServer
 
 VILLAGE = "32.73.05.1001"
 COPY_KPJ_BASE = 80_000_000_000  # far from the live sequence and from the generator's 9e9 range

@@ -1,8 +1,8 @@
 """Scenario 2, payment posting, on the generated data set: the project's paths vs plain INSERTs
 of the same ledger rows, in the same run.
 
-    .venv/bin/python bench/run.py --size 10m --existing --only 2
-    .venv/bin/python bench/bench_payments.py --size 10k        # alone, prints the result
+    .venv/bin/python -m bench --size 10m --existing --only 2
+    .venv/bin/python -m bench.bench_payments --size 10k        # alone, prints the result
 
 - service: `record_payment` for distinct participants in grace or lapsed (quoted first), one
   transaction each, in this process;
@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
-sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
-
-from common import ms, percentile, run_alone, use_database  # noqa: E402
-from harness import ApiServer  # noqa: E402
+from bench.common import ms, percentile, run_alone, use_database
+from bench.harness import ApiServer
 
 LEDGER_COLUMNS = (
     "participant_id", "kind", "amount", "months", "period_start", "payment_id", "reason",

@@ -5,7 +5,7 @@ registration commits on its own). The baseline table is a copy of enrollment_par
 same indexes and constraints, so the ratio shows what the service's rules, look-ups and KPJ number
 cost on top of the bare write.
 
-    .venv/bin/python bench/bench_registration.py --n 2000
+    .venv/bin/python -m bench.bench_registration --n 2000
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import argparse
 import random
 import time
 
-from common import fresh_identities, machine, now, setup_django
+from bench.common import fresh_identities, machine, now, setup_django
 
 
 def _letters(n: int) -> str:

@@ -1,8 +1,8 @@
 """Scenario 5, the reminder run: plan and send N payment reminders to the fake gateway through
 real Celery workers.
 
-    .venv/bin/python bench/run.py --size 10m --existing --only 5   # N = 1,000,000
-    .venv/bin/python bench/bench_reminders.py --participants 100000 --workers 2
+    .venv/bin/python -m bench --size 10m --existing --only 5   # N = 1,000,000
+    .venv/bin/python -m bench.bench_reminders --participants 100000 --workers 2
 
 Reports the planning time (set-based SQL), end-to-end messages per second (dispatch -> workers
 -> fake gateway -> state `sent` committed), and, in the same run with the same workers, the
@@ -25,12 +25,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.request import urlopen
 
-from common import (  # (bench/ is on sys.path: run as a script or by run.py)
+from bench.common import (
     ROOT,
     ensure_database,
     free_port,
 )
-from harness import celery_worker
+from bench.harness import celery_worker
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bench_reminders"
 
@@ -196,8 +196,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         with app.connection_for_write() as conn:
             conn.default_channel.queue_purge(os.environ["CELERY_QUEUE"])
 
-    from common import machine
-    from common import now as stamp
+    from bench.common import machine
+    from bench.common import now as stamp
 
     return {
         "when": stamp(),

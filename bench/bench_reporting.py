@@ -9,13 +9,13 @@
 
 Data: bench/generate.py (national shape). Either a database of its own, generated here:
 
-    .venv/bin/python bench/bench_reporting.py --participants 100000
+    .venv/bin/python -m bench.bench_reporting --participants 100000
 
 or an existing big database, left as it is apart from the reporting_* rollup tables (and the
 reporting migrations, which only add columns to reporting_rollupday):
 
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench10m \\
-        .venv/bin/python bench/bench_reporting.py --existing
+        .venv/bin/python -m bench.bench_reporting --existing
 
 The new payments, the benchmark user and its sessions are written inside a transaction that is
 rolled back; so are the per-day sample builds. `--add-reversals` (own database only) reverses
@@ -35,10 +35,9 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 
+from bench.common import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-from common import percentile  # noqa: E402
 
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/bpjsportal_bench_reporting"
 
@@ -119,26 +118,25 @@ def main() -> None:
     os.environ["BENCH_DATABASE_URL"] = os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
     if not args.existing:
-        from common import ensure_database
+        from bench.common import ensure_database
 
         ensure_database(url, fresh=True)
         subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "generate.py"), "--participants",
-             str(args.participants)],
-            check=True, env=os.environ,
+            [sys.executable, "-m", "bench.generate", "--participants", str(args.participants)],
+            cwd=ROOT, check=True, env=os.environ,
         )  # fmt: skip
     import django
 
     django.setup()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("reporting.rollups").setLevel(logging.INFO)  # the build's steps
-    from common import machine, now, verified_client
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection, transaction
     from django.test import override_settings
     from django.utils import timezone
 
+    from bench.common import machine, now, verified_client
     from reporting import warming
     from reporting.rollups import rebuild_rollups, refresh_today
     from reporting.rollups.per_day import build_day

@@ -6,9 +6,9 @@ failed, and nothing was lost (checked in the database at the end: every registra
 201 is stored, every payment answered 201 is stored with its ledger entries, and the sync
 client saw every participant registered during the run).
 
-    .venv/bin/python bench/bench_soak.py --duration 60 --isolated 15      # a short smoke
+    .venv/bin/python -m bench.bench_soak --duration 60 --isolated 15      # a short smoke
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench10m \\
-        .venv/bin/python bench/bench_soak.py                            # 10 minutes
+        .venv/bin/python -m bench.bench_soak                            # 10 minutes
 
 Writes only new rows (participants, their coverage, payments, ledger entries, one API client
 per token): payments go to participants this run registered. Database: BENCH_DATABASE_URL or
@@ -19,23 +19,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import machine, now, participant_rows
-from harness import (
+from bench.common import machine, now, participant_rows
+from bench.harness import (
     admin_token,
     client,
     database_url,

@@ -7,9 +7,9 @@ docs/api.md tells clients to. Baseline in the same run: `COPY (SELECT ...) TO ST
 same rows and columns (participant, partner code, coverage status and paid-through month), in the
 same order, read by psycopg. Reports rows/s of both, the ratio, and page latency p50/p99.
 
-    .venv/bin/python bench/bench_sync.py --rows 100000          # a database of its own
+    .venv/bin/python -m bench.bench_sync --rows 100000          # a database of its own
     BENCH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench10m \\
-        .venv/bin/python bench/bench_sync.py --rows 1000000
+        .venv/bin/python -m bench.bench_sync --rows 1000000
 
 Writes nothing to an existing database except one API client (and, when the database has fewer
 participants than --rows, the missing synthetic participants: additive only). Its own database
@@ -19,15 +19,11 @@ is `replica_bench_sync` (kept between runs).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from common import machine, now, participant_rows
-from harness import (
+from bench.common import machine, now, participant_rows
+from bench.harness import (
     admin_token,
     client,
     database_url,

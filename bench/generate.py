@@ -1,7 +1,7 @@
 """Deterministic synthetic data at national scale: participants, payments, ledger, coverage,
 sponsor batches and reminders.
 
-    .venv/bin/python bench/generate.py --participants 10000000 --months 12 [--seed 42] [--fresh]
+    .venv/bin/python -m bench.generate --participants 10000000 --months 12 [--seed 42] [--fresh]
     # database: BENCH_DATABASE_URL or postgres://postgres@127.0.0.1:5432/bpjsportal_scale
 
 Shape (see shared/domain/BPU_RULES.md):
@@ -49,7 +49,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from common import ensure_database, setup_django
+from bench.common import ensure_database, setup_django
 
 PROVINCE_POPULATION_M = {
     "11": 5.3, "12": 14.8, "13": 5.5, "14": 6.4, "15": 3.5, "16": 8.5, "17": 2.0, "18": 9.0,

@@ -16,12 +16,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-BENCH = Path(__file__).resolve().parent
-if str(BENCH) not in sys.path:
-    sys.path.insert(0, str(BENCH))
+import httpx
 
-import httpx  # noqa: E402
-from common import ROOT, SERVER_ENV, free_port, percentile  # noqa: E402
+from bench.common import ROOT, SERVER_ENV, free_port, percentile
+
+BENCH = Path(__file__).resolve().parent
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per request
 
@@ -37,7 +36,7 @@ def prepare_django(url: str) -> None:
     """Django configured on `url` (created, migrated, reference data loaded)."""
     os.environ["BENCH_DATABASE_URL"] = url
     os.environ.setdefault("API_THROTTLE_RATE", "")
-    from common import setup_django
+    from bench.common import setup_django
 
     setup_django()
 

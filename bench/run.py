@@ -3,10 +3,10 @@ scenario against it, each with its baseline measured in the same run, and write 
 tables into docs/benchmarks.md (between the markers of that size; the hand-written sections
 stay as they are).
 
-    .venv/bin/python bench/run.py --size 10k              # generate bench10k, run all, write
-    .venv/bin/python bench/run.py --size 10k --regenerate # the same when bench10k exists
-    .venv/bin/python bench/run.py --size 10m --existing   # reuse the loaded bench10m
-    .venv/bin/python bench/run.py --size 1m --only 2,4 --no-write
+    .venv/bin/python -m bench --size 10k              # generate bench10k, run all, write
+    .venv/bin/python -m bench --size 10k --regenerate # the same when bench10k exists
+    .venv/bin/python -m bench --size 10m --existing   # reuse the loaded bench10m
+    .venv/bin/python -m bench --size 1m --only 2,4 --no-write
 
 Scenarios (module in bench/, `def run(args) -> dict`; the interface is in bench/common.py):
   1 bench_import      participant import: bulk API path vs psql \\copy of the same rows
@@ -35,10 +35,9 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from bench.common import SIZES, dataset_url, machine, now
 
-from common import SIZES, dataset_url, machine, now  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SCENARIOS = [
     (1, "bench_import", "Participant import"),
@@ -78,7 +77,7 @@ def _run_scenario(number: int, module: str, title: str, args: dict[str, Any]) ->
         started = time.monotonic()
         print(f"--- {name} (bench/{module}.py)", flush=True)
         proc = subprocess.run(
-            [sys.executable, __file__, "--child", module, args_file, result_file],
+            [sys.executable, "-m", "bench.run", "--child", module, args_file, result_file],
             cwd=ROOT,
             check=False,
         )
@@ -239,7 +238,7 @@ def main() -> None:
             raise SystemExit(1) from None
         return
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--size", choices=list(SIZES), default="10k")
     parser.add_argument("--existing", action="store_true", help="reuse the loaded data set")
@@ -264,9 +263,9 @@ def main() -> None:
         started = time.monotonic()
         env = {**os.environ, "BENCH_DATABASE_URL": url}
         subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "generate.py"),
+            [sys.executable, "-m", "bench.generate",
              "--participants", str(SIZES[args.size]), "--seed", str(args.seed), "--fresh"],
-            cwd=ROOT / "bench", env=env, check=True,
+            cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         facts_extra["generated"] = {"seconds": time.monotonic() - started}
     wanted = {int(n) for n in args.only.split(",") if n.strip()}
@@ -286,7 +285,7 @@ def main() -> None:
         result.update(number=number, when=stamp)
         results.append(result)
     facts = {**dataset_facts(url), **facts_extra}
-    command = f".venv/bin/python bench/run.py --size {args.size}" + (
+    command = f".venv/bin/python -m bench --size {args.size}" + (
         " --existing" if args.existing else ""
     )
     if args.only:
