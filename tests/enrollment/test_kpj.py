@@ -114,3 +114,13 @@ def test_bulk_registration_skips_a_number_held_by_an_older_participant(refdata: 
     assert len(numbers) == 3 and kpj_for(last + 2) not in numbers
     assert all(is_valid_kpj(n) for n in numbers)
     assert Participant.objects.filter(kpj_number=kpj_for(last + 2)).get().pk == old.pk
+
+
+def test_issued_numbers_never_change_known_answers() -> None:
+    """The permutation's known answers under a fixed key (computed with the implementation that
+    issued the first numbers): moving it to bpjsportal.core.fpe changed no KPJ number."""
+    from enrollment.kpj import kpj_for
+
+    key = b"k" * 32
+    got = [kpj_for(v, key) for v in (0, 1, 2, 12345, 9_999_999_999)]
+    assert got == ["16413880663", "31147131762", "51923712221", "52979397966", "15834844134"]
