@@ -241,6 +241,8 @@ BENCH_SECRETS = {
     "KPJ_KEY": "bench-only-kpj-permutation-key-not-for-production",
     "REMINDER_GATEWAY_KEY": "bench-only-gateway-key",
     "REMINDER_CALLBACK_SECRET": "bench-only-callback-secret-not-for-production",
+    "BILL_CODE_KEY": "bench-only-bill-code-permutation-key-not-for-production",
+    "CHANNEL_SIGNING_KEY": "bench-only-channel-signing-master-key-not-for-production",
 }
 for _name, _value in BENCH_SECRETS.items():
     os.environ.setdefault(_name, _value)

@@ -2,6 +2,7 @@
 
 from django.urls import path, re_path
 
+from contributions.api import bills
 from contributions.api import views as contributions
 from enrollment.api import views as enrollment
 
@@ -22,6 +23,14 @@ urlpatterns = [
     ),
     path("payments/", contributions.PaymentCreateApi.as_view(), name="payments"),
     path("payments/batches/", contributions.BatchCreateApi.as_view(), name="payment-batches"),
+    path("payment-codes/", bills.PaymentCodeCreateApi.as_view(), name="payment-codes"),
+    path("bills/<str:code>/", bills.BillInquiryApi.as_view(), name="bill"),
+    path("bills/<str:code>/payments/", bills.BillPaymentApi.as_view(), name="bill-payments"),
+    path(
+        "bills/<str:code>/payments/<str:reference>/reversal/",
+        bills.BillReversalApi.as_view(),
+        name="bill-payment-reversal",
+    ),
     path("sync/participants/", enrollment.ParticipantSyncApi.as_view(), name="sync-participants"),
     path("sync/payments/", contributions.PaymentSyncApi.as_view(), name="sync-payments"),
 ]

@@ -335,6 +335,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # One name per choice set the bills API shares between its answers.
+    "ENUM_NAME_OVERRIDES": {
+        "BillStatusEnum": "contributions.models.Bill.Status",
+        "BillOutcomeEnum": "contributions.models.BillNotification.Outcome",
+    },
     # Every operation's error responses and empty parameters (bpjsportal/api_schema.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
@@ -389,6 +394,25 @@ NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_K
 # through (enrollment/kpj.py; >= 32 characters). Never change it once numbers are issued.
 DEV_KPJ_KEY = "dev-only-kpj-permutation-key-never-in-production"
 KPJ_KEY = os.environ.get("KPJ_KEY", DEV_KPJ_KEY)
+
+# --- bills (payment codes) and the biller protocol (docs/api.md, "Bills") -------------------
+# BILL_CODE_KEY: the key of the permutation that turns the bill sequence into 16-digit codes
+# nobody can count through (contributions/bills.py; >= 32 characters; never change it).
+# CHANNEL_SIGNING_KEY: the master key from which each channel client's signing secret is
+# derived (enrollment/api/signing.py): the secrets are never stored. Both development defaults
+# fail `check --deploy` (contributions.E001) and stop the processes from starting with DEBUG off.
+DEV_BILL_CODE_KEY = "dev-only-bill-code-permutation-key-never-in-production"
+BILL_CODE_KEY = os.environ.get("BILL_CODE_KEY", DEV_BILL_CODE_KEY)
+DEV_CHANNEL_SIGNING_KEY = "dev-only-channel-signing-master-key-never-in-production"
+CHANNEL_SIGNING_KEY = os.environ.get("CHANNEL_SIGNING_KEY", DEV_CHANNEL_SIGNING_KEY)
+# A bill's code stays open this long (the default: 3 days).
+BILL_EXPIRY_HOURS = env_int("BILL_EXPIRY_HOURS", 72)
+# A notification signed more than this many seconds before or after the server clock is refused.
+BILL_SIGNATURE_MAX_SKEW = env_int("BILL_SIGNATURE_MAX_SKEW", 300)
+# Pay links in payment reminders (contributions/messaging/pay_links.py): the portal's public
+# address as a participant's phone reaches it, and how many days a link works.
+PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")
+PAY_LINK_DAYS = env_int("PAY_LINK_DAYS", 14)
 
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks

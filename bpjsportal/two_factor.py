@@ -4,11 +4,8 @@
 from __future__ import annotations
 
 import base64
-import io
 from urllib.parse import urlencode
 
-import qrcode
-import qrcode.image.svg
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -24,6 +21,7 @@ from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from .access import ENROLLED_SESSION_KEY
+from .core import qr
 
 
 class TokenForm(forms.Form):
@@ -121,9 +119,6 @@ def setup(request: HttpRequest) -> HttpResponse:
         _pass_second_factor(request, device)
         messages.success(request, _("Two-factor login is set up."))
         return redirect(next_url)
-    image = qrcode.make(device.config_url, image_factory=qrcode.image.svg.SvgPathImage)
-    buffer = io.BytesIO()
-    image.save(buffer)
     key = base64.b32encode(device.bin_key).decode().rstrip("=")
     return render(
         request,
@@ -131,7 +126,7 @@ def setup(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "next": next_url,
-            "qr_svg": buffer.getvalue().decode(),
+            "qr_svg": qr.svg(device.config_url),
             "key": " ".join(key[i : i + 4] for i in range(0, len(key), 4)),
         },
         status=400 if form.errors else 200,

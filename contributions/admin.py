@@ -22,6 +22,7 @@ from enrollment.models import Participant
 from enrollment.permissions import can
 from enrollment.selectors import search_by_nik
 
+from . import suspense
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
 from .imports import import_payments
@@ -37,9 +38,14 @@ from .models import (
     Reminder,
     ReminderPreference,
     ReminderRule,
+    Settlement,
+    SettlementLine,
     SponsorBatch,
+    SuspenseItem,
+    SuspenseResolution,
 )
 from .services import post_sponsor_batch, reverse_payment
+from .settlement import report_csv
 
 
 def _user(request: HttpRequest) -> User | None:
@@ -126,6 +132,34 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
     show_full_result_count = False
 
 
+def ask_reason(
+    modeladmin: admin.ModelAdmin[Any],
+    request: HttpRequest,
+    queryset: QuerySet[Any],
+    form: ReversalForm,
+    *,
+    action: str,
+    title: str,
+    intro: str,
+    submit: str,
+) -> HttpResponse:
+    """The intermediate page of an admin action that needs a reason for the selected rows."""
+    return render(
+        request,
+        "contributions/admin/ask_reason.html",
+        {
+            **modeladmin.admin_site.each_context(request),
+            "title": title,
+            "intro": intro,
+            "submit": submit,
+            "rows": queryset,
+            "form": form,
+            "action": action,
+            "opts": modeladmin.model._meta,
+        },
+    )
+
+
 @admin.action(
     description=gettext_lazy("Reverse the selected payments (asks for a reason)"),
     permissions=["reverse"],
@@ -149,17 +183,18 @@ def reverse_payments(
                 done += 1
         modeladmin.message_user(request, _("%(n)s payment(s) reversed.") % {"n": done})
         return None
-    return render(
+    return ask_reason(
+        modeladmin,
         request,
-        "contributions/admin/reverse_payments.html",
-        {
-            **modeladmin.admin_site.each_context(request),
-            "title": _("Reverse payments"),
-            "payments": queryset,
-            "form": form,
-            "action": "reverse_payments",
-            "opts": modeladmin.model._meta,
-        },
+        queryset,
+        form,
+        action="reverse_payments",
+        title=_("Reverse payments"),
+        intro=_(
+            "Each payment gets a reversal entry with this reason; its coverage is recomputed. "
+            "The payment itself is kept."
+        ),
+        submit=_("Reverse"),
     )
 
 
@@ -390,3 +425,172 @@ class ReminderPreferenceAdmin(RoleAdmin):
         super().save_model(request, obj, form, change)
         if obj.opted_out_at is not None:  # queued reminders stop too
             opt_out(participant=obj.participant, reason=obj.reason, user=request.user)
+
+
+def _settle(
+    modeladmin: SuspenseItemAdmin,
+    request: HttpRequest,
+    queryset: QuerySet[SuspenseItem],
+    *,
+    action: str,
+    title: str,
+    intro: str,
+    submit: str,
+) -> HttpResponse | None:
+    """Settle each selected suspense item with one reason (contributions/suspense.py)."""
+    form = ReversalForm(request.POST if "reason" in request.POST else None)
+    if not form.is_valid():
+        return ask_reason(
+            modeladmin,
+            request,
+            queryset,
+            form,
+            action=f"{action}_suspense",
+            title=title,
+            intro=intro,
+            submit=submit,
+        )
+    done = 0
+    for item in queryset.order_by("created_at", "id"):
+        try:
+            suspense.resolve(
+                item=item, action=action, reason=form.cleaned_data["reason"], user=_user(request)
+            )
+        except ContributionError as exc:
+            modeladmin.message_user(
+                request, f"{item.channel}:{item.reference}: {exc.message}", level=messages.ERROR
+            )
+        else:
+            done += 1
+    modeladmin.message_user(request, _("%(n)s suspense item(s) settled.") % {"n": done})
+    return None
+
+
+@admin.action(
+    description=gettext_lazy("Apply the selected money to its participant (asks for a reason)"),
+    permissions=["resolve"],
+)
+def apply_suspense(
+    modeladmin: SuspenseItemAdmin, request: HttpRequest, queryset: QuerySet[SuspenseItem]
+) -> HttpResponse | None:
+    return _settle(
+        modeladmin,
+        request,
+        queryset,
+        action=SuspenseResolution.Action.APPLY,
+        title=_("Apply suspense money"),
+        intro=_(
+            "Each amount is posted as a payment for the months it pays exactly, dated when the "
+            "money was paid; an amount that pays no whole number of months is refused."
+        ),
+        submit=_("Apply"),
+    )
+
+
+@admin.action(
+    description=gettext_lazy("Mark the selected money for refund (asks for a reason)"),
+    permissions=["resolve"],
+)
+def refund_suspense(
+    modeladmin: SuspenseItemAdmin, request: HttpRequest, queryset: QuerySet[SuspenseItem]
+) -> HttpResponse | None:
+    return _settle(
+        modeladmin,
+        request,
+        queryset,
+        action=SuspenseResolution.Action.REFUND,
+        title=_("Refund suspense money"),
+        intro=_("Each amount is marked for refund to the payer through its channel."),
+        submit=_("Mark for refund"),
+    )
+
+
+@admin.register(SuspenseItem)
+class SuspenseItemAdmin(ReadOnlyAdmin):
+    """Money a channel paid for a bill that could not be applied on its own; settled once by
+    the actions (append-only: the item never changes, its resolution is a new row)."""
+
+    list_display = (
+        "created_at",
+        "channel",
+        "reference",
+        "participant",
+        "amount",
+        "reason",
+        "settled",
+    )
+    list_filter = ("reason", "channel", ("resolution", admin.EmptyFieldListFilter))
+    search_fields = ("reference", "participant__kpj_number", "bill__code")
+    raw_id_fields = ("participant", "bill", "client")
+    actions = [apply_suspense, refund_suspense]
+    show_full_result_count = False
+
+    def has_resolve_permission(self, request: HttpRequest) -> bool:
+        return can(request.user, "resolve_suspense")
+
+    @admin.display(description=gettext_lazy("settled"))
+    def settled(self, obj: SuspenseItem) -> str:
+        resolution = getattr(obj, "resolution", None)
+        return resolution.get_action_display() if resolution else "—"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[SuspenseItem]:
+        return super().get_queryset(request).select_related("participant", "resolution")
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+
+class SettlementLineInline(admin.TabularInline[SettlementLine, Settlement]):
+    model = SettlementLine
+    fields = ("line", "reference", "code", "amount", "outcome", "detail", "participant")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.action(description=gettext_lazy("Download the report (CSV)"))
+def settlement_csv(
+    modeladmin: SettlementAdmin, request: HttpRequest, queryset: QuerySet[Settlement]
+) -> HttpResponse:
+    first = queryset.order_by("-day", "-id").first()
+    assert first is not None  # the admin runs an action only on a selection
+    response = HttpResponse(report_csv(first), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = (
+        f'attachment; filename="settlement-{first.day}-{first.pk}.csv"'
+    )
+    return response
+
+
+@admin.register(Settlement)
+class SettlementAdmin(ReadOnlyAdmin):
+    """Channel settlement files as reconciled (manage.py import_settlement): each line matched,
+    recorded now, missing on either side, or a problem to follow up."""
+
+    list_display = (
+        "day",
+        "client",
+        "filename",
+        "rows",
+        "matched",
+        "recorded",
+        "missing_theirs",
+        "problems",
+    )
+    list_filter = ("client",)
+    date_hierarchy = "day"
+    inlines = [SettlementLineInline]
+    actions = [settlement_csv]
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions

@@ -49,8 +49,9 @@ class Tally:
             )
 
 
-def _check_file(raw: IO[bytes]) -> str:
-    """Pass 1: every line UTF-8, the header exact; returns the SHA-256. Raises ImportFileError."""
+def check_file(raw: IO[bytes], header: tuple[str, ...] = HEADER) -> str:
+    """Pass 1: every line UTF-8, the header exactly `header`; returns the SHA-256. Raises
+    ImportFileError (bad_encoding, empty_file, wrong_header)."""
     digest = hashlib.sha256()
     first = b""
     for n, line in enumerate(raw, start=1):
@@ -67,17 +68,17 @@ def _check_file(raw: IO[bytes]) -> str:
             first = line
     if not first.strip():
         raise ImportFileError("empty_file", _("The file is empty."))
-    header = next(csv.reader([first.decode("utf-8").lstrip("\ufeff")]))
-    if tuple(h.strip().lower() for h in header) != HEADER:
+    found = next(csv.reader([first.decode("utf-8").lstrip("\ufeff")]))
+    if tuple(h.strip().lower() for h in found) != header:
         raise ImportFileError(
             "wrong_header",
             _("The first line must be exactly: %(expected)s (found: %(found)s).")
-            % {"expected": ",".join(HEADER), "found": ",".join(header)[:200]},
+            % {"expected": ",".join(header), "found": ",".join(found)[:200]},
         )
     return digest.hexdigest()
 
 
-def _parse_paid_at(value: str) -> datetime:
+def parse_paid_at(value: str) -> datetime:
     value = value.strip()
     if len(value) == 10:
         moment = datetime.combine(date.fromisoformat(value), time(0, 0))  # never "future" today
@@ -97,7 +98,8 @@ class Row:
     paid_at: str
 
 
-def _rows(raw: IO[bytes]) -> Iterator[Row]:
+def csv_lines(raw: IO[bytes], width: int) -> Iterator[tuple[int, list[str]]]:
+    """Pass 2: (line number, `width` stripped values) for each non-blank row after the header."""
     text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     try:
         reader = csv.reader(text)
@@ -105,10 +107,15 @@ def _rows(raw: IO[bytes]) -> Iterator[Row]:
         for values in reader:
             if not any(v.strip() for v in values):
                 continue
-            values = (values + [""] * len(HEADER))[: len(HEADER)]
-            yield Row(reader.line_num, *(v.strip() for v in values))
+            values = (values + [""] * width)[:width]
+            yield reader.line_num, [v.strip() for v in values]
     finally:
         text.detach()  # the caller owns the binary file
+
+
+def _rows(raw: IO[bytes]) -> Iterator[Row]:
+    for line, values in csv_lines(raw, len(HEADER)):
+        yield Row(line, *values)
 
 
 def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None) -> None:
@@ -132,7 +139,7 @@ def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None)
             continue
         try:
             amount, months = int(row.amount), int(row.months)
-            paid_at = _parse_paid_at(row.paid_at)
+            paid_at = parse_paid_at(row.paid_at)
         except ValueError:
             tally.rejected += 1
             tally.problem(
@@ -181,7 +188,7 @@ def import_payments(
     """
     if channel not in Payment.Channel.values:
         raise ImportFileError("channel_invalid", _("Unknown payment channel."))
-    sha = _check_file(raw)
+    sha = check_file(raw)
     raw.seek(0)
     tally = Tally()
     chunk: list[Row] = []

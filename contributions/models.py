@@ -481,6 +481,8 @@ class Reminder(models.Model):
     sent_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     failed_at = models.DateTimeField(null=True, blank=True)
+    # The first visit of the reminder's pay link (contributions/messaging/pay_links.py).
+    link_opened_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -537,3 +539,281 @@ class OutboxMessage(models.Model):
     def __str__(self) -> str:
         state = "published" if self.published_at else "pending"
         return f"outbox-{self.pk} {self.task} ({state})"
+
+
+# --- bills: payment codes, and what the channels report about them (docs/api.md, "Bills") ---------
+class Bill(models.Model):
+    """A payment code a participant pays at a bank, shop or e-wallet: one participant, 1-12
+    months from `period_start`, `amount` priced by the quote service when the code was issued
+    (contributions/quotes.py), open until `expires_at` (settings.BILL_EXPIRY_HOURS). The code is
+    16 digits: "8", a keyed permutation of a sequence value (never reused, not guessable from
+    another code: contributions/bills.py) and a Luhn digit."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        PAID = "paid", _("Paid")
+        EXPIRED = "expired", _("Expired")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="bills"
+    )
+    code = models.CharField(max_length=16)
+    months = models.PositiveSmallIntegerField()
+    period_start = models.DateField()
+    amount = models.BigIntegerField()
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN)
+    expires_at = models.DateTimeField()
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="bill"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # A code names one bill for ever (the permutation never repeats a code; this is the
+            # database's guard). Keyed by participant too, for the sharded layout.
+            models.UniqueConstraint(fields=["code"], name="bill_code_unique"),
+            models.UniqueConstraint(
+                fields=["participant", "code"], name="bill_participant_code_unique"
+            ),
+            # One open code per participant and number of months: asking again returns it.
+            models.UniqueConstraint(
+                fields=["participant", "months"],
+                condition=Q(status="open"),
+                name="bill_one_open_per_months",
+            ),
+            models.CheckConstraint(
+                condition=Q(months__gte=1, months__lte=12), name="bill_months_1_12"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="bill_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"bill {self.code} Rp {self.amount:,} ({self.status})"
+
+
+class SuspenseItem(models.Model):
+    """Money a channel reported for a bill that could not be applied on its own - an amount
+    other than the bill's, a bill expired or already paid - held so that none is ever dropped.
+    Append-only in the database (migration 0009): a later resolution is a new row elsewhere,
+    never a change of this one."""
+
+    class Reason(models.TextChoices):
+        AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs from the bill")
+        BILL_EXPIRED = "bill_expired", _("Bill expired")
+        BILL_PAID = "bill_paid", _("Bill already paid")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="suspense_items"
+    )
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="suspense_items")
+    client = models.ForeignKey("enrollment.ApiClient", on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=8)
+    reference = models.CharField(max_length=128)
+    amount = models.BigIntegerField()
+    paid_at = models.DateTimeField()
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["participant", "-created_at"], name="suspense_participant")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="suspense_amount_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"suspense {self.channel}:{self.reference} Rp {self.amount:,} ({self.reason})"
+
+
+class BillNotification(models.Model):
+    """A channel's payment notification for a bill, as answered: the idempotency record. The
+    same (client, reference) again with the same body gets the same answer; with another body,
+    409 reference_conflict."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", _("Applied")
+        SUSPENSE = "suspense", _("Suspense")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="+"
+    )
+    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="notifications")
+    client = models.ForeignKey("enrollment.ApiClient", on_delete=models.PROTECT, related_name="+")
+
+    class Source(models.TextChoices):
+        API = "api", _("Notification")
+        SETTLEMENT = "settlement", _("Settlement file")
+
+    reference = models.CharField(max_length=128)
+    body_sha256 = models.CharField(max_length=64)
+    outcome = models.CharField(max_length=8, choices=Outcome.choices)
+    # settlement: recorded from the channel's daily file because its notification never came
+    # (a late notification of the same payment is then answered as a replay).
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.API)
+    payment = models.ForeignKey(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    suspense = models.OneToOneField(
+        SuspenseItem, null=True, blank=True, on_delete=models.PROTECT, related_name="notification"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "reference"], name="bill_notification_ref"),
+            models.CheckConstraint(
+                condition=(Q(outcome="applied", payment__isnull=False, suspense__isnull=True))
+                | Q(outcome="suspense", payment__isnull=True, suspense__isnull=False),
+                name="bill_notification_outcome",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"notification {self.reference} ({self.outcome})"
+
+
+class SuspenseResolution(models.Model):
+    """How a suspense item was settled, once: applied to its participant as a payment for the
+    months its amount covers, marked for refund, or voided by the channel the same day (the
+    money went back to the payer). Append-only (migration 0011) and audited (audit app), with
+    the admin or the channel that did it and why."""
+
+    class Action(models.TextChoices):
+        APPLY = "apply", _("Applied as a payment")
+        REFUND = "refund", _("Marked for refund")
+        VOID = "void", _("Voided by the channel")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="+"
+    )
+    suspense = models.OneToOneField(
+        SuspenseItem, on_delete=models.PROTECT, related_name="resolution"
+    )
+    action = models.CharField(max_length=8, choices=Action.choices)
+    reason = models.CharField(max_length=255)
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    client = models.ForeignKey(
+        "enrollment.ApiClient", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(action="apply", payment__isnull=False))
+                | (Q(action__in=["refund", "void"], payment__isnull=True)),
+                name="suspense_resolution_payment",
+            ),
+            models.CheckConstraint(condition=~Q(reason=""), name="suspense_resolution_reason"),
+        ]
+
+    def __str__(self) -> str:
+        return f"suspense {self.suspense_id} {self.action}"
+
+
+class BillReversal(models.Model):
+    """A channel's same-day void of a notification it sent: the payment reversed through the
+    ledger (`entry`), or the suspense item it made voided (`resolution`). One per notification:
+    the same void again gets the same answer."""
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="+"
+    )
+    notification = models.OneToOneField(
+        BillNotification, on_delete=models.PROTECT, related_name="reversal"
+    )
+    entry = models.OneToOneField(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    resolution = models.OneToOneField(
+        SuspenseResolution, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(entry__isnull=False, resolution__isnull=True))
+                | Q(entry__isnull=True, resolution__isnull=False),
+                name="bill_reversal_one_target",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"reversal of notification {self.notification_id}"
+
+
+class Settlement(models.Model):
+    """One import of a channel's daily settlement file (contributions/settlement.py): what the
+    channel says it collected on `day`, reconciled against the notifications it sent."""
+
+    client = models.ForeignKey("enrollment.ApiClient", on_delete=models.PROTECT, related_name="+")
+    day = models.DateField()
+    filename = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64)
+    rows = models.PositiveIntegerField(default=0)
+    matched = models.PositiveIntegerField(default=0)
+    recorded = models.PositiveIntegerField(default=0)
+    missing_theirs = models.PositiveIntegerField(default=0)
+    problems = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-day", "-id"]
+        constraints = [
+            # The same file again changes nothing: it is answered with this row.
+            models.UniqueConstraint(fields=["client", "sha256"], name="settlement_file_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"settlement {self.client_id} {self.day} ({self.filename})"
+
+
+class SettlementLine(models.Model):
+    """One reconciled line: a row of the file (matched, recorded now, or a problem) or one of
+    our notifications the file lacks (missing_theirs). `participant` is empty only for a row
+    whose code names no bill."""
+
+    class Outcome(models.TextChoices):
+        MATCHED = "matched", _("Matched")
+        RECORDED = "recorded", _("Missing on our side: recorded now")
+        MISSING_THEIRS = "missing_theirs", _("Missing on the channel's side")
+        AMOUNT_DIFFERS = "amount_differs", _("Amount differs from the notification")
+        BILL_UNKNOWN = "bill_unknown", _("No bill has this code")
+        REFUSED = "refused", _("Refused")
+
+    settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="lines")
+    participant = models.ForeignKey(
+        "enrollment.Participant", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    line = models.PositiveIntegerField(null=True, blank=True)  # empty: not in the file
+    reference = models.CharField(max_length=128)
+    code = models.CharField(max_length=32, blank=True)
+    amount = models.BigIntegerField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    notification = models.ForeignKey(
+        BillNotification, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    detail = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["settlement", "line", "id"]
+        indexes = [models.Index(fields=["settlement", "outcome"], name="settlement_line_outcome")]
+
+    def __str__(self) -> str:
+        return f"{self.reference}: {self.outcome}"

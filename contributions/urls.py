@@ -16,6 +16,7 @@ urlpatterns = [
         name="reminder_opt_out",
     ),
     path("reminders/gateway/callback/", views.gateway_callback, name="gateway_callback"),
+    path("b/<str:token>/", views.pay_link, name="pay_link"),
     path("participants/<int:pk>/sponsors/", views.sponsor_consent, name="sponsor_consent"),
     path(
         "participants/<int:pk>/sponsors/<int:sponsor_pk>/withdraw/",

@@ -19,16 +19,19 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from bpjsportal.core import qr
 from enrollment import permissions
 from enrollment.models import Participant, Partner, StaffProfile
+from enrollment.pii import mask_name
 from enrollment.selectors import staff_profile
 
 from . import panels, selectors
-from .errors import ConsentError, PaymentError
+from .bills import open_bill, where_to_pay
+from .errors import ConsentError, ContributionError, PaymentError
 from .forms import CashPaymentForm, SponsorConsentForm
-from .messaging import reminders
-from .models import Payment, ReminderRule, SponsorConsent
-from .rates import add_months
+from .messaging import pay_links, reminders
+from .models import Coverage, Payment, Reminder, ReminderRule, SponsorConsent
+from .rates import MAX_MONTHS, add_months
 from .services import record_payment
 from .sponsorship import grant_sponsor_consent, withdraw_sponsor_consent
 
@@ -151,7 +154,14 @@ def reminders_today(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "contributions/reminders_today.html",
-        {"day": day, "figures": figures, "columns": reminders.FIGURE_COLUMNS, "rules": rules},
+        {
+            "day": day,
+            "figures": figures,
+            "columns": reminders.FIGURE_COLUMNS,
+            "rules": rules,
+            "uplift": pay_links.uplift(day),
+            "uplift_days": pay_links.WINDOW_DAYS,
+        },
     )
 
 
@@ -257,3 +267,53 @@ def sponsor_consent_withdraw(request: HttpRequest, pk: int, sponsor_pk: int) -> 
 
 def participant_url(participant: Participant) -> str:
     return str(reverse("enrollment:participant", args=[participant.pk]))
+
+
+# --- pay links (public: from a reminder; contributions/messaging/pay_links.py) ----------
+def _pay_page(request: HttpRequest, context: dict[str, object], status: int = 200) -> HttpResponse:
+    response = render(request, "contributions/pay.html", context, status=status)
+    response["Cache-Control"] = "no-store"
+    response["X-Robots-Tag"] = "noindex"
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@require_GET
+def pay_link(request: HttpRequest, token: str) -> HttpResponse:
+    """What a reminder's link opens: the masked name, the amount due now and a bill for it (code,
+    QR, where to pay). No login; nothing else about the participant is shown."""
+    link = pay_links.read_token(token)
+    reminder = (
+        Reminder.objects.select_related("participant__occupation")
+        .filter(pk=link.reminder_id)
+        .first()
+        if link is not None
+        else None
+    )
+    if link is None or reminder is None:
+        return _pay_page(request, {"problem": "invalid"}, status=404)
+    if link.expired:
+        return _pay_page(request, {"problem": "expired"}, status=410)
+    participant = reminder.participant
+    pay_links.note_visit(reminder)
+    cov = Coverage.objects.filter(pk=participant.pk).first()
+    due = selectors.amount_due_now(participant, cov, timezone.localdate())
+    months, amount = due.get("months"), due.get("amount")
+    bill = None
+    if isinstance(months, int) and months > 0 and amount:
+        try:
+            bill, _created = open_bill(participant=participant, months=min(months, MAX_MONTHS))
+        except ContributionError:
+            bill = None
+    return _pay_page(
+        request,
+        {
+            "name": mask_name(participant.full_name),
+            "due": due,
+            "bill": bill,
+            "code_groups": [bill.code[i : i + 4] for i in range(0, 16, 4)] if bill else [],
+            "qr_svg": qr.svg(bill.code) if bill else "",
+            "where_to_pay": where_to_pay(),
+            "status": cov.status if cov else "",
+        },
+    )

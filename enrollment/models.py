@@ -329,6 +329,11 @@ class ApiClient(models.Model):
     # Channel scope: participant look-ups a day before answering 429 (empty: the setting
     # API_CHANNEL_LOOKUPS_PER_DAY); enrollment/api/lookups.py.
     daily_lookup_limit = models.PositiveIntegerField(null=True, blank=True)
+    # Channel scope: the signing secret of its bill payment notifications is derived, never
+    # stored (enrollment/api/signing.py): generation N's secret; during a rotation the previous
+    # generation's secret also verifies until `signing_previous_until`.
+    signing_generation = models.PositiveIntegerField(default=1)
+    signing_previous_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
-import qrcode
-import qrcode.image.svg
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
@@ -15,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from bpjsportal.core import qr
 from bpjsportal.core.api.errors import FieldError
 
 from . import hooks, nik_check, permissions, selectors
@@ -186,11 +183,8 @@ def participant_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def participant_card(request: HttpRequest, pk: int) -> HttpResponse:
     participant = get_object_or_404(_visible(request), pk=pk)
-    image = qrcode.make(participant.kpj_number, image_factory=qrcode.image.svg.SvgPathImage)
-    buffer = io.BytesIO()
-    image.save(buffer)
     return render(
         request,
         "enrollment/card.html",
-        {"participant": participant, "qr_svg": buffer.getvalue().decode()},
+        {"participant": participant, "qr_svg": qr.svg(participant.kpj_number)},
     )

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 
+from bpjsportal.core.spreadsheet import csv_cell, looks_like_formula
 from enrollment import permissions
 
 from . import selectors
@@ -153,39 +152,15 @@ def may_export(who: Any, table: str) -> bool:
     return table not in DASHBOARD_ONLY or permissions.can(who, "view_dashboard")
 
 
-# A spreadsheet reads a cell that begins with one of these as a formula (OWASP, "CSV
-# Injection"); a leading space does not stop every spreadsheet, and some read the full-width
-# forms (U+FF1D, U+FF0B, U+FF0D, U+FF20) as the ASCII ones, hence the NFKC and the lstrip.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def looks_like_formula(text: str) -> bool:
-    """True when a spreadsheet could take this text cell for a formula."""
-    if text[:1] in _FORMULA_STARTS:
-        return True
-    return unicodedata.normalize("NFKC", text.lstrip()[:1]) in _FORMULA_STARTS
-
-
-def _csv_cell(value: Any) -> Any:
-    """Numbers as they are (a negative amount stays a number); text that looks like a formula
-    behind a single quote, which makes a spreadsheet show it as text."""
-    if value is None:
-        return ""
-    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
-        return value
-    text = str(value)
-    return "'" + text if looks_like_formula(text) else text
-
-
 def to_csv(table: Table) -> bytes:
     """Every text cell quoted (a separator inside a name cannot start a new cell, whichever
     separator the spreadsheet's locale uses) and neutralised (_csv_cell); numbers unquoted."""
     keys, headers, rows = table
     buf = io.StringIO()
     writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC)
-    writer.writerow([_csv_cell(h) for h in headers])
+    writer.writerow([csv_cell(h) for h in headers])
     for row in rows:
-        writer.writerow([_csv_cell(row.get(k)) for k in keys])
+        writer.writerow([csv_cell(row.get(k)) for k in keys])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens it as UTF-8
 
 

@@ -27,6 +27,7 @@ from django.contrib.auth.models import User
 from django.db import models
 
 from contributions.models import (
+    Bill,
     IncomeLevel,
     LedgerEntry,
     Payment,
@@ -34,6 +35,8 @@ from contributions.models import (
     RateSchedule,
     SponsorBatch,
     SponsorConsent,
+    SuspenseItem,
+    SuspenseResolution,
 )
 from enrollment.models import ApiClient, Participant, StaffProfile
 from reporting.models import Target, TargetBreakdown, TargetMilestone
@@ -124,6 +127,21 @@ class AuditedSponsorBatch(SponsorBatch):
         proxy = True
 
 
+class AuditedBill(Bill):
+    class Meta:
+        proxy = True
+
+
+class AuditedSuspenseItem(SuspenseItem):
+    class Meta:
+        proxy = True
+
+
+class AuditedSuspenseResolution(SuspenseResolution):
+    class Meta:
+        proxy = True
+
+
 class AuditedTarget(Target):
     class Meta:
         proxy = True
@@ -207,6 +225,25 @@ _track(
     indexes=[models.Index(fields=["participant"], name="audit_consent_participant")],
 )
 _track(AuditedSponsorBatch, "SponsorBatchEvent", trackers=(pghistory.InsertEvent("insert"),))
+# Bills: issued, paid, expired, reopened by a channel's void. Suspense money and how an admin
+# or a channel settled it (both append-only: inserts only).
+_track(
+    AuditedBill,
+    "BillEvent",
+    indexes=[models.Index(fields=["participant"], name="audit_bill_participant")],
+)
+_track(
+    AuditedSuspenseItem,
+    "SuspenseItemEvent",
+    trackers=(pghistory.InsertEvent("insert"),),
+    indexes=[models.Index(fields=["participant"], name="audit_suspense_participant")],
+)
+_track(
+    AuditedSuspenseResolution,
+    "SuspenseResolutionEvent",
+    trackers=(pghistory.InsertEvent("insert"),),
+    indexes=[models.Index(fields=["participant"], name="audit_resolution_participant")],
+)
 _track(AuditedTarget, "TargetEvent")
 _track(AuditedTargetMilestone, "TargetMilestoneEvent")
 _track(AuditedTargetBreakdown, "TargetBreakdownEvent")

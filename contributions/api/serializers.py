@@ -13,7 +13,7 @@ from enrollment.api.serializers import (
     paginated,
 )
 
-from ..models import LedgerEntry, Payment, SponsorBatch
+from ..models import Bill, BillNotification, LedgerEntry, Payment, SponsorBatch, SuspenseItem
 
 
 class PaymentInput(StrictSerializer):
@@ -133,3 +133,68 @@ class SyncPaymentsOutput(serializers.Serializer[Any]):
 
 
 PaginatedLedger = paginated("PaginatedLedger", LedgerEntrySerializer)
+
+
+# --- bills (payment codes) and the biller protocol --------------------------------------------
+class PaymentCodeInput(StrictSerializer):
+    participant = StrictIntegerField(min_value=1)
+    months = StrictIntegerField()
+
+
+class WhereToPaySerializer(serializers.Serializer[Any]):
+    channel = serializers.ChoiceField(choices=["bank", "retail", "ewallet"])
+    how = serializers.CharField(help_text="the steps, in the request's language")
+
+
+class PaymentCodeSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    participant = serializers.IntegerField()
+    months = serializers.IntegerField()
+    first_month = serializers.DateField()
+    amount = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    status = serializers.ChoiceField(choices=Bill.Status.choices)
+    qr = serializers.CharField(help_text="the code as a QR image: a data:image/svg+xml URI")
+    where_to_pay = WhereToPaySerializer(many=True)
+
+
+class BillInquirySerializer(serializers.Serializer[Any]):
+    code = serializers.CharField()
+    amount = serializers.IntegerField()
+    months = serializers.IntegerField()
+    name = serializers.CharField(help_text="masked: the first letter of each name")
+    expires_at = serializers.DateTimeField()
+    status = serializers.CharField(help_text='always "open" (else 404 or 410)')
+
+
+class BillPaymentInput(StrictSerializer):
+    reference = StrictCharField(max_length=128)
+    amount = StrictIntegerField(min_value=1, max_value=10**12)
+    paid_at = serializers.DateTimeField()
+
+
+class BillPaymentResult(serializers.Serializer[Any]):
+    status = serializers.ChoiceField(choices=BillNotification.Outcome.choices)
+    code = serializers.CharField()
+    reference = serializers.CharField()
+    amount = serializers.IntegerField()
+    payment = serializers.IntegerField(required=False, help_text="applied: the payment's id")
+    paid_through = serializers.DateField(required=False, allow_null=True)
+    suspense = serializers.IntegerField(required=False, help_text="suspense: the item's id")
+    reason = serializers.ChoiceField(choices=SuspenseItem.Reason.choices, required=False)
+
+
+class BillReversalInput(StrictSerializer):
+    reason = StrictCharField(max_length=200, required=False, allow_blank=True)
+
+
+class BillReversalResult(serializers.Serializer[Any]):
+    status = serializers.CharField(help_text='always "reversed"')
+    code = serializers.CharField()
+    reference = serializers.CharField()
+    amount = serializers.IntegerField()
+    reversal = serializers.IntegerField(help_text="the reversal's id")
+    payment = serializers.IntegerField(required=False, help_text="the payment reversed")
+    paid_through = serializers.DateField(required=False, allow_null=True)
+    suspense = serializers.IntegerField(required=False, help_text="the suspense item voided")
+    bill_status = serializers.ChoiceField(choices=Bill.Status.choices)

@@ -49,7 +49,7 @@ from ..models import (
 )
 from ..rates import add_months
 from ..selectors import amount_due_now
-from . import callback_signature
+from . import callback_signature, pay_links
 from .gateways import (
     GatewayError,
     GatewayPermanentError,
@@ -385,6 +385,10 @@ def render_reminder(
             ),
         }
         text = templates[ReminderKind(reminder.kind)] % values
+        if reminder.kind in pay_links.LINKED_KINDS and reminder.pk is not None:
+            text += " " + _("Pay here: %(link)s") % {
+                "link": pay_links.url_for(reminder, today=today)
+            }
         subject = _("BPJS Ketenagakerjaan: your BPU contribution")
     return Rendered(subject=str(subject), text=str(text), language=language)
 

@@ -102,3 +102,11 @@ def reg_body(**overrides: Any) -> dict[str, Any]:
 
 def next_nik() -> str:
     return nik_for(serial=next(_serials))
+
+
+@pytest.fixture
+def person(admin_api: Caller) -> dict[str, Any]:
+    """A participant registered over the API (its JSON; modules may define their own)."""
+    r = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik()))
+    assert r.status_code == 201, r.content
+    return r.json()

@@ -21,6 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 DEVELOPMENT_DEFAULTS = {
     "REMINDER_CALLBACK_SECRET": "contributions.E001",
     "REMINDER_GATEWAY_KEY": "contributions.E001",
+    "BILL_CODE_KEY": "contributions.E001",
+    "CHANNEL_SIGNING_KEY": "contributions.E001",
     "NIK_HMAC_KEY": "enrollment.E002",
     "NIK_ENCRYPTION_KEYS": "enrollment.E003",
     "KPJ_KEY": "enrollment.E005",

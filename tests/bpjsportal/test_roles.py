@@ -307,6 +307,10 @@ API_ENDPOINTS = {
     "payment-batches",
     "sync-participants",
     "sync-payments",
+    "payment-codes",
+    "bill",
+    "bill-payments",
+    "bill-payment-reversal",
     "not-found",
 }
 
@@ -360,9 +364,30 @@ def test_every_api_scope_on_every_endpoint(world: World, callers: dict[str, Call
         if got != expected:
             wrong.append((principal, label, expected, got))
 
+    from contributions.bills import open_bill
+
     today = timezone.localdate().isoformat()
+    bill, _created = open_bill(participant=world.participants["own"], months=1)
     for principal, caller in callers.items():
         row = {action: TABLE[action][principal] for action in TABLE}
+        # Bills: codes are issued for participants in the dues scope (never by a channel); only
+        # a channel inquires and notifies, and a notification without a signature is 401.
+        for key in ("own", "other"):
+            p = world.participants[key]
+            got = caller.post("/api/v1/payment-codes/", {"participant": p.pk, "months": 2})
+            if principal == "api:channel":
+                expect(principal, f"POST payment-codes {key}", 403, got.status_code)
+            else:
+                inside = api_in_scope(world, principal, caller, key)
+                issued = 201 if got.status_code == 200 else got.status_code  # 200: already open
+                expect(principal, f"POST payment-codes {key}", 201 if inside else 404, issued)
+        channel = principal == "api:channel"
+        got = caller.get(f"/api/v1/bills/{bill.code}/").status_code
+        expect(principal, "GET bill", 200 if channel else 403, got)
+        got = caller.post(f"/api/v1/bills/{bill.code}/payments/", {"reference": "x"}).status_code
+        expect(principal, "POST bill payment unsigned", 401 if channel else 403, got)
+        got = caller.post(f"/api/v1/bills/{bill.code}/payments/x/reversal/", {}).status_code
+        expect(principal, "POST bill payment reversal unsigned", 401 if channel else 403, got)
         for path in ("/api/v1/regions/", "/api/v1/occupations/", "/api/v1/sync/payments/"):
             expect(principal, path, 200, caller.get(path).status_code)
         quote = caller.get("/api/v1/quotes/", {"income": 1_000_000, "occupation": "petani"})

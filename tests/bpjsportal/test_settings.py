@@ -24,6 +24,9 @@ PRODUCTION_NIK_KEYS = {
 PRODUCTION_GATEWAY_SECRETS = {
     "REMINDER_CALLBACK_SECRET": "a-production-callback-secret-for-tests-0123",
     "REMINDER_GATEWAY_KEY": "a-production-gateway-key-for-tests",
+    # bills: the code permutation key and the channel signing master key (also contributions.E001)
+    "BILL_CODE_KEY": "a-production-bill-code-permutation-key-for-tests",
+    "CHANNEL_SIGNING_KEY": "a-production-channel-signing-master-key-for-tests",
 }
 
 

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from enrollment.api.clients import PAYMENT_CHANNELS, create_api_client
+from enrollment.api.signing import signing_secret
 from enrollment.errors import RegistrationError
 from enrollment.models import ApiClient, Partner, StaffProfile
 
@@ -51,3 +52,5 @@ class Command(BaseCommand):
             "the token is shown once — store it now:"
         )
         self.stdout.write(issued.token)
+        if issued.client.scope == ApiClient.Scope.CHANNEL:  # it signs bill payment notifications
+            self.stdout.write(f"signing secret: {signing_secret(issued.client)}")

@@ -1,0 +1,318 @@
+"""The bills API: payment codes for the apps that serve a worker (admin, agent, partner), and
+the biller protocol for payment channels - inquiry of a code, then a signed payment
+notification (docs/api.md "Bills"; the rules are in contributions/bills.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.db.models import Q
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from bpjsportal.core import qr
+from bpjsportal.core.api.errors import ApiError
+from enrollment.api.base import ApiView
+from enrollment.api.lookups import count_lookup
+from enrollment.api.scopes import participants_for
+from enrollment.api.serializers import ErrorSerializer
+from enrollment.api.signing import HEADER, verify
+from enrollment.models import ApiClient
+from enrollment.pii import mask_name
+
+from ..bills import (
+    BillError,
+    Notified,
+    find_bill,
+    notify_payment,
+    open_bill,
+    state_of,
+    void_notification,
+    where_to_pay,
+)
+from ..errors import PaymentConflict, PaymentError, ReversalError
+from ..models import Bill, BillNotification, BillReversal, Coverage
+from ..suspense import SuspenseError
+from .serializers import (
+    BillInquirySerializer,
+    BillPaymentInput,
+    BillPaymentResult,
+    BillReversalInput,
+    BillReversalResult,
+    PaymentCodeInput,
+    PaymentCodeSerializer,
+)
+from .views import ERRORS, payment_error
+
+SIGNED = [
+    OpenApiParameter(
+        HEADER,
+        str,
+        OpenApiParameter.HEADER,
+        required=True,
+        description='"t=<unix seconds>,v1=<hex HMAC-SHA256(signing secret, "<t>.<raw body>")>"',
+    )
+]
+
+
+def _denied(what: str | Promise) -> ApiError:
+    return ApiError("permission_denied", what, status_code=status.HTTP_403_FORBIDDEN)
+
+
+def _channel(client: ApiClient) -> ApiClient:
+    if client.scope != ApiClient.Scope.CHANNEL:
+        raise _denied(_("Only a payment channel's API client may use the biller protocol."))
+    return client
+
+
+def code_body(bill: Bill) -> dict[str, Any]:
+    return {
+        "code": bill.code,
+        "participant": bill.participant_id,
+        "months": bill.months,
+        "first_month": bill.period_start,
+        "amount": bill.amount,
+        "expires_at": bill.expires_at,
+        "status": state_of(bill),
+        "qr": qr.data_uri(bill.code),
+        "where_to_pay": where_to_pay(),
+    }
+
+
+class PaymentCodeCreateApi(ApiView):
+    """A payment code for 1-12 months of a participant's contributions (the same code again
+    while it is open)."""
+
+    @extend_schema(
+        request=PaymentCodeInput,
+        responses={
+            201: PaymentCodeSerializer,
+            200: PaymentCodeSerializer,
+            403: ErrorSerializer,
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request) -> Response:
+        client = self.client(request)
+        if client.scope == ApiClient.Scope.CHANNEL:
+            raise _denied(_("A payment channel pays bills; it does not issue them."))
+        serializer = PaymentCodeInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        participant = (
+            participants_for(client, "look_up_dues")
+            .filter(Q(pk=data["participant"]))
+            .select_related("occupation")
+            .first()
+        )
+        if participant is None:
+            raise ApiError(
+                "participant_unknown",
+                _("No participant with this id is visible to this client."),
+                status_code=status.HTTP_404_NOT_FOUND,
+            )
+        try:
+            bill, created = open_bill(participant=participant, months=data["months"])
+        except BillError as exc:
+            raise ApiError(exc.code, exc.message) from exc
+        except PaymentError as exc:
+            raise payment_error(exc) from exc
+        return Response(
+            PaymentCodeSerializer(code_body(bill)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+def _gone(bill: Bill) -> ApiError | None:
+    state = state_of(bill)
+    if state == Bill.Status.PAID:
+        return ApiError("bill_paid", _("This bill is already paid."), status_code=410)
+    if state == Bill.Status.EXPIRED:
+        return ApiError("bill_expired", _("This bill has expired."), status_code=410)
+    return None
+
+
+def _unknown() -> ApiError:
+    return ApiError(
+        "bill_unknown", _("No bill has this code."), status_code=status.HTTP_404_NOT_FOUND
+    )
+
+
+class BillInquiryApi(ApiView):
+    """What a cashier shows before taking the money: the amount and a masked name."""
+
+    @extend_schema(
+        responses={
+            200: BillInquirySerializer,
+            403: ErrorSerializer,
+            410: ErrorSerializer,
+            **ERRORS,
+        },
+    )
+    def get(self, request: Request, code: str) -> Response:
+        client = _channel(self.client(request))
+        count_lookup(client)  # like a dues look-up: within the channel's daily limit
+        bill = find_bill(code)
+        if bill is None:
+            raise _unknown()
+        gone = _gone(bill)
+        if gone is not None:
+            raise gone
+        return Response(
+            BillInquirySerializer(
+                {
+                    "code": bill.code,
+                    "amount": bill.amount,
+                    "months": bill.months,
+                    "name": mask_name(bill.participant.full_name),
+                    "expires_at": bill.expires_at,
+                    "status": "open",
+                }
+            ).data
+        )
+
+
+def _signed_body(request: Request, client: ApiClient) -> bytes:
+    """The raw body, if the X-Signature header signs it with the client's secret (401 else)."""
+    raw = request.body  # the signed bytes, read before the JSON parser
+    if not verify(client, raw, request.headers.get(HEADER, "")):
+        raise ApiError(
+            "signature_invalid",
+            _("The X-Signature header is missing, wrong or too old."),
+            status_code=status.HTTP_401_UNAUTHORIZED,
+        )
+    return raw
+
+
+def notified_body(done: Notified) -> dict[str, Any]:
+    n: BillNotification = done.notification
+    body: dict[str, Any] = {"status": n.outcome, "code": n.bill.code, "reference": n.reference}
+    if done.applied:
+        assert n.payment is not None
+        cov = Coverage.objects.filter(pk=n.participant_id).first()
+        body.update(
+            amount=n.payment.amount,
+            payment=n.payment_id,
+            paid_through=cov.paid_through if cov else None,
+        )
+    else:
+        assert n.suspense is not None
+        body.update(amount=n.suspense.amount, suspense=n.suspense_id, reason=n.suspense.reason)
+    return body
+
+
+class BillPaymentApi(ApiView):
+    """A channel's payment notification for a bill, signed (X-Signature). 201 applied (200 when
+    the same notification comes again), 202 suspense (money held, never dropped; again 202)."""
+
+    @extend_schema(
+        request=BillPaymentInput,
+        parameters=SIGNED,
+        responses={
+            201: BillPaymentResult,
+            202: BillPaymentResult,
+            200: BillPaymentResult,
+            403: ErrorSerializer,
+            409: ErrorSerializer,
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request, code: str) -> Response:
+        client = _channel(self.client(request))
+        raw = _signed_body(request, client)
+        serializer = BillPaymentInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            done = notify_payment(
+                client=client,
+                code=code,
+                reference=data["reference"],
+                amount=data["amount"],
+                paid_at=data["paid_at"],
+                body_sha256=hashlib.sha256(raw).hexdigest(),
+            )
+        except BillError as exc:
+            if exc.code == "bill_unknown":
+                raise _unknown() from exc
+            raise ApiError(exc.code, exc.message, status_code=status.HTTP_409_CONFLICT) from exc
+        except PaymentConflict as exc:
+            raise ApiError(exc.code, exc.message, status_code=status.HTTP_409_CONFLICT) from exc
+        except PaymentError as exc:
+            raise payment_error(exc) from exc
+        code_status: int
+        if not done.applied:  # held in suspense, first time or again
+            code_status = status.HTTP_202_ACCEPTED
+        elif done.replay:
+            code_status = status.HTTP_200_OK
+        else:
+            code_status = status.HTTP_201_CREATED
+        return Response(BillPaymentResult(notified_body(done)).data, status=code_status)
+
+
+def reversal_body(reversal: BillReversal) -> dict[str, Any]:
+    n: BillNotification = reversal.notification
+    bill = Bill.objects.get(pk=n.bill_id)
+    body: dict[str, Any] = {
+        "status": "reversed",
+        "code": bill.code,
+        "reference": n.reference,
+        "reversal": reversal.pk,
+        "bill_status": state_of(bill),
+    }
+    if n.payment_id is not None:
+        cov = Coverage.objects.filter(pk=n.participant_id).first()
+        body.update(
+            amount=n.payment.amount if n.payment else 0,
+            payment=n.payment_id,
+            paid_through=cov.paid_through if cov else None,
+        )
+    else:
+        assert n.suspense is not None
+        body.update(amount=n.suspense.amount, suspense=n.suspense_id)
+    return body
+
+
+class BillReversalApi(ApiView):
+    """A channel's same-day void of its own notification, signed (X-Signature): the payment is
+    reversed through the ledger (the bill opens again), or the suspense item is voided. 201, or
+    200 when the same void comes again; after the notification's day, 409 reversal_too_late."""
+
+    @extend_schema(
+        request=BillReversalInput,
+        parameters=SIGNED,
+        responses={
+            201: BillReversalResult,
+            200: BillReversalResult,
+            403: ErrorSerializer,
+            409: ErrorSerializer,
+            **ERRORS,
+        },
+    )
+    def post(self, request: Request, code: str, reference: str) -> Response:
+        client = _channel(self.client(request))
+        _signed_body(request, client)
+        serializer = BillReversalInput(data=request.data if request.body else {})
+        serializer.is_valid(raise_exception=True)
+        try:
+            reversal, created = void_notification(
+                client=client,
+                code=code,
+                reference=reference,
+                reason=serializer.validated_data.get("reason", ""),
+            )
+        except BillError as exc:
+            if exc.code == "notification_unknown":
+                raise ApiError(exc.code, exc.message, status_code=404) from exc
+            raise ApiError(exc.code, exc.message, status_code=status.HTTP_409_CONFLICT) from exc
+        except (ReversalError, SuspenseError) as exc:
+            raise ApiError(exc.code, exc.message, status_code=status.HTTP_409_CONFLICT) from exc
+        return Response(
+            BillReversalResult(reversal_body(reversal)).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
