@@ -194,6 +194,9 @@ def run() -> None:
     VAR.mkdir(parents=True, exist_ok=True)  # beat keeps its schedule file here (fresh clone)
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
+    portal = "127.0.0.1" if _any_address(host) else host
+    # Pay links in reminders point here (web server and Celery workers inherit it).
+    os.environ.setdefault("PORTAL_URL", f"http://{portal}:{port}")
     procs = [
         start_web_server(host, port),
         subprocess.Popen(
@@ -218,7 +221,6 @@ def run() -> None:
     if not os.environ.get("REMINDER_GATEWAY_URL"):
         # No SMS/WhatsApp provider configured: the local fake gateway takes the demo's reminders.
         # It also sends the portal signed callbacks on request (POST /_control/callback).
-        portal = "127.0.0.1" if _any_address(host) else host
         callback_url = f"http://{portal}:{port}/reminders/gateway/callback/"
         callback_secret = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
         gateway = [
@@ -227,11 +229,21 @@ def run() -> None:
             "contributions.messaging.fake_gateway",
             "--port",
             "8025",
-            "--count-only",
+            "--keep-last",
+            "200",
         ]
         gateway += ["--callback-url", callback_url, "--callback-secret", callback_secret]
         procs.append(subprocess.Popen(gateway, cwd=ROOT))
-        say("reminders go to the local fake SMS/WhatsApp gateway on 127.0.0.1:8025")
+        say(
+            "reminders go to the local fake SMS/WhatsApp gateway: its outbox is http://127.0.0.1:8025/"
+        )
+        # A payment channel that pays bills the way banks and shops do (signed notifications).
+        credentials = VAR / "demo-channel.json"
+        manage("demo_channel_client", str(credentials))
+        api = f"http://{portal}:{port}/api/v1"
+        channel = [PY, "-m", "contributions.fake_channel", "--port", "8026", "--api", api]
+        procs.append(subprocess.Popen([*channel, "--credentials", str(credentials)], cwd=ROOT))
+        say("a fake payment channel (type a bill code, pay it): http://127.0.0.1:8026/")
     say(f"portal: http://{host}:{port}/   admin: http://{host}:{port}/admin/")
     say("demo logins (password 'demo-pass-2024'): admin, jabar (regional), supervisor, agent1-3")
     say(

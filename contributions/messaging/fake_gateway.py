@@ -9,7 +9,9 @@ Speaks the gateway protocol of contributions/messaging/gateways.py (POST /messag
 must. Records what it received; can be told to misbehave:
     POST /_control/mode  {"mode": "ok" | "error500" | "error429" | "drop" | "reject400",
                           "delay": seconds, "fail_next": n}   (fail_next: misbehave n times only)
-    GET  /_control/messages   every accepted message (first sends only)
+    GET  /                    the latest messages as a page (the demo's phone screen)
+    GET  /_control/messages   every accepted message (first sends only; with --keep-last N,
+                              the latest N)
     GET  /_control/stats      {"accepted", "duplicates", "requests", "failures"}
     POST /_control/reset
 Sends the portal a callback signed as the real gateway signs them (timestamp and body,
@@ -25,9 +27,11 @@ Not for production: no TLS, everything in memory.
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,14 +41,15 @@ from . import callback_signature
 
 
 class GatewayState:
-    def __init__(self, key: str, keep_messages: bool = True) -> None:
+    def __init__(self, key: str, keep_messages: bool = True, keep_last: int | None = None) -> None:
         self.key = key
         self.keep_messages = keep_messages  # off for benchmarks: count, don't store texts
+        self.keep_last = keep_last  # the demo: only the latest messages
         self.lock = threading.Lock()
         self.reset()
 
     def reset(self) -> None:
-        self.messages: list[dict[str, Any]] = []
+        self.messages: deque[dict[str, Any]] = deque(maxlen=self.keep_last)
         self.by_reference: dict[str, str] = {}
         self.duplicates = 0
         self.requests = 0
@@ -112,6 +117,26 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def _outbox(self, latest: list[dict[str, Any]]) -> None:
+        items = "".join(
+            f'<li data-testid="outbox-message"><small>{html.escape(str(m.get("channel")))} → '
+            f"{html.escape(str(m.get('to')))}</small><br>{html.escape(str(m.get('text', '')))}</li>"
+            for m in latest
+        )
+        body = (
+            '<!doctype html><meta charset="utf-8"><meta name="viewport" '
+            'content="width=device-width, initial-scale=1"><title>Fake SMS/WhatsApp outbox</title>'
+            "<style>body{font-family:sans-serif;max-width:460px;margin:1rem auto;padding:0 1rem}"
+            "li{border-bottom:1px solid #ddd;padding:.5rem 0;list-style:none;"
+            "overflow-wrap:anywhere}</style>"
+            f"<h1>Outbox</h1><ul>{items or '<li>—</li>'}</ul>"
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
@@ -122,7 +147,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state = self.server.state
-        if self.path == "/_control/messages":
+        if self.path == "/":
+            with state.lock:
+                latest = list(state.messages)[::-1][:50]
+            self._outbox(latest)
+        elif self.path == "/_control/messages":
             with state.lock:
                 self._json(200, list(state.messages))
         elif self.path == "/_control/stats":
@@ -276,11 +305,12 @@ class FakeGatewayServer(ThreadingHTTPServer):
         key: str = "dev-gateway-key",
         keep_messages: bool = True,
         *,
+        keep_last: int | None = None,
         callback_url: str = "",
         callback_secret: str = "dev-callback-secret",  # noqa: S107 - the development default
     ) -> None:
         super().__init__(("127.0.0.1", port), Handler)
-        self.state = GatewayState(key, keep_messages)
+        self.state = GatewayState(key, keep_messages, keep_last)
         self.callback_url = callback_url
         self.callback_secret = callback_secret
 
@@ -299,6 +329,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8025)
     parser.add_argument("--key", default="dev-gateway-key")
     parser.add_argument("--count-only", action="store_true", help="do not keep message texts")
+    parser.add_argument("--keep-last", type=int, default=None, help="keep only the latest N")
     parser.add_argument("--callback-url", default="", help="the portal's callback URL")
     parser.add_argument(
         "--callback-secret", default="dev-callback-secret", help="REMINDER_CALLBACK_SECRET"
@@ -308,6 +339,7 @@ def main() -> None:
         args.port,
         args.key,
         keep_messages=not args.count_only,
+        keep_last=args.keep_last,
         callback_url=args.callback_url,
         callback_secret=args.callback_secret,
     )

@@ -47,7 +47,7 @@ from ..models import (
     ReminderRule,
     ReminderState,
 )
-from ..rates import add_months
+from ..rates import QuoteError, add_months, quote_contribution
 from ..selectors import amount_due_now
 from . import callback_signature, pay_links
 from .gateways import (
@@ -304,6 +304,20 @@ def _amount_due(
     return quotes[key]
 
 
+def _monthly(participant: Participant, today: date) -> int | None:
+    """One month's contribution from this month (the rate book's price, discounts included)."""
+    try:
+        return quote_contribution(
+            declared_income=participant.declared_income,
+            programmes=participant.programmes,
+            months=1,
+            first_month=rules.month_start(today),
+            sector=participant.occupation.sector,
+        ).total
+    except QuoteError:
+        return None
+
+
 def render_reminder(
     reminder: Reminder,
     *,
@@ -318,7 +332,10 @@ def render_reminder(
     today = today or timezone.localdate()
     if cov is None:
         cov = Coverage.objects.filter(pk=participant.pk).first()
-    amount = _amount_due(participant, cov, today, quotes)
+    if reminder.kind == ReminderKind.WELCOME:  # "pay Rp X each month": the monthly price,
+        amount: object = _monthly(participant, today)  # not what is due at sending time
+    else:
+        amount = _amount_due(participant, cov, today, quotes)
     with translation.override(language):
         values = {
             "name": participant.full_name.split()[0] if participant.full_name else "",

@@ -55,6 +55,19 @@ def test_registration_queues_a_welcome_and_a_payment_a_receipt(notified: Any, pa
 
 
 @pytest.mark.django_db
+def test_the_welcome_names_the_monthly_price_even_after_a_payment(notified: Any, pay: Any) -> None:
+    from contributions.quotes import quote_payment
+
+    p = notified()
+    welcome = Reminder.objects.get(participant=p, kind="welcome")
+    cov = p.coverage
+    monthly = quote_payment(p, cov, months=1, as_of=timezone.localdate()).amount
+    pay(p, months=1)  # the welcome is sent later: nothing is due by then
+    text = reminders.render_reminder(welcome).text
+    assert f"Rp {monthly:,}".replace(",", ".") in text and "Rp 0 " not in text
+
+
+@pytest.mark.django_db
 def test_no_message_without_consent_after_opt_out_or_with_the_rule_disabled(
     notified: Any, pay: Any
 ) -> None:

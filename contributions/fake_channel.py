@@ -1,0 +1,233 @@
+"""A local stand-in for a payment channel (a bank teller, a shop till, an e-wallet), for the
+demo (`make run`), tests and benchmarks. It speaks the biller protocol to the portal as a real
+channel would (docs/api.md "Bills"): an inquiry of a code, then a payment notification signed
+with its own signing secret - it knows only its token and secret, nothing of the portal.
+
+    python -m contributions.fake_channel --port 8026 --api http://127.0.0.1:8000/api/v1 \\
+        --credentials var/demo-channel.json      # {"token": "...", "secret": "..."}
+
+    GET  /                      a page: type a bill code, see the inquiry, pay it
+    GET  /?code=8...            the page with the inquiry's answer
+    POST /pay  code=8...        pays the amount the inquiry gave (form post; the page shows
+                                the portal's answer)
+    POST /_control/pay          {"code", "amount"?, "reference"?} -> the portal's status and body
+    GET  /_control/payments     its own record: every notification sent and the answer
+Not for production: no TLS, everything in memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import html
+import itertools
+import json
+import threading
+import time
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+
+def signature(secret: str, body: bytes, at: int | None = None) -> str:
+    """The X-Signature header a channel sends: t=<unix seconds>,v1=<hex HMAC-SHA256>."""
+    t = int(time.time()) if at is None else at
+    mac = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={mac}"
+
+
+class Channel:
+    """The channel's side: its credentials, its HTTP client and its own record of payments."""
+
+    def __init__(self, api: str, token: str, secret: str, prefix: str = "FAKE") -> None:
+        self.api = api.rstrip("/")
+        self.secret = secret
+        self.http = httpx.Client(headers={"Authorization": f"Token {token}"}, timeout=10.0)
+        self.prefix = f"{prefix}-{int(time.time())}"
+        self.counter = itertools.count(1)
+        self.lock = threading.Lock()
+        self.record: list[dict[str, Any]] = []
+
+    def inquire(self, code: str) -> tuple[int, dict[str, Any]]:
+        r = self.http.get(f"{self.api}/bills/{code}/", headers={"Accept-Language": "id"})
+        return r.status_code, _json(r)
+
+    def pay(
+        self, code: str, amount: int, reference: str | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        with self.lock:
+            reference = reference or f"{self.prefix}-{next(self.counter):06d}"
+        body = json.dumps(
+            {"reference": reference, "amount": amount, "paid_at": datetime.now(UTC).isoformat()}
+        ).encode()
+        r = self.http.post(
+            f"{self.api}/bills/{code}/payments/",
+            content=body,
+            headers={
+                "Content-Type": "application/json",
+                "X-Signature": signature(self.secret, body),
+                "Accept-Language": "id",
+            },
+        )
+        answer = _json(r)
+        with self.lock:
+            entry = {"reference": reference, "code": code, "amount": amount}
+            self.record.append({**entry, "status": r.status_code, "answer": answer})
+        return r.status_code, answer
+
+
+def _json(r: httpx.Response) -> dict[str, Any]:
+    try:
+        data = r.json()
+    except ValueError:
+        return {"message": r.text[:200]}
+    return data if isinstance(data, dict) else {"data": data}
+
+
+PAGE = """<!doctype html><html lang="id"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Kanal pembayaran (demo)</title>
+<style>body{{font-family:sans-serif;max-width:420px;margin:1rem auto;padding:0 1rem}}
+input,button{{font-size:1.1rem;padding:.4rem}} .box{{border:1px solid #ccc;border-radius:6px;
+padding:.6rem;margin:.8rem 0}} .ok{{background:#e8f6ea}} .bad{{background:#fdecea}}</style>
+</head><body><h1>Kanal pembayaran (demo)</h1>
+<p>Teller / kasir / dompet digital: ketik kode pembayaran BPJS Ketenagakerjaan.</p>
+<form method="get" action="/"><label>Kode pembayaran
+<input name="code" inputmode="numeric" autocomplete="off" value="{code}" data-testid="channel-code">
+</label> <button type="submit" data-testid="channel-inquire">Cek</button></form>{result}
+</body></html>"""
+
+
+def _inquiry_html(code: str, status: int, data: dict[str, Any]) -> str:
+    if status != 200:
+        return (
+            f'<div class="box bad" data-testid="channel-answer">{status} '
+            f"{html.escape(str(data.get('code', '')))}: {html.escape(str(data.get('message', '')))}"
+            "</div>"
+        )
+    amount = int(data.get("amount", 0))
+    rupiah = f"{amount:,}".replace(",", ".")
+    return (
+        f'<div class="box" data-testid="channel-answer"><p>Nama: '
+        f"<b>{html.escape(str(data.get('name', '')))}</b><br>Bulan: {int(data.get('months', 0))}"
+        f'<br>Jumlah: <b data-testid="channel-amount">Rp {rupiah}</b></p>'
+        f'<form method="post" action="/pay"><input type="hidden" name="code" '
+        f'value="{html.escape(code)}"><input type="hidden" name="amount" value="{amount}">'
+        f'<button type="submit" data-testid="channel-pay">Bayar</button></form></div>'
+    )
+
+
+def _paid_html(status: int, data: dict[str, Any]) -> str:
+    css = "ok" if status in (200, 201) else "bad"
+    text = html.escape(json.dumps(data, ensure_ascii=False))
+    return f'<div class="box {css}" data-testid="channel-paid">{status}: {text}</div>'
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: FakeChannelServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        return
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _page(self, code: str = "", result: str = "") -> None:
+        body = PAGE.format(code=html.escape(code), result=result).encode()
+        self._send(200, body, "text/html; charset=utf-8")
+
+    def _json(self, status: int, data: Any) -> None:
+        self._send(status, json.dumps(data).encode(), "application/json")
+
+    def _form(self) -> dict[str, str]:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length).decode() if length else ""
+        if self.headers.get("Content-Type", "").startswith("application/json"):
+            data = json.loads(raw or "{}")
+            return {k: str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+        return {k: v[0] for k, v in parse_qs(raw).items()}
+
+    def do_GET(self) -> None:
+        url = urlsplit(self.path)
+        if url.path == "/_control/payments":
+            with self.server.channel.lock:
+                self._json(200, list(self.server.channel.record))
+            return
+        if url.path != "/":
+            self._json(404, {"error": "not found"})
+            return
+        code = "".join(ch for ch in parse_qs(url.query).get("code", [""])[0] if ch.isdigit())
+        if not code:
+            self._page()
+            return
+        status, data = self.server.channel.inquire(code)
+        self._page(code, _inquiry_html(code, status, data))
+
+    def do_POST(self) -> None:
+        url = urlsplit(self.path)
+        form = self._form()
+        code = "".join(ch for ch in form.get("code", "") if ch.isdigit())
+        try:
+            amount = int(form.get("amount", ""))
+        except ValueError:
+            amount = 0
+        if url.path == "/_control/pay":
+            if not amount:
+                inquiry_status, inquiry = self.server.channel.inquire(code)
+                amount = int(inquiry.get("amount", 0)) if inquiry_status == 200 else 1
+            status, data = self.server.channel.pay(code, amount, form.get("reference"))
+            self._json(200, {"status": status, "body": data})
+            return
+        if url.path != "/pay":
+            self._json(404, {"error": "not found"})
+            return
+        status, data = self.server.channel.pay(code, amount)
+        self._page(code, _paid_html(status, data))
+
+
+class FakeChannelServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, channel: Channel, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
+        self.channel = channel
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def start_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, daemon=True)
+        thread.start()
+        return thread
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, default=8026)
+    parser.add_argument("--api", default="http://127.0.0.1:8000/api/v1")
+    parser.add_argument("--credentials", type=Path, required=True, help='{"token", "secret"}')
+    args = parser.parse_args()
+    credentials = json.loads(args.credentials.read_text())
+    channel = Channel(args.api, credentials["token"], credentials["secret"])
+    server = FakeChannelServer(channel, args.port)
+    print(f"fake payment channel on {server.url}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()

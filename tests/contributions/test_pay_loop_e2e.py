@@ -1,0 +1,129 @@
+"""The demo loop end to end, on a 360-px phone, with real parts: a payment reminder with its
+link goes out through the fake SMS gateway -> the participant opens the link and gets a bill
+code -> a teller types the code into the fake payment channel and pays (a signed notification
+over HTTP) -> ledger, status active -> the receipt SMS, sent by a real Celery worker, is in the
+fake gateway's outbox."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from contributions.fake_channel import Channel, FakeChannelServer
+from contributions.messaging import outbox, reminders
+from contributions.models import BillNotification, Coverage, LedgerEntry, Payment, Reminder
+from enrollment.api.clients import create_api_client
+from enrollment.api.signing import signing_secret
+from tests.contributions.test_reminders_worker import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.celery, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def channel(live_server: Any) -> Iterator[FakeChannelServer]:
+    issued = create_api_client(name="Bank Demo", scope="channel", payment_channel="bank")
+    api = f"{live_server.url}/api/v1"
+    server = FakeChannelServer(Channel(api, issued.token, signing_secret(issued.client)))
+    server.start_in_thread()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def test_reminder_link_bill_channel_payment_active_receipt(
+    tx_refdata: Any,
+    make_participant: Any,
+    gateway: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    live_server: Any,
+    channel: FakeChannelServer,
+    page: Any,
+) -> None:
+    settings.PORTAL_URL = live_server.url
+    settings.NOTIFY_ON_PAYMENT = True
+    settings.REMINDER_SEND_FROM_HOUR, settings.REMINDER_SEND_UNTIL_HOUR = 0, 24
+    monkeypatch.setenv("REMINDER_SEND_FROM_HOUR", "0")
+    monkeypatch.setenv("REMINDER_SEND_UNTIL_HOUR", "24")
+    person = make_participant(
+        full_name="Wayan Sudarsana", consent_reminders=True, phone="+6281399990001"
+    )
+    today = timezone.localdate()
+    reminder = Reminder.objects.create(
+        participant=person, kind="due_soon", period=today.replace(day=1), planned_for=today,
+        send_after=timezone.now(), channel="sms", recipient=person.phone,
+    )  # fmt: skip
+    # 1. the reminder goes out through the gateway with its link
+    assert reminders.deliver_batch([reminder.pk]).sent == 1
+    [sms] = [m for m in gateway.state.messages if m["to"] == person.phone]
+    link = re.search(r"(http://\S+/b/\S+/)", sms["text"])
+    assert link, sms["text"]
+
+    # 2. the participant opens it on the phone: masked name, amount, a bill code
+    page.goto(link.group(1))
+    assert page.inner_text("[data-testid=pay-name]") == "W*** S***"
+    code = page.get_attribute("[data-testid=pay-code]", "data-code")
+    amount_text = page.inner_text("[data-testid=pay-amount]")
+    Path("var").mkdir(exist_ok=True)
+    page.screenshot(path="var/e2e-pay-link.png", full_page=True)
+
+    # 3. a teller types the code into the channel's page and pays
+    page.goto(channel.url)
+    page.fill("[data-testid=channel-code]", str(code))
+    page.click("[data-testid=channel-inquire]")
+    assert page.inner_text("[data-testid=channel-amount]") == amount_text
+    page.click("[data-testid=channel-pay]")
+    answer = page.inner_text("[data-testid=channel-paid]")
+    page.screenshot(path="var/e2e-channel-paid.png", full_page=True)
+    assert answer.startswith("201:") and '"applied"' in answer
+
+    # 4. the ledger and the status
+    payment = Payment.objects.get(participant=person)
+    assert LedgerEntry.objects.filter(payment=payment, kind="payment").exists()
+    assert Coverage.objects.get(pk=person.pk).status == "active"
+    [record] = json.loads(json.dumps(channel.channel.record))  # the channel's own record
+    assert record["status"] == 201 and record["answer"]["payment"] == payment.pk
+    assert BillNotification.objects.get().reference == record["reference"]
+
+    # 5. the receipt SMS, sent by a real worker, lands in the gateway's outbox page
+    assert outbox.relay().published >= 1
+    from tests.conftest import start_worker
+
+    worker, _node = start_worker(REMINDER_SEND_FROM_HOUR="0", REMINDER_SEND_UNTIL_HOUR="24")
+    try:
+        sent = gateway.state.messages
+        wait_for(lambda: any(record["reference"] in m["text"] for m in list(sent)))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    page.goto(gateway.url + "/")
+    outbox_text = page.inner_text("body")
+    assert record["reference"] in outbox_text and person.phone in outbox_text
+    page.screenshot(path="var/e2e-receipt-sms.png", full_page=True)
+
+    # 6. the link again: nothing is due now
+    page.goto(link.group(1))
+    page.wait_for_selector("[data-testid=pay-nothing-due]")
+
+
+def test_the_demo_channel_credentials_are_written_once(
+    tx_refdata: Any, tmp_path: Path, settings: Any
+) -> None:
+    settings.DEBUG = True
+    path = tmp_path / "demo-channel.json"
+    call_command("demo_channel_client", str(path))
+    first = json.loads(path.read_text())
+    call_command("demo_channel_client", str(path))
+    assert json.loads(path.read_text()) == first
+    from enrollment.models import ApiClient
+
+    client = ApiClient.objects.get(pk=first["client_id"])
+    assert client.scope == "channel" and signing_secret(client) == first["secret"]
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
