@@ -413,6 +413,14 @@ BILL_SIGNATURE_MAX_SKEW = env_int("BILL_SIGNATURE_MAX_SKEW", 300)
 # address as a participant's phone reaches it, and how many days a link works.
 PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")
 PAY_LINK_DAYS = env_int("PAY_LINK_DAYS", 14)
+# The participant's own page (contributions/self_service.py): one-time codes by SMS.
+SELF_SERVICE_CODE_MINUTES = env_int("SELF_SERVICE_CODE_MINUTES", 5)
+SELF_SERVICE_MAX_TRIES = env_int("SELF_SERVICE_MAX_TRIES", 5)
+SELF_SERVICE_LOCK_MINUTES = env_int("SELF_SERVICE_LOCK_MINUTES", 15)
+SELF_SERVICE_SENDS_PER_PARTICIPANT = env_int("SELF_SERVICE_SENDS_PER_PARTICIPANT", 3)
+SELF_SERVICE_SEND_WINDOW_MINUTES = env_int("SELF_SERVICE_SEND_WINDOW_MINUTES", 15)
+SELF_SERVICE_REQUESTS_PER_ADDRESS = env_int("SELF_SERVICE_REQUESTS_PER_ADDRESS", 20)
+SELF_SERVICE_IDLE_SECONDS = env_int("SELF_SERVICE_IDLE_SECONDS", 900)
 
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks

@@ -817,3 +817,27 @@ class SettlementLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reference}: {self.outcome}"
+
+
+class ParticipantCode(models.Model):
+    """A one-time code that logs a participant into their own page (contributions/self_service.py):
+    sent by SMS/WhatsApp, kept only as a hash, valid for settings.SELF_SERVICE_CODE_MINUTES,
+    dead after SELF_SERVICE_MAX_TRIES wrong tries (which also lock new codes for a while)."""
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.CASCADE, related_name="+"
+    )
+    code_hash = models.CharField(max_length=64)
+    expires_at = models.DateTimeField()
+    tries = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["participant", "-created_at"], name="participant_code_latest")
+        ]
+
+    def __str__(self) -> str:
+        return f"code for {self.participant_id} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from . import services
-from .messaging import outbox, reminders
+from .messaging import codes, outbox, reminders
+from .messaging.gateways import GatewayTemporaryError
 
 
 @shared_task(acks_late=True, name="contributions.refresh_coverage_statuses")
@@ -75,3 +76,16 @@ def relay_outbox(limit: int | None = None) -> dict[str, Any]:
     (contributions/messaging/outbox.py). Idempotent: rows are locked SKIP LOCKED and marked
     published."""
     return outbox.relay(limit=limit).as_dict()
+
+
+@shared_task(
+    acks_late=True,
+    name="contributions.send_participant_code",
+    autoretry_for=(GatewayTemporaryError, OperationalError, InterfaceError),
+    retry_backoff=1,
+    max_retries=3,
+)
+def send_participant_code(code_id: int, code: str) -> str:
+    """A participant's login code to their phone (contributions/messaging/codes.py); retried a
+    few times within the code's life, then it expires unsent."""
+    return codes.send_code(code_id, code)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import self_views, views
 
 app_name = "contributions"
 
@@ -17,6 +17,14 @@ urlpatterns = [
     ),
     path("reminders/gateway/callback/", views.gateway_callback, name="gateway_callback"),
     path("b/<str:token>/", views.pay_link, name="pay_link"),
+    # the participant's own pages (no staff login: contributions/self_views.py)
+    path("me/", self_views.me, name="me"),
+    path("me/login/", self_views.me_start, name="me_start"),
+    path("me/code/", self_views.me_code, name="me_code"),
+    path("me/logout/", self_views.me_logout, name="me_logout"),
+    path("me/pay/", self_views.me_pay, name="me_pay"),
+    path("me/receipts/<int:pk>/", self_views.me_receipt, name="me_receipt"),
+    path("me/reminders/", self_views.me_reminders, name="me_reminders"),
     path("participants/<int:pk>/sponsors/", views.sponsor_consent, name="sponsor_consent"),
     path(
         "participants/<int:pk>/sponsors/<int:sponsor_pk>/withdraw/",

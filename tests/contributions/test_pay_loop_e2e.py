@@ -127,3 +127,39 @@ def test_the_demo_channel_credentials_are_written_once(
     client = ApiClient.objects.get(pk=first["client_id"])
     assert client.scope == "channel" and signing_secret(client) == first["secret"]
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_participant_logs_in_with_the_sms_code_and_gets_a_bill_on_a_phone(
+    tx_refdata: Any, make_participant: Any, gateway: Any, pay: Any, page: Any, live_server: Any
+) -> None:
+    """The /me/ pages in a real browser (its CSRF and cookies; the code comes by SMS from a
+    real worker through the gateway)."""
+    from tests.conftest import start_worker
+
+    person = make_participant(full_name="Made Wirawan", phone="+6281399990002")
+    pay(person)
+    page.goto(f"{live_server.url}/me/")
+    page.fill("#me-number", person.kpj_number)
+    page.fill("#me-birth", person.birth_date.isoformat())
+    worker, _node = start_worker()
+    try:
+        page.click("[data-testid=me-send-code]")
+        page.wait_for_selector("[data-testid=me-code]")
+        sent = gateway.state.messages
+        wait_for(lambda: any(m["to"] == person.phone for m in list(sent)))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+    [sms] = [m for m in gateway.state.messages if m["to"] == person.phone]
+    code = re.search(r"\b(\d{6})\b", sms["text"])
+    assert code, sms["text"]
+    page.fill("#me-code-input", code.group(1))
+    page.click("[data-testid=me-login-submit]")
+    page.wait_for_selector("[data-testid=me-home]")
+    assert page.get_attribute("[data-testid=me-status]", "data-status") == "active"
+    page.screenshot(path="var/e2e-me-home.png", full_page=True)
+    page.click("[data-testid=me-pay-3]")
+    page.wait_for_selector("[data-testid=me-bill]")
+    bill_code = page.get_attribute("[data-testid=pay-code]", "data-code")
+    assert bill_code and len(bill_code) == 16
+    page.screenshot(path="var/e2e-me-bill.png", full_page=True)
