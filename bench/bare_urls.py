@@ -1,6 +1,7 @@
-"""Benchmark-only URLconf (bench/bench_settings.py): the app's URLs plus one bare Django view
-that does the registration's INSERT with nothing around it - the baseline of
-bench_concurrency.py. Not part of the app: bpjsportal/urls.py never includes it."""
+"""Benchmark-only URLconf (bench/bench_settings.py): the app's URLs plus bare Django views that
+do one INSERT with nothing around it - the registration's (the baseline of bench_concurrency.py)
+and a payment's (the baseline of bench_bills.py). Not part of the app: bpjsportal/urls.py never
+includes it."""
 
 from __future__ import annotations
 
@@ -57,7 +58,29 @@ def bare_register(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"id": pk}, status=201)
 
 
+PAYMENT_INSERT = """
+INSERT INTO contributions_payment (
+    participant_id, amount, months, period_start, payer, channel, reference, paid_at,
+    reactivation, created_at, sync_txid)
+VALUES (%s, %s, 1, date_trunc('month', now())::date, 'participant', 'retail', %s, now(), false,
+        now(), 0)
+RETURNING id
+"""
+
+
+@csrf_exempt
+def bare_payment(request: HttpRequest) -> HttpResponse:
+    """JSON in, one INSERT of a payment row, JSON out: no authentication, signature, bill,
+    quote, ledger, coverage, notification record or receipt."""
+    row = json.loads(request.body)
+    with connection.cursor() as cursor:
+        cursor.execute(PAYMENT_INSERT, [row["participant"], row["amount"], row["reference"]])
+        (pk,) = cursor.fetchone()
+    return JsonResponse({"id": pk}, status=201)
+
+
 urlpatterns = [
     path("bench/bare/register/", bare_register),
+    path("bench/bare/payment/", bare_payment),
     path("", include("bpjsportal.urls")),
 ]

@@ -49,7 +49,9 @@ class GatewayState:
         self.reset()
 
     def reset(self) -> None:
-        self.messages: deque[dict[str, Any]] = deque(maxlen=self.keep_last)
+        self.messages: list[dict[str, Any]] | deque[dict[str, Any]] = (
+            deque(maxlen=self.keep_last) if self.keep_last else []
+        )
         self.by_reference: dict[str, str] = {}
         self.duplicates = 0
         self.requests = 0

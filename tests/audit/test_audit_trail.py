@@ -279,7 +279,9 @@ def test_every_event_table_has_the_append_only_guard() -> None:
         )
         guarded = dict(cur.fetchall())
     tables = {m._meta.db_table for m in event_models()}
-    assert len(tables) == 16  # the 14 of migration 0002, sponsor consents and batches (0003)
+    # the 14 of migration 0002, sponsor consents and batches (0003), bills, suspense items and
+    # their resolutions (0005)
+    assert len(tables) == 19
     assert {t: guarded.get(t) for t in tables} == {t: 2 for t in tables}
 
 

@@ -114,7 +114,9 @@ def in_scope(world: World, role: str, scope: Scope, key: str) -> bool:
 # --- pages: every route of the URL conf is classified here -------------------------------------
 # name -> (kind, action): "object" pages take a participant (or payment) id — 404 outside the
 # scope; "action" pages answer 403 when the role lacks the action; "login" pages only need a
-# staff login; "public" pages need none (login, language, API docs, signed gateway callback).
+# staff login; "public" pages need none (login, language, API docs, signed gateway callback, a
+# reminder's signed pay link); "participant" pages are the participant's own (/me/: a login by
+# one-time code, never a staff session: below, and tests/contributions/test_self_service.py).
 PAGES: dict[str, tuple[str, str | None]] = {
     "enrollment:home": ("list", "view_participants"),
     "enrollment:register": ("action404", "register_participant"),
@@ -132,6 +134,14 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "contributions:sponsor_consent": ("object_post", "manage_sponsor_consent"),
     "contributions:sponsor_consent_withdraw": ("object_post_sponsor", "manage_sponsor_consent"),
     "contributions:gateway_callback": ("public", None),
+    "contributions:pay_link": ("public", None),
+    "contributions:me": ("participant", None),
+    "contributions:me_start": ("participant", None),
+    "contributions:me_code": ("participant", None),
+    "contributions:me_logout": ("participant", None),
+    "contributions:me_pay": ("participant", None),
+    "contributions:me_receipt": ("participant", None),
+    "contributions:me_reminders": ("participant", None),
     "reporting:dashboard": ("action", "view_league"),
     "reporting:export": ("export", "export"),
     "reporting:target_edit": ("action", "manage_targets"),
@@ -277,7 +287,7 @@ def test_anonymous_is_sent_to_login_on_every_staff_page(world: World) -> None:
 
     c = Client()
     for name, (kind, _action) in PAGES.items():
-        if kind in ("public", "api", "admin", "object_post", "object_post_sponsor"):
+        if kind in ("public", "participant", "api", "admin", "object_post", "object_post_sponsor"):
             continue  # POST-only pages: a GET is 405 before the login check
         if "check_nik" in name:
             continue
@@ -291,6 +301,26 @@ def test_anonymous_is_sent_to_login_on_every_staff_page(world: World) -> None:
             url = reverse(name)
         response = c.get(url)
         assert response.status_code == 302 and "/login/" in response["Location"], name
+
+
+@pytest.mark.django_db
+def test_a_staff_session_is_not_a_participant_session(world: World) -> None:
+    """Every role's login leaves the participant's pages at their own login: no staff member
+    sees a participant's page, receipt or bill through /me/."""
+    from django.urls import reverse
+
+    payment = world.payments["own"]
+    for role in ("agent", "supervisor", "regional_admin", "admin"):
+        c = _client(role, world)
+        home = c.get(reverse("contributions:me"))
+        assert 'data-testid="me-login"' in home.content.decode(), role
+        assert c.get(reverse("contributions:me_receipt", args=[payment.pk])).status_code == 404
+        assert c.post(reverse("contributions:me_pay"), {"months": "1"}).status_code == 302
+        stop = c.post(reverse("contributions:me_reminders"), {"reminders": "off"})
+        assert stop.status_code == 302
+    from contributions.models import Bill, ReminderPreference
+
+    assert not Bill.objects.exists() and not ReminderPreference.objects.exists()
 
 
 # --- the API: every endpoint, every client scope ----------------------------------------------
