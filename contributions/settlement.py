@@ -42,6 +42,7 @@ from .models import BillNotification, Settlement, SettlementLine
 
 HEADER = ("reference", "code", "amount", "paid_at")
 Outcome = SettlementLine.Outcome
+MAX_AMOUNT = 10**12  # as the notification API: more is a misread file, not a payment
 PROBLEMS = (Outcome.AMOUNT_DIFFERS, Outcome.BILL_UNKNOWN, Outcome.REFUSED)
 
 
@@ -83,8 +84,15 @@ def _day_of(rows: list[Row], day: date | None) -> date:
 
 def _reconcile(client: ApiClient, row: Row, sha: str) -> SettlementLine:
     line = SettlementLine(line=row.line, reference=row.reference[:128], code=row.code[:32])
-    line.amount = row.amount
-    if not row.reference or row.amount is None or row.amount <= 0 or row.paid_at is None:
+    # an amount no payment can have is kept out of the line's number column (it would not fit)
+    fits = row.amount is not None and abs(row.amount) <= MAX_AMOUNT
+    line.amount = row.amount if fits else None
+    if (
+        not row.reference
+        or row.amount is None
+        or not 0 < row.amount <= MAX_AMOUNT
+        or row.paid_at is None
+    ):
         line.outcome = Outcome.REFUSED
         line.detail = _("A row needs a reference, a whole positive amount and an ISO paid_at.")
         return line

@@ -74,6 +74,7 @@ def the_day_file(bank: Any, bills: list[Bill]) -> io.BytesIO:
         ("R2", bills[2].code, bills[2].amount, now),
         ("R9", "8" + "0" * 15, 50_000, now),
         ("R8", bills[0].code, "", now),
+        ("R7", bills[2].code, 10**20, now),
     )
 
 
@@ -84,10 +85,10 @@ def test_a_settlement_file_is_reconciled_both_ways(bank: Any, bills: list[Bill])
     outcomes = dict(settlement.lines.values_list("reference", "outcome"))
     assert outcomes == {
         "R0": "matched", "R1": "amount_differs", "R2": "recorded", "R9": "bill_unknown",
-        "R8": "refused", "R3": "missing_theirs",
+        "R8": "refused", "R7": "refused", "R3": "missing_theirs",
     }  # fmt: skip
     counts = (settlement.rows, settlement.matched, settlement.recorded, settlement.missing_theirs)
-    assert counts == (5, 1, 1, 1) and settlement.problems == 3
+    assert counts == (6, 1, 1, 1) and settlement.problems == 4
     # missing on our side: recorded through the notification path, as a payment
     recorded = BillNotification.objects.get(reference="R2")
     assert recorded.source == "settlement" and recorded.outcome == "applied"
