@@ -47,7 +47,7 @@ from .models import (
 )
 from .quotes import quote_payment
 from .rates import MAX_MONTHS
-from .services import record_payment, reverse_payment
+from .services import payment_reference, record_payment, reverse_payment
 from .suspense import resolve
 
 BILL_SEQUENCE = "contributions_bill_seq"
@@ -271,7 +271,7 @@ def _apply(bill: Bill, *, client: ApiClient, reference: str, paid_at: datetime) 
                 months=bill.months,
                 payer=Payment.Payer.PARTICIPANT,
                 channel=client.payment_channel,
-                reference=reference,
+                reference=payment_reference(client.pk, reference),
                 paid_at=paid_at,
             )
     except PaymentConflict:

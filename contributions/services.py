@@ -131,6 +131,14 @@ def _aware(paid_at: datetime) -> datetime:
 PAID_AT_MIN_YEAR = 2000
 
 
+def payment_reference(client_id: int, reference: str) -> str:
+    """The payment's reference for a channel client's notification: its own reference and
+    "#<client id>". Payments are unique per channel kind and reference, and two banks may well
+    number their transactions alike: this keeps one bank's payment from being taken for
+    another's (a conflict, or worse, a replay)."""
+    return f"{reference}#{client_id}"
+
+
 def check_paid_at(
     paid_at: datetime, *, registered: datetime | None = None, backdated: bool = False
 ) -> datetime:

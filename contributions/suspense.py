@@ -24,7 +24,7 @@ from .errors import ContributionError, PaymentError
 from .models import Coverage, Payment, SuspenseItem, SuspenseResolution
 from .quotes import quote_payment
 from .rates import MAX_MONTHS
-from .services import record_payment
+from .services import payment_reference, record_payment
 
 REASON_MAX = 255
 
@@ -132,7 +132,7 @@ def _apply(item: SuspenseItem, *, user: User | None) -> Payment:
         months=months,
         payer=Payment.Payer.PARTICIPANT,
         channel=item.channel,
-        reference=item.reference,
+        reference=payment_reference(item.client_id, item.reference),
         paid_at=item.paid_at,
         user=user,
         # The money arrived at paid_at (the channel's record, append-only): it is priced and

@@ -168,7 +168,7 @@ class BillInquirySerializer(serializers.Serializer[Any]):
 
 
 class BillPaymentInput(StrictSerializer):
-    reference = StrictCharField(max_length=128)
+    reference = StrictCharField(max_length=100)
     amount = StrictIntegerField(min_value=1, max_value=10**12)
     paid_at = serializers.DateTimeField()
 

@@ -18,7 +18,7 @@ from contributions.bills import code_for, is_valid_code, open_bill
 from contributions.models import Bill, BillNotification, Coverage, Payment, SuspenseItem
 from enrollment.api.signing import rotate_signing_secret, signature_header, signing_secret
 from enrollment.models import ApiClient, Participant
-from tests.api.conftest import Caller
+from tests.api.conftest import Caller, next_nik, reg_body
 from tests.contributions.test_concurrency import run_together
 
 CODES = "/api/v1/payment-codes/"
@@ -138,13 +138,28 @@ def test_a_signed_notification_pays_the_bill_through_the_payment_service(
     body = r.json()
     assert body["status"] == "applied" and body["amount"] == bill["amount"]
     payment = Payment.objects.get(pk=body["payment"])
-    assert (payment.channel, payment.reference, payment.months) == ("bank", "BANK-1", 3)
+    reference = f"BANK-1#{channel_api.client.pk}"  # scoped to the client (services)
+    assert (payment.channel, payment.reference, payment.months) == ("bank", reference, 3)
     assert payment.entries.filter(kind="payment", amount=bill["amount"]).exists()  # the ledger
     cov = Coverage.objects.get(pk=person["id"])
     assert cov.status == "active" and body["paid_through"] == cov.paid_through.isoformat()
     assert Bill.objects.get(code=bill["code"]).status == "paid"
     r = channel_api.get(bill_url(bill["code"]))
     assert r.status_code == 410 and r.json()["code"] == "bill_paid"
+
+
+def test_two_banks_may_use_the_same_reference(
+    admin_api: Caller, channel_api: Caller, make_caller: Any, person: dict[str, Any]
+) -> None:
+    other_bank = make_caller("channel", payment_channel="bank")
+    second = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik())).json()
+    mine, theirs = a_code(admin_api, person), a_code(admin_api, second)
+    assert signed_post(channel_api, mine["code"], paying(mine, "000001")).status_code == 201
+    r = signed_post(other_bank, theirs["code"], paying(theirs, "000001"))
+    assert r.status_code == 201, r.content
+    assert {p.participant_id for p in Payment.objects.filter(channel="bank")} == {
+        person["id"], second["id"],
+    }  # fmt: skip
 
 
 def test_replays_conflicts_and_signatures(

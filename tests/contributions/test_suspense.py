@@ -68,7 +68,7 @@ def test_apply_posts_the_months_the_amount_pays_through_the_payment_service(
     resolution = resolve(item=item, action="apply", reason="paid two months", user=admin_user)
     payment = Payment.objects.get(pk=resolution.payment_id)
     assert (payment.amount, payment.months, payment.reference, payment.channel) == (
-        item.amount, 2, item.reference, "bank",
+        item.amount, 2, f"{item.reference}#{item.client_id}", "bank",
     )  # fmt: skip
     assert payment.paid_at == item.paid_at  # dated when the money was paid
     assert LedgerEntry.objects.filter(payment=payment, kind="payment").exists()
