@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from contributions.api import bills
+from contributions.api import autodebit, bills
 from contributions.api import views as contributions
 from enrollment.api import views as enrollment
 
@@ -30,6 +30,11 @@ urlpatterns = [
         "bills/<str:code>/payments/<str:reference>/reversal/",
         bills.BillReversalApi.as_view(),
         name="bill-payment-reversal",
+    ),
+    path(
+        "autodebit/mandates/<int:pk>/cancellation/",
+        autodebit.MandateCancellationApi.as_view(),
+        name="autodebit-mandate-cancellation",
     ),
     path("sync/participants/", enrollment.ParticipantSyncApi.as_view(), name="sync-participants"),
     path("sync/payments/", contributions.PaymentSyncApi.as_view(), name="sync-payments"),

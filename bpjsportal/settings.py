@@ -284,6 +284,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "contributions.dispatch_reminders",
         "schedule": 60.0,
     },
+    # Autodebit: charge the mandates due soon (early, then again after midday for a channel
+    # that was down); a second run adds and charges nothing twice.
+    "contributions-plan-autodebit": {
+        "task": "contributions.plan_autodebit",
+        "schedule": crontab(hour="6,13", minute=0),
+    },
     # Reporting rollups: yesterday (final) and today after the status refresh ...
     "reporting-build-rollups": {
         "task": "reporting.build_rollups",
@@ -421,6 +427,17 @@ SELF_SERVICE_SENDS_PER_PARTICIPANT = env_int("SELF_SERVICE_SENDS_PER_PARTICIPANT
 SELF_SERVICE_SEND_WINDOW_MINUTES = env_int("SELF_SERVICE_SEND_WINDOW_MINUTES", 15)
 SELF_SERVICE_REQUESTS_PER_ADDRESS = env_int("SELF_SERVICE_REQUESTS_PER_ADDRESS", 20)
 SELF_SERVICE_IDLE_SECONDS = env_int("SELF_SERVICE_IDLE_SECONDS", 900)
+# Autodebit (contributions/autodebit.py): charge from this many days before the due date (the
+# due day, BPU_DUE_DAY); a declined charge is tried again after RETRY_DAYS * 2^(try-1) days, up
+# to MAX_ATTEMPTS tries, then the participant and the agent are told. A channel that does not
+# answer is asked again TASK_RETRIES times, RETRY_BACKOFF * 2^n seconds apart, the same day.
+AUTODEBIT_DAYS_BEFORE = env_int("AUTODEBIT_DAYS_BEFORE", 3)
+AUTODEBIT_MAX_ATTEMPTS = env_int("AUTODEBIT_MAX_ATTEMPTS", 3)
+AUTODEBIT_RETRY_DAYS = env_int("AUTODEBIT_RETRY_DAYS", 1)
+AUTODEBIT_TASK_RETRIES = env_int("AUTODEBIT_TASK_RETRIES", 5)
+AUTODEBIT_RETRY_BACKOFF = float(os.environ.get("AUTODEBIT_RETRY_BACKOFF", "30"))
+AUTODEBIT_TIMEOUT = float(os.environ.get("AUTODEBIT_TIMEOUT", "15"))
+AUTODEBIT_BATCH = env_int("AUTODEBIT_BATCH", 200)
 
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
 # SMS and WhatsApp go through one HTTP gateway (POST {URL}/messages, Bearer key); its callbacks

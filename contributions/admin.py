@@ -22,12 +22,14 @@ from enrollment.models import Participant
 from enrollment.permissions import can
 from enrollment.selectors import search_by_nik
 
-from . import suspense
+from . import autodebit, suspense
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
 from .imports import import_payments
 from .messaging.reminders import opt_out
 from .models import (
+    AutodebitCharge,
+    AutodebitMandate,
     Coverage,
     ImportReport,
     IncomeLevel,
@@ -594,3 +596,50 @@ class SettlementAdmin(ReadOnlyAdmin):
         actions = super().get_actions(request)
         actions.pop("delete_selected", None)
         return actions
+
+
+# --- autodebit (contributions/autodebit.py) -------------------------------------------------
+@admin.action(description=gettext_lazy("Cancel these autodebit mandates"))
+def cancel_mandates(
+    modeladmin: admin.ModelAdmin[Any], request: HttpRequest, queryset: QuerySet[Any]
+) -> None:
+    if not can(request.user, "record_payment"):
+        modeladmin.message_user(request, _("You may not change mandates."), messages.ERROR)
+        return
+    done = sum(
+        autodebit.cancel(m, by=AutodebitMandate.By.ADMIN, reason=_("cancelled in the admin"))
+        for m in queryset.filter(status=AutodebitMandate.Status.ACTIVE)
+    )
+    modeladmin.message_user(request, _("%(n)d mandates cancelled.") % {"n": done})
+
+
+class AutodebitChargeInline(admin.TabularInline[AutodebitCharge, AutodebitMandate]):
+    model = AutodebitCharge
+    fields = ("period", "key", "state", "attempts", "amount", "payment", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AutodebitMandate)
+class AutodebitMandateAdmin(ReadOnlyAdmin):
+    list_display = ("id", "participant", "client", "status", "set_up_by", "created_at")
+    list_filter = ("status", "set_up_by", "client")
+    search_fields = ("participant__kpj_number",)
+    raw_id_fields = ("participant", "agent")
+    inlines = [AutodebitChargeInline]
+    actions = [cancel_mandates]
+    show_full_result_count = False
+
+
+@admin.register(AutodebitCharge)
+class AutodebitChargeAdmin(ReadOnlyAdmin):
+    list_display = ("key", "participant", "period", "state", "attempts", "amount", "updated_at")
+    list_filter = ("state", "period")
+    search_fields = ("key", "participant__kpj_number", "channel_reference")
+    raw_id_fields = ("participant", "mandate", "payment")
+    show_full_result_count = False

@@ -12,6 +12,17 @@ with its own signing secret - it knows only its token and secret, nothing of the
                                 the portal's answer)
     POST /_control/pay          {"code", "amount"?, "reference"?} -> the portal's status and body
     GET  /_control/payments     its own record: every notification sent and the answer
+
+Autodebit, the channel's side of the charge API (docs/api.md "Autodebit"):
+
+    POST /autodebit/charges     signed by the portal {"key", "mandate", "account", "amount", ...}
+                                -> 201 {"status": "paid", "reference", "amount", "paid_at"};
+                                the same key again -> 200 and the first answer (one debit per
+                                key); 402 {"status": "declined", "reason"} when told to fail
+                                (a decline is not kept: the key may be charged again later)
+    POST /_control/autodebit    {"fail": "none" | "all" | "<account>,<account>", "delay": s,
+                                 "down": true|false}: how the next charges go
+    GET  /_control/charges      its own record: {"debits": {key: answer}, "requests": [...]}
 Not for production: no TLS, everything in memory.
 """
 
@@ -52,6 +63,46 @@ class Channel:
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
         self.record: list[dict[str, Any]] = []
+        # autodebit: the debits made (by key), every charge request, and how to answer
+        self.debits: dict[str, dict[str, Any]] = {}
+        self.charge_requests: list[dict[str, Any]] = []
+        self.fail = "none"
+        self.delay = 0.0
+        self.down = False
+
+    def verify(self, body: bytes, header: str) -> bool:
+        """The portal's charge request is signed with the same secret (X-Signature)."""
+        parts = dict(p.strip().partition("=")[::2] for p in header.split(","))
+        try:
+            t = int(parts.get("t", ""))
+        except ValueError:
+            return False
+        expected = signature(self.secret, body, t)
+        return abs(time.time() - t) <= 300 and hmac.compare_digest(expected, header.strip())
+
+    def charge(self, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """One charge request: the debit made for its key, or a new one, or a decline."""
+        key, account, amount = str(data.get("key", "")), str(data.get("account", "")), 0
+        try:
+            amount = int(data.get("amount", 0))
+        except (TypeError, ValueError):
+            return 400, {"status": "error", "reason": "amount"}
+        if self.delay:
+            time.sleep(self.delay)
+        with self.lock:
+            self.charge_requests.append({"key": key, "account": account, "amount": amount})
+            if key in self.debits:
+                return 200, self.debits[key]
+            if self.fail == "all" or account in self.fail.split(","):
+                return 402, {"status": "declined", "reason": "insufficient_funds"}
+            answer = {
+                "status": "paid",
+                "reference": f"{self.prefix}-AD-{next(self.counter):06d}",
+                "amount": amount,
+                "paid_at": datetime.now(UTC).isoformat(),
+            }
+            self.debits[key] = answer
+            return 201, answer
 
     def inquire(self, code: str) -> tuple[int, dict[str, Any]]:
         r = self.http.get(f"{self.api}/bills/{code}/", headers={"Accept-Language": "id"})
@@ -140,7 +191,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the caller gave up (or was killed)
+            self.close_connection = True
 
     def _page(self, code: str = "", result: str = "") -> None:
         body = PAGE.format(code=html.escape(code), result=result).encode()
@@ -163,6 +217,11 @@ class Handler(BaseHTTPRequestHandler):
             with self.server.channel.lock:
                 self._json(200, list(self.server.channel.record))
             return
+        if url.path == "/_control/charges":
+            ch = self.server.channel
+            with ch.lock:
+                self._json(200, {"debits": dict(ch.debits), "requests": list(ch.charge_requests)})
+            return
         if url.path != "/":
             self._json(404, {"error": "not found"})
             return
@@ -173,8 +232,37 @@ class Handler(BaseHTTPRequestHandler):
         status, data = self.server.channel.inquire(code)
         self._page(code, _inquiry_html(code, status, data))
 
+    def _raw(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def _autodebit(self, path: str) -> None:
+        ch = self.server.channel
+        raw = self._raw()
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            self._json(400, {"status": "error", "reason": "json"})
+        elif path == "/_control/autodebit":
+            with ch.lock:
+                ch.fail = str(data.get("fail", ch.fail))
+                ch.delay = float(data.get("delay", ch.delay))
+                ch.down = bool(data.get("down", ch.down))
+            self._json(200, {"fail": ch.fail, "delay": ch.delay, "down": ch.down})
+        elif ch.down:
+            self._json(503, {"status": "error", "reason": "down"})
+        elif not ch.verify(raw, self.headers.get("X-Signature", "")):
+            self._json(401, {"status": "error", "reason": "signature_invalid"})
+        else:
+            self._json(*ch.charge(data))
+
     def do_POST(self) -> None:
         url = urlsplit(self.path)
+        if url.path in ("/autodebit/charges", "/_control/autodebit"):
+            self._autodebit(url.path)
+            return
         form = self._form()
         code = "".join(ch for ch in form.get("code", "") if ch.isdigit())
         try:

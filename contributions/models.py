@@ -381,6 +381,8 @@ class ReminderKind(models.TextChoices):
     # not planned daily: a welcome with the KPJ number, a receipt for each payment posted singly.
     WELCOME = "welcome", _("Welcome")
     PAYMENT_RECEIPT = "payment_receipt", _("Payment receipt")
+    # An autodebit charge that failed on every try (contributions/autodebit.py).
+    AUTODEBIT_FAILED = "autodebit_failed", _("Autodebit failed")
 
 
 class ReminderChannel(models.TextChoices):
@@ -841,3 +843,116 @@ class ParticipantCode(models.Model):
 
     def __str__(self) -> str:
         return f"code for {self.participant_id} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+# --- autodebit: standing orders a channel charges before each due date (contributions/autodebit.py)
+class AutodebitMandate(models.Model):
+    """A participant's standing order with one payment channel (an e-wallet or a bank, an
+    ApiClient of scope channel with an `autodebit_url`): before each due date the portal asks the
+    channel to debit `account` for what is due. Set up by the participant on their page or by an
+    agent who typed the participant's one-time code; cancelled from the page, by an agent, an
+    admin or the channel's callback. At most one active mandate per participant."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", _("Active")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    class By(models.TextChoices):
+        PARTICIPANT = "participant", _("The participant (own page)")
+        AGENT = "agent", _("An agent, with the participant's code")
+        CHANNEL = "channel", _("The channel")
+        ADMIN = "admin", _("An administrator")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="autodebit_mandates"
+    )
+    client = models.ForeignKey(
+        "enrollment.ApiClient", on_delete=models.PROTECT, related_name="autodebit_mandates"
+    )
+    # The e-wallet number or bank account the channel debits (shown masked).
+    account = models.CharField(max_length=32)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    set_up_by = models.CharField(max_length=12, choices=By.choices)
+    agent = models.ForeignKey(
+        "enrollment.StaffProfile", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancelled_by = models.CharField(max_length=12, choices=By.choices, blank=True)
+    cancel_reason = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # Keyed by participant too, for the sharded layout (docs/operations.md).
+            models.UniqueConstraint(
+                fields=["participant", "id"], name="autodebit_mandate_participant_id"
+            ),
+            models.UniqueConstraint(
+                fields=["participant"],
+                condition=Q(status="active"),
+                name="autodebit_one_active_mandate",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="active", cancelled_at__isnull=True)
+                | Q(status="cancelled", cancelled_at__isnull=False),
+                name="autodebit_cancelled_when",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"mandate {self.pk} of {self.participant_id} ({self.status})"
+
+
+class AutodebitCharge(models.Model):
+    """One due period's charge of a mandate: UNIQUE(participant, mandate, period) makes it one
+    row however often the planner runs, and its `key` (the idempotency key sent to the channel,
+    also the payment's reference) one debit however often a worker retries it."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("To charge")
+        RETRY = "retry", _("Declined: tried again later")
+        PAID = "paid", _("Paid")
+        FAILED = "failed", _("Failed: every try declined")
+        NOT_NEEDED = "not_needed", _("Not needed: paid otherwise")
+        CANCELLED = "cancelled", _("Mandate cancelled")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="+"
+    )
+    mandate = models.ForeignKey(AutodebitMandate, on_delete=models.PROTECT, related_name="charges")
+    # The first day of the month whose due date this charge keeps.
+    period = models.DateField()
+    key = models.CharField(max_length=40)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_on = models.DateField()
+    amount = models.BigIntegerField(null=True, blank=True)
+    months = models.PositiveSmallIntegerField(null=True, blank=True)
+    payment = models.OneToOneField(
+        Payment, null=True, blank=True, on_delete=models.PROTECT, related_name="autodebit_charge"
+    )
+    channel_reference = models.CharField(max_length=64, blank=True)
+    last_error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-period", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_on"],
+                condition=Q(state__in=["pending", "retry"]),
+                name="autodebit_charge_due",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "mandate", "period"], name="autodebit_charge_once"
+            ),
+            models.UniqueConstraint(fields=["participant", "key"], name="autodebit_charge_key"),
+            models.CheckConstraint(condition=Q(period__day=1), name="autodebit_period_first_day"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.state})"

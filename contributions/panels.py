@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from enrollment.models import Participant
 
+from . import autodebit, selectors
 from . import coverage as rules
-from . import selectors
 from .forms import CashPaymentForm, SponsorConsentForm
 from .messaging.reminders import reminder_panel
 from .models import CoverageStatus, SponsorConsent
@@ -32,7 +32,9 @@ def participant_panel(participant: Participant) -> dict[str, object]:
             "contributions/_participant_panel.html",
             "contributions/_reminders_panel.html",
             "contributions/_sponsors_panel.html",
+            "contributions/_autodebit_panel.html",
         ],
+        **autodebit.facts(participant, today),
         "sponsor_consents": list(
             SponsorConsent.objects.filter(participant=participant)
             .select_related("sponsor", "granted_by")

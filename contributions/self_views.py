@@ -22,11 +22,11 @@ from bpjsportal.core import qr
 from enrollment.models import Participant
 from enrollment.pii import mask_name
 
-from . import selectors, self_service
+from . import autodebit, selectors, self_service
 from .bills import BillError, open_bill, where_to_pay
 from .errors import PaymentError
 from .messaging.reminders import opt_in, opt_out
-from .models import Coverage, Payment, ReminderPreference
+from .models import AutodebitMandate, Coverage, Payment, ReminderPreference
 from .tasks import send_participant_code
 
 PARTICIPANT = "self_service_participant"
@@ -86,6 +86,7 @@ def _home(participant: Participant) -> dict[str, Any]:
     cov = Coverage.objects.filter(pk=participant.pk).first()
     pref = ReminderPreference.objects.filter(pk=participant.pk).first()
     return {
+        **autodebit.facts(participant),
         "name": participant.full_name.split()[0] if participant.full_name else "",
         "kpj": participant.kpj_number,
         "coverage": cov,
@@ -228,4 +229,33 @@ def me_reminders(request: HttpRequest) -> HttpResponse:
             opt_out(participant=participant, reason=_("stopped by the participant on their page"))
         else:
             opt_in(participant=participant)
+    return redirect("contributions:me")
+
+
+@require_POST
+def me_autodebit(request: HttpRequest) -> HttpResponse:
+    """Turn autodebit on (a bank or e-wallet and the account to debit) or off."""
+    participant = current(request)
+    if participant is None:
+        return redirect("contributions:me")
+    if request.POST.get("action") == "off":
+        mandate = autodebit.active_mandate(participant)
+        if mandate is not None:
+            autodebit.cancel(mandate, by=AutodebitMandate.By.PARTICIPANT, reason=_("own page"))
+        return redirect("contributions:me")
+    try:
+        autodebit.set_up(
+            participant=participant,
+            client=autodebit.channel_by_id(request.POST.get("channel", "")),
+            account=request.POST.get("account", ""),
+            by=AutodebitMandate.By.PARTICIPANT,
+        )
+    except autodebit.AutodebitError as exc:
+        context = {
+            **_home(participant),
+            "autodebit_errors": [exc.message],
+            "form_channel": request.POST.get("channel", ""),
+            "form_account": request.POST.get("account", "")[:24],
+        }
+        return _private(render(request, "contributions/me/home.html", context, status=400))
     return redirect("contributions:me")

@@ -10,7 +10,8 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import services
+from . import autodebit, services
+from .autodebit_client import ChannelUnavailable
 from .messaging import codes, outbox, reminders
 from .messaging.gateways import GatewayTemporaryError
 
@@ -85,7 +86,58 @@ def relay_outbox(limit: int | None = None) -> dict[str, Any]:
     retry_backoff=1,
     max_retries=3,
 )
-def send_participant_code(code_id: int, code: str) -> str:
-    """A participant's login code to their phone (contributions/messaging/codes.py); retried a
-    few times within the code's life, then it expires unsent."""
-    return codes.send_code(code_id, code)
+def send_participant_code(code_id: int, code: str, purpose: str = "login") -> str:
+    """A participant's one-time code to their phone (contributions/messaging/codes.py): to log
+    in, or - purpose "autodebit" - for the agent setting up autodebit with them; retried a few
+    times within the code's life, then it expires unsent."""
+    return codes.send_code(code_id, code, purpose)
+
+
+# --- autodebit (contributions/autodebit.py) --------------------------------------------------
+@shared_task(acks_late=True, name="contributions.plan_autodebit")
+def plan_autodebit(day: str | None = None) -> dict[str, object]:
+    """Twice a day (CELERY_BEAT_SCHEDULE): create the month's charges of every active mandate
+    once the charging window opens, and queue the charges due today. A duplicated beat adds no
+    charge (UNIQUE(participant, mandate, period)) and a charge queued twice is charged once."""
+    return autodebit.plan(day=date.fromisoformat(day) if day else None).as_dict()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    name="contributions.autodebit_charge_batch",
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=10,
+)
+def autodebit_charge_batch(self: Task, ids: list[int], day: str | None = None) -> dict[str, int]:
+    """Charge a batch; the charges whose channel did not answer are retried with backoff (their
+    own task, the same keys). Idempotent: a charge done or held by another worker is skipped."""
+    today = date.fromisoformat(day) if day else None
+    outcomes: dict[str, int] = {}
+    unanswered: list[int] = []
+    for charge_id in ids:
+        try:
+            outcome = autodebit.charge_one(charge_id, today=today)
+        except ChannelUnavailable:
+            unanswered.append(charge_id)
+            outcome = "unavailable"
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    if unanswered:
+        retries = self.request.retries or 0
+        if retries < int(settings.AUTODEBIT_TASK_RETRIES):
+            delay = float(settings.AUTODEBIT_RETRY_BACKOFF) * (2**retries)
+            raise self.retry(args=(unanswered, day), countdown=min(delay, 3600.0))
+    return outcomes
+
+
+@shared_task(
+    acks_late=True,
+    name="contributions.autodebit_tell_agent",
+    autoretry_for=(GatewayTemporaryError, OperationalError, InterfaceError),
+    retry_backoff=True,
+    max_retries=5,
+)
+def autodebit_tell_agent(charge_id: int) -> str:
+    """An SMS to the participant's agent about a charge that failed on every try."""
+    return autodebit.tell_agent(charge_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import self_views, views
+from . import autodebit_views, self_views, views
 
 app_name = "contributions"
 
@@ -25,6 +25,8 @@ urlpatterns = [
     path("me/pay/", self_views.me_pay, name="me_pay"),
     path("me/receipts/<int:pk>/", self_views.me_receipt, name="me_receipt"),
     path("me/reminders/", self_views.me_reminders, name="me_reminders"),
+    path("me/autodebit/", self_views.me_autodebit, name="me_autodebit"),
+    path("participants/<int:pk>/autodebit/", autodebit_views.autodebit_panel, name="autodebit"),
     path("participants/<int:pk>/sponsors/", views.sponsor_consent, name="sponsor_consent"),
     path(
         "participants/<int:pk>/sponsors/<int:sponsor_pk>/withdraw/",

@@ -38,7 +38,9 @@ from .sponsorship import grant_sponsor_consent, withdraw_sponsor_consent
 PAGE_SIZE = 25
 
 
-def _participant(request: HttpRequest, pk: int, action: str = "view_participants") -> Participant:
+def participant_in_scope(
+    request: HttpRequest, pk: int, action: str = "view_participants"
+) -> Participant:
     """The participant, if `action` on it is in the user's scope (else 404)."""
     return get_object_or_404(
         permissions.participants_in_scope(request.user, action).select_related(
@@ -58,7 +60,7 @@ def _profile(request: HttpRequest) -> StaffProfile:
 @login_required
 def record_cash(request: HttpRequest, pk: int) -> HttpResponse:
     """An agent records cash collected from the participant; success shows the receipt."""
-    participant = _participant(request, pk, "record_payment")
+    participant = participant_in_scope(request, pk, "record_payment")
     profile = _profile(request)
     form = CashPaymentForm(request.POST or None, participant=participant)
     if request.method == "POST" and form.is_valid():
@@ -117,7 +119,7 @@ def payment_period_end(payment: Payment) -> object:
 @login_required
 @require_GET
 def ledger(request: HttpRequest, pk: int) -> HttpResponse:
-    participant = _participant(request, pk)
+    participant = participant_in_scope(request, pk)
     page = Paginator(selectors.ledger_of(participant), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -170,7 +172,7 @@ def reminders_today(request: HttpRequest) -> HttpResponse:
 def reminder_opt_out(request: HttpRequest, pk: int) -> HttpResponse:
     """An agent or admin marks that the participant wants no more reminders (or wants them
     again with `opt_in=1`)."""
-    participant = _participant(request, pk, "manage_reminders")
+    participant = participant_in_scope(request, pk, "manage_reminders")
     if request.POST.get("opt_in") == "1":
         reminders.opt_in(participant=participant, user=request.user)
         messages.success(request, _("Reminders switched on again."))
@@ -216,7 +218,7 @@ def gateway_callback(request: HttpRequest) -> JsonResponse:
 def sponsor_consent(request: HttpRequest, pk: int) -> HttpResponse:
     """Record a sponsor's leave to pay for the participant: the participant's consent confirmed
     in person by field staff, or - from an administrator - an approval."""
-    participant = _participant(request, pk, "manage_sponsor_consent")
+    participant = participant_in_scope(request, pk, "manage_sponsor_consent")
     form = SponsorConsentForm(request.POST, participant=participant)
     if not form.is_valid():
         for errors in form.errors.values():
@@ -254,7 +256,7 @@ def sponsor_consent(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def sponsor_consent_withdraw(request: HttpRequest, pk: int, sponsor_pk: int) -> HttpResponse:
-    participant = _participant(request, pk, "manage_sponsor_consent")
+    participant = participant_in_scope(request, pk, "manage_sponsor_consent")
     sponsor = get_object_or_404(Partner, pk=sponsor_pk)
     user = request.user if isinstance(request.user, User) else None
     if withdraw_sponsor_consent(participant=participant, sponsor=sponsor, user=user):

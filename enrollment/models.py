@@ -333,6 +333,9 @@ class ApiClient(models.Model):
     # stored (enrollment/api/signing.py): generation N's secret; during a rotation the previous
     # generation's secret also verifies until `signing_previous_until`.
     signing_generation = models.PositiveIntegerField(default=1)
+    # Channel scope: where the portal charges its autodebit mandates (contributions/autodebit.py,
+    # docs/api.md "Autodebit"); empty: the channel takes no mandates.
+    autodebit_url = models.URLField(max_length=200, blank=True)
     signing_previous_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True)

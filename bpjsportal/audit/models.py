@@ -27,6 +27,7 @@ from django.contrib.auth.models import User
 from django.db import models
 
 from contributions.models import (
+    AutodebitMandate,
     Bill,
     IncomeLevel,
     LedgerEntry,
@@ -142,6 +143,11 @@ class AuditedSuspenseResolution(SuspenseResolution):
         proxy = True
 
 
+class AuditedAutodebitMandate(AutodebitMandate):
+    class Meta:
+        proxy = True
+
+
 class AuditedTarget(Target):
     class Meta:
         proxy = True
@@ -243,6 +249,14 @@ _track(
     "SuspenseResolutionEvent",
     trackers=(pghistory.InsertEvent("insert"),),
     indexes=[models.Index(fields=["participant"], name="audit_resolution_participant")],
+)
+# Autodebit mandates: who set one up (the participant, or an agent with the participant's code)
+# and who cancelled it (the participant, an agent, an admin, the channel). The charges are not
+# tracked: each is a payment, audited with the payments.
+_track(
+    AuditedAutodebitMandate,
+    "AutodebitMandateEvent",
+    indexes=[models.Index(fields=["participant"], name="audit_mandate_participant")],
 )
 _track(AuditedTarget, "TargetEvent")
 _track(AuditedTargetMilestone, "TargetMilestoneEvent")

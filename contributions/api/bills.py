@@ -64,7 +64,7 @@ def _denied(what: str | Promise) -> ApiError:
     return ApiError("permission_denied", what, status_code=status.HTTP_403_FORBIDDEN)
 
 
-def _channel(client: ApiClient) -> ApiClient:
+def channel_only(client: ApiClient) -> ApiClient:
     if client.scope != ApiClient.Scope.CHANNEL:
         raise _denied(_("Only a payment channel's API client may use the biller protocol."))
     return client
@@ -155,7 +155,7 @@ class BillInquiryApi(ApiView):
         },
     )
     def get(self, request: Request, code: str) -> Response:
-        client = _channel(self.client(request))
+        client = channel_only(self.client(request))
         count_lookup(client)  # like a dues look-up: within the channel's daily limit
         bill = find_bill(code)
         if bill is None:
@@ -177,7 +177,7 @@ class BillInquiryApi(ApiView):
         )
 
 
-def _signed_body(request: Request, client: ApiClient) -> bytes:
+def signed_body(request: Request, client: ApiClient) -> bytes:
     """The raw body, if the X-Signature header signs it with the client's secret (401 else)."""
     raw = request.body  # the signed bytes, read before the JSON parser
     if not verify(client, raw, request.headers.get(HEADER, "")):
@@ -223,8 +223,8 @@ class BillPaymentApi(ApiView):
         },
     )
     def post(self, request: Request, code: str) -> Response:
-        client = _channel(self.client(request))
-        raw = _signed_body(request, client)
+        client = channel_only(self.client(request))
+        raw = signed_body(request, client)
         serializer = BillPaymentInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -295,8 +295,8 @@ class BillReversalApi(ApiView):
         },
     )
     def post(self, request: Request, code: str, reference: str) -> Response:
-        client = _channel(self.client(request))
-        _signed_body(request, client)
+        client = channel_only(self.client(request))
+        signed_body(request, client)
         serializer = BillReversalInput(data=request.data if request.body else {})
         serializer.is_valid(raise_exception=True)
         try:

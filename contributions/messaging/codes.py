@@ -12,7 +12,7 @@ from ..models import ParticipantCode
 from .gateways import OutgoingMessage, channel
 
 
-def send_code(code_id: int, code: str) -> str:
+def send_code(code_id: int, code: str, purpose: str = "login") -> str:
     """Send the code `code_id` (whose plain value is `code`) to its participant's phone by SMS;
     "sent", or "expired" when it is no longer valid (nothing sent). The gateway de-duplicates
     on the reference, so a retried task sends one message."""
@@ -22,10 +22,17 @@ def send_code(code_id: int, code: str) -> str:
     participant = row.participant
     language = "en" if (participant.language or "").startswith("en") else "id"
     with translation.override(language):
-        text = _(
-            "BPJS Ketenagakerjaan: your login code is %(code)s. It works for %(minutes)s "
-            "minutes. Never give it to anyone, not even to staff."
-        ) % {"code": code, "minutes": settings.SELF_SERVICE_CODE_MINUTES}
+        if purpose == "autodebit":  # an agent sets up autodebit with the participant
+            text = _(
+                "BPJS Ketenagakerjaan: code %(code)s turns on autodebit of your BPU "
+                "contribution. Give it to the agent only if you agreed to autodebit. It works "
+                "for %(minutes)s minutes."
+            ) % {"code": code, "minutes": settings.SELF_SERVICE_CODE_MINUTES}
+        else:
+            text = _(
+                "BPJS Ketenagakerjaan: your login code is %(code)s. It works for %(minutes)s "
+                "minutes. Never give it to anyone, not even to staff."
+            ) % {"code": code, "minutes": settings.SELF_SERVICE_CODE_MINUTES}
     channel("sms").send(
         OutgoingMessage(
             channel="sms", to=participant.phone, text=text, reference=f"bpu-code-{code_id}"

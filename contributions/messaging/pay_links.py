@@ -30,6 +30,7 @@ LINKED_KINDS = {
     ReminderKind.OVERDUE,
     ReminderKind.ABOUT_TO_LAPSE,
     ReminderKind.LAPSED_WINBACK,
+    ReminderKind.AUTODEBIT_FAILED,
 }
 
 

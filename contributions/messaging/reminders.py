@@ -123,7 +123,11 @@ ON CONFLICT ON CONSTRAINT reminder_once_per_period DO NOTHING
 """
 
 _DUE_KINDS = (ReminderKind.DUE_SOON, ReminderKind.DUE_TODAY, ReminderKind.OVERDUE)
-EVENT_KINDS = (ReminderKind.WELCOME, ReminderKind.PAYMENT_RECEIPT)
+EVENT_KINDS = (
+    ReminderKind.WELCOME,
+    ReminderKind.PAYMENT_RECEIPT,
+    ReminderKind.AUTODEBIT_FAILED,  # contributions/autodebit.py
+)
 
 
 @dataclass
@@ -399,6 +403,11 @@ def render_reminder(
                 "BPJS Ketenagakerjaan: payment received, %(name)s. Rp %(paid)s for KPJ %(kpj)s "
                 "(ref. %(reference)s); you are protected through %(paid_through)s. Reply STOP to "
                 "stop reminders."
+            ),
+            ReminderKind.AUTODEBIT_FAILED: _(
+                "BPJS Ketenagakerjaan: %(name)s, the automatic payment for KPJ %(kpj)s could "
+                "not be taken from your account. Please pay Rp %(amount)s by %(due_date)s at "
+                "%(places)s to stay protected. Reply STOP to stop reminders."
             ),
         }
         text = templates[ReminderKind(reminder.kind)] % values

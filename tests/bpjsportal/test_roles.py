@@ -132,6 +132,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "contributions:reminders_today": ("action", "view_reminder_plan"),
     "contributions:reminder_opt_out": ("object_post", "manage_reminders"),
     "contributions:sponsor_consent": ("object_post", "manage_sponsor_consent"),
+    "contributions:autodebit": ("object_post", "record_payment"),
     "contributions:sponsor_consent_withdraw": ("object_post_sponsor", "manage_sponsor_consent"),
     "contributions:gateway_callback": ("public", None),
     "contributions:pay_link": ("public", None),
@@ -142,6 +143,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "contributions:me_pay": ("participant", None),
     "contributions:me_receipt": ("participant", None),
     "contributions:me_reminders": ("participant", None),
+    "contributions:me_autodebit": ("participant", None),
     "reporting:dashboard": ("action", "view_league"),
     "reporting:export": ("export", "export"),
     "reporting:target_edit": ("action", "manage_targets"),
@@ -318,6 +320,8 @@ def test_a_staff_session_is_not_a_participant_session(world: World) -> None:
         assert c.post(reverse("contributions:me_pay"), {"months": "1"}).status_code == 302
         stop = c.post(reverse("contributions:me_reminders"), {"reminders": "off"})
         assert stop.status_code == 302
+        off = c.post(reverse("contributions:me_autodebit"), {"action": "off"})
+        assert off.status_code == 302 and off["Location"] == reverse("contributions:me")
     from contributions.models import Bill, ReminderPreference
 
     assert not Bill.objects.exists() and not ReminderPreference.objects.exists()
@@ -341,6 +345,7 @@ API_ENDPOINTS = {
     "bill",
     "bill-payments",
     "bill-payment-reversal",
+    "autodebit-mandate-cancellation",
     "not-found",
 }
 
@@ -418,6 +423,8 @@ def test_every_api_scope_on_every_endpoint(world: World, callers: dict[str, Call
         expect(principal, "POST bill payment unsigned", 401 if channel else 403, got)
         got = caller.post(f"/api/v1/bills/{bill.code}/payments/x/reversal/", {}).status_code
         expect(principal, "POST bill payment reversal unsigned", 401 if channel else 403, got)
+        got = caller.post("/api/v1/autodebit/mandates/1/cancellation/", {}).status_code
+        expect(principal, "POST mandate cancellation unsigned", 401 if channel else 403, got)
         for path in ("/api/v1/regions/", "/api/v1/occupations/", "/api/v1/sync/payments/"):
             expect(principal, path, 200, caller.get(path).status_code)
         quote = caller.get("/api/v1/quotes/", {"income": 1_000_000, "occupation": "petani"})

@@ -145,8 +145,16 @@ def test_worker_process_killed_mid_send_is_requeued_and_sends_each_message_once(
         pool="prefork", REMINDER_SEND_FROM_HOUR="0", REMINDER_SEND_UNTIL_HOUR="24"
     )
     try:
-        wait_for(lambda: len(gateway.state.messages) >= 1 and bool(_in_flight()), timeout=60)
-        (killed,) = _in_flight()  # its task holds the row lock while it waits on the gateway
+        held: set[int] = set()
+
+        def mid_send() -> bool:
+            # read once per poll: a second read can fall between two sends and find none
+            held.clear()
+            held.update(_in_flight())
+            return len(gateway.state.messages) >= 1 and bool(held)
+
+        wait_for(mid_send, timeout=60)
+        (killed,) = held  # its task holds the row lock while it waits on the gateway
         time.sleep(0.2)
         (child,) = _children(worker.pid)
         os.kill(child, signal.SIGKILL)

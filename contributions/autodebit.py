@@ -1,0 +1,413 @@
+"""Autodebit: a participant's standing order with a payment channel, charged before each due
+date so that paying needs nobody to remember (docs/api.md "Autodebit").
+
+- **Mandates** (AutodebitMandate): set up by the participant on their page (logged in with a
+  one-time code) or by an agent who typed the code the participant received; at most one active
+  per participant; cancelled from the page, by an agent or admin, or by the channel's signed
+  callback. Cancelling stops every charge not yet made.
+- **Planning** (`plan`, a Celery beat task twice a day): from settings.AUTODEBIT_DAYS_BEFORE
+  days before a month's due date (the due day, coverage.due_day: day 15, PP 44/2015) until that
+  date, every active mandate whose participant has not paid the month gets one AutodebitCharge
+  row for (mandate, month) - INSERT ... ON CONFLICT DO NOTHING, so a duplicated beat, a rerun or
+  a second planner adds nothing - and every charge due today is handed to workers in batches.
+- **Charging** (`charge_one`): the charge row is locked (SKIP LOCKED: a duplicate task skips a
+  charge another worker holds) for the whole exchange with the channel. The amount (arrears
+  first, then months up to the due month, priced by the one quote service) is fixed and
+  committed *before* the channel is called, so a retry after a crash sends the same request.
+  The channel is called with the charge's idempotency key, one per (mandate, month): a worker
+  killed after the channel debited, or a timeout, is followed by the same request, which the
+  channel answers with the debit it already made. The debit is recorded through record_payment
+  with the key as the payment's reference (UNIQUE(channel, reference): one payment whatever
+  happens). Exactly once per mandate and month: one row, one debit at the channel, one payment.
+- **Declines** (insufficient funds, account closed): tried again after
+  AUTODEBIT_RETRY_DAYS * 2^(attempt-1) days, up to AUTODEBIT_MAX_ATTEMPTS tries; then the charge
+  fails and the participant (a message like the reminders, consent and opt-out respected) and
+  the agent who registered them or set the mandate up (an SMS to the agent's phone) are told.
+  A channel that does not answer (network, 5xx) is not a decline: the task retries within the
+  day and the row stays to charge.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
+from django.utils import timezone, translation
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from enrollment.models import ApiClient, Participant, StaffProfile
+
+from . import coverage as rules
+from .autodebit_client import ChannelAnswer
+from .autodebit_client import charge as call_channel
+from .errors import ContributionError, PaymentError
+from .messaging import outbox
+from .messaging.gateways import OutgoingMessage
+from .messaging.gateways import channel as gateway
+from .messaging.notifications import notify
+from .models import (
+    AutodebitCharge,
+    AutodebitMandate,
+    Coverage,
+    Payment,
+    ReminderKind,
+)
+from .quotes import quote_payment
+from .rates import MAX_MONTHS, add_months
+from .services import record_payment
+
+log = logging.getLogger(__name__)
+
+State = AutodebitCharge.State
+OPEN_STATES = (State.PENDING, State.RETRY)
+CHARGE_TASK = "contributions.autodebit_charge_batch"
+AGENT_TASK = "contributions.autodebit_tell_agent"
+ACCOUNT_RE = re.compile(r"^\d{8,20}$")
+REASON_MAX = 200
+
+
+class AutodebitError(ContributionError):
+    """A mandate change refused; nothing was written."""
+
+
+# --- mandates ---------------------------------------------------------------------------------
+def channels() -> QuerySet[ApiClient]:
+    """The channels that take mandates: active channel clients with an autodebit URL."""
+    return ApiClient.objects.filter(
+        scope=ApiClient.Scope.CHANNEL, active=True, revoked_at__isnull=True
+    ).exclude(autodebit_url="")
+
+
+def channel_by_id(value: object) -> ApiClient | None:
+    """A channel that takes mandates, from a form's value (None for anything else)."""
+    text = str(value or "")
+    return channels().filter(pk=int(text)).first() if text.isdigit() and len(text) < 10 else None
+
+
+def active_mandate(participant: Participant) -> AutodebitMandate | None:
+    return (
+        AutodebitMandate.objects.filter(participant=participant, status="active")
+        .select_related("client")
+        .first()
+    )
+
+
+def normalize_account(value: str) -> str:
+    """Digits only; an e-wallet number may be typed +62... or 08... (kept as 62...)."""
+    digits = "".join(ch for ch in str(value) if ch.isdigit())
+    if digits.startswith("0"):
+        digits = "62" + digits[1:]
+    return digits
+
+
+def set_up(
+    *,
+    participant: Participant,
+    client: ApiClient | None,
+    account: str,
+    by: str,
+    agent: StaffProfile | None = None,
+) -> AutodebitMandate:
+    """A new active mandate. Raises AutodebitError channel_invalid, account_invalid or
+    mandate_exists (one active mandate per participant: turn it off first)."""
+    if client is None or not channels().filter(pk=client.pk).exists():
+        raise AutodebitError("channel_invalid", _("Choose a bank or e-wallet from the list."))
+    number = normalize_account(account)
+    if not ACCOUNT_RE.match(number):
+        raise AutodebitError(
+            "account_invalid",
+            _("Enter the e-wallet phone number or the bank account number (8-20 digits)."),
+        )
+    with transaction.atomic():
+        # The participant's coverage row orders concurrent set-ups (the partial unique index
+        # is the database's guard).
+        Coverage.objects.select_for_update().filter(pk=participant.pk).first()
+        if active_mandate(participant) is not None:
+            raise AutodebitError(
+                "mandate_exists",
+                _("Autodebit is already on. Turn it off first to use another account."),
+            )
+        return AutodebitMandate.objects.create(
+            participant=participant, client=client, account=number, set_up_by=by, agent=agent
+        )
+
+
+def cancel(mandate: AutodebitMandate, *, by: str, reason: str = "") -> bool:
+    """Cancel the mandate and every charge not made yet. False when it was already cancelled
+    (a repeated cancellation changes nothing)."""
+    with transaction.atomic():
+        locked = AutodebitMandate.objects.select_for_update().get(pk=mandate.pk)
+        if locked.status != AutodebitMandate.Status.ACTIVE:
+            return False
+        locked.status = AutodebitMandate.Status.CANCELLED
+        locked.cancelled_at = timezone.now()
+        locked.cancelled_by = by
+        locked.cancel_reason = reason.strip()[:REASON_MAX]
+        locked.save(update_fields=["status", "cancelled_at", "cancelled_by", "cancel_reason"])
+        # A charge a worker holds right now finishes first (the row lock), then this waits.
+        AutodebitCharge.objects.filter(
+            participant_id=locked.participant_id, mandate=locked, state__in=OPEN_STATES
+        ).update(state=State.CANCELLED, updated_at=timezone.now())
+    mandate.refresh_from_db()
+    return True
+
+
+# --- planning ---------------------------------------------------------------------------------
+def period_for(day: date) -> date | None:
+    """The month whose due date is within AUTODEBIT_DAYS_BEFORE days of `day` (the due date
+    itself included), or None between charging windows."""
+    month = rules.month_start(day) if day.day <= rules.due_day() else add_months(day, 1)
+    due = month.replace(day=rules.due_day())
+    return month if (due - day).days <= int(settings.AUTODEBIT_DAYS_BEFORE) else None
+
+
+def charge_key(mandate_id: int, period: date) -> str:
+    """The idempotency key of (mandate, month), sent to the channel and used as the payment's
+    reference."""
+    return f"AD{mandate_id}-{period:%Y%m}"
+
+
+_PLAN_SQL = """
+INSERT INTO {charge} (participant_id, mandate_id, period, key, state, attempts,
+                      next_attempt_on, channel_reference, last_error, created_at, updated_at)
+SELECT m.participant_id, m.id, %(period)s, 'AD' || m.id || '-' || %(month)s, 'pending', 0,
+       %(day)s, '', '', now(), now()
+  FROM {mandate} m
+  LEFT JOIN {coverage} c ON c.participant_id = m.participant_id
+ WHERE m.status = 'active'
+   AND (c.paid_through IS NULL OR c.paid_through < %(period)s)
+ON CONFLICT DO NOTHING
+"""
+
+
+@dataclass
+class PlanResult:
+    period: date | None = None
+    created: int = 0
+    due: int = 0
+    batches: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "period": self.period.isoformat() if self.period else None,
+            "created": self.created,
+            "due": self.due,
+            "batches": self.batches,
+        }
+
+
+def plan(*, day: date | None = None) -> PlanResult:
+    """Create the charges of the month due soon, then queue every charge due on `day` (new,
+    or a decline's retry) in batches through the outbox (published when this commits)."""
+    day = day or timezone.localdate()
+    result = PlanResult(period=period_for(day))
+    with transaction.atomic():
+        if result.period is not None:
+            sql = _PLAN_SQL.format(
+                charge=AutodebitCharge._meta.db_table,
+                mandate=AutodebitMandate._meta.db_table,
+                coverage=Coverage._meta.db_table,
+            )
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    sql, {"period": result.period, "month": f"{result.period:%Y%m}", "day": day}
+                )
+                result.created = cursor.rowcount
+        due = list(
+            AutodebitCharge.objects.filter(state__in=OPEN_STATES, next_attempt_on__lte=day)
+            .order_by("id")
+            .values_list("id", flat=True)
+        )
+        size = max(1, int(settings.AUTODEBIT_BATCH))
+        for start in range(0, len(due), size):
+            outbox.enqueue(CHARGE_TASK, due[start : start + size], day.isoformat())
+            result.batches += 1
+        result.due = len(due)
+    return result
+
+
+# --- charging ---------------------------------------------------------------------------------
+def _locked(charge_id: int) -> AutodebitCharge | None:
+    return (
+        AutodebitCharge.objects.select_for_update(skip_locked=True, of=("self",))
+        .select_related("mandate__client", "participant__occupation")
+        .filter(pk=charge_id, state__in=OPEN_STATES)
+        .first()
+    )
+
+
+def _close(charge: AutodebitCharge, state: str, error: str = "") -> str:
+    charge.state = state
+    charge.last_error = error[:REASON_MAX]
+    charge.save(update_fields=["state", "last_error", "updated_at"])
+    return str(state)
+
+
+def _prepare(charge_id: int, today: date) -> str | None:
+    """Fix what the charge asks for (committed before the channel is called); a reason string
+    when there is nothing to charge."""
+    with transaction.atomic():
+        charge = _locked(charge_id)
+        if charge is None:
+            return "skipped"  # done, cancelled, or another worker has it now
+        if charge.next_attempt_on > today:
+            return "not_yet"
+        if charge.mandate.status != AutodebitMandate.Status.ACTIVE:
+            return _close(charge, State.CANCELLED)
+        cov = Coverage.objects.filter(pk=charge.participant_id).first()
+        if cov is not None and cov.paid_through is not None and cov.paid_through >= charge.period:
+            return _close(charge, State.NOT_NEEDED)
+        if charge.amount is not None:
+            return None  # an earlier try's request, outcome unknown: send it again as it was
+        paid_through = cov.paid_through if cov else None
+        start_month = cov.start_month if cov else rules.month_start(today)
+        first = rules.first_month_to_pay(
+            paid_through=paid_through, start_month=start_month, as_of=today
+        )
+        months = min(MAX_MONTHS, max(1, rules.months_between(first, charge.period) + 1))
+        try:
+            due = quote_payment(charge.participant, cov, months=months, as_of=today)
+        except PaymentError as exc:
+            return _close(charge, State.FAILED, f"{exc.code}: {exc.message}")
+        charge.amount, charge.months = due.amount, months
+        charge.save(update_fields=["amount", "months", "updated_at"])
+    return None
+
+
+def charge_one(charge_id: int, *, today: date | None = None) -> str:
+    """Charge one due charge; its new state (or why nothing was done). Raises
+    ChannelUnavailable when the channel did not answer (the row stays to charge)."""
+    today = today or timezone.localdate()
+    skipped = _prepare(charge_id, today)
+    if skipped is not None:
+        return skipped
+    with transaction.atomic():
+        charge = _locked(charge_id)
+        if charge is None or charge.amount is None:
+            return "skipped"
+        answer = call_channel(charge)  # the row stays locked: a duplicate task skips it
+        if answer.paid:
+            return _paid(charge, answer)
+        return _declined(charge, answer.reason, today)
+
+
+def _paid(charge: AutodebitCharge, answer: ChannelAnswer) -> str:
+    assert charge.amount is not None and charge.months is not None
+    try:
+        with transaction.atomic():
+            payment, _created = record_payment(
+                participant=charge.participant,
+                amount=charge.amount,
+                months=charge.months,
+                payer=Payment.Payer.PARTICIPANT,
+                channel=charge.mandate.client.payment_channel,
+                reference=charge.key,
+                # the debit happened during this request: never later than now (the
+                # channel's clock may run ahead of ours)
+                paid_at=min(answer.paid_at or timezone.now(), timezone.now()),
+            )
+    except PaymentError as exc:
+        # The channel debited but the quote moved since the request was fixed (the month
+        # turned while the channel did not answer): the money is the participant's, kept on the
+        # charge for the back office to apply or refund - never dropped.
+        log.error("autodebit %s debited but not applied: %s", charge.key, exc)
+        charge.channel_reference = answer.reference[:64]
+        charge.save(update_fields=["channel_reference", "updated_at"])
+        return _close(charge, State.FAILED, f"debited, not applied: {exc.code}")
+    charge.payment = payment
+    charge.channel_reference = answer.reference[:64]
+    charge.save(update_fields=["payment", "channel_reference", "updated_at"])
+    return _close(charge, State.PAID)
+
+
+def _declined(charge: AutodebitCharge, reason: str, today: date) -> str:
+    charge.attempts += 1
+    charge.last_error = reason[:REASON_MAX]
+    # The next try is priced again (the declined request was not taken).
+    charge.amount = charge.months = None
+    if charge.attempts >= int(settings.AUTODEBIT_MAX_ATTEMPTS):
+        charge.state = State.FAILED
+        charge.save()
+        notify(charge.participant, ReminderKind.AUTODEBIT_FAILED, charge.period)
+        outbox.enqueue(AGENT_TASK, charge.pk)
+        return str(State.FAILED)
+    wait = int(settings.AUTODEBIT_RETRY_DAYS) * 2 ** (charge.attempts - 1)
+    charge.state = State.RETRY
+    charge.next_attempt_on = today + timedelta(days=wait)
+    charge.save()
+    return str(State.RETRY)
+
+
+def agent_of(charge: AutodebitCharge) -> StaffProfile | None:
+    """Who follows the participant up: the agent who set the mandate up, else the one who
+    registered them."""
+    return charge.mandate.agent or charge.participant.registered_by
+
+
+def next_charge_on(today: date) -> date:
+    """The day the next charge is asked for (the first day of the next charging window)."""
+    month = rules.month_start(today) if today.day <= rules.due_day() else add_months(today, 1)
+    due = month.replace(day=rules.due_day())
+    return max(today, due - timedelta(days=int(settings.AUTODEBIT_DAYS_BEFORE)))
+
+
+def tell_agent(charge_id: int) -> str:
+    """An SMS to the agent following the participant up when a charge failed on every try
+    ("sent", or why not). The gateway de-duplicates on the reference: a retried task sends one."""
+    charge = (
+        AutodebitCharge.objects.select_related(
+            "participant__registered_by", "mandate__agent", "mandate__client"
+        )
+        .filter(pk=charge_id, state=State.FAILED)
+        .first()
+    )
+    if charge is None:
+        return "not_failed"
+    agent = agent_of(charge)
+    if agent is None or not agent.phone:
+        return "no_agent_phone"
+    participant = charge.participant
+    with translation.override("id"):
+        text = gettext(
+            "BPJS Ketenagakerjaan: autodebit for %(name)s (KPJ %(kpj)s, %(month)s) failed "
+            "after %(tries)s tries (%(reason)s). Please follow up."
+        ) % {
+            "name": participant.full_name,
+            "kpj": participant.kpj_number,
+            "month": f"{charge.period:%Y-%m}",
+            "tries": charge.attempts,
+            "reason": charge.last_error or "-",
+        }
+    gateway("sms").send(
+        OutgoingMessage(channel="sms", to=agent.phone, text=text, reference=f"bpu-ad-{charge.pk}")
+    )
+    return "sent"
+
+
+def facts(participant: Participant, today: date | None = None) -> dict[str, object]:
+    """What the participant's page and the agent's panel show of autodebit."""
+    today = today or timezone.localdate()
+    mandate = active_mandate(participant)
+    last = (
+        AutodebitCharge.objects.filter(participant=participant)
+        .select_related("mandate__client")
+        .order_by("-period", "-id")
+        .first()
+    )
+    return {
+        "autodebit": mandate,
+        "autodebit_account": mask_account(mandate.account) if mandate else "",
+        "autodebit_next": next_charge_on(today) if mandate else None,
+        "autodebit_last": last,
+        "autodebit_channels": list(channels().order_by("name")),
+    }
+
+
+def mask_account(account: str) -> str:
+    return ("*" * max(0, len(account) - 4)) + account[-4:]
