@@ -239,11 +239,14 @@ def run() -> None:
         )
         # A payment channel that pays bills the way banks and shops do (signed notifications).
         credentials = VAR / "demo-channel.json"
-        manage("demo_channel_client", str(credentials))
+        manage("demo_channel_client", str(credentials), "--autodebit-url", "http://127.0.0.1:8026")
         api = f"http://{portal}:{port}/api/v1"
         channel = [PY, "-m", "contributions.fake_channel", "--port", "8026", "--api", api]
         procs.append(subprocess.Popen([*channel, "--credentials", str(credentials)], cwd=ROOT))
-        say("a fake payment channel (type a bill code, pay it): http://127.0.0.1:8026/")
+        say(
+            "a fake payment channel (type a bill code, pay it; its autodebit charges): "
+            "http://127.0.0.1:8026/"
+        )
     say(f"portal: http://{host}:{port}/   admin: http://{host}:{port}/admin/")
     say("demo logins (password 'demo-pass-2024'): admin, jabar (regional), supervisor, agent1-3")
     say(

@@ -350,9 +350,12 @@ def agent_of(charge: AutodebitCharge) -> StaffProfile | None:
     return charge.mandate.agent or charge.participant.registered_by
 
 
-def next_charge_on(today: date) -> date:
-    """The day the next charge is asked for (the first day of the next charging window)."""
+def next_charge_on(today: date, paid_through: date | None) -> date:
+    """The day the next charge is asked for: the charging window of the first month not paid
+    whose due date is still ahead (today's window if it is open)."""
     month = rules.month_start(today) if today.day <= rules.due_day() else add_months(today, 1)
+    if paid_through is not None and paid_through >= month:
+        month = add_months(paid_through, 1)
     due = month.replace(day=rules.due_day())
     return max(today, due - timedelta(days=int(settings.AUTODEBIT_DAYS_BEFORE)))
 
@@ -394,6 +397,7 @@ def facts(participant: Participant, today: date | None = None) -> dict[str, obje
     """What the participant's page and the agent's panel show of autodebit."""
     today = today or timezone.localdate()
     mandate = active_mandate(participant)
+    cov = Coverage.objects.filter(pk=participant.pk).first() if mandate else None
     last = (
         AutodebitCharge.objects.filter(participant=participant)
         .select_related("mandate__client")
@@ -403,7 +407,9 @@ def facts(participant: Participant, today: date | None = None) -> dict[str, obje
     return {
         "autodebit": mandate,
         "autodebit_account": mask_account(mandate.account) if mandate else "",
-        "autodebit_next": next_charge_on(today) if mandate else None,
+        "autodebit_next": next_charge_on(today, cov.paid_through if cov else None)
+        if mandate
+        else None,
         "autodebit_last": last,
         "autodebit_channels": list(channels().order_by("name")),
     }

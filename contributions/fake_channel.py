@@ -20,6 +20,7 @@ Autodebit, the channel's side of the charge API (docs/api.md "Autodebit"):
                                 the same key again -> 200 and the first answer (one debit per
                                 key); 402 {"status": "declined", "reason"} when told to fail
                                 (a decline is not kept: the key may be charged again later)
+    POST /autodebit/mode        fail=all|none (the page's buttons)
     POST /_control/autodebit    {"fail": "none" | "all" | "<account>,<account>", "delay": s,
                                  "down": true|false}: how the next charges go
     GET  /_control/charges      its own record: {"debits": {key: answer}, "requests": [...]}
@@ -151,7 +152,30 @@ padding:.6rem;margin:.8rem 0}} .ok{{background:#e8f6ea}} .bad{{background:#fdece
 <form method="get" action="/"><label>Kode pembayaran
 <input name="code" inputmode="numeric" autocomplete="off" value="{code}" data-testid="channel-code">
 </label> <button type="submit" data-testid="channel-inquire">Cek</button></form>{result}
+<h2>Autodebit</h2>{autodebit}
 </body></html>"""
+
+
+def _autodebit_html(channel: Channel) -> str:
+    with channel.lock:
+        fail, debits = channel.fail, list(channel.debits.items())[-10:]
+        asked = len(channel.charge_requests)
+    mode = "menolak semua (saldo kurang)" if fail == "all" else "berhasil"
+    rows = "".join(
+        f"<li>{html.escape(key)}: Rp {int(d['amount']):,} ({html.escape(d['reference'])})</li>"
+        for key, d in reversed(debits)
+    ).replace(",", ".")
+    buttons = "".join(
+        f'<button type="submit" name="fail" value="{value}" data-testid="channel-ad-{value}">'
+        f"{label}</button> "
+        for value, label in (("none", "Tagihan berikut berhasil"), ("all", "Tolak tagihan"))
+    )
+    return (
+        f'<div class="box" data-testid="channel-autodebit"><p>Tagihan autodebit: '
+        f"<b>{mode}</b>. Permintaan: {asked}, debit: {len(channel.debits)}.</p>"
+        f'<form method="post" action="/autodebit/mode">{buttons}</form>'
+        f"<ul>{rows}</ul></div>"
+    )
 
 
 def _inquiry_html(code: str, status: int, data: dict[str, Any]) -> str:
@@ -197,7 +221,9 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def _page(self, code: str = "", result: str = "") -> None:
-        body = PAGE.format(code=html.escape(code), result=result).encode()
+        body = PAGE.format(
+            code=html.escape(code), result=result, autodebit=_autodebit_html(self.server.channel)
+        ).encode()
         self._send(200, body, "text/html; charset=utf-8")
 
     def _json(self, status: int, data: Any) -> None:
@@ -264,6 +290,11 @@ class Handler(BaseHTTPRequestHandler):
             self._autodebit(url.path)
             return
         form = self._form()
+        if url.path == "/autodebit/mode":  # the page's buttons: how the next charges go
+            with self.server.channel.lock:
+                self.server.channel.fail = "all" if form.get("fail") == "all" else "none"
+            self._page()
+            return
         code = "".join(ch for ch in form.get("code", "") if ch.isdigit())
         try:
             amount = int(form.get("amount", ""))

@@ -363,3 +363,12 @@ def test_an_agent_needs_the_participants_code_to_turn_autodebit_on(
     client.post(url, {"action": "off"})
     m.refresh_from_db()
     assert (m.status, m.cancelled_by) == ("cancelled", "agent")
+
+
+def test_the_next_charge_day_follows_the_first_unpaid_month(settings: Any) -> None:
+    settings.AUTODEBIT_DAYS_BEFORE = 3
+    assert autodebit.next_charge_on(date(2026, 12, 4), None) == date(2026, 12, 12)
+    assert autodebit.next_charge_on(date(2026, 12, 13), None) == date(2026, 12, 13)  # open now
+    assert autodebit.next_charge_on(date(2026, 12, 16), None) == date(2027, 1, 12)
+    assert autodebit.next_charge_on(date(2026, 12, 13), DEC) == date(2027, 1, 12)  # Dec paid
+    assert autodebit.next_charge_on(date(2026, 12, 4), date(2027, 2, 1)) == date(2027, 3, 12)

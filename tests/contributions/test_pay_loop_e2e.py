@@ -163,3 +163,81 @@ def test_a_participant_logs_in_with_the_sms_code_and_gets_a_bill_on_a_phone(
     bill_code = page.get_attribute("[data-testid=pay-code]", "data-code")
     assert bill_code and len(bill_code) == 16
     page.screenshot(path="var/e2e-me-bill.png", full_page=True)
+
+
+@pytest.mark.clock("2026-12-12T03:00:00Z")  # three days before the due day: a charging day
+def test_a_participant_turns_autodebit_on_and_the_channel_pays_before_the_due_date(
+    tx_refdata: Any,
+    make_participant: Any,
+    gateway: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    live_server: Any,
+    page: Any,
+) -> None:
+    """The autodebit loop on a 360-px phone: log in with the SMS code -> turn autodebit on
+    with the e-wallet -> the day's planning charges it through the fake channel's charge API
+    (a real worker) -> the page shows the month paid and protection active -> the receipt SMS."""
+    from datetime import date
+
+    from contributions import autodebit
+    from contributions.models import AutodebitCharge
+    from enrollment.models import ApiClient
+    from tests.conftest import start_worker
+
+    settings.NOTIFY_ON_PAYMENT = True
+    monkeypatch.setenv("REMINDER_SEND_FROM_HOUR", "0")
+    monkeypatch.setenv("REMINDER_SEND_UNTIL_HOUR", "24")
+    issued = create_api_client(name="Dompet Demo", scope="channel", payment_channel="ewallet")
+    server = FakeChannelServer(
+        Channel(f"{live_server.url}/api/v1", issued.token, signing_secret(issued.client))
+    )
+    server.start_in_thread()
+    ApiClient.objects.filter(pk=issued.client.pk).update(autodebit_url=server.url)
+    person = make_participant(
+        start_month=date(2026, 12, 1), full_name="Ketut Arsana", phone="+6281399990003",
+        consent_reminders=True,
+    )  # fmt: skip
+    worker, _node = start_worker(REMINDER_SEND_FROM_HOUR="0", REMINDER_SEND_UNTIL_HOUR="24")
+    try:
+        page.goto(f"{live_server.url}/me/")
+        page.fill("#me-number", person.kpj_number)
+        page.fill("#me-birth", person.birth_date.isoformat())
+        page.click("[data-testid=me-send-code]")
+        page.wait_for_selector("[data-testid=me-code]")
+        sent = gateway.state.messages
+        wait_for(lambda: any("login" in m["text"] or "masuk" in m["text"] for m in list(sent)))
+        [sms] = [m for m in gateway.state.messages if m["to"] == person.phone]
+        code = re.search(r"\b(\d{6})\b", sms["text"])
+        assert code, sms["text"]
+        page.fill("#me-code-input", code.group(1))
+        page.click("[data-testid=me-login-submit]")
+        page.wait_for_selector("[data-testid=autodebit-off]")
+        page.select_option("[data-testid=autodebit-channel]", str(issued.client.pk))
+        page.fill("[data-testid=autodebit-account]", "0813 9999 0003")
+        page.click("[data-testid=me-autodebit-on]")
+        page.wait_for_selector("[data-testid=autodebit-on]")
+        page.screenshot(path="var/e2e-me-autodebit-on.png", full_page=True)
+
+        # the beat's planning of the day, then the worker charges through the channel
+        assert autodebit.plan(day=date(2026, 12, 12)).due == 1
+        wait_for(
+            lambda: (
+                outbox.relay() is not None and AutodebitCharge.objects.filter(state="paid").exists()
+            ),
+            timeout=60,
+        )
+        receipt_ref = f"AD{AutodebitCharge.objects.get().mandate_id}-202612"
+        wait_for(lambda: outbox.relay() is not None and any(
+            receipt_ref in m["text"] for m in list(gateway.state.messages)))  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.wait(timeout=20)
+        server.shutdown()
+        server.server_close()
+    assert list(server.channel.debits) == [receipt_ref]
+    page.reload()
+    assert page.get_attribute("[data-testid=autodebit-last]", "data-state") == "paid"
+    assert page.get_attribute("[data-testid=me-status]", "data-status") == "active"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360
+    page.screenshot(path="var/e2e-me-autodebit-paid.png", full_page=True)

@@ -1,6 +1,7 @@
-"""`manage.py demo_channel_client var/demo-channel.json`: the demo's payment channel client
-("Demo Bank"), its token and signing secret written to a file the fake channel reads
-(contributions/fake_channel.py). DEBUG only; kept while the client stays active."""
+"""`manage.py demo_channel_client var/demo-channel.json [--autodebit-url URL]`: the demo's
+payment channel client ("Demo Bank"), its token and signing secret written to a file the fake
+channel reads (contributions/fake_channel.py); with --autodebit-url it also takes autodebit
+mandates, charged at that URL. DEBUG only; kept while the client stays active."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("path", type=Path)
+        parser.add_argument("--autodebit-url", default="", help="the fake channel's base URL")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -38,9 +40,13 @@ class Command(BaseCommand):
             except (ValueError, KeyError, TypeError):
                 client = None
             if client is not None:
+                client.autodebit_url = options["autodebit_url"]
+                client.save(update_fields=["autodebit_url"])
                 self.stdout.write(f"demo channel client {client.pk} kept ({path})")
                 return
         issued = create_api_client(name=NAME, scope="channel", payment_channel="bank")
+        issued.client.autodebit_url = options["autodebit_url"]
+        issued.client.save(update_fields=["autodebit_url"])
         data = {
             "client_id": issued.client.pk,
             "token": issued.token,
