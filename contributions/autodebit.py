@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -44,13 +46,12 @@ from django.utils.translation import gettext_lazy as _
 from enrollment.models import ApiClient, Participant, StaffProfile
 
 from . import coverage as rules
-from .autodebit_client import ChannelAnswer
-from .autodebit_client import charge as call_channel
+from .autodebit_client import ChannelAnswer, charge_many
 from .errors import ContributionError, PaymentError
 from .messaging import outbox
 from .messaging.gateways import OutgoingMessage
 from .messaging.gateways import channel as gateway
-from .messaging.notifications import notify
+from .messaging.notifications import notify, payment_receipts_bulk
 from .models import (
     AutodebitCharge,
     AutodebitMandate,
@@ -60,7 +61,7 @@ from .models import (
 )
 from .quotes import quote_payment
 from .rates import MAX_MONTHS, add_months
-from .services import record_payment
+from .services import BulkPayment, post_payments_bulk
 
 log = logging.getLogger(__name__)
 
@@ -233,97 +234,143 @@ def plan(*, day: date | None = None) -> PlanResult:
 
 
 # --- charging ---------------------------------------------------------------------------------
-def _locked(charge_id: int) -> AutodebitCharge | None:
-    return (
+def _locked(ids: Sequence[int]) -> list[AutodebitCharge]:
+    """The open charges among `ids` that no other worker holds, locked (SKIP LOCKED)."""
+    return list(
         AutodebitCharge.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("mandate__client", "participant__occupation")
-        .filter(pk=charge_id, state__in=OPEN_STATES)
-        .first()
+        .filter(pk__in=list(ids), state__in=OPEN_STATES)
+        .order_by("id")
     )
 
 
-def _close(charge: AutodebitCharge, state: str, error: str = "") -> str:
-    charge.state = state
-    charge.last_error = error[:REASON_MAX]
-    charge.save(update_fields=["state", "last_error", "updated_at"])
-    return str(state)
+def _months_to(cov: Coverage | None, period: date, today: date) -> int:
+    """Months from the first month to pay on `today` (arrears first) up to `period`."""
+    paid_through = cov.paid_through if cov else None
+    start_month = cov.start_month if cov else rules.month_start(today)
+    first = rules.first_month_to_pay(
+        paid_through=paid_through, start_month=start_month, as_of=today
+    )
+    return min(MAX_MONTHS, max(1, rules.months_between(first, period) + 1))
 
 
-def _prepare(charge_id: int, today: date) -> str | None:
-    """Fix what the charge asks for (committed before the channel is called); a reason string
-    when there is nothing to charge."""
+def _prepare(ids: Sequence[int], today: date, outcomes: Counter[str]) -> list[int]:
+    """Fix what each charge asks for, committed before the channel is called (a retry after a
+    crash then sends the same request); close the charges with nothing to charge. Returns the
+    ids to charge."""
+    ready: list[int] = []
     with transaction.atomic():
-        charge = _locked(charge_id)
-        if charge is None:
-            return "skipped"  # done, cancelled, or another worker has it now
-        if charge.next_attempt_on > today:
-            return "not_yet"
-        if charge.mandate.status != AutodebitMandate.Status.ACTIVE:
-            return _close(charge, State.CANCELLED)
-        cov = Coverage.objects.filter(pk=charge.participant_id).first()
-        if cov is not None and cov.paid_through is not None and cov.paid_through >= charge.period:
-            return _close(charge, State.NOT_NEEDED)
-        if charge.amount is not None:
-            return None  # an earlier try's request, outcome unknown: send it again as it was
-        paid_through = cov.paid_through if cov else None
-        start_month = cov.start_month if cov else rules.month_start(today)
-        first = rules.first_month_to_pay(
-            paid_through=paid_through, start_month=start_month, as_of=today
-        )
-        months = min(MAX_MONTHS, max(1, rules.months_between(first, charge.period) + 1))
-        try:
-            due = quote_payment(charge.participant, cov, months=months, as_of=today)
-        except PaymentError as exc:
-            return _close(charge, State.FAILED, f"{exc.code}: {exc.message}")
-        charge.amount, charge.months = due.amount, months
-        charge.save(update_fields=["amount", "months", "updated_at"])
-    return None
+        rows = _locked(ids)
+        outcomes["skipped"] += len(set(ids)) - len(rows)  # done, cancelled, or held elsewhere
+        covs = {c.pk: c for c in Coverage.objects.filter(pk__in=[r.participant_id for r in rows])}
+        changed: list[AutodebitCharge] = []
+        for charge in rows:
+            cov = covs.get(charge.participant_id)
+            if charge.next_attempt_on > today:
+                outcomes["not_yet"] += 1
+                continue
+            if charge.mandate.status != AutodebitMandate.Status.ACTIVE:
+                charge.state = State.CANCELLED
+            elif cov is not None and cov.paid_through and cov.paid_through >= charge.period:
+                charge.state = State.NOT_NEEDED
+            elif charge.amount is None:
+                months = _months_to(cov, charge.period, today)
+                try:
+                    due = quote_payment(charge.participant, cov, months=months, as_of=today)
+                except PaymentError as exc:
+                    charge.state, charge.last_error = State.FAILED, f"{exc.code}: {exc.message}"
+                else:
+                    charge.amount, charge.months = due.amount, months
+                    ready.append(charge.pk)
+            else:
+                ready.append(charge.pk)  # an earlier try's request, outcome unknown: again
+            if charge.state not in OPEN_STATES:
+                outcomes[str(charge.state)] += 1
+            charge.updated_at = timezone.now()
+            changed.append(charge)
+        fields = ["state", "amount", "months", "last_error", "updated_at"]
+        AutodebitCharge.objects.bulk_update(changed, fields)
+    return ready
+
+
+def charge_batch(ids: Sequence[int], *, today: date | None = None) -> Counter[str]:
+    """Charge the due charges among `ids`: one request per channel for the whole batch, the
+    debits posted together (services.post_payments_bulk), declines scheduled again or failed.
+    Counts per outcome. Raises ChannelUnavailable when a channel did not answer: nothing of the
+    batch is written then (the fixed requests stay, to be sent again)."""
+    today = today or timezone.localdate()
+    outcomes: Counter[str] = Counter()
+    ready = _prepare(ids, today, outcomes)
+    if not ready:
+        return outcomes
+    with transaction.atomic():
+        rows = _locked(ready)
+        outcomes["skipped"] += len(ready) - len(rows)
+        # one charge per participant per round (their coverage row is written once); a second
+        # one (a rare retry of another month) waits for the next run
+        firsts: dict[int, AutodebitCharge] = {}
+        for charge in rows:
+            firsts.setdefault(charge.participant_id, charge)
+        outcomes["deferred"] += len(rows) - len(firsts)
+        rows = [r for r in rows if firsts[r.participant_id] is r and r.amount is not None]
+        by_client: dict[int, list[AutodebitCharge]] = {}
+        for charge in rows:
+            by_client.setdefault(charge.mandate.client_id, []).append(charge)
+        answers: dict[str, ChannelAnswer] = {}
+        for group in by_client.values():  # the rows stay locked: a duplicate task skips them
+            answers.update(charge_many(group))
+        paid = [r for r in rows if answers[r.key].paid]
+        for charge in rows:
+            if not answers[charge.key].paid:
+                outcomes[_declined(charge, answers[charge.key].reason, today)] += 1
+        _post(paid, answers, outcomes)
+    return outcomes
 
 
 def charge_one(charge_id: int, *, today: date | None = None) -> str:
-    """Charge one due charge; its new state (or why nothing was done). Raises
-    ChannelUnavailable when the channel did not answer (the row stays to charge)."""
-    today = today or timezone.localdate()
-    skipped = _prepare(charge_id, today)
-    if skipped is not None:
-        return skipped
-    with transaction.atomic():
-        charge = _locked(charge_id)
-        if charge is None or charge.amount is None:
-            return "skipped"
-        answer = call_channel(charge)  # the row stays locked: a duplicate task skips it
-        if answer.paid:
-            return _paid(charge, answer)
-        return _declined(charge, answer.reason, today)
+    """charge_batch of one charge: its outcome."""
+    done = [k for k, n in charge_batch([charge_id], today=today).items() if n]
+    return done[0] if done else "skipped"
 
 
-def _paid(charge: AutodebitCharge, answer: ChannelAnswer) -> str:
-    assert charge.amount is not None and charge.months is not None
-    try:
-        with transaction.atomic():
-            payment, _created = record_payment(
+def _post(
+    paid: list[AutodebitCharge], answers: dict[str, ChannelAnswer], outcomes: Counter[str]
+) -> None:
+    now = timezone.now()
+    items = []
+    for charge in paid:
+        assert charge.amount is not None and charge.months is not None
+        items.append(
+            BulkPayment(
                 participant=charge.participant,
                 amount=charge.amount,
                 months=charge.months,
-                payer=Payment.Payer.PARTICIPANT,
                 channel=charge.mandate.client.payment_channel,
                 reference=charge.key,
-                # the debit happened during this request: never later than now (the
-                # channel's clock may run ahead of ours)
-                paid_at=min(answer.paid_at or timezone.now(), timezone.now()),
+                # the debit happened during our request: never later than now (the channel's
+                # clock may run ahead of ours)
+                paid_at=min(answers[charge.key].paid_at or now, now),
             )
-    except PaymentError as exc:
-        # The channel debited but the quote moved since the request was fixed (the month
-        # turned while the channel did not answer): the money is the participant's, kept on the
-        # charge for the back office to apply or refund - never dropped.
-        log.error("autodebit %s debited but not applied: %s", charge.key, exc)
-        charge.channel_reference = answer.reference[:64]
-        charge.save(update_fields=["channel_reference", "updated_at"])
-        return _close(charge, State.FAILED, f"debited, not applied: {exc.code}")
-    charge.payment = payment
-    charge.channel_reference = answer.reference[:64]
-    charge.save(update_fields=["payment", "channel_reference", "updated_at"])
-    return _close(charge, State.PAID)
+        )
+    posted = post_payments_bulk(items)
+    payments = []
+    for charge, result in zip(paid, posted, strict=True):
+        charge.channel_reference = answers[charge.key].reference[:64]
+        charge.updated_at = now
+        if isinstance(result, Payment):
+            charge.payment, charge.state = result, State.PAID
+            payments.append(result)
+        else:
+            # The channel debited but the quote moved since the request was fixed (the month
+            # turned while the channel did not answer): the money is the participant's, kept
+            # on the charge (and at the channel) for the back office to apply or refund.
+            log.error("autodebit %s debited but not applied: %s", charge.key, result)
+            charge.state = State.FAILED
+            charge.last_error = f"debited, not applied: {result.code}"[:REASON_MAX]
+        outcomes[str(charge.state)] += 1
+    fields = ["state", "payment", "channel_reference", "last_error", "updated_at"]
+    AutodebitCharge.objects.bulk_update(paid, fields)
+    payment_receipts_bulk(payments)
 
 
 def _declined(charge: AutodebitCharge, reason: str, today: date) -> str:

@@ -15,11 +15,12 @@ with its own signing secret - it knows only its token and secret, nothing of the
 
 Autodebit, the channel's side of the charge API (docs/api.md "Autodebit"):
 
-    POST /autodebit/charges     signed by the portal {"key", "mandate", "account", "amount", ...}
-                                -> 201 {"status": "paid", "reference", "amount", "paid_at"};
-                                the same key again -> 200 and the first answer (one debit per
-                                key); 402 {"status": "declined", "reason"} when told to fail
-                                (a decline is not kept: the key may be charged again later)
+    POST /autodebit/charges/batch  signed by the portal {"charges": [{"key", "mandate",
+                                "account", "amount", ...}]} -> 200 {"results": [...]}, each
+                                {"key", "status": "paid", "reference", "amount", "paid_at"}
+                                (the same key again: the first answer - one debit per key) or
+                                {"key", "status": "declined", "reason"} when told to fail (a
+                                decline is not kept: the key may be charged again later)
     POST /autodebit/mode        fail=all|none (the page's buttons)
     POST /_control/autodebit    {"fail": "none" | "all" | "<account>,<account>", "delay": s,
                                  "down": true|false}: how the next charges go
@@ -81,15 +82,25 @@ class Channel:
         expected = signature(self.secret, body, t)
         return abs(time.time() - t) <= 300 and hmac.compare_digest(expected, header.strip())
 
+    def charge_batch(self, charges: list[Any]) -> tuple[int, dict[str, Any]]:
+        """A batch of charge requests (one signed request of the portal): the answer of each."""
+        if self.delay:
+            time.sleep(self.delay)
+        results = []
+        for item in charges:
+            status, answer = self.charge(item if isinstance(item, dict) else {})
+            if status >= 400 and answer.get("status") != "declined":
+                return status, answer
+            results.append({"key": str(item.get("key", "")), **answer})
+        return 200, {"results": results}
+
     def charge(self, data: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        """One charge request: the debit made for its key, or a new one, or a decline."""
+        """One charge: the debit made for its key, or a new one, or a decline."""
         key, account, amount = str(data.get("key", "")), str(data.get("account", "")), 0
         try:
             amount = int(data.get("amount", 0))
         except (TypeError, ValueError):
             return 400, {"status": "error", "reason": "amount"}
-        if self.delay:
-            time.sleep(self.delay)
         with self.lock:
             self.charge_requests.append({"key": key, "account": account, "amount": amount})
             if key in self.debits:
@@ -282,11 +293,15 @@ class Handler(BaseHTTPRequestHandler):
         elif not ch.verify(raw, self.headers.get("X-Signature", "")):
             self._json(401, {"status": "error", "reason": "signature_invalid"})
         else:
-            self._json(*ch.charge(data))
+            charges = data.get("charges")
+            if not isinstance(charges, list):
+                self._json(400, {"status": "error", "reason": "charges"})
+            else:
+                self._json(*ch.charge_batch(charges))
 
     def do_POST(self) -> None:
         url = urlsplit(self.path)
-        if url.path in ("/autodebit/charges", "/_control/autodebit"):
+        if url.path in ("/autodebit/charges/batch", "/_control/autodebit"):
             self._autodebit(url.path)
             return
         form = self._form()

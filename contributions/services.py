@@ -863,29 +863,43 @@ def _write_batch(
         paid_at=paid_at,
         created_by=user,
     )
-    payments = Payment.objects.bulk_create(
+    _write_payments(
         [
-            Payment(
-                participant=p,
-                amount=d.amount,
-                months=d.months,
-                period_start=d.first_month,
-                payer=Payment.Payer.SPONSOR,
-                channel=Payment.Channel.PARTNER,
-                reference=f"{sponsor.code}/{reference}/{p.kpj_number}",
-                paid_at=paid_at,
-                sponsor=sponsor,
-                batch=batch,
-                reactivation=d.reactivation,
+            (
+                cov,
+                d,
+                Payment(
+                    participant=p,
+                    amount=d.amount,
+                    months=d.months,
+                    period_start=d.first_month,
+                    payer=Payment.Payer.SPONSOR,
+                    channel=Payment.Channel.PARTNER,
+                    reference=f"{sponsor.code}/{reference}/{p.kpj_number}",
+                    paid_at=paid_at,
+                    sponsor=sponsor,
+                    batch=batch,
+                    reactivation=d.reactivation,
+                ),
             )
-            for p, _c, d in planned
+            for p, cov, d in planned
         ],
-        batch_size=2000,
+        user=user,
     )
+    return batch
+
+
+def _write_payments(
+    planned: list[tuple[Coverage, DueNow, Payment]], *, user: User | None
+) -> list[Payment]:
+    """Write checked payments of distinct participants whose coverage rows the caller holds
+    locked, in bulk: the payments, their ledger entries, the coverage rows moved. In the
+    caller's transaction; sends no receipt."""
+    payments = Payment.objects.bulk_create([pay for _c, _d, pay in planned], batch_size=2000)
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(
-                participant=p,
+                participant_id=pay.participant_id,
                 kind=LedgerEntry.Kind.PAYMENT,
                 amount=d.amount,
                 months=d.months,
@@ -894,12 +908,12 @@ def _write_batch(
                 reason=_reason_for(d.reactivation, cov, d.first_month),
                 created_by=user,
             )
-            for (p, cov, d), pay in zip(planned, payments, strict=True)
+            for (cov, d, _p), pay in zip(planned, payments, strict=True)
         ],
         batch_size=2000,
     )
     today = timezone.localdate()
-    for _p, cov, d in planned:
+    for cov, d, _pay in planned:
         _apply_payment(cov, start=d.first_month, months=d.months, amount=d.amount, today=today)
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -919,10 +933,105 @@ def _write_batch(
                     now,
                     c.pk,
                 )
-                for _p, c, _d in planned
+                for c, _d, _p in planned
             ],
         )
-    return batch
+    return payments
+
+
+@dataclass(frozen=True)
+class BulkPayment:
+    """One payment of `post_payments_bulk`: a participant's money a channel took for us."""
+
+    participant: Participant
+    amount: int
+    months: int
+    channel: str
+    reference: str
+    paid_at: datetime
+
+
+def post_payments_bulk(items: Sequence[BulkPayment]) -> list[Payment | PaymentError]:
+    """Post the payments of many participants at once (one each), in the caller's transaction,
+    by the rules of record_payment: the participants' coverage rows are locked (in id order),
+    a (channel, reference) already posted answers with its payment (a replay, if the content is
+    the same; else reference_conflict), the paid_at window is checked, and the amount must be
+    the quote at the payment's date. Returns per item its payment or the PaymentError (nothing
+    written for that item). The payments, ledger entries and coverage rows are written in bulk;
+    no receipt is sent (the caller queues its own)."""
+    if len({i.participant.pk for i in items}) != len(items):
+        raise ValueError("post_payments_bulk takes one payment per participant")
+    covs = _lock_coverages([i.participant for i in items])
+    existing = {
+        (p.channel, p.reference): p
+        for p in Payment.objects.filter(reference__in=[i.reference for i in items])
+    }
+    out: list[Payment | PaymentError | None] = []
+    planned: list[tuple[Coverage, DueNow, Payment]] = []
+    slots: list[int] = []
+    cache: dict[tuple[Any, ...], DueNow] = {}
+    for item in items:
+        p, cov = item.participant, covs[item.participant.pk]
+        seen = existing.get((item.channel, item.reference))
+        if seen is not None:
+            same = (seen.participant_id, seen.amount, seen.months) == (
+                p.pk,
+                item.amount,
+                item.months,
+            )
+            out.append(
+                seen
+                if same
+                else PaymentConflict(
+                    "reference_conflict",
+                    _("Reference %(ref)s is already used by a different payment.")
+                    % {"ref": item.reference},
+                )
+            )
+            continue
+        try:
+            paid_at = check_paid_at(item.paid_at, registered=p.created_at)
+            as_of = timezone.localdate(paid_at)
+            first = rules.first_month_to_pay(
+                paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
+            )
+            key = (
+                *(p.declared_income, p.jht, p.occupation.sector, item.months, as_of),
+                *(first, cov.paid_through, cov.start_month),
+            )
+            due = cache.get(key) or quote_payment(p, cov, months=item.months, as_of=as_of)
+            cache[key] = due
+            if due.amount != item.amount:
+                raise PaymentError(
+                    "amount_mismatch",
+                    _("The amount does not match the quote."),
+                    expected=due.amount,
+                )
+        except PaymentError as exc:
+            out.append(exc)
+            continue
+        slots.append(len(out))
+        out.append(None)  # the payment, once written below
+        planned.append(
+            (
+                cov,
+                due,
+                Payment(
+                    participant=p,
+                    amount=item.amount,
+                    months=item.months,
+                    period_start=due.first_month,
+                    payer=Payment.Payer.PARTICIPANT,
+                    channel=item.channel,
+                    reference=item.reference,
+                    paid_at=paid_at,
+                    reactivation=due.reactivation,
+                ),
+            )
+        )
+    for slot, payment in zip(slots, _write_payments(planned, user=None), strict=True):
+        out[slot] = payment
+    return [o if o is not None else PaymentError("not_written", "") for o in out]
 
 
 # --- the daily status refresh -------------------------------------------------------------------

@@ -111,24 +111,18 @@ def plan_autodebit(day: str | None = None) -> dict[str, object]:
     max_retries=10,
 )
 def autodebit_charge_batch(self: Task, ids: list[int], day: str | None = None) -> dict[str, int]:
-    """Charge a batch; the charges whose channel did not answer are retried with backoff (their
-    own task, the same keys). Idempotent: a charge done or held by another worker is skipped."""
-    today = date.fromisoformat(day) if day else None
-    outcomes: dict[str, int] = {}
-    unanswered: list[int] = []
-    for charge_id in ids:
-        try:
-            outcome = autodebit.charge_one(charge_id, today=today)
-        except ChannelUnavailable:
-            unanswered.append(charge_id)
-            outcome = "unavailable"
-        outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    if unanswered:
+    """Charge a batch (contributions/autodebit.py charge_batch); when a channel did not answer,
+    the whole batch is tried again with backoff (the same keys; what was done is skipped).
+    Idempotent: a charge done or held by another worker is skipped."""
+    try:
+        outcomes = autodebit.charge_batch(ids, today=date.fromisoformat(day) if day else None)
+    except ChannelUnavailable:
         retries = self.request.retries or 0
-        if retries < int(settings.AUTODEBIT_TASK_RETRIES):
-            delay = float(settings.AUTODEBIT_RETRY_BACKOFF) * (2**retries)
-            raise self.retry(args=(unanswered, day), countdown=min(delay, 3600.0))
-    return outcomes
+        if retries >= int(settings.AUTODEBIT_TASK_RETRIES):
+            raise  # the next planning run queues the charges again
+        delay = float(settings.AUTODEBIT_RETRY_BACKOFF) * (2**retries)
+        raise self.retry(countdown=min(delay, 3600.0)) from None
+    return {k: n for k, n in outcomes.items() if n}
 
 
 @shared_task(

@@ -33,11 +33,19 @@ from . import outbox
 SEND_TASK = "contributions.send_reminder_batch"
 
 
-def _channel(participant: Participant, rule: ReminderRule | None) -> str | None:
-    """The channel to use, or None when the participant must not be messaged."""
+def _channel(
+    participant: Participant,
+    rule: ReminderRule | None,
+    prefs: dict[int, ReminderPreference] | None = None,
+) -> str | None:
+    """The channel to use, or None when the participant must not be messaged (`prefs`: the
+    preference rows of the participants concerned, when the caller read them already)."""
     if not participant.consent_reminders:
         return None
-    pref = ReminderPreference.objects.filter(pk=participant.pk).first()
+    if prefs is None:
+        pref = ReminderPreference.objects.filter(pk=participant.pk).first()
+    else:
+        pref = prefs.get(participant.pk)
     if pref is not None and pref.opted_out_at is not None:
         return None
     return (
@@ -99,3 +107,47 @@ def payment_received(payment: Payment, **_signal: object) -> None:
     if not settings.NOTIFY_ON_PAYMENT:
         return
     notify(payment.participant, ReminderKind.PAYMENT_RECEIPT, payment.period_start)
+
+
+def payment_receipts_bulk(payments: list[Payment]) -> int:
+    """The receipts of payments posted together (autodebit charges: contributions/autodebit.py),
+    by the rules of `notify` - the kind's rule switched on, consent, opt-out, the channel - as
+    rows written at once and one outbox row per REMINDER_BATCH_SIZE of them, in the caller's
+    transaction. A receipt already made for a participant and month is not made again."""
+    if not settings.NOTIFY_ON_PAYMENT or not payments:
+        return 0
+    rule = ReminderRule.objects.filter(kind=ReminderKind.PAYMENT_RECEIPT).first()
+    if rule is not None and not rule.enabled:
+        return 0
+    ids = [p.participant_id for p in payments]
+    prefs = {r.pk: r for r in ReminderPreference.objects.filter(pk__in=ids)}
+    made = set(
+        Reminder.objects.filter(
+            participant_id__in=ids, kind=ReminderKind.PAYMENT_RECEIPT
+        ).values_list("participant_id", "period")
+    )
+    now = timezone.now()
+    rows = []
+    for payment in payments:
+        participant = payment.participant
+        channel = _channel(participant, rule, prefs)
+        if channel is None or (participant.pk, payment.period_start) in made:
+            continue
+        rows.append(
+            Reminder(
+                participant=participant,
+                kind=ReminderKind.PAYMENT_RECEIPT,
+                period=payment.period_start,
+                planned_for=timezone.localdate(now),
+                send_after=now,
+                state=ReminderState.QUEUED,
+                channel=channel,
+                recipient=(participant.email if channel == "email" else participant.phone) or "",
+                dispatched_at=now,
+            )
+        )
+    created = Reminder.objects.bulk_create(rows)
+    size = max(1, int(settings.REMINDER_BATCH_SIZE))
+    for start in range(0, len(created), size):
+        outbox.enqueue(SEND_TASK, [r.pk for r in created[start : start + size]])
+    return len(created)
