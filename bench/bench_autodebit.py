@@ -92,7 +92,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     from bpjsportal.celery import app
     from contributions import autodebit
     from contributions.messaging import outbox
-    from contributions.models import AutodebitCharge, Coverage, OutboxMessage, Payment
+    from contributions.models import (
+        AutodebitCharge,
+        Coverage,
+        OutboxMessage,
+        Payment,
+        Reminder,
+    )
     from enrollment.api.clients import create_api_client
     from enrollment.api.signing import signing_secret
     from enrollment.models import ApiClient
@@ -150,6 +156,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             states = dict(
                 AutodebitCharge.objects.values_list("state").annotate(n=_count()).order_by()
             )
+            # the receipts (queued with the payments) are sent before the baseline starts
+            t1 = time.perf_counter()
+            while Reminder.objects.filter(state="queued").exists():
+                outbox.relay()
+                time.sleep(0.2)
+            t_receipts = time.perf_counter() - t1
+            receipts = Reminder.objects.filter(kind="payment_receipt", state="sent").count()
             # --- baseline: a no-op task per mandate, same broker and workers
             t0 = time.perf_counter()
             results = [noop.delay([i], None) for i in range(args.noop)]
@@ -187,6 +200,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         "states": states,
         "end_to_end_s": round(t_end, 1),
         "charges_per_s": round(paid / t_end),
+        "receipts_sent": receipts,
+        "receipts_after_s": round(t_receipts, 1),
         "noop_tasks": args.noop,
         "noop_s": round(t_noop, 1),
         "noop_tasks_per_s": round(args.noop / t_noop),
@@ -234,7 +249,9 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             f"in the same run (target >= 2). Charge states {r['states']}; the channel debited "
             f"{r['channel_debits']:,} keys, {r['debited_twice']} twice; {r['payments']:,} "
             f"payments, references = the charge keys: {r['payments_match_keys']}; "
-            f"participants not active afterwards: {r['not_active']}."
+            f"participants not active afterwards: {r['not_active']}; receipts sent to the fake "
+            f"gateway {r['receipts_sent']:,} (the last {r['receipts_after_s']} s after the "
+            "charges, before the baseline)."
         ),
     }
 

@@ -254,11 +254,11 @@ def _months_to(cov: Coverage | None, period: date, today: date) -> int:
     return min(MAX_MONTHS, max(1, rules.months_between(first, period) + 1))
 
 
-def _prepare(ids: Sequence[int], today: date, outcomes: Counter[str]) -> list[int]:
+def _prepare(ids: Sequence[int], today: date, outcomes: Counter[str]) -> list[AutodebitCharge]:
     """Fix what each charge asks for, committed before the channel is called (a retry after a
     crash then sends the same request); close the charges with nothing to charge. Returns the
-    ids to charge."""
-    ready: list[int] = []
+    charges to charge."""
+    ready: list[AutodebitCharge] = []
     with transaction.atomic():
         rows = _locked(ids)
         outcomes["skipped"] += len(set(ids)) - len(rows)  # done, cancelled, or held elsewhere
@@ -281,16 +281,61 @@ def _prepare(ids: Sequence[int], today: date, outcomes: Counter[str]) -> list[in
                     charge.state, charge.last_error = State.FAILED, f"{exc.code}: {exc.message}"
                 else:
                     charge.amount, charge.months = due.amount, months
-                    ready.append(charge.pk)
+                    ready.append(charge)
             else:
-                ready.append(charge.pk)  # an earlier try's request, outcome unknown: again
+                ready.append(charge)  # an earlier try's request, outcome unknown: again
             if charge.state not in OPEN_STATES:
                 outcomes[str(charge.state)] += 1
             charge.updated_at = timezone.now()
             changed.append(charge)
-        fields = ["state", "amount", "months", "last_error", "updated_at"]
-        AutodebitCharge.objects.bulk_update(changed, fields)
+        _save(changed)
     return ready
+
+
+_SAVE_SQL = """
+UPDATE {table} AS c
+   SET state = v.state, amount = v.amount, months = v.months, payment_id = v.payment_id,
+       channel_reference = v.channel_reference, last_error = v.last_error,
+       updated_at = v.updated_at
+  FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::smallint[], %s::bigint[], %s::text[],
+              %s::text[], %s::timestamptz[])
+       AS v(id, state, amount, months, payment_id, channel_reference, last_error, updated_at)
+ WHERE c.id = v.id
+"""
+
+
+def _save(rows: list[AutodebitCharge]) -> None:
+    """One UPDATE for many charges' changing columns (Django's bulk_update builds a CASE per
+    row and column in Python: most of a batch's time)."""
+    if not rows:
+        return
+    now = timezone.now()
+    columns: list[list[object]] = [[] for _ in range(8)]
+    for r in rows:
+        values = (r.pk, str(r.state), r.amount, r.months, r.payment_id, r.channel_reference)
+        for column, value in zip(columns, (*values, r.last_error, now), strict=True):
+            column.append(value)
+    with connection.cursor() as cursor:
+        cursor.execute(_SAVE_SQL.format(table=AutodebitCharge._meta.db_table), columns)
+
+
+def _relocked(ready: list[AutodebitCharge], today: date) -> list[AutodebitCharge]:
+    """The prepared charges locked again, as they are now: another worker may have charged
+    (or declined) one since the preparation committed - those are dropped or refreshed."""
+    fresh = {
+        row["id"]: row
+        for row in AutodebitCharge.objects.select_for_update(skip_locked=True)
+        .filter(pk__in=[r.pk for r in ready], state__in=OPEN_STATES, next_attempt_on__lte=today)
+        .values("id", "state", "amount", "months", "attempts")
+    }
+    rows = []
+    for charge in ready:
+        row = fresh.get(charge.pk)
+        if row is not None and row["amount"] is not None:
+            charge.state, charge.amount, charge.months = row["state"], row["amount"], row["months"]
+            charge.attempts = row["attempts"]
+            rows.append(charge)
+    return rows
 
 
 def charge_batch(ids: Sequence[int], *, today: date | None = None) -> Counter[str]:
@@ -304,7 +349,7 @@ def charge_batch(ids: Sequence[int], *, today: date | None = None) -> Counter[st
     if not ready:
         return outcomes
     with transaction.atomic():
-        rows = _locked(ready)
+        rows = _relocked(ready, today)
         outcomes["skipped"] += len(ready) - len(rows)
         # one charge per participant per round (their coverage row is written once); a second
         # one (a rare retry of another month) waits for the next run
@@ -368,8 +413,7 @@ def _post(
             charge.state = State.FAILED
             charge.last_error = f"debited, not applied: {result.code}"[:REASON_MAX]
         outcomes[str(charge.state)] += 1
-    fields = ["state", "payment", "channel_reference", "last_error", "updated_at"]
-    AutodebitCharge.objects.bulk_update(paid, fields)
+    _save(paid)
     payment_receipts_bulk(payments)
 
 

@@ -889,6 +889,19 @@ def _write_batch(
     return batch
 
 
+_COVERAGE_SAVE_SQL = f"""
+UPDATE {Coverage._meta.db_table} AS c
+   SET status = v.status, paid_through = v.paid_through, active_since = v.active_since,
+       lapsed_since = v.lapsed_since, continuous_months = v.continuous_months,
+       reactivations = v.reactivations, balance = v.balance, updated_at = %s
+  FROM unnest(%s::bigint[], %s::text[], %s::date[], %s::date[], %s::date[], %s::integer[],
+              %s::integer[], %s::bigint[])
+       AS v(participant_id, status, paid_through, active_since, lapsed_since,
+            continuous_months, reactivations, balance)
+ WHERE c.participant_id = v.participant_id
+"""  # noqa: S608 - table name from the model
+
+
 def _write_payments(
     planned: list[tuple[Coverage, DueNow, Payment]], *, user: User | None
 ) -> list[Payment]:
@@ -916,26 +929,15 @@ def _write_payments(
     for cov, d, _pay in planned:
         _apply_payment(cov, start=d.first_month, months=d.months, amount=d.amount, today=today)
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.executemany(
-            "UPDATE contributions_coverage SET status = %s, paid_through = %s, active_since = %s,"
-            " lapsed_since = %s, continuous_months = %s, reactivations = %s, balance = %s,"
-            " updated_at = %s WHERE participant_id = %s",
-            [
-                (
-                    c.status,
-                    c.paid_through,
-                    c.active_since,
-                    c.lapsed_since,
-                    c.continuous_months,
-                    c.reactivations,
-                    c.balance,
-                    now,
-                    c.pk,
-                )
-                for c, _d, _p in planned
-            ],
-        )
+    columns: list[list[object]] = [[] for _ in range(8)]
+    for c, _d, _p in planned:
+        values = (c.pk, c.status, c.paid_through, c.active_since, c.lapsed_since)
+        for column, value in zip(
+            columns, (*values, c.continuous_months, c.reactivations, c.balance), strict=True
+        ):
+            column.append(value)
+    with connection.cursor() as cursor:  # one statement for the batch's coverage rows
+        cursor.execute(_COVERAGE_SAVE_SQL, [now, *columns])
     return payments
 
 
