@@ -232,12 +232,31 @@ class ParticipantAdmin(RoleAdmin, admin.ModelAdmin[Participant]):
 
 
 class ApiClientForm(forms.ModelForm[ApiClient]):
+    autodebit_url = forms.URLField(
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        label=_("Autodebit charge API (channels)"),
+        help_text=_("The base URL where the portal charges this channel's autodebit mandates."),
+    )
+
     class Meta:
         model = ApiClient
-        fields = ["name", "scope", "partner", "agent", "payment_channel", "daily_lookup_limit"]
+        fields = [
+            "name",
+            "scope",
+            "partner",
+            "agent",
+            "payment_channel",
+            "autodebit_url",
+            "daily_lookup_limit",
+        ]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        scope = data.get("scope") or self.instance.scope
+        if data.get("autodebit_url") and scope != ApiClient.Scope.CHANNEL:
+            self.add_error("autodebit_url", _("Only a payment channel takes autodebit mandates."))
         if self.instance.pk is None and not self.errors:
             for error in check_api_client(
                 name=data.get("name", ""),
@@ -287,7 +306,10 @@ class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
         )
 
     def get_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> Any:
-        base = ["name", "scope", "partner", "agent", "payment_channel", "daily_lookup_limit"]
+        base = [
+            *("name", "scope", "partner", "agent", "payment_channel"),
+            *("autodebit_url", "daily_lookup_limit"),
+        ]
         if obj is None:
             return base
         return [*base, "token_prefix", "active", "revoked_at", "revoke_reason"]
@@ -303,6 +325,8 @@ class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
             agent=obj.agent,
             payment_channel=obj.payment_channel,
         )
+        if obj.autodebit_url:
+            ApiClient.objects.filter(pk=issued.client.pk).update(autodebit_url=obj.autodebit_url)
         obj.pk = issued.client.pk
         obj.token_prefix = issued.client.token_prefix
         messages.warning(

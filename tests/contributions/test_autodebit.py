@@ -372,3 +372,58 @@ def test_the_next_charge_day_follows_the_first_unpaid_month(settings: Any) -> No
     assert autodebit.next_charge_on(date(2026, 12, 16), None) == date(2027, 1, 12)
     assert autodebit.next_charge_on(date(2026, 12, 13), DEC) == date(2027, 1, 12)  # Dec paid
     assert autodebit.next_charge_on(date(2026, 12, 4), date(2027, 2, 1)) == date(2027, 3, 12)
+
+
+@pytest.mark.django_db
+def test_bulk_posting_follows_the_rules_of_a_single_payment(
+    make_participant: Any, consistent: Any
+) -> None:
+    """services.post_payments_bulk, the writer of autodebit debits: the quote, the date
+    window, a replay and a conflicting reuse of a reference, item by item."""
+    from django.utils import timezone
+
+    from contributions.quotes import quote_payment
+    from contributions.services import BulkPayment, post_payments_bulk
+
+    a, b, c, d = (make_participant(start_month=DEC) for _ in range(4))
+    price = quote_payment(a, Coverage.objects.get(pk=a.pk), months=1, as_of=DAY).amount
+    now = timezone.now()
+
+    def item(p: Any, **kw: Any) -> BulkPayment:
+        values = {"amount": price, "months": 1, "channel": "ewallet", "reference": f"R{p.pk}"}
+        return BulkPayment(participant=p, **{**values, "paid_at": now, **kw})
+
+    first = post_payments_bulk([item(a), item(b, amount=price + 1), item(c, paid_at=now.replace(
+        year=now.year + 1))])  # fmt: skip
+    assert isinstance(first[0], Payment) and first[0].reference == f"R{a.pk}"
+    assert [getattr(r, "code", None) for r in first[1:]] == ["amount_mismatch", "paid_at_future"]
+    assert Payment.objects.count() == 1
+    assert Coverage.objects.get(pk=a.pk).paid_through == DEC
+    assert Coverage.objects.get(pk=b.pk).paid_through is None
+    again = post_payments_bulk([item(a), item(d, reference=f"R{a.pk}")])
+    assert again[0] == first[0]  # a replay: the same payment
+    assert getattr(again[1], "code", None) == "reference_conflict"
+    assert Payment.objects.count() == 1
+    consistent()
+
+
+@pytest.mark.django_db
+def test_a_channel_client_gets_its_autodebit_url_from_the_command(refdata: Any) -> None:
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    out = StringIO()
+    call_command(
+        "create_api_client", "Wallet", "--scope", "channel", "--channel", "ewallet",
+        "--autodebit-url", "https://wallet.example/api", stdout=out, stderr=StringIO(),
+    )  # fmt: skip
+    client = ApiClient.objects.get(name="Wallet")
+    assert client.autodebit_url == "https://wallet.example/api"
+    assert list(autodebit.channels()) == [client]
+    with pytest.raises(CommandError, match="channel client"):
+        call_command(
+            "create_api_client", "Admin app", "--scope", "admin",
+            "--autodebit-url", "https://x.example", stdout=out, stderr=StringIO(),
+        )  # fmt: skip
+    assert not ApiClient.objects.filter(name="Admin app").exists()  # nothing half-written

@@ -26,8 +26,15 @@ class Command(BaseCommand):
             default="",
             help="payment channel (channel scope)",
         )
+        parser.add_argument(
+            "--autodebit-url",
+            default="",
+            help="channel scope: the base URL of its autodebit charge API (docs/api.md)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["autodebit_url"] and options["scope"] != ApiClient.Scope.CHANNEL:
+            raise CommandError("--autodebit-url is for a channel client (--scope channel)")
         partner = agent = None
         if options["partner"]:
             partner = Partner.objects.filter(code=options["partner"]).first()
@@ -47,6 +54,9 @@ class Command(BaseCommand):
             )
         except RegistrationError as exc:
             raise CommandError("; ".join(f"{e.field}: {e.message}" for e in exc.errors)) from exc
+        if options["autodebit_url"]:
+            issued.client.autodebit_url = options["autodebit_url"]
+            issued.client.save(update_fields=["autodebit_url"])
         self.stderr.write(
             f"API client {issued.client.name!r} ({issued.client.scope}) created; "
             "the token is shown once — store it now:"
