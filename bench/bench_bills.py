@@ -82,7 +82,9 @@ def _channels(base: str, n: int) -> list[Any]:
     for i in range(n):
         issued = create_api_client(name=f"bench bank {i}", scope="channel", payment_channel="bank")
         secret = signing_secret(issued.client)
-        out.append(Channel(f"{base}/api/v1", issued.token, secret, prefix=f"BENCH{i:02d}"))
+        channel = Channel(f"{base}/api/v1", issued.token, secret, prefix=f"BENCH{i:02d}")
+        channel.client_id = issued.client.pk  # type: ignore[attr-defined]
+        out.append(channel)
     return out
 
 
@@ -133,8 +135,14 @@ def _bare(base: str, n_clients: int, rows: list[dict[str, Any]]) -> dict[str, An
 def _check(channels: list[Any]) -> dict[str, int]:
     """The channels' own records against the payments table: lost, duplicated, wrong amount."""
     from contributions.models import Payment
+    from contributions.services import payment_reference
 
-    sent = [entry for ch in channels for entry in ch.record]
+    # a payment's reference is the channel's, scoped to its client (services.payment_reference)
+    sent = [
+        {**entry, "reference": payment_reference(ch.client_id, entry["reference"])}
+        for ch in channels
+        for entry in ch.record
+    ]
     applied = {e["reference"]: e for e in sent if e["status"] == 201}
     stored = dict(
         Payment.objects.filter(channel="bank").values_list("reference", "amount").iterator()

@@ -18,15 +18,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from bpjsportal.core import qr
 from enrollment.models import Participant
 from enrollment.pii import mask_name
 
 from . import autodebit, selectors, self_service
-from .bills import BillError, open_bill, where_to_pay
+from .bills import BillError, open_bill
 from .errors import PaymentError
 from .messaging.reminders import opt_in, opt_out
 from .models import AutodebitMandate, Coverage, Payment, ReminderPreference
+from .private_pages import bill_display, private
 from .tasks import send_participant_code
 
 PARTICIPANT = "self_service_participant"
@@ -34,14 +34,6 @@ SEEN = "self_service_seen"
 PENDING = "self_service_pending"  # the code id being typed (0: nothing was sent)
 PENDING_TRIES = "self_service_pending_tries"
 BILL_MONTHS = (1, 3, 6, 12)
-
-
-def _private(response: HttpResponse) -> HttpResponse:
-    # Not "no-referrer": a browser then sends "Origin: null" with the forms' POSTs and the CSRF
-    # check refuses them; the site's "same-origin" policy already keeps the path to this site.
-    response["Cache-Control"] = "no-store"
-    response["X-Robots-Tag"] = "noindex"
-    return response
 
 
 def _end(request: HttpRequest) -> None:
@@ -64,7 +56,7 @@ def current(request: HttpRequest) -> Participant | None:
 
 
 def _login_page(request: HttpRequest, errors: list[str], status: int = 200) -> HttpResponse:
-    return _private(
+    return private(
         render(
             request,
             "contributions/me/login.html",
@@ -79,7 +71,7 @@ def me(request: HttpRequest) -> HttpResponse:
     participant = current(request)
     if participant is None:
         return _login_page(request, [])
-    return _private(render(request, "contributions/me/home.html", _home(participant)))
+    return private(render(request, "contributions/me/home.html", _home(participant)))
 
 
 def _home(participant: Participant) -> dict[str, Any]:
@@ -153,7 +145,7 @@ def me_code(request: HttpRequest) -> HttpResponse:
             errors.append(_("Too many wrong codes. Ask for a new code later."))
             return _login_page(request, errors, status=status)
         errors.append(_("The code is wrong or has expired."))
-    return _private(
+    return private(
         render(
             request,
             "contributions/me/code.html",
@@ -189,19 +181,14 @@ def me_pay(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"name": mask_name(participant.full_name), "where_to_pay": []}
     if months not in BILL_MONTHS:
         context["error"] = _("Choose 1, 3, 6 or 12 months.")
-        return _private(render(request, "contributions/me/bill.html", context, status=400))
+        return private(render(request, "contributions/me/bill.html", context, status=400))
     try:
         bill, _created = open_bill(participant=participant, months=months)
     except (BillError, PaymentError) as exc:
         context["error"] = exc.message
-        return _private(render(request, "contributions/me/bill.html", context, status=400))
-    context.update(
-        bill=bill,
-        code_groups=[bill.code[i : i + 4] for i in range(0, 16, 4)],
-        qr_svg=qr.svg(bill.code),
-        where_to_pay=where_to_pay(),
-    )
-    return _private(render(request, "contributions/me/bill.html", context))
+        return private(render(request, "contributions/me/bill.html", context, status=400))
+    context.update(bill_display(bill))
+    return private(render(request, "contributions/me/bill.html", context))
 
 
 @require_http_methods(["GET"])
@@ -210,7 +197,7 @@ def me_receipt(request: HttpRequest, pk: int) -> HttpResponse:
     payment = Payment.objects.filter(pk=pk, participant=participant).first()
     if payment is None:  # another participant's receipt does not exist for this session
         raise Http404
-    return _private(
+    return private(
         render(
             request,
             "contributions/me/receipt.html",
@@ -257,5 +244,5 @@ def me_autodebit(request: HttpRequest) -> HttpResponse:
             "form_channel": request.POST.get("channel", ""),
             "form_account": request.POST.get("account", "")[:24],
         }
-        return _private(render(request, "contributions/me/home.html", context, status=400))
+        return private(render(request, "contributions/me/home.html", context, status=400))
     return redirect("contributions:me")

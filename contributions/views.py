@@ -19,18 +19,18 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from bpjsportal.core import qr
 from enrollment import permissions
 from enrollment.models import Participant, Partner, StaffProfile
 from enrollment.pii import mask_name
 from enrollment.selectors import staff_profile
 
 from . import panels, selectors
-from .bills import open_bill, where_to_pay
+from .bills import open_bill
 from .errors import ConsentError, ContributionError, PaymentError
 from .forms import CashPaymentForm, SponsorConsentForm
 from .messaging import pay_links, reminders
 from .models import Coverage, Payment, Reminder, ReminderRule, SponsorConsent
+from .private_pages import bill_display, private
 from .rates import MAX_MONTHS, add_months
 from .services import record_payment
 from .sponsorship import grant_sponsor_consent, withdraw_sponsor_consent
@@ -274,10 +274,7 @@ def participant_url(participant: Participant) -> str:
 # --- pay links (public: from a reminder; contributions/messaging/pay_links.py) ----------
 def _pay_page(request: HttpRequest, context: dict[str, object], status: int = 200) -> HttpResponse:
     response = render(request, "contributions/pay.html", context, status=status)
-    response["Cache-Control"] = "no-store"
-    response["X-Robots-Tag"] = "noindex"
-    response["Referrer-Policy"] = "no-referrer"
-    return response
+    return private(response, no_referrer=True)
 
 
 @require_GET
@@ -312,10 +309,7 @@ def pay_link(request: HttpRequest, token: str) -> HttpResponse:
         {
             "name": mask_name(participant.full_name),
             "due": due,
-            "bill": bill,
-            "code_groups": [bill.code[i : i + 4] for i in range(0, 16, 4)] if bill else [],
-            "qr_svg": qr.svg(bill.code) if bill else "",
-            "where_to_pay": where_to_pay(),
+            **bill_display(bill),
             "status": cov.status if cov else "",
         },
     )
