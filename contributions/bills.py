@@ -184,7 +184,10 @@ def notify_payment(
     for a paid_at outside the window (400): nothing is written."""
     with transaction.atomic():
         bill = (
-            Bill.objects.select_for_update().select_related("participant").filter(code=code).first()
+            Bill.objects.select_for_update(of=("self",))
+            .select_related("participant__occupation")
+            .filter(code=code)
+            .first()
             if is_valid_code(code)
             else None
         )

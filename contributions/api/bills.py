@@ -37,6 +37,7 @@ from ..bills import (
 )
 from ..errors import PaymentConflict, PaymentError, ReversalError
 from ..models import Bill, BillNotification, BillReversal, Coverage
+from ..rates import add_months
 from ..suspense import SuspenseError
 from .serializers import (
     BillInquirySerializer,
@@ -194,11 +195,12 @@ def notified_body(done: Notified) -> dict[str, Any]:
     body: dict[str, Any] = {"status": n.outcome, "code": n.bill.code, "reference": n.reference}
     if done.applied:
         assert n.payment is not None
-        cov = Coverage.objects.filter(pk=n.participant_id).first()
+        # paid through the payment's last month: what the first answer said, word for word in a
+        # replay (read off the payment; no second look at the coverage row)
         body.update(
             amount=n.payment.amount,
             payment=n.payment_id,
-            paid_through=cov.paid_through if cov else None,
+            paid_through=add_months(n.payment.period_start, n.payment.months - 1),
         )
     else:
         assert n.suspense is not None
