@@ -74,7 +74,9 @@ def autodebit_panel(request: HttpRequest, pk: int) -> HttpResponse:
             client=autodebit.channel_by_id(request.POST.get("channel", "")),
             account=request.POST.get("account", ""),
             by=by,
-            agent=profile,
+            # the agent who follows the participant up is told of failed charges; an
+            # administrator setting it up leaves that to the registering agent
+            agent=None if national else profile,
         )
     except autodebit.AutodebitError as exc:
         messages.error(request, str(exc.message))
