@@ -824,16 +824,11 @@ def _plan_batch(
             errors.append(RowError(n, key, exc.code, str(exc.message)))
             continue
         cov = covs[p.pk]
-        first = rules.first_month_to_pay(
-            paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
-        )
-        ck = (p.declared_income, p.jht, p.occupation.sector, first, months, cov.paid_through)
         try:
-            due = cache.get(ck) or quote_payment(p, cov, months=months, as_of=as_of)
+            due = _quote_cached(cache, p, cov, months=months, as_of=as_of)
         except PaymentError as exc:
             errors.append(RowError(n, key, exc.code, str(exc.message)))
             continue
-        cache[ck] = due
         planned.append((p, cov, due))
     if errors:
         raise BatchError(
@@ -842,6 +837,26 @@ def _plan_batch(
             rows=sorted(errors, key=lambda e: e.row),
         )
     return planned
+
+
+def _quote_cached(
+    cache: dict[tuple[Any, ...], DueNow],
+    p: Participant,
+    cov: Coverage,
+    *,
+    months: int,
+    as_of: date,
+) -> DueNow:
+    """quote_payment, remembered for the participants of one batch who pay alike (the same
+    income, programmes, sector, months, day and coverage months): most of a batch."""
+    key = (
+        *(p.declared_income, p.jht, p.occupation.sector, months, as_of),
+        *(cov.paid_through, cov.start_month),
+    )
+    due = cache.get(key)
+    if due is None:
+        due = cache[key] = quote_payment(p, cov, months=months, as_of=as_of)
+    return due
 
 
 def _write_batch(
@@ -994,15 +1009,7 @@ def post_payments_bulk(items: Sequence[BulkPayment]) -> list[Payment | PaymentEr
         try:
             paid_at = check_paid_at(item.paid_at, registered=p.created_at)
             as_of = timezone.localdate(paid_at)
-            first = rules.first_month_to_pay(
-                paid_through=cov.paid_through, start_month=cov.start_month, as_of=as_of
-            )
-            key = (
-                *(p.declared_income, p.jht, p.occupation.sector, item.months, as_of),
-                *(first, cov.paid_through, cov.start_month),
-            )
-            due = cache.get(key) or quote_payment(p, cov, months=item.months, as_of=as_of)
-            cache[key] = due
+            due = _quote_cached(cache, p, cov, months=item.months, as_of=as_of)
             if due.amount != item.amount:
                 raise PaymentError(
                     "amount_mismatch",

@@ -141,3 +141,36 @@ def reminded(make_participant: Any, settings: Any) -> Any:
         return make_participant(**overrides)
 
     return _make
+
+
+# --- autodebit ---------------------------------------------------------------------------------
+@pytest.fixture
+def wallet() -> Any:
+    """An e-wallet channel client whose autodebit charge API is the fake channel (in a thread):
+    (client, server, token)."""
+    from contributions.fake_channel import Channel, FakeChannelServer
+    from enrollment.api.clients import create_api_client
+    from enrollment.api.signing import signing_secret
+    from enrollment.models import ApiClient
+
+    issued = create_api_client(name="Dompet Demo", scope="channel", payment_channel="ewallet")
+    server = FakeChannelServer(
+        Channel("http://127.0.0.1:9/unused", issued.token, signing_secret(issued.client))
+    )
+    server.start_in_thread()
+    ApiClient.objects.filter(pk=issued.client.pk).update(autodebit_url=server.url)
+    issued.client.refresh_from_db()
+    yield issued.client, server, issued.token
+    server.shutdown()
+    server.server_close()
+
+
+def held_elsewhere(queryset: Any) -> set[int]:
+    """The ids of `queryset`'s rows another session holds locked (a worker in the middle of
+    its work on them): all of them minus those SKIP LOCKED can take."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        every = set(queryset.values_list("pk", flat=True))
+        free = set(queryset.select_for_update(skip_locked=True).values_list("pk", flat=True))
+    return every - free

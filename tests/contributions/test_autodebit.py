@@ -8,7 +8,6 @@ WIB (three days before the due day, the 15th)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
@@ -17,7 +16,6 @@ from django.urls import reverse
 
 from contributions import autodebit
 from contributions.autodebit_client import ChannelUnavailable
-from contributions.fake_channel import Channel, FakeChannelServer
 from contributions.models import (
     AutodebitCharge,
     AutodebitMandate,
@@ -33,21 +31,6 @@ from enrollment.models import ApiClient
 pytestmark = pytest.mark.clock("2026-12-12T03:00:00Z")
 DEC = date(2026, 12, 1)
 DAY = date(2026, 12, 12)
-
-
-@pytest.fixture
-def wallet() -> Iterator[tuple[ApiClient, FakeChannelServer, str]]:
-    """An e-wallet channel client with the fake channel as its charge API."""
-    issued = create_api_client(name="Dompet Demo", scope="channel", payment_channel="ewallet")
-    server = FakeChannelServer(
-        Channel("http://127.0.0.1:9/unused", issued.token, signing_secret(issued.client))
-    )
-    server.start_in_thread()
-    ApiClient.objects.filter(pk=issued.client.pk).update(autodebit_url=server.url)
-    issued.client.refresh_from_db()
-    yield issued.client, server, issued.token
-    server.shutdown()
-    server.server_close()
 
 
 @pytest.fixture

@@ -10,22 +10,17 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
 import pytest
-from django.db import transaction
 
 from contributions import autodebit
-from contributions.fake_channel import Channel, FakeChannelServer
 from contributions.messaging import outbox
 from contributions.models import AutodebitCharge, Coverage, Payment
 from contributions.tasks import plan_autodebit
-from enrollment.api.clients import create_api_client
-from enrollment.api.signing import signing_secret
-from enrollment.models import ApiClient
 from tests.conftest import start_worker
+from tests.contributions.conftest import held_elsewhere
 from tests.contributions.test_notifications import _children
 from tests.contributions.test_reminders_worker import stop, wait_for
 
@@ -36,32 +31,6 @@ pytestmark = [
 ]
 DAY = date(2026, 12, 12)
 MANDATES = 6
-
-
-@pytest.fixture
-def wallet() -> Iterator[tuple[ApiClient, FakeChannelServer]]:
-    issued = create_api_client(name="Dompet Demo", scope="channel", payment_channel="ewallet")
-    server = FakeChannelServer(
-        Channel("http://127.0.0.1:9/unused", issued.token, signing_secret(issued.client))
-    )
-    server.start_in_thread()
-    ApiClient.objects.filter(pk=issued.client.pk).update(autodebit_url=server.url)
-    issued.client.refresh_from_db()
-    yield issued.client, server
-    server.shutdown()
-    server.server_close()
-
-
-def _locked_charges() -> set[int]:
-    """Charges a worker holds locked (in the middle of its exchange with the channel)."""
-    with transaction.atomic():
-        open_ = set(AutodebitCharge.objects.filter(state="pending").values_list("pk", flat=True))
-        free = set(
-            AutodebitCharge.objects.select_for_update(skip_locked=True)
-            .filter(state="pending")
-            .values_list("pk", flat=True)
-        )
-    return open_ - free
 
 
 def _relay_until(condition: Any, timeout: float = 90) -> None:
@@ -77,7 +46,7 @@ def _relay_until(condition: Any, timeout: float = 90) -> None:
 def test_a_killed_worker_and_a_duplicated_beat_charge_each_mandate_once(
     tx_refdata: Any, make_participant: Any, wallet: Any, settings: Any
 ) -> None:
-    client, server = wallet
+    client, server, _token = wallet
     settings.NOTIFY_ON_REGISTRATION = settings.NOTIFY_ON_PAYMENT = False
     for n in range(MANDATES):
         person = make_participant(start_month=date(2026, 12, 1), phone=f"+6281377700{n:03d}")
@@ -99,7 +68,7 @@ def test_a_killed_worker_and_a_duplicated_beat_charge_each_mandate_once(
 
         def mid_charge() -> bool:
             held.clear()
-            held.update(_locked_charges())
+            held.update(held_elsewhere(AutodebitCharge.objects.filter(state="pending")))
             return bool(held) and len(server.channel.charge_requests) >= 1
 
         _relay_until(mid_charge, timeout=60)

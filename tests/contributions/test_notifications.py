@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import transaction
 from django.utils import timezone
 
 from contributions.messaging import outbox, reminders
 from contributions.models import OutboxMessage, Reminder, ReminderRule
 from tests.conftest import nik_for, start_worker
+from tests.contributions.conftest import held_elsewhere
 from tests.contributions.test_reminders_worker import stop, wait_for
 
 
@@ -100,18 +100,6 @@ def test_a_receipted_payment_gets_no_thank_you_the_next_day(notified: Any, pay: 
     assert reminders.plan_reminders(day=tomorrow).created["payment_receipt"] == 0
 
 
-def _in_flight() -> set[int]:
-    """Queued reminders whose row a worker holds locked (mid-send)."""
-    with transaction.atomic():
-        queued = set(Reminder.objects.filter(state="queued").values_list("pk", flat=True))
-        free = set(
-            Reminder.objects.select_for_update(skip_locked=True)
-            .filter(state="queued")
-            .values_list("pk", flat=True)
-        )
-    return queued - free
-
-
 def _children(pid: int) -> list[int]:
     path = Path(f"/proc/{pid}/task/{pid}/children")
     return [int(c) for c in path.read_text().split()] if path.exists() else []
@@ -150,7 +138,7 @@ def test_worker_process_killed_mid_send_is_requeued_and_sends_each_message_once(
         def mid_send() -> bool:
             # read once per poll: a second read can fall between two sends and find none
             held.clear()
-            held.update(_in_flight())
+            held.update(held_elsewhere(Reminder.objects.filter(state="queued")))
             return len(gateway.state.messages) >= 1 and bool(held)
 
         wait_for(mid_send, timeout=60)

@@ -174,6 +174,7 @@ def test_a_participant_turns_autodebit_on_and_the_channel_pays_before_the_due_da
     monkeypatch: pytest.MonkeyPatch,
     live_server: Any,
     page: Any,
+    wallet: Any,
 ) -> None:
     """The autodebit loop on a 360-px phone: log in with the SMS code -> turn autodebit on
     with the e-wallet -> the day's planning charges it through the fake channel's charge API
@@ -182,18 +183,12 @@ def test_a_participant_turns_autodebit_on_and_the_channel_pays_before_the_due_da
 
     from contributions import autodebit
     from contributions.models import AutodebitCharge
-    from enrollment.models import ApiClient
     from tests.conftest import start_worker
 
     settings.NOTIFY_ON_PAYMENT = True
     monkeypatch.setenv("REMINDER_SEND_FROM_HOUR", "0")
     monkeypatch.setenv("REMINDER_SEND_UNTIL_HOUR", "24")
-    issued = create_api_client(name="Dompet Demo", scope="channel", payment_channel="ewallet")
-    server = FakeChannelServer(
-        Channel(f"{live_server.url}/api/v1", issued.token, signing_secret(issued.client))
-    )
-    server.start_in_thread()
-    ApiClient.objects.filter(pk=issued.client.pk).update(autodebit_url=server.url)
+    wallet_client, server, _token = wallet
     person = make_participant(
         start_month=date(2026, 12, 1), full_name="Ketut Arsana", phone="+6281399990003",
         consent_reminders=True,
@@ -213,7 +208,7 @@ def test_a_participant_turns_autodebit_on_and_the_channel_pays_before_the_due_da
         page.fill("#me-code-input", code.group(1))
         page.click("[data-testid=me-login-submit]")
         page.wait_for_selector("[data-testid=autodebit-off]")
-        page.select_option("[data-testid=autodebit-channel]", str(issued.client.pk))
+        page.select_option("[data-testid=autodebit-channel]", str(wallet_client.pk))
         page.fill("[data-testid=autodebit-account]", "0813 9999 0003")
         page.click("[data-testid=me-autodebit-on]")
         page.wait_for_selector("[data-testid=autodebit-on]")
@@ -233,8 +228,6 @@ def test_a_participant_turns_autodebit_on_and_the_channel_pays_before_the_due_da
     finally:
         worker.terminate()
         worker.wait(timeout=20)
-        server.shutdown()
-        server.server_close()
     assert list(server.channel.debits) == [receipt_ref]
     page.reload()
     assert page.get_attribute("[data-testid=autodebit-last]", "data-state") == "paid"
