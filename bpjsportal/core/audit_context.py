@@ -111,7 +111,15 @@ def command_context(argv: Sequence[str]) -> contextlib.AbstractContextManager[An
 _pghistory_inject = pghistory.runtime._inject_history_context
 
 
+# Statements that never fire a trigger get no context either (pghistory already skips SELECT):
+# Django's savepoints, three or four pairs in a payment's transaction.
+_NO_TRIGGER_PREFIXES = ("savepoint", "release savepoint", "rollback to savepoint")
+
+
 def _inject_history_context(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
+    text = sql.decode() if isinstance(sql, bytes) else str(sql)
+    if text.lstrip()[:21].lower().startswith(_NO_TRIGGER_PREFIXES):
+        return execute(sql, params, many, context)
     if not many:
         return _pghistory_inject(execute, sql, params, many, context)
     db = context["connection"]

@@ -117,6 +117,29 @@ def test_raw_sql_update_is_recorded_with_and_without_application_context(registe
         assert "without application context" in history_for(p)[0].actor
 
 
+def test_savepoints_carry_no_context_and_writes_inside_them_keep_it(register: Any) -> None:
+    """Savepoints fire no trigger: they go without the context prefix (a payment's transaction
+    has three or four pairs), and a write inside one is still recorded with its context."""
+    from django.test.utils import CaptureQueriesContext
+
+    p = register()
+    with (
+        labelled(command="fix_addresses", os_user="ops"),
+        CaptureQueriesContext(connection) as ctx,
+        transaction.atomic(),  # a savepoint: the test runs in a transaction
+    ):
+        Participant.objects.filter(pk=p.pk).update(address="Jl. Savepoint 1")
+    statements = [q["sql"] for q in ctx.captured_queries]
+    assert any(s.startswith("SAVEPOINT") for s in statements), statements
+    assert not any("set_config" in s and "SAVEPOINT" in s for s in statements)
+    assert any("set_config" in s for s in statements if "UPDATE" in s)
+    last = events(ParticipantEvent, p.pk)[-1]
+    assert (last.address, last.pgh_context) == (
+        "Jl. Savepoint 1",
+        {"command": "fix_addresses", "os_user": "ops"},
+    )
+
+
 def test_queryset_update_records_one_event_per_row(register: Any) -> None:
     a, b = register(), register(nik=nik_for(serial=2), phone="081234567891")
     with labelled(task="bulk.consent", task_id="t-1"):
