@@ -39,12 +39,13 @@ import json
 import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from .local_http import LocalServer, QuietHandler
 
 
 def signature(secret: str, body: bytes, at: int | None = None) -> str:
@@ -214,31 +215,14 @@ def _paid_html(status: int, data: dict[str, Any]) -> str:
     return f'<div class="box {css}" data-testid="channel-paid">{status}: {text}</div>'
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     server: FakeChannelServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        try:
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):  # the caller gave up (or was killed)
-            self.close_connection = True
 
     def _page(self, code: str = "", result: str = "") -> None:
         body = PAGE.format(
             code=html.escape(code), result=result, autodebit=_autodebit_html(self.server.channel)
         ).encode()
         self._send(200, body, "text/html; charset=utf-8")
-
-    def _json(self, status: int, data: Any) -> None:
-        self._send(status, json.dumps(data).encode(), "application/json")
 
     def _form(self) -> dict[str, str]:
         length = int(self.headers.get("Content-Length") or 0)
@@ -329,22 +313,10 @@ class Handler(BaseHTTPRequestHandler):
         self._page(code, _paid_html(status, data))
 
 
-class FakeChannelServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeChannelServer(LocalServer):
     def __init__(self, channel: Channel, port: int = 0) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(port, Handler)
         self.channel = channel
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, daemon=True)
-        thread.start()
-        return thread
 
 
 def main() -> None:

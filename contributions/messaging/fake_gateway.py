@@ -32,11 +32,11 @@ import json
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 
+from ..local_http import LocalServer, QuietHandler
 from . import callback_signature
 
 
@@ -102,22 +102,8 @@ class GatewayState:
             }
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     server: FakeGatewayServer
-    protocol_version = "HTTP/1.1"
-    wbufsize = 1 << 16  # headers and body in one segment (no Nagle / delayed-ACK stall)
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        return
-
-    def _json(self, status: int, data: Any) -> None:
-        body = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def _outbox(self, latest: list[dict[str, Any]]) -> None:
         items = "".join(
@@ -297,10 +283,7 @@ def _valid(data: Any) -> bool:
     )
 
 
-class FakeGatewayServer(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
+class FakeGatewayServer(LocalServer):
     def __init__(
         self,
         port: int = 0,
@@ -311,19 +294,10 @@ class FakeGatewayServer(ThreadingHTTPServer):
         callback_url: str = "",
         callback_secret: str = "dev-callback-secret",  # noqa: S107 - the development default
     ) -> None:
-        super().__init__(("127.0.0.1", port), Handler)
+        super().__init__(port, Handler)
         self.state = GatewayState(key, keep_messages, keep_last)
         self.callback_url = callback_url
         self.callback_secret = callback_secret
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def start_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, daemon=True)
-        thread.start()
-        return thread
 
 
 def main() -> None:
