@@ -197,6 +197,9 @@ def run() -> None:
     portal = "127.0.0.1" if _any_address(host) else host
     # Pay links in reminders point here (web server and Celery workers inherit it).
     os.environ.setdefault("PORTAL_URL", f"http://{portal}:{port}")
+    # The demo charges autodebit mandates on any day of the month (in production only in the
+    # days before the due day): `manage.py plan_autodebit` shows the loop whatever the date.
+    os.environ.setdefault("AUTODEBIT_DAYS_BEFORE", "31")
     procs = [
         start_web_server(host, port),
         subprocess.Popen(
