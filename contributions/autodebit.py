@@ -10,15 +10,16 @@ date so that paying needs nobody to remember (docs/api.md "Autodebit").
   date, every active mandate whose participant has not paid the month gets one AutodebitCharge
   row for (mandate, month) - INSERT ... ON CONFLICT DO NOTHING, so a duplicated beat, a rerun or
   a second planner adds nothing - and every charge due today is handed to workers in batches.
-- **Charging** (`charge_one`): the charge row is locked (SKIP LOCKED: a duplicate task skips a
-  charge another worker holds) for the whole exchange with the channel. The amount (arrears
-  first, then months up to the due month, priced by the one quote service) is fixed and
-  committed *before* the channel is called, so a retry after a crash sends the same request.
-  The channel is called with the charge's idempotency key, one per (mandate, month): a worker
-  killed after the channel debited, or a timeout, is followed by the same request, which the
-  channel answers with the debit it already made. The debit is recorded through record_payment
-  with the key as the payment's reference (UNIQUE(channel, reference): one payment whatever
-  happens). Exactly once per mandate and month: one row, one debit at the channel, one payment.
+- **Charging** (`charge_batch`, a batch of charges per task): the charge rows are locked (SKIP
+  LOCKED: a duplicate task skips a charge another worker holds) for the whole exchange with the
+  channel. The amounts (arrears first, then months up to the due month, priced by the one quote
+  service) are fixed and committed *before* the channel is called, so a retry after a crash
+  sends the same requests. The channel is called once per batch with each charge's idempotency
+  key, one per (mandate, month): a worker killed after the channel debited, or a timeout, is
+  followed by the same request, which the channel answers with the debits it already made. The
+  debits are posted together by services.post_payments_bulk (record_payment's rules) with the
+  key as each payment's reference (UNIQUE(channel, reference): one payment whatever happens).
+  Exactly once per mandate and month: one row, one debit at the channel, one payment.
 - **Declines** (insufficient funds, account closed): tried again after
   AUTODEBIT_RETRY_DAYS * 2^(attempt-1) days, up to AUTODEBIT_MAX_ATTEMPTS tries; then the charge
   fails and the participant (a message like the reminders, consent and opt-out respected) and
@@ -160,12 +161,22 @@ def cancel(mandate: AutodebitMandate, *, by: str, reason: str = "") -> bool:
 
 
 # --- planning ---------------------------------------------------------------------------------
+def _next_due_month(day: date) -> date:
+    """The first month whose due date is `day` or later."""
+    return rules.month_start(day) if day.day <= rules.due_day() else add_months(day, 1)
+
+
+def _window_opens(month: date) -> date:
+    """The first charging day of `month`: AUTODEBIT_DAYS_BEFORE days before its due date."""
+    due = month.replace(day=rules.due_day())
+    return due - timedelta(days=int(settings.AUTODEBIT_DAYS_BEFORE))
+
+
 def period_for(day: date) -> date | None:
     """The month whose due date is within AUTODEBIT_DAYS_BEFORE days of `day` (the due date
     itself included), or None between charging windows."""
-    month = rules.month_start(day) if day.day <= rules.due_day() else add_months(day, 1)
-    due = month.replace(day=rules.due_day())
-    return month if (due - day).days <= int(settings.AUTODEBIT_DAYS_BEFORE) else None
+    month = _next_due_month(day)
+    return month if day >= _window_opens(month) else None
 
 
 def charge_key(mandate_id: int, period: date) -> str:
@@ -444,11 +455,10 @@ def agent_of(charge: AutodebitCharge) -> StaffProfile | None:
 def next_charge_on(today: date, paid_through: date | None) -> date:
     """The day the next charge is asked for: the charging window of the first month not paid
     whose due date is still ahead (today's window if it is open)."""
-    month = rules.month_start(today) if today.day <= rules.due_day() else add_months(today, 1)
+    month = _next_due_month(today)
     if paid_through is not None and paid_through >= month:
         month = add_months(paid_through, 1)
-    due = month.replace(day=rules.due_day())
-    return max(today, due - timedelta(days=int(settings.AUTODEBIT_DAYS_BEFORE)))
+    return max(today, _window_opens(month))
 
 
 def tell_agent(charge_id: int) -> str:

@@ -12,7 +12,7 @@ dispatcher hands it out again after REMINDER_DISPATCH_LEASE if it is still queue
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -55,30 +55,38 @@ def _channel(
     )
 
 
+def _rule(kind: str) -> tuple[bool, ReminderRule | None]:
+    """(switched on, the kind's rule row if there is one): no row means on with the defaults."""
+    rule = ReminderRule.objects.filter(kind=kind).first()
+    return (rule is None or rule.enabled), rule
+
+
+def _queued(participant: Participant, channel: str, now: datetime) -> dict[str, object]:
+    """The fields of a message queued now through the outbox (notify, payment_receipts_bulk)."""
+    recipient = participant.email if channel == "email" else participant.phone
+    return {
+        "planned_for": timezone.localdate(now),
+        "send_after": now,
+        "state": ReminderState.QUEUED,
+        "channel": channel,
+        "recipient": recipient or "",
+        "dispatched_at": now,  # handed to the outbox; the dispatcher's lease is the backstop
+    }
+
+
 def notify(participant: Participant, kind: str, period: date) -> Reminder | None:
     """Create the reminder (once per participant, kind and period) and queue its sending through
     the outbox, in the caller's transaction. None when switched off (a disabled ReminderRule
     row for the kind), without consent, opted out, or already created."""
-    rule = ReminderRule.objects.filter(kind=kind).first()
-    if rule is not None and not rule.enabled:
-        return None
-    channel = _channel(participant, rule)
+    on, rule = _rule(kind)
+    channel = _channel(participant, rule) if on else None
     if channel is None:
         return None
-    now = timezone.now()
-    recipient = participant.email if channel == "email" else participant.phone
     reminder, created = Reminder.objects.get_or_create(
         participant=participant,
         kind=kind,
         period=period,
-        defaults={
-            "planned_for": timezone.localdate(now),
-            "send_after": now,
-            "state": ReminderState.QUEUED,
-            "channel": channel,
-            "recipient": recipient or "",
-            "dispatched_at": now,  # handed to the outbox; the dispatcher's lease is the backstop
-        },
+        defaults=_queued(participant, channel, timezone.now()),
     )
     if not created:
         return None
@@ -116,8 +124,8 @@ def payment_receipts_bulk(payments: list[Payment]) -> int:
     transaction. A receipt already made for a participant and month is not made again."""
     if not settings.NOTIFY_ON_PAYMENT or not payments:
         return 0
-    rule = ReminderRule.objects.filter(kind=ReminderKind.PAYMENT_RECEIPT).first()
-    if rule is not None and not rule.enabled:
+    on, rule = _rule(ReminderKind.PAYMENT_RECEIPT)
+    if not on:
         return 0
     ids = [p.participant_id for p in payments]
     prefs = {r.pk: r for r in ReminderPreference.objects.filter(pk__in=ids)}
@@ -138,12 +146,7 @@ def payment_receipts_bulk(payments: list[Payment]) -> int:
                 participant=participant,
                 kind=ReminderKind.PAYMENT_RECEIPT,
                 period=payment.period_start,
-                planned_for=timezone.localdate(now),
-                send_after=now,
-                state=ReminderState.QUEUED,
-                channel=channel,
-                recipient=(participant.email if channel == "email" else participant.phone) or "",
-                dispatched_at=now,
+                **_queued(participant, channel, now),
             )
         )
     created = Reminder.objects.bulk_create(rows)
