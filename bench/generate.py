@@ -519,7 +519,7 @@ SELECT f.pid::bigint,
        (CASE WHEN f.last_k IS NOT NULL
              THEN (f.first_m + make_interval(months => coalesce(f.react_k, 0)))::date END),
        (CASE WHEN f.first_unpaid <= %(threshold)s::date
-             THEN (f.first_unpaid + make_interval(months => %(grace)s))::date + %(due_day)s END),
+             THEN {LAPSE_DATE} END),
        coalesce(f.last_k + f.l - coalesce(f.react_k, 0), 0)::int,
        (f.react_k IS NOT NULL)::int,
        (CASE WHEN f.last_k IS NULL THEN 0
@@ -626,6 +626,7 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
     from django.utils import timezone
 
     from contributions import coverage as rules
+    from contributions import due_dates, rules_sql
     from contributions.rates import income_levels, quote_contribution
     from enrollment.models import Branch, Occupation, Participant, Partner, Region, StaffProfile
 
@@ -824,13 +825,15 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
             f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [max(n_payments, 1)]
         )
     step(f"{n_payments:,} payments and ledger rows, sponsor batches (COPY pipes)")
+    lapse_sql = rules_sql.lapse_date("f.first_unpaid", "%(grace)s", "%(due_dates)s", "%(due_day)s")
     cov_sql = _bind(
         conn,
-        COVERAGE_SELECT,
+        COVERAGE_SELECT.replace("{LAPSE_DATE}", lapse_sql),
         {
             "this": this_month,
             "threshold": rules.lapse_threshold(today),
             "grace": rules.grace_months(),
+            "due_dates": due_dates.due_dates_param(today),
             "due_day": rules.due_day(),
         },
     )

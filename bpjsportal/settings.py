@@ -376,6 +376,11 @@ BPU_MAX_AGE = env_int("BPU_MAX_AGE", 65)
 # Due day of a month's contribution: "paling lambat tanggal 15 bulan Iuran yang bersangkutan"
 # (PP 44/2015 as reported by Kontan). 1-28 so every month has it.
 BPU_DUE_DAY = env_int("BPU_DUE_DAY", 15)
+# "Apabila tanggal 15 jatuh pada hari libur, maka iuran dibayarkan pada hari kerja berikutnya"
+# (same source): holidays are data (contributions.Holiday, the SKB 3 Menteri of each year);
+# whether Saturday and Sunday are "hari libur" the rule does not say - government offices work
+# Monday-Friday (Perpres 21/2023 Pasal 3), so by default a due day on a weekend moves too.
+BPU_DUE_SKIPS_WEEKENDS = env_bool("BPU_DUE_SKIPS_WEEKENDS", True)
 # Months of arrears before coverage lapses: at most 3 months (Perdir 22/PERDIR.02/072022; BPJS
 # branch statements, media.alkhairaat.id 23 Jul 2025). BPU pays no late fine.
 BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
@@ -400,6 +405,13 @@ NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_K
 # through (enrollment/kpj.py; >= 32 characters). Never change it once numbers are issued.
 DEV_KPJ_KEY = "dev-only-kpj-permutation-key-never-in-production"
 KPJ_KEY = os.environ.get("KPJ_KEY", DEV_KPJ_KEY)
+# Who issues KPJ numbers (enrollment/core_system.py): "local" = the generator above (development:
+# not BPJS numbers, and the participant card says so) or "http" = BPJS's core system at
+# CORE_SYSTEM_URL with the bearer CORE_SYSTEM_TOKEN, CORE_SYSTEM_TIMEOUT seconds per call.
+KPJ_ISSUER = os.environ.get("KPJ_ISSUER", "local")
+CORE_SYSTEM_URL = os.environ.get("CORE_SYSTEM_URL", "")
+CORE_SYSTEM_TOKEN = os.environ.get("CORE_SYSTEM_TOKEN", "")
+CORE_SYSTEM_TIMEOUT = float(os.environ.get("CORE_SYSTEM_TIMEOUT", "10"))
 
 # --- bills (payment codes) and the biller protocol (docs/api.md, "Bills") -------------------
 # BILL_CODE_KEY: the key of the permutation that turns the bill sequence into 16-digit codes

@@ -31,6 +31,7 @@ from .models import (
     AutodebitCharge,
     AutodebitMandate,
     Coverage,
+    Holiday,
     ImportReport,
     IncomeLevel,
     LedgerEntry,
@@ -106,6 +107,19 @@ class RateScheduleAdmin(AddOnlyAdmin):
 class RateDiscountAdmin(AddOnlyAdmin):
     permission_action = "manage_rates"
     list_display = ("name", "sector", "programmes", "percent", "first_month", "last_month")
+
+
+@admin.register(Holiday)
+class HolidayAdmin(RoleAdmin):
+    """The due-date calendar (contributions/due_dates.py): add a decree's days, correct one when a
+    decree is amended. Each change is audited; the cache of every process follows within
+    RATES_CACHE_SECONDS (this one at once)."""
+
+    permission_action = "manage_rates"
+    list_display = ("day", "name", "kind", "updated_at")
+    list_filter = ("kind",)
+    date_hierarchy = "day"
+    search_fields = ("name",)
 
 
 @admin.register(Coverage)
@@ -212,7 +226,7 @@ class PaymentAdmin(ReadOnlyAdmin):
         "paid_at",
         "reversed",
     )
-    list_filter = ("channel", "payer")
+    list_filter = ("channel", "payer", "payer_type")
     search_fields = ("reference", "participant__kpj_number")
     raw_id_fields = ("participant", "collected_by", "sponsor", "batch")
     actions = [reverse_payments]
@@ -244,7 +258,15 @@ class PaymentAdmin(ReadOnlyAdmin):
 class SponsorBatchAdmin(ReadOnlyAdmin):
     """Listed read-only; "add" posts a new batch through post_sponsor_batch."""
 
-    list_display = ("reference", "sponsor", "row_count", "participant_months", "total_amount")
+    list_display = (
+        "reference",
+        "sponsor",
+        "payer_type",
+        "row_count",
+        "participant_months",
+        "total_amount",
+    )
+    list_filter = ("payer_type",)
     search_fields = ("reference",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -268,6 +290,7 @@ class SponsorBatchAdmin(ReadOnlyAdmin):
                     total_amount=data["total_amount"],
                     user=_user(request),
                     admin_approval=True,  # posting it here is an administrator's approval
+                    payer_type=data["payer_type"] or None,
                 )
             except BatchError as exc:
                 form.add_error(None, exc.message)

@@ -33,10 +33,10 @@ class ContributionsConfig(AppConfig):
         from enrollment.management.commands.load_reference_data import reference_data_loading
         from enrollment.management.commands.seed_demo import demo_seeding
 
-        from . import demo, panels, rates, selectors, services, signals, sponsorship
+        from . import demo, due_dates, panels, rates, selectors, services, signals, sponsorship
         from .checks import register as register_checks
         from .messaging import notifications, reminders
-        from .models import IncomeLevel, RateDiscount, RateSchedule
+        from .models import Holiday, IncomeLevel, RateDiscount, RateSchedule
 
         register_checks()
         hooks.register_income_check(rates.check_declared_income)
@@ -53,9 +53,12 @@ class ContributionsConfig(AppConfig):
         api_scopes.register_partner_filter(sponsorship.partner_scope)
         api_scopes.register_participant_decorator(selectors.with_coverage_status)
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
+        reference_data_loading.connect(due_dates.on_reference_data_loading, weak=False)
         reference_data_loading.connect(reminders.on_reference_data_loading, weak=False)
         demo_seeding.connect(demo.on_demo_seeding, weak=False)
         connection_created.connect(allow_test_database_flush, weak=False)
         for model in (RateSchedule, IncomeLevel, RateDiscount):
             post_save.connect(rates.clear_rate_book, sender=model, weak=False)
             post_delete.connect(rates.clear_rate_book, sender=model, weak=False)
+        post_save.connect(due_dates.clear_calendar, sender=Holiday, weak=False)
+        post_delete.connect(due_dates.clear_calendar, sender=Holiday, weak=False)

@@ -6,10 +6,11 @@ date so that paying needs nobody to remember (docs/api.md "Autodebit").
   per participant; cancelled from the page, by an agent or admin, or by the channel's signed
   callback. Cancelling stops every charge not yet made.
 - **Planning** (`plan`, a Celery beat task twice a day): from settings.AUTODEBIT_DAYS_BEFORE
-  days before a month's due date (the due day, coverage.due_day: day 15, PP 44/2015) until that
-  date, every active mandate whose participant has not paid the month gets one AutodebitCharge
-  row for (mandate, month) - INSERT ... ON CONFLICT DO NOTHING, so a duplicated beat, a rerun or
-  a second planner adds nothing - and every charge due today is handed to workers in batches.
+  days before a month's due date (coverage.due_date: day 15, PP 44/2015, or the next working
+  day after a holiday) until that date, every active mandate whose participant has not paid
+  the month gets one AutodebitCharge row for (mandate, month) - INSERT ... ON CONFLICT DO
+  NOTHING, so a duplicated beat, a rerun or a second planner adds nothing - and every charge
+  due today is handed to workers in batches.
 - **Charging** (`charge_batch`, a batch of charges per task): the charge rows are locked (SKIP
   LOCKED: a duplicate task skips a charge another worker holds) for the whole exchange with the
   channel. The amounts (arrears first, then months up to the due month, priced by the one quote
@@ -163,12 +164,15 @@ def cancel(mandate: AutodebitMandate, *, by: str, reason: str = "") -> bool:
 # --- planning ---------------------------------------------------------------------------------
 def _next_due_month(day: date) -> date:
     """The first month whose due date is `day` or later."""
-    return rules.month_start(day) if day.day <= rules.due_day() else add_months(day, 1)
+    month = add_months(rules.month_start(day), -1)  # a late due date may fall in the next month
+    while rules.due_date(month) < day:
+        month = add_months(month, 1)
+    return month
 
 
 def _window_opens(month: date) -> date:
     """The first charging day of `month`: AUTODEBIT_DAYS_BEFORE days before its due date."""
-    due = month.replace(day=rules.due_day())
+    due = rules.due_date(month)
     return due - timedelta(days=int(settings.AUTODEBIT_DAYS_BEFORE))
 
 

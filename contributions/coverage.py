@@ -2,7 +2,8 @@
 
 Sources (also docs/contributions.md):
 - Due day: a BPU month's contribution is paid "paling lambat tanggal 15 bulan Iuran yang
-  bersangkutan" (PP 44/2015 as reported by Kontan) -> settings.BPU_DUE_DAY, default 15.
+  bersangkutan" (PP 44/2015 as reported by Kontan) -> settings.BPU_DUE_DAY, default 15; on a
+  holiday (or weekend) the next working day: the month's *due date*, due_dates.due_date.
 - Grace: arrears may be paid for at most 3 months from the end of cover; after more than 3
   unpaid months the membership is inactive (Perdir 22/PERDIR.02/072022; BPJS branch statements,
   media.alkhairaat.id, 23 Jul 2025) -> settings.BPU_GRACE_MONTHS, default 3.
@@ -11,10 +12,10 @@ Sources (also docs/contributions.md):
 
 Definitions (as of a date D, M = the first day of D's month):
 - next unpaid month N = paid_through + 1 month, or the registration month if never paid;
-- a month is *overdue* once its due day has passed;
+- a month is *overdue* once its due date (due_dates.due_date) has passed;
 - active: N > M (the current month is paid);
 - lapsed: more than `grace` months are overdue, i.e. D is on or after `lapse_date(N)`
-  = the day after the due day of month N + grace;
+  = the day after the due date of month N + grace;
 - grace: otherwise (current month unpaid, due soon or overdue within the grace period).
 A new participant who never paid is in grace from registration and lapses like anyone whose
 first unpaid month is the registration month.
@@ -27,17 +28,15 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from . import due_dates
 from .models import CoverageStatus
 from .rates import add_months
 
 ACTIVE, GRACE, LAPSED = CoverageStatus.ACTIVE, CoverageStatus.GRACE, CoverageStatus.LAPSED
 
 
-def due_day() -> int:
-    value = int(getattr(settings, "BPU_DUE_DAY", 15))
-    if not 1 <= value <= 28:  # every month has the day, so no month-end clamping is needed
-        raise ImproperlyConfigured("BPU_DUE_DAY must be between 1 and 28")
-    return value
+due_day = due_dates.due_day
+due_date = due_dates.due_date
 
 
 def grace_months() -> int:
@@ -61,9 +60,11 @@ def next_unpaid(paid_through: date | None, start_month: date) -> date:
 
 
 def last_overdue_month(as_of: date) -> date:
-    """The latest month whose due day has passed on `as_of`."""
-    current = month_start(as_of)
-    return current if as_of.day > due_day() else add_months(current, -1)
+    """The latest month whose due date has passed on `as_of`."""
+    month = month_start(as_of)
+    while as_of <= due_date(month):  # at most twice: a due date is in its month or just after
+        month = add_months(month, -1)
+    return month
 
 
 def arrears_months(paid_through: date | None, start_month: date, as_of: date) -> int:
@@ -74,7 +75,7 @@ def arrears_months(paid_through: date | None, start_month: date, as_of: date) ->
 
 def lapse_date(first_unpaid: date) -> date:
     """The first day a participant whose first unpaid month is `first_unpaid` counts as lapsed."""
-    return add_months(first_unpaid, grace_months()) + timedelta(days=due_day())
+    return due_date(add_months(first_unpaid, grace_months())) + timedelta(days=1)
 
 
 def lapse_threshold(as_of: date) -> date:

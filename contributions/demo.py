@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from enrollment.models import Participant
+from enrollment.models import Participant, Partner, PayerType
 
 from . import coverage as rules
 from .errors import PaymentError
@@ -38,6 +38,8 @@ def seed_demo_payments() -> dict[str, int]:
     today = timezone.localdate()
     this_month = rules.month_start(today)
     posted = 0
+    partners = {p.code: p for p in Partner.objects.filter(code__in=["SERTAKAN", "PEMKAB-PPU"])}
+    sponsors = {k: partners[c] for k, c in ((2, "SERTAKAN"), (3, "PEMKAB-PPU")) if c in partners}
     demo = Participant.objects.filter(registered_by__isnull=False, payments__isnull=True)
     for participant in demo.select_related("occupation").order_by("id"):
         cov = Coverage.objects.filter(pk=participant.pk).first()
@@ -55,13 +57,20 @@ def seed_demo_payments() -> dict[str, int]:
         else:  # pays this month and some ahead -> active
             months, paid_on = 1 + participant.pk % 3, today
             paid_on = min(paid_on, today)
+        # a few active workers are paid for: by a company (Sertakan) or a regency's APBD
+        sponsor = sponsors.get(participant.pk % 9) if kind >= 2 else None
+        payer_type = sponsor.payer_type if sponsor else PayerType.SELF
         try:
-            due = quote_payment(participant, cov, months=months, as_of=paid_on)
+            due = quote_payment(
+                participant, cov, months=months, as_of=paid_on, payer_type=payer_type
+            )
             _, created = record_payment(
                 participant=participant,
                 amount=due.amount,
                 months=months,
-                payer=Payment.Payer.PARTICIPANT,
+                payer=Payment.Payer.SPONSOR if sponsor else Payment.Payer.PARTICIPANT,
+                payer_type=payer_type,
+                sponsor=sponsor,
                 channel=Payment.Channel.BANK,
                 reference=f"DEMO-{participant.kpj_number}-1",
                 paid_at=_at(paid_on),

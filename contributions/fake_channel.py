@@ -45,7 +45,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from .local_http import LocalServer, QuietHandler
+from bpjsportal.core.local_http import LocalServer, QuietHandler
 
 
 def signature(secret: str, body: bytes, at: int | None = None) -> str:

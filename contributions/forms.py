@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from enrollment.models import Participant, Partner
+from enrollment.models import Participant, Partner, PayerType
 
 from .models import Payment
 from .rates import MAX_MONTHS
@@ -50,6 +50,12 @@ class SponsorBatchForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 10}),
     )
     total_amount = forms.IntegerField(label=_("Total paid (Rp), optional"), required=False)
+    payer_type = forms.ChoiceField(
+        label=_("Whose money"),
+        choices=[("", _("The sponsor's payer type")), *PayerType.choices],
+        required=False,
+        help_text=_("Budget-paid batches (APBD, APBN, village fund) pay the undiscounted rate."),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -21,13 +21,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from enrollment import pii
-from enrollment.models import Participant
+from enrollment.models import Participant, PayerType
 
 from .errors import ImportFileError, PaymentConflict, PaymentError
 from .models import ImportReport, Payment
 from .services import record_payment
 
 HEADER = ("reference", "kpj", "nik", "amount", "months", "paid_at")
+# An optional last column: whose money each row is (enrollment.PayerType; blank = self).
+OPTIONAL = ("payer_type",)
 CHUNK = 1000
 MAX_PROBLEMS = 200
 
@@ -49,9 +51,11 @@ class Tally:
             )
 
 
-def check_file(raw: IO[bytes], header: tuple[str, ...] = HEADER) -> str:
-    """Pass 1: every line UTF-8, the header exactly `header`; returns the SHA-256. Raises
-    ImportFileError (bad_encoding, empty_file, wrong_header)."""
+def check_file(
+    raw: IO[bytes], header: tuple[str, ...] = HEADER, optional: tuple[str, ...] = ()
+) -> str:
+    """Pass 1: every line UTF-8, the header exactly `header` (or `header` + `optional`);
+    returns the SHA-256. Raises ImportFileError (bad_encoding, empty_file, wrong_header)."""
     digest = hashlib.sha256()
     first = b""
     for n, line in enumerate(raw, start=1):
@@ -69,7 +73,7 @@ def check_file(raw: IO[bytes], header: tuple[str, ...] = HEADER) -> str:
     if not first.strip():
         raise ImportFileError("empty_file", _("The file is empty."))
     found = next(csv.reader([first.decode("utf-8").lstrip("\ufeff")]))
-    if tuple(h.strip().lower() for h in found) != header:
+    if tuple(h.strip().lower() for h in found) not in (header, header + optional):
         raise ImportFileError(
             "wrong_header",
             _("The first line must be exactly: %(expected)s (found: %(found)s).")
@@ -96,6 +100,7 @@ class Row:
     amount: str
     months: str
     paid_at: str
+    payer_type: str = ""
 
 
 def csv_lines(raw: IO[bytes], width: int) -> Iterator[tuple[int, list[str]]]:
@@ -114,7 +119,7 @@ def csv_lines(raw: IO[bytes], width: int) -> Iterator[tuple[int, list[str]]]:
 
 
 def _rows(raw: IO[bytes]) -> Iterator[Row]:
-    for line, values in csv_lines(raw, len(HEADER)):
+    for line, values in csv_lines(raw, len(HEADER) + len(OPTIONAL)):
         yield Row(line, *values)
 
 
@@ -160,6 +165,7 @@ def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None)
                 paid_at=paid_at,
                 user=user,
                 notify=False,  # a bank file: the next day's payment_thanks thanks them
+                payer_type=row.payer_type.lower() or PayerType.SELF,
             )
         except PaymentConflict as exc:
             tally.rejected += 1
@@ -188,7 +194,7 @@ def import_payments(
     """
     if channel not in Payment.Channel.values:
         raise ImportFileError("channel_invalid", _("Unknown payment channel."))
-    sha = check_file(raw)
+    sha = check_file(raw, HEADER, OPTIONAL)
     raw.seek(0)
     tally = Tally()
     chunk: list[Row] = []

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from enrollment.models import PayerType
+
 
 class RateSchedule(models.Model):
     """The BPU contribution rates in force from `effective_from` (a change is a new row).
@@ -62,6 +64,15 @@ class RateDiscount(models.Model):
     percent = models.PositiveSmallIntegerField()
     first_month = models.DateField(help_text="first day of the first discounted month")
     last_month = models.DateField(help_text="first day of the last discounted month")
+    # Payer types the discount does not apply to (enrollment.PayerType values, comma-separated):
+    # PP 50/2025 Pasal 3 excludes contributions paid from the APBN or an APBD.
+    excluded_payer_types = models.CharField(
+        max_length=64,
+        blank=True,
+        default="apbn,apbd,village_fund",
+        db_default="apbn,apbd,village_fund",
+        help_text="comma-separated payer types that pay the undiscounted rate",
+    )
     source = models.TextField()
 
     class Meta:
@@ -81,6 +92,41 @@ class RateDiscount(models.Model):
 
     def programme_list(self) -> list[str]:
         return [p.strip() for p in self.programmes.split(",") if p.strip()]
+
+    def excluded_payer_list(self) -> list[str]:
+        return [p.strip() for p in self.excluded_payer_types.split(",") if p.strip()]
+
+
+class Holiday(models.Model):
+    """A day on which contributions cannot fall due: a national holiday or a *cuti bersama* day of
+    the joint ministerial decree (SKB) of its year, or a day an admin adds (a decree amended).
+
+    A month's due day (15) on such a day - or on a Saturday or Sunday, settings.BPU_DUE_SKIPS_
+    WEEKENDS - moves to the next working day ("Apabila tanggal 15 jatuh pada hari libur, maka
+    iuran dibayarkan pada hari kerja berikutnya", PP 44/2015 as reported by Kontan/Kompas);
+    contributions/due_dates.py. Every change is audited (bpjsportal.audit HolidayEvent).
+    """
+
+    class Kind(models.TextChoices):
+        NATIONAL = "national", _("National holiday")
+        COLLECTIVE_LEAVE = "cuti_bersama", _("Collective leave (cuti bersama)")
+        OTHER = "other", _("Other non-working day")
+
+    day = models.DateField(_("day"), unique=True)
+    name = models.CharField(_("name"), max_length=120)
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    source = models.TextField(_("source"), help_text=_("the decree or notice that sets the day"))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["day"]
+        # Plain words: the audit event model's name is built from them at import time
+        # (bpjsportal/audit/models.py), and a translated one would differ by locale.
+        verbose_name = "holiday"
+        verbose_name_plural = "holidays"
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y-%m-%d} {self.name}"
 
 
 class CoverageStatus(models.TextChoices):
@@ -116,6 +162,11 @@ class Coverage(models.Model):
     reactivations = models.PositiveIntegerField(default=0)
     # Sum of the participant's ledger entries, in Rupiah.
     balance = models.BigIntegerField(default=0)
+    # The participant's current payer: the payer type of the latest payment not reversed
+    # (enrollment.PayerType; "self" before any payment). The dashboards split by it.
+    payer_type = models.CharField(
+        max_length=16, choices=PayerType.choices, default=PayerType.SELF, db_default=PayerType.SELF
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -156,6 +207,10 @@ class Payment(models.Model):
     months = models.PositiveSmallIntegerField()
     period_start = models.DateField()
     payer = models.CharField(max_length=12, choices=Payer.choices)
+    # Whose money (enrollment.PayerType): decides the price (budget-paid: no PP 50/2025 discount).
+    payer_type = models.CharField(
+        max_length=16, choices=PayerType.choices, default=PayerType.SELF, db_default=PayerType.SELF
+    )
     channel = models.CharField(max_length=8, choices=Channel.choices)
     reference = models.CharField(max_length=128)
     paid_at = models.DateTimeField()
@@ -204,6 +259,13 @@ class SponsorBatch(models.Model):
     """One sponsor payment split into per-participant payments, posted all or nothing."""
 
     sponsor = models.ForeignKey("enrollment.Partner", on_delete=models.PROTECT)
+    # the sponsor's payer type, unless the batch says otherwise
+    payer_type = models.CharField(
+        max_length=16,
+        choices=PayerType.choices,
+        default=PayerType.SPONSOR,
+        db_default=PayerType.SPONSOR,
+    )
     reference = models.CharField(max_length=64)
     participant_months = models.PositiveIntegerField(help_text="months paid, summed over rows")
     row_count = models.PositiveIntegerField()
@@ -288,7 +350,7 @@ class LedgerEntry(models.Model):
     Monthly dues are not posted as rows (see docs/contributions.md, "Ledger")."""
 
     class Kind(models.TextChoices):
-        DUE = "due", _("Due")
+        DUE = "due", _("Receivable")  # owed by a payer (negative): contributions/corrections.py
         PAYMENT = "payment", _("Payment")
         REVERSAL = "reversal", _("Reversal")
         ADJUSTMENT = "adjustment", _("Adjustment")
@@ -337,6 +399,12 @@ class LedgerEntry(models.Model):
             models.CheckConstraint(
                 condition=Q(kind="reversal") | Q(reverses__isnull=True),
                 name="ledger_only_reversals_reverse",
+            ),
+            # a receivable (kind due: contributions/corrections.py) at most once per payment
+            models.UniqueConstraint(
+                fields=["payment"],
+                condition=Q(kind="due"),
+                name="ledger_one_receivable_per_payment",
             ),
         ]
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.utils import timezone
+
 from enrollment.models import Participant
+from enrollment.services import sector_history
 
 from . import coverage as rules
 from .errors import PaymentError
@@ -28,10 +31,20 @@ class DueNow:
 
 
 def quote_payment(
-    participant: Participant, cov: Coverage | None, *, months: int, as_of: date
+    participant: Participant,
+    cov: Coverage | None,
+    *,
+    months: int,
+    as_of: date,
+    payer_type: str = "self",
+    history: tuple[tuple[date, str], ...] | None = None,
 ) -> DueNow:
-    """The quote a payment of `months` months made on `as_of` must equal: from the first unpaid
-    month, or the current month after a lapse. Raises PaymentError with the QuoteError code."""
+    """The quote a payment of `months` months made on `as_of` by `payer_type` (whose money,
+    enrollment.PayerType) must equal: from the first unpaid month, or the current month after
+    a lapse. Months before an occupation change are priced by the sector of the occupation
+    held then (`history`: enrollment.services.sector_history; read here when None and the
+    months start before this month - later months always have the current occupation).
+    Raises PaymentError with the QuoteError code."""
     paid_through = cov.paid_through if cov else None
     start_month = cov.start_month if cov else rules.month_start(as_of)
     first = rules.first_month_to_pay(
@@ -41,6 +54,12 @@ def quote_payment(
         rules.status_for(paid_through=paid_through, start_month=start_month, as_of=as_of)
         == rules.LAPSED
     )
+    if history is None:
+        history = (
+            sector_history([participant.pk]).get(participant.pk, ())
+            if first < rules.month_start(timezone.localdate())
+            else ()
+        )
     try:
         quote = quote_contribution(
             declared_income=participant.declared_income,
@@ -48,6 +67,8 @@ def quote_payment(
             months=months,
             first_month=first,
             sector=participant.occupation.sector,
+            payer_type=payer_type,
+            sector_history=history,
         )
     except QuoteError as exc:
         raise PaymentError(exc.code, exc.message) from exc

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -129,6 +130,7 @@ class DiscountData:
     percent: int
     first_month: date
     last_month: date
+    excluded_payer_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,7 +173,7 @@ def rate_book() -> RateBook:
         ),
         discounts=tuple(
             DiscountData(d.sector, tuple(d.programme_list()), d.percent, d.first_month,
-                         d.last_month)
+                         d.last_month, tuple(d.excluded_payer_list()))
             for d in RateDiscount.objects.all()
         ),
     )  # fmt: skip
@@ -279,8 +281,16 @@ def quote_contribution(
     months: int,
     first_month: date,
     sector: str = "other",
+    payer_type: str = "self",
+    sector_history: Sequence[tuple[date, str]] = (),
 ) -> Quote:
-    """What `months` consecutive months from `first_month` cost, per programme and in total.
+    """What `months` consecutive months from `first_month` cost, per programme and in total,
+    for a participant of this occupation `sector` whose contribution `payer_type` pays
+    (enrollment.PayerType): a discount applies in its months, to its sector, unless it
+    excludes the payer type (PP 50/2025: budget-paid contributions pay the full rate).
+    `sector_history` ((until_month, sector), ascending: enrollment.OccupationPeriod) gives the
+    sector of the months before each until_month; later months take `sector` (the current
+    occupation's): a month is priced by the occupation held in it.
 
     Raises QuoteError (codes: programmes_invalid, months_out_of_range, income_not_level).
     """
@@ -302,7 +312,9 @@ def quote_contribution(
     discounts = [
         d
         for d in book.discounts
-        if d.first_month <= last and d.last_month >= first and d.sector in ("", sector)
+        if d.first_month <= last
+        and d.last_month >= first
+        and payer_type not in d.excluded_payer_types
     ]
     quote = Quote(declared_income=declared_income, programmes=chosen)
     for i in range(months):
@@ -314,8 +326,9 @@ def quote_contribution(
         }
         if "JHT" in chosen:
             amounts["JHT"] = _half_up(declared_income * schedule.jht_rate_bp, 10_000)
+        held = next((s for until, s in sector_history if month < until), sector)
         for d in discounts:
-            if d.first_month <= month <= d.last_month:
+            if d.first_month <= month <= d.last_month and d.sector in ("", held):
                 for p in d.programmes:
                     if p in amounts:
                         amounts[p] = _half_up(amounts[p] * (100 - d.percent), 100)

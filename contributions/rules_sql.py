@@ -10,6 +10,7 @@ proves the two agree on generated histories:
 - `status_by_calendar(day, grace_from, lapsed_from)` with
   coverage.status_calendar                                    ~ coverage.status_for, day by day
 - `is_lapsed` / `is_behind` / `lapse_date` (the refresh)      ~ coverage.status_for / lapse_date
+- `due_date(month, due_dates)`                                ~ due_dates.due_date
 - `programme_split(...)`                                      ~ rates.quote_contribution
 
 The rules themselves (due day, grace months: PP 44/2015, Perdir 22/PERDIR.02/072022; rates and
@@ -27,8 +28,9 @@ from dataclasses import dataclass
 
 from django.db import models
 
-from enrollment.models import Occupation, Participant
+from enrollment.models import Occupation, OccupationPeriod, Participant
 
+from .due_dates import SQL_FIRST_MONTH
 from .models import Coverage, LedgerEntry, Payment, RateDiscount, RateSchedule
 
 # The status codes of the calendar form (small integers sort and sum cheaply in the rollups).
@@ -52,6 +54,7 @@ class _Tables:
     discount: str = RateDiscount._meta.db_table
     participant: str = Participant._meta.db_table
     occupation: str = Occupation._meta.db_table
+    occupation_period: str = OccupationPeriod._meta.db_table
 
 
 T = _Tables()
@@ -114,10 +117,26 @@ def is_behind(paid_through_sql: str, start_month_sql: str, month_sql: str) -> st
     )
 
 
-def lapse_date(next_unpaid_sql: str, grace_sql: str, due_day_sql: str) -> str:
-    """coverage.lapse_date: the first day a participant with this first unpaid month is lapsed
-    (grace_sql / due_day_sql: coverage.grace_months() / due_day() as bind parameters)."""
-    return f"({next_unpaid_sql} + make_interval(months => {grace_sql}))::date + {due_day_sql}"
+def due_date(month_sql: str, due_dates_sql: str, due_day_sql: str) -> str:
+    """due_dates.due_date of `month_sql` (a first of month), read from `due_dates_sql`: the bind
+    parameter due_dates.due_dates_param(last) - every month's effective due date from
+    SQL_FIRST_MONTH on, so holidays and weekends are decided in one place (Python). A month
+    outside the array falls back to the plain due day `due_day_sql`."""
+    index = (
+        f"((extract(year from {month_sql})::int - {SQL_FIRST_MONTH.year}) * 12"
+        f" + extract(month from {month_sql})::int - {SQL_FIRST_MONTH.month} + 1)"
+    )
+    return (
+        f"COALESCE(({due_dates_sql}::date[])[{index}], ({month_sql} + ({due_day_sql} - 1))::date)"
+    )
+
+
+def lapse_date(next_unpaid_sql: str, grace_sql: str, due_dates_sql: str, due_day_sql: str) -> str:
+    """coverage.lapse_date: the first day a participant with this first unpaid month is lapsed,
+    the day after the due date of month N + grace (grace_sql: coverage.grace_months(); the due
+    dates as in `due_date`; all bind parameters)."""
+    month = f"({next_unpaid_sql} + make_interval(months => {grace_sql}))::date"
+    return f"({due_date(month, due_dates_sql, due_day_sql)} + 1)"
 
 
 def _half_up(numerator: str, denominator: int) -> str:
@@ -125,14 +144,41 @@ def _half_up(numerator: str, denominator: int) -> str:
     return f"(2 * {numerator} + {denominator}) / {2 * denominator}"
 
 
+def held_sector(month: str, history_pid: str, sector: str) -> str:
+    """The sector of the occupation held in `month` (rates.quote_contribution's sector_history):
+    that of the earliest OccupationPeriod of participant `history_pid` ending after the month,
+    else `sector` (the current occupation's). `history_pid` NULL: no history, `sector`."""
+    return f"""COALESCE((SELECT o2.sector FROM {T.occupation_period} h
+                   JOIN {T.occupation} o2 ON o2.code = h.occupation_id
+                   WHERE h.participant_id = {history_pid} AND h.until_month > {month}
+                   ORDER BY h.until_month LIMIT 1), {sector})"""  # noqa: S608
+
+
+def has_history(participant_id: str) -> str:
+    """`participant_id` if that participant ever changed occupation (OccupationPeriod), else
+    NULL: the key under which a programme split must read the history."""
+    table = T.occupation_period
+    probe = f"SELECT 1 FROM {table} h WHERE h.participant_id = {participant_id}"  # noqa: S608
+    return f"CASE WHEN EXISTS ({probe}) THEN {participant_id} END"
+
+
 def programme_split(
-    *, period_start: str, months: str, declared_income: str, jht: str, sector: str
+    *,
+    period_start: str,
+    months: str,
+    declared_income: str,
+    jht: str,
+    sector: str,
+    payer_type: str,
+    history_pid: str = "NULL",
 ) -> str:
     """A subquery (one row: jkk, jkm, jht) of what `months` months from `period_start` cost per
-    programme for a participant with this income, JHT choice and occupation sector:
-    rates.quote_contribution's amounts summed over the months - the schedule in force in each
-    month, the discounts of the month for the sector, rounded half up as there. NULLs when
-    months < 1. Use as `CROSS JOIN LATERAL (<this>) sp` or `LEFT JOIN LATERAL (...) ON ...`."""
+    programme for a participant with this income, JHT choice and occupation sector, paid by
+    `payer_type`: rates.quote_contribution's amounts summed over the months - the schedule in
+    force in each month, the discounts of the month for the sector that do not exclude the
+    payer type, rounded half up as there; each month's sector that of the occupation held in it
+    (`held_sector`, `history_pid`: a participant id or NULL). NULLs when months < 1. Use as
+    `CROSS JOIN LATERAL (<this>) sp` or `LEFT JOIN LATERAL (...) ON ...`."""
     s, d = T.schedule, T.discount
 
     def discounted(amount: str, pct: str) -> str:
@@ -163,6 +209,8 @@ def programme_split(
                      string_to_array(replace(rd.programmes, ' ', ''), ',') AS progs
               FROM {d} rd
               WHERE rd.first_month <= mm.month AND rd.last_month >= mm.month
-                AND rd.sector IN ('', {sector})) x
+                AND rd.sector IN ('', {held_sector("mm.month", history_pid, sector)})
+                AND NOT {payer_type} = ANY(
+                    string_to_array(replace(rd.excluded_payer_types, ' ', ''), ','))) x
     ) dc
 """  # noqa: S608

@@ -23,10 +23,11 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from enrollment import pii
-from enrollment.models import Participant, Partner, StaffProfile, nik_q
+from enrollment.models import Participant, Partner, PayerType, StaffProfile, nik_q
+from enrollment.services import sector_history
 
 from . import coverage as rules
-from . import rules_sql, signals
+from . import due_dates, rules_sql, signals
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
 from .models import Coverage, LedgerEntry, Payment, SponsorBatch
@@ -81,8 +82,11 @@ def _set_status(cov: Coverage, today: date) -> None:
     cov.status = new
 
 
-def _apply_payment(cov: Coverage, *, start: date, months: int, amount: int, today: date) -> bool:
-    """Move the coverage row by one payment; True if it reactivates after a lapse (a gap)."""
+def _apply_payment(
+    cov: Coverage, *, start: date, months: int, amount: int, today: date, payer_type: str
+) -> bool:
+    """Move the coverage row by one payment (its payer type becomes the participant's current
+    payer); True if it reactivates after a lapse (a gap)."""
     gap = cov.paid_through is not None and start > add_months(cov.paid_through, 1)
     if cov.paid_through is None or gap:
         cov.active_since = start
@@ -93,6 +97,7 @@ def _apply_payment(cov: Coverage, *, start: date, months: int, amount: int, toda
         cov.reactivations += 1
     cov.paid_through = add_months(start, months - 1)
     cov.balance += amount
+    cov.payer_type = payer_type
     _set_status(cov, today)
     return gap
 
@@ -105,6 +110,7 @@ COVERAGE_FIELDS = [
     "continuous_months",
     "reactivations",
     "balance",
+    "payer_type",
     "updated_at",
 ]
 
@@ -242,6 +248,7 @@ class CheckedPayment:
     reference: str
     paid_at: datetime
     user: User | None
+    payer_type: str
 
 
 def _validate_payment(
@@ -257,11 +264,13 @@ def _validate_payment(
     nik: str | None,
     collected_by: StaffProfile | None,
     user: User | None,
+    payer_type: str = PayerType.SELF,
 ) -> CheckedPayment:
     """The checks of record_payment that need no lock, in the order the errors are answered:
     amount_invalid, amount_not_positive, months_out_of_range, paid_at_invalid, paid_at_too_old
-    (before PAID_AT_MIN_YEAR), channel_invalid, payer_invalid, reference_invalid,
-    participant_unknown. Raises PaymentError; reads only (the participant by KPJ or NIK)."""
+    (before PAID_AT_MIN_YEAR), channel_invalid, payer_invalid, payer_type_invalid,
+    reference_invalid, participant_unknown. Raises PaymentError; reads only (the participant
+    by KPJ or NIK)."""
     if not _is_int(amount):
         raise PaymentError("amount_invalid", _("Enter the amount in whole Rupiah."))
     if amount <= 0:
@@ -272,6 +281,7 @@ def _validate_payment(
         raise PaymentError("channel_invalid", _("Unknown payment channel."))
     if payer not in Payment.Payer.values:
         raise PaymentError("payer_invalid", _("Unknown payer."))
+    check_payer_type(payer_type)
     reference = (reference or "").strip()
     if not reference or len(reference) > REFERENCE_MAX:
         raise PaymentError("reference_invalid", _("Enter the channel's payment reference."))
@@ -288,7 +298,19 @@ def _validate_payment(
         reference=reference,
         paid_at=paid_at,
         user=user,
+        payer_type=payer_type,
     )
+
+
+def check_payer_type(payer_type: object) -> str:
+    """A known payer type (enrollment.PayerType) or PaymentError(payer_type_invalid)."""
+    if payer_type not in PayerType.values:
+        raise PaymentError(
+            "payer_type_invalid",
+            _("Unknown payer type; use one of: %(types)s.")
+            % {"types": ", ".join(PayerType.values)},
+        )
+    return str(payer_type)
 
 
 def _replay_of(checked: CheckedPayment) -> Payment | None:
@@ -319,7 +341,13 @@ def _check_due(
     Returns the paid_at and the quote."""
     participant = checked.participant
     paid_at = check_paid_at(checked.paid_at, registered=participant.created_at, backdated=backdated)
-    due = quote_payment(participant, cov, months=checked.months, as_of=timezone.localdate(paid_at))
+    due = quote_payment(
+        participant,
+        cov,
+        months=checked.months,
+        as_of=timezone.localdate(paid_at),
+        payer_type=checked.payer_type,
+    )
     if checked.amount != due.amount:
         raise PaymentError(
             "amount_mismatch",
@@ -356,6 +384,7 @@ def _post_payment(
                 months=checked.months,
                 period_start=due.first_month,
                 payer=checked.payer,
+                payer_type=checked.payer_type,
                 channel=checked.channel,
                 reference=checked.reference,
                 paid_at=paid_at,
@@ -384,6 +413,7 @@ def _post_payment(
         months=checked.months,
         amount=checked.amount,
         today=timezone.localdate(),
+        payer_type=checked.payer_type,
     )
     cov.save(update_fields=COVERAGE_FIELDS)
     if notify:
@@ -407,19 +437,22 @@ def record_payment(
     user: User | None = None,
     notify: bool = True,
     backdated: bool = False,
+    payer_type: str = PayerType.SELF,
 ) -> tuple[Payment, bool]:
     """Post one payment: (payment, True), or (the existing payment, False) for a replay of the
-    same (channel, reference) with the same content. `notify`: queue a receipt message to the
-    participant (the `payment_recorded` signal: contributions/messaging/notifications.py) in the
-    same transaction; bulk paths (file
+    same (channel, reference) with the same content. `payer_type`: whose money
+    (enrollment.PayerType); it decides the price (budget-paid: no PP 50/2025 discount).
+    `notify`: queue a receipt message to the participant (the `payment_recorded` signal:
+    contributions/messaging/notifications.py) in the same transaction; bulk paths (file
     imports, demo data) pass False and leave it to the next day's payment_thanks reminder.
     `backdated`: a history load, see check_paid_at (never from the API or the pages).
 
     Raises PaymentError with code amount_not_positive, months_out_of_range, the paid_at codes
-    of check_paid_at, participant_unknown, channel_invalid, payer_invalid, reference_invalid,
-    amount_mismatch (details["expected"] = the quote) or a quote code; PaymentConflict
-    (reference_conflict). Nothing is written when it raises. A replay is answered before the
-    date window is checked, so a re-imported old file still finds its payments.
+    of check_paid_at, participant_unknown, channel_invalid, payer_invalid, payer_type_invalid,
+    reference_invalid, amount_mismatch (details["expected"] = the quote) or a quote code;
+    PaymentConflict (reference_conflict). Nothing is written when it raises. A replay is
+    answered before the date window is checked, so a re-imported old file still finds its
+    payments.
     """
     checked = _validate_payment(
         amount=amount,
@@ -433,6 +466,7 @@ def record_payment(
         nik=nik,
         collected_by=collected_by,
         user=user,
+        payer_type=payer_type,
     )
     with transaction.atomic():
         cov = _lock_coverage(checked.participant)
@@ -507,9 +541,25 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
     cov.continuous_months = facts.continuous_months
     cov.reactivations = facts.reactivations
     cov.balance = facts.balance
+    cov.payer_type = _current_payer_type(entry.participant_id)
     _set_status(cov, timezone.localdate())
     cov.save(update_fields=COVERAGE_FIELDS)
     return reversal
+
+
+def _current_payer_type(participant_id: int) -> str:
+    """The payer type of the participant's latest payment not reversed (self if none)."""
+    latest = (
+        Payment.objects.filter(
+            participant_id=participant_id,
+            entries__kind=LedgerEntry.Kind.PAYMENT,
+            entries__reversed_by__isnull=True,
+        )
+        .order_by("-paid_at", "-id")
+        .values_list("payer_type", flat=True)
+        .first()
+    )
+    return latest or PayerType.SELF
 
 
 def reverse_payment(*, payment: Payment, reason: str, user: User | None) -> LedgerEntry:
@@ -642,7 +692,7 @@ def _validate_batch(
 
 
 def _check_batch(
-    sponsor: Partner, checked: CheckedBatch, *, within: Q | None
+    sponsor: Partner, checked: CheckedBatch, *, within: Q | None, kind: str
 ) -> tuple[list[tuple[Participant, Coverage, DueNow]], int]:
     """The checks under the batch's reference lock: the paid_at window (check_paid_at), every
     row (_plan_batch: batch_invalid; it locks the rows' coverage), then total_amount against
@@ -651,7 +701,7 @@ def _check_batch(
         check_paid_at(checked.paid_at)
     except PaymentError as exc:
         raise BatchError(exc.code, str(exc.message)) from exc
-    planned = _plan_batch(sponsor, checked.rows, checked.paid_at, within=within)
+    planned = _plan_batch(sponsor, checked.rows, checked.paid_at, within=within, kind=kind)
     total = sum(d.amount for _p, _c, d in planned)
     if checked.total_amount is not None and checked.total_amount != total:
         raise BatchError(
@@ -674,8 +724,13 @@ def post_sponsor_batch(
     total_amount: int | None = None,
     user: User | None = None,
     admin_approval: bool = False,
+    payer_type: str | None = None,
 ) -> tuple[SponsorBatch, bool]:
     """Post one sponsor payment split into per-participant payments, all or nothing.
+
+    `payer_type` (enrollment.PayerType; default the sponsor's own, Partner.payer_type) is whose
+    money the batch is and prices every row: a regency paying from its APBD pays the
+    undiscounted rate in PP 50/2025 months (RateDiscount.excluded_payer_types).
 
     `rows` are (KPJ or NIK, months). Each row's amount is the participant's quote, so a sponsor
     pays exactly what is due; `total_amount`, when given, must equal the sum.
@@ -696,6 +751,10 @@ def post_sponsor_batch(
     checked = _validate_batch(
         reference=reference, rows=rows, paid_at=paid_at, total_amount=total_amount
     )
+    try:
+        kind = check_payer_type(payer_type or sponsor.payer_type)
+    except PaymentError as exc:
+        raise BatchError(exc.code, str(exc.message)) from exc
     with transaction.atomic():
         _lock_batch_reference(sponsor, checked.reference)
         existing = SponsorBatch.objects.filter(sponsor=sponsor, reference=checked.reference).first()
@@ -705,13 +764,14 @@ def post_sponsor_batch(
                 digest=checked.digest,
                 rows=checked.rows,
                 total_amount=checked.total_amount,
+                payer_type=kind,
             )
             return replay, False
         planned, total = _check_batch(
-            sponsor, checked, within=None if admin_approval else payable_by(sponsor)
+            sponsor, checked, within=None if admin_approval else payable_by(sponsor), kind=kind
         )
         batch = _post_batch(
-            sponsor, checked, planned, total, user=user, admin_approval=admin_approval
+            sponsor, checked, planned, total, user=user, admin_approval=admin_approval, kind=kind
         )
     return batch, True
 
@@ -724,6 +784,7 @@ def _post_batch(
     *,
     user: User | None,
     admin_approval: bool,
+    kind: str,
 ) -> SponsorBatch:
     """Write the checked batch inside post_sponsor_batch's transaction: the administrator's
     approval of its rows (admin_approval), then the batch, its payments, ledger entries and
@@ -737,9 +798,7 @@ def _post_batch(
         )
     try:
         with transaction.atomic():
-            return _write_batch(
-                sponsor, checked.reference, checked.paid_at, planned, total, user, checked.digest
-            )
+            return _write_batch(sponsor, checked, planned, total, user, kind)
     except IntegrityError as exc:
         raise BatchError(
             "reference_conflict",
@@ -763,16 +822,18 @@ def _replayed(
     digest: str,
     rows: Sequence[tuple[str, int]],
     total_amount: int | None,
+    payer_type: str,
 ) -> SponsorBatch:
-    """The batch a replay gets back, or reference_conflict if the request differs. Batches
-    posted before the digest was kept are compared by row count and total, as they were."""
+    """The batch a replay gets back, or reference_conflict if the request differs (its rows or
+    its payer type). Batches posted before the digest was kept are compared by row count and
+    total, as they were."""
     if existing.request_digest:
         same = existing.request_digest == digest
     else:
         same = existing.row_count == len(rows) and (
             total_amount is None or existing.total_amount == total_amount
         )
-    if not same:
+    if not same or existing.payer_type != payer_type:
         raise BatchError(
             "reference_conflict",
             str(_("Batch reference %(ref)s was already posted with other content."))
@@ -782,7 +843,12 @@ def _replayed(
 
 
 def _plan_batch(
-    sponsor: Partner, rows: Sequence[tuple[str, int]], paid_at: datetime, *, within: Q | None
+    sponsor: Partner,
+    rows: Sequence[tuple[str, int]],
+    paid_at: datetime,
+    *,
+    within: Q | None,
+    kind: str,
 ) -> list[tuple[Participant, Coverage, DueNow]]:
     """Each row's participant (locked), coverage and quote; BatchError(batch_invalid) listing
     every bad row. Reads and locks only: nothing is written."""
@@ -814,6 +880,7 @@ def _plan_batch(
         seen[p.pk] = n
         resolved.append((n, key, p, months))
     covs = _lock_coverages([p for _n, _k, p, _m in resolved])
+    histories = sector_history([p.pk for _n, _k, p, _m in resolved])
     as_of = timezone.localdate(paid_at)
     cache: dict[tuple[Any, ...], DueNow] = {}
     planned: list[tuple[Participant, Coverage, DueNow]] = []
@@ -825,7 +892,10 @@ def _plan_batch(
             continue
         cov = covs[p.pk]
         try:
-            due = _quote_cached(cache, p, cov, months=months, as_of=as_of)
+            due = _quote_cached(
+                cache, p, cov, months=months, as_of=as_of, payer_type=kind,
+                history=histories.get(p.pk, ()),
+            )  # fmt: skip
         except PaymentError as exc:
             errors.append(RowError(n, key, exc.code, str(exc.message)))
             continue
@@ -846,32 +916,39 @@ def _quote_cached(
     *,
     months: int,
     as_of: date,
+    payer_type: str = PayerType.SELF,
+    history: tuple[tuple[date, str], ...] = (),
 ) -> DueNow:
     """quote_payment, remembered for the participants of one batch who pay alike (the same
-    income, programmes, sector, months, day and coverage months): most of a batch."""
+    income, programmes, sector and sector history, months, day, payer type and coverage
+    months): most of a batch."""
     key = (
-        *(p.declared_income, p.jht, p.occupation.sector, months, as_of),
+        *(p.declared_income, p.jht, p.occupation.sector, history, months, as_of, payer_type),
         *(cov.paid_through, cov.start_month),
     )
     due = cache.get(key)
     if due is None:
-        due = cache[key] = quote_payment(p, cov, months=months, as_of=as_of)
+        due = quote_payment(
+            p, cov, months=months, as_of=as_of, payer_type=payer_type, history=history
+        )
+        cache[key] = due
     return due
 
 
 def _write_batch(
     sponsor: Partner,
-    reference: str,
-    paid_at: datetime,
+    checked: CheckedBatch,
     planned: list[tuple[Participant, Coverage, DueNow]],
     total: int,
     user: User | None,
-    digest: str,
+    kind: str,
 ) -> SponsorBatch:
+    reference, paid_at = checked.reference, checked.paid_at
     batch = SponsorBatch.objects.create(
         sponsor=sponsor,
+        payer_type=kind,
         reference=reference,
-        request_digest=digest,
+        request_digest=checked.digest,
         participant_months=sum(d.months for _p, _c, d in planned),
         row_count=len(planned),
         total_amount=total,
@@ -889,6 +966,7 @@ def _write_batch(
                     months=d.months,
                     period_start=d.first_month,
                     payer=Payment.Payer.SPONSOR,
+                    payer_type=kind,
                     channel=Payment.Channel.PARTNER,
                     reference=f"{sponsor.code}/{reference}/{p.kpj_number}",
                     paid_at=paid_at,
@@ -908,11 +986,12 @@ _COVERAGE_SAVE_SQL = f"""
 UPDATE {Coverage._meta.db_table} AS c
    SET status = v.status, paid_through = v.paid_through, active_since = v.active_since,
        lapsed_since = v.lapsed_since, continuous_months = v.continuous_months,
-       reactivations = v.reactivations, balance = v.balance, updated_at = %s
+       reactivations = v.reactivations, balance = v.balance, payer_type = v.payer_type,
+       updated_at = %s
   FROM unnest(%s::bigint[], %s::text[], %s::date[], %s::date[], %s::date[], %s::integer[],
-              %s::integer[], %s::bigint[])
+              %s::integer[], %s::bigint[], %s::text[])
        AS v(participant_id, status, paid_through, active_since, lapsed_since,
-            continuous_months, reactivations, balance)
+            continuous_months, reactivations, balance, payer_type)
  WHERE c.participant_id = v.participant_id
 """  # noqa: S608 - table name from the model
 
@@ -941,15 +1020,21 @@ def _write_payments(
         batch_size=2000,
     )
     today = timezone.localdate()
-    for cov, d, _pay in planned:
-        _apply_payment(cov, start=d.first_month, months=d.months, amount=d.amount, today=today)
+    for cov, d, pay in planned:
+        _apply_payment(
+            cov,
+            start=d.first_month,
+            months=d.months,
+            amount=d.amount,
+            today=today,
+            payer_type=pay.payer_type,
+        )
     now = timezone.now()
-    columns: list[list[object]] = [[] for _ in range(8)]
+    columns: list[list[object]] = [[] for _ in range(9)]
     for c, _d, _p in planned:
         values = (c.pk, c.status, c.paid_through, c.active_since, c.lapsed_since)
-        for column, value in zip(
-            columns, (*values, c.continuous_months, c.reactivations, c.balance), strict=True
-        ):
+        more = (c.continuous_months, c.reactivations, c.balance, c.payer_type)
+        for column, value in zip(columns, (*values, *more), strict=True):
             column.append(value)
     with connection.cursor() as cursor:  # one statement for the batch's coverage rows
         cursor.execute(_COVERAGE_SAVE_SQL, [now, *columns])
@@ -979,6 +1064,7 @@ def post_payments_bulk(items: Sequence[BulkPayment]) -> list[Payment | PaymentEr
     if len({i.participant.pk for i in items}) != len(items):
         raise ValueError("post_payments_bulk takes one payment per participant")
     covs = _lock_coverages([i.participant for i in items])
+    histories = sector_history([i.participant.pk for i in items])
     existing = {
         (p.channel, p.reference): p
         for p in Payment.objects.filter(reference__in=[i.reference for i in items])
@@ -1009,7 +1095,9 @@ def post_payments_bulk(items: Sequence[BulkPayment]) -> list[Payment | PaymentEr
         try:
             paid_at = check_paid_at(item.paid_at, registered=p.created_at)
             as_of = timezone.localdate(paid_at)
-            due = _quote_cached(cache, p, cov, months=item.months, as_of=as_of)
+            due = _quote_cached(
+                cache, p, cov, months=item.months, as_of=as_of, history=histories.get(p.pk, ())
+            )
             if due.amount != item.amount:
                 raise PaymentError(
                     "amount_mismatch",
@@ -1048,10 +1136,11 @@ def post_payments_bulk(items: Sequence[BulkPayment]) -> list[Payment | PaymentEr
 # the next unpaid month is at or below lapse_threshold(as_of), not active when it is at or below
 # the current month; lapsed_since = coverage.lapse_date(next unpaid month).
 _NEXT_UNPAID = rules_sql.next_unpaid("paid_through", "start_month")
+_LAPSE_DATE = rules_sql.lapse_date(_NEXT_UNPAID, "%(grace)s", "%(due_dates)s", "%(due_day)s")
 REFRESH_LAPSED_SQL = f"""
 UPDATE {rules_sql.T.coverage}
 SET status = 'lapsed',
-    lapsed_since = {rules_sql.lapse_date(_NEXT_UNPAID, "%(grace)s", "%(due_day)s")},
+    lapsed_since = {_LAPSE_DATE},
     updated_at = now()
 WHERE status <> 'lapsed' AND {rules_sql.is_lapsed("paid_through", "start_month", "%(threshold)s")}
 """  # noqa: S608
@@ -1066,10 +1155,11 @@ def refresh_coverage_statuses(*, as_of: date | None = None) -> dict[str, int]:
     """Move statuses as dates pass (active -> grace -> lapsed) with two set-based UPDATEs; no
     per-row Python. Payments move them the other way in their own transactions. Idempotent."""
     as_of = as_of or timezone.localdate()
-    params: dict[str, date | int] = {
+    params: dict[str, date | int | list[date]] = {
         "threshold": rules.lapse_threshold(as_of),
         "month": rules.month_start(as_of),
         "grace": rules.grace_months(),
+        "due_dates": due_dates.due_dates_param(as_of),
         "due_day": rules.due_day(),
     }
     with transaction.atomic(), connection.cursor() as cursor:

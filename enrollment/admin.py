@@ -28,7 +28,7 @@ from .models import (
 )
 from .permissions import can
 from .selectors import search_by_nik
-from .services import register_participant
+from .services import note_occupation_change, register_participant
 
 
 class RoleAdmin(admin.ModelAdmin[Any]):
@@ -95,8 +95,8 @@ class StaffProfileAdmin(RoleAdmin, admin.ModelAdmin[StaffProfile]):
 
 @admin.register(Partner)
 class PartnerAdmin(RoleAdmin, admin.ModelAdmin[Partner]):
-    list_display = ("code", "name", "kind", "active")
-    list_filter = ("kind", "active")
+    list_display = ("code", "name", "kind", "payer_type", "active")
+    list_filter = ("kind", "payer_type", "active")
 
 
 class ProvinceFilter(admin.SimpleListFilter):
@@ -224,7 +224,9 @@ class ParticipantAdmin(RoleAdmin, admin.ModelAdmin[Participant]):
 
     def save_model(self, request: HttpRequest, obj: Participant, form: Any, change: bool) -> None:
         if change:
+            previous = form.initial.get("occupation", obj.occupation_id)
             super().save_model(request, obj, form, change)
+            note_occupation_change(obj, str(previous), timezone.localdate())
         # on add, register_participant already saved it inside the form's clean()
 
     def has_delete_permission(self, request: HttpRequest, obj: Participant | None = None) -> bool:

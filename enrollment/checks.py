@@ -89,3 +89,21 @@ def check_kpj_key_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMe
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_kpj_issuer_deploy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """KPJ numbers in production come from BPJS's core system (enrollment/core_system.py)."""
+    issuer = str(getattr(settings, "KPJ_ISSUER", "local") or "local")
+    if issuer == "http" and not str(getattr(settings, "CORE_SYSTEM_URL", "") or ""):
+        return [Error("KPJ_ISSUER=http needs CORE_SYSTEM_URL.", id="enrollment.E006")]
+    if issuer != "http":
+        return [
+            Warning(
+                "KPJ numbers come from the portal's own generator, not BPJS's core system.",
+                hint="Set KPJ_ISSUER=http, CORE_SYSTEM_URL and CORE_SYSTEM_TOKEN "
+                "(docs/operations.md, 'KPJ numbers').",
+                id="enrollment.W002",
+            )
+        ]
+    return []

@@ -15,7 +15,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from . import hooks
 from .errors import RegistrationError
-from .models import Branch, Occupation, Participant, Partner, Region, StaffProfile
+from .models import Branch, Occupation, Participant, Partner, PayerType, Region, StaffProfile
 from .nik import build_nik
 from .services import register_participant
 
@@ -42,7 +42,10 @@ PARTNERS = [
     ("COMBOFIT", "ComboFit Jamsostek", Partner.Kind.BUNDLE),
     ("GNLINGKARAN", "GN Lingkaran", Partner.Kind.SPONSOR),
     ("SERTAKAN", "Fita Sertakan", Partner.Kind.SPONSOR),
+    # a regency paying for vulnerable workers from its APBD: budget-paid, no PP 50/2025 discount
+    ("PEMKAB-PPU", "Pemkab Penajam Paser Utara", Partner.Kind.SPONSOR),
 ]
+PAYER_TYPES = {"COMBOFIT": PayerType.PARTNER, "PEMKAB-PPU": PayerType.APBD}
 FIRST = [
     "Budi",
     "Siti",
@@ -114,7 +117,14 @@ def seed_demo(participants_per_agent: int = 40, seed: int = 2024) -> dict[str, i
             defaults={"key": DEMO_TOTP_KEY, "confirmed": True},
         )
     for code, name, kind in PARTNERS:
-        Partner.objects.get_or_create(code=code, defaults={"name": name, "kind": kind})
+        Partner.objects.get_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "kind": kind,
+                "payer_type": PAYER_TYPES.get(code, PayerType.SPONSOR),
+            },
+        )
 
     created: int = 0
     occupations = list(Occupation.objects.all())

@@ -163,8 +163,32 @@ class StaffProfile(models.Model):
         return f"{self.user.get_username()} ({self.get_role_display()})"
 
 
+class PayerType(models.TextChoices):
+    """Whose money pays a contribution. The price depends on it: PP 50/2025 (Pasal 3; CNBC
+    Indonesia 4 Feb 2026) excludes BPU participants whose contributions are paid from the state
+    or a regional budget (APBN/APBD) from its discount; a village fund (Dana Desa) is allocated
+    from the APBN (UU 6/2014 Pasal 72), so it counts as budget-paid too
+    (contributions.RateDiscount.excluded_payer_types, data)."""
+
+    SELF = "self", _("The participant")
+    SPONSOR = "sponsor", _("A company (e.g. Sertakan)")
+    PARTNER = "partner", _("A partner bundle")
+    APBD = "apbd", _("Regional government budget (APBD)")
+    APBN = "apbn", _("Central government budget (APBN)")
+    VILLAGE_FUND = "village_fund", _("Village fund (Dana Desa)")
+
+
+# The dashboards' three groups of payer types.
+PAYER_GROUPS: dict[str, tuple[str, ...]] = {
+    "self": (PayerType.SELF,),
+    "sponsored": (PayerType.SPONSOR, PayerType.PARTNER),
+    "budget": (PayerType.APBD, PayerType.APBN, PayerType.VILLAGE_FUND),
+}
+
+
 class Partner(models.Model):
-    """A partner or sponsor: a bundle (e.g. ComboFit), a sponsor paying for workers, a channel."""
+    """A partner or sponsor: a bundle (e.g. ComboFit), a sponsor paying for workers, a channel.
+    `payer_type`: whose money its batches are (a regency paying from its APBD is `apbd`)."""
 
     class Kind(models.TextChoices):
         BUNDLE = "bundle", _("Bundle partner")
@@ -174,6 +198,13 @@ class Partner(models.Model):
     code = models.CharField(max_length=32, unique=True)
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=16, choices=Kind.choices)
+    payer_type = models.CharField(
+        _("payer type"),
+        max_length=16,
+        choices=PayerType.choices,
+        default=PayerType.SPONSOR,
+        db_default=PayerType.SPONSOR,
+    )
     active = models.BooleanField(default=True)
 
     class Meta:
@@ -295,6 +326,37 @@ class Participant(models.Model):
     @property
     def programmes(self) -> list[str]:
         return programmes_for(jht=self.jht)
+
+
+class OccupationPeriod(models.Model):
+    """The occupation a participant held before a change: `occupation` for the months before
+    `until_month` (back to the previous row's until_month, or ever); from the latest row's
+    until_month on, the participant's current occupation. Written by
+    services.note_occupation_change when an occupation changes (a second change in the same
+    month keeps the first: a month has one occupation). PP 50/2025 prices a month by the
+    sector of the occupation held in it (contributions: rates.quote_contribution's
+    sector_history, rules_sql.programme_split)."""
+
+    participant = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, related_name="occupation_periods"
+    )
+    until_month = models.DateField()  # first day of the first month of the next occupation
+    occupation = models.ForeignKey(Occupation, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "until_month"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "until_month"], name="occupation_period_participant_month"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(until_month__day=1), name="occupation_period_first_of_month"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant_id}: {self.occupation_id} until {self.until_month:%Y-%m}"
 
 
 class ApiClient(models.Model):

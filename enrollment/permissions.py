@@ -64,7 +64,7 @@ ACTIONS: dict[str, str] = {
     "view_dashboard": "view the progress dashboard and report API",
     "export": "export report tables (CSV, XLSX)",
     "manage_targets": "set the yearly targets",
-    "manage_rates": "manage rate schedules and discounts",
+    "manage_rates": "manage rate schedules, discounts and the holiday calendar",
     "manage_api_clients": "manage API clients (issue, revoke tokens)",
     "manage_users": "manage users and their roles",
     "use_back_office": "use the back office (/admin/)",

@@ -34,6 +34,12 @@ OCCUPATIONS: list[tuple[str, str, str, str, int | None]] = [
     ("nelayan", "Nelayan/Perikanan", "Fisherman/fishery", "other", 11),
     ("sopir", "Sopir/Pengemudi", "Driver", "transport", 81),
     ("kurir", "Kurir", "Courier", "transport", None),
+    # PP 50/2025's transport sector also covers non-app motorbike taxis and logistics workers:
+    # "ojek online (ojol), ojek pangkalan, sopir angkutan, kurir, hingga pekerja logistik"
+    # (BPJS Ketenagakerjaan Purwakarta branch head, kabarbaru.co 30 Jan 2026; Kemnaker: drivers
+    # and couriers "berbasis platform digital maupun yang tidak", xcloud.id / era.id Jan 2026).
+    ("ojek_pangkalan", "Ojek Pangkalan", "Motorbike taxi (non-app)", "transport", 81),
+    ("logistik", "Pekerja/Pengemudi Logistik", "Logistics worker or driver", "transport", None),
     ("peternak", "Peternak", "Livestock farmer", "other", 10),
     ("buruh_harian", "Buruh Harian Lepas", "Casual day labourer", "other", 19),
     ("buruh_tani", "Buruh Tani/Perkebunan", "Farm labourer", "other", 20),

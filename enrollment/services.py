@@ -22,10 +22,18 @@ from django.utils.translation import gettext_lazy as _
 
 from bpjsportal.core.api.errors import FieldError
 
-from . import hooks, pii
+from . import core_system, hooks, pii
 from .errors import DuplicateNik, RegistrationError
-from .kpj import next_kpj_number, next_kpj_numbers
-from .models import NikPrefix, Occupation, Participant, Partner, Region, StaffProfile, nik_q
+from .models import (
+    NikPrefix,
+    Occupation,
+    OccupationPeriod,
+    Participant,
+    Partner,
+    Region,
+    StaffProfile,
+    nik_q,
+)
 from .nik import NikError, parse_nik
 
 NAME_MAX = 100
@@ -274,14 +282,18 @@ def register_participant(
         # An HMAC key rotation is running: rows not yet rehashed carry the old digest, which
         # the unique constraint cannot compare with the new one (docs/operations.md).
         raise _duplicate(nik)
+    numbers = core_system.issuer()
     for _attempt in range(KPJ_ATTEMPTS):
-        participant.kpj_number = next_kpj_number()
+        # the core system's number, or (development) the local generator's (core_system.py)
+        participant.kpj_number = numbers.issue([_holder(participant, nik)])[0]
         try:
             with transaction.atomic():  # savepoint: the unique constraints are the real guard
                 participant.save(force_insert=True)
         except IntegrityError as exc:
-            if _violated(exc) == KPJ_CONSTRAINT:
+            if _violated(exc) == KPJ_CONSTRAINT and numbers.redraws:
                 continue  # a number issued before the permutation (enrollment/kpj.py): redraw
+            if _violated(exc) == KPJ_CONSTRAINT:
+                raise RuntimeError("the core system issued a KPJ number held by another") from exc
             if client_token is not None and "client_token" in str(exc):
                 return Participant.objects.get(client_token=client_token)
             raise _duplicate(nik) from exc
@@ -491,8 +503,10 @@ def _insert_many(participants: list[Participant]) -> dict[bytes, tuple[int, int]
         p.created_at = p.updated_at = now
     inserted: dict[bytes, tuple[int, int]] = {}
     pending = participants
+    numbers = core_system.issuer()
     for _attempt in range(KPJ_ATTEMPTS):
-        for p, kpj in zip(pending, next_kpj_numbers(len(pending)), strict=True):
+        issued = numbers.issue([_holder(p, p.nik) for p in pending])
+        for p, kpj in zip(pending, issued, strict=True):
             p.kpj_number = kpj
         inserted.update(_insert_rows(pending))
         skipped = [p for p in pending if bytes(p.nik_digest) not in inserted]
@@ -507,7 +521,13 @@ def _insert_many(participants: list[Participant]) -> dict[bytes, tuple[int, int]
         pending = [p for p in skipped if bytes(p.nik_digest) not in registered]
         if not pending:
             return inserted
+        if not numbers.redraws:
+            raise RuntimeError("the core system issued KPJ numbers held by others")
     raise RuntimeError("no free KPJ numbers after several draws")
+
+
+def _holder(participant: Participant, nik: str) -> core_system.NewHolder:
+    return core_system.NewHolder(nik, participant.full_name, participant.birth_date)
 
 
 def _insert_rows(participants: list[Participant]) -> dict[bytes, tuple[int, int]]:
@@ -655,7 +675,41 @@ def update_participant(
         changes["address"] = _clean_address(errors, changes["address"])
     if errors:
         raise RegistrationError(errors)
+    previous_occupation = participant.occupation_id
     for field, value in changes.items():
         setattr(participant, field, value)
-    participant.save()
+    with transaction.atomic():
+        participant.save()
+        note_occupation_change(participant, previous_occupation, today)
     return participant
+
+
+def note_occupation_change(participant: Participant, previous: str, today: date) -> None:
+    """Keep the months before this one on the occupation held until now (OccupationPeriod), when
+    the occupation changed; a change earlier this month already did (ON CONFLICT DO NOTHING)."""
+    if previous == participant.occupation_id:
+        return
+    OccupationPeriod.objects.bulk_create(
+        [
+            OccupationPeriod(
+                participant=participant,
+                until_month=today.replace(day=1),
+                occupation_id=previous,
+            )
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def sector_history(participant_ids: list[int]) -> dict[int, tuple[tuple[date, str], ...]]:
+    """Per participant with occupation changes: ((until_month, sector), ...) ascending - the
+    sector of each earlier occupation and the first month it no longer applies."""
+    out: dict[int, list[tuple[date, str]]] = {}
+    rows = (
+        OccupationPeriod.objects.filter(participant_id__in=participant_ids)
+        .order_by("participant_id", "until_month")
+        .values_list("participant_id", "until_month", "occupation__sector")
+    )
+    for pid, until, sector in rows:
+        out.setdefault(pid, []).append((until, sector))
+    return {pid: tuple(v) for pid, v in out.items()}

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from bpjsportal.core import qr
 from bpjsportal.core.api.errors import FieldError
 
-from . import hooks, nik_check, permissions, selectors
+from . import core_system, hooks, nik_check, permissions, selectors
 from .errors import RegistrationError
 from .forms import RegistrationForm
 from .models import Participant, Region, StaffProfile
@@ -186,5 +186,9 @@ def participant_card(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "enrollment/card.html",
-        {"participant": participant, "qr_svg": qr.svg(participant.kpj_number)},
+        {
+            "participant": participant,
+            "qr_svg": qr.svg(participant.kpj_number),
+            "kpj_from_core": core_system.numbers_are_bpjs(),
+        },
     )

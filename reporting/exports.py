@@ -103,6 +103,13 @@ def _dimension(dimension: str) -> Callable[[Filters, Scope], Table]:
     return build
 
 
+def _payers(f: Filters, scope: Scope) -> Table:
+    """The stocks of the breakdown tables (their first seven columns), by payer."""
+    keys = _BREAKDOWN_KEYS[:7]
+    headers = [_("Payer"), *_breakdown_headers()[1:7]]
+    return keys, headers, selectors.payer_split(f)
+
+
 def _league(f: Filters, scope: Scope) -> Table:
     keys = [
         "rank",
@@ -139,6 +146,7 @@ TABLES: dict[str, Callable[[Filters, Scope], Table]] = {
     "partner": _dimension("partner"),
     "sex": _dimension("sex"),
     "age_band": _dimension("age_band"),
+    "payer": _payers,
     "league": _league,
 }
 DASHBOARD_ONLY = set(TABLES) - {"league"}

@@ -9,14 +9,23 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
-from django.db.models import Max, QuerySet, Sum
+from django.db.models import Count, Max, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
+from contributions.models import Coverage
 from contributions.rates import add_months
 from enrollment import permissions
-from enrollment.models import Occupation, Participant, Partner, Region, StaffProfile
+from enrollment.models import (
+    PAYER_GROUPS,
+    Occupation,
+    Participant,
+    Partner,
+    PayerType,
+    Region,
+    StaffProfile,
+)
 
 from . import cache as figures_cache
 from . import projection
@@ -148,13 +157,18 @@ RollupModel = type[ProvinceRollup] | type[DailyRollup] | type[DemographicRollup]
 def _rows(f: Filters, model: RollupModel = ProvinceRollup) -> Any:
     """The rollup rows of the filters. ProvinceRollup (no regency) unless the regency is
     needed: it holds the same figures in ~1/13 of DailyRollup's rows."""
-    qs = model.objects.all()
+    return _filtered(model.objects.all(), f)
+
+
+def _filtered(qs: Any, f: Filters, path: str = "") -> Any:
+    """`qs` cut to the filters' province, occupation and partner (`path`: the way from the
+    queryset's model to the participant's columns, e.g. "participant__")."""
     if f.province:
-        qs = qs.filter(province_id=f.province)
+        qs = qs.filter(**{f"{path}province_id": f.province})
     if f.occupation:
-        qs = qs.filter(occupation_id=f.occupation)
+        qs = qs.filter(**{f"{path}occupation_id": f.occupation})
     if f.partner:
-        qs = qs.filter(partner_id=f.partner)
+        qs = qs.filter(**{f"{path}partner_id": f.partner})
     return qs
 
 
@@ -508,6 +522,59 @@ def page_figures(f: Filters) -> tuple[Progress, dict[str, list[dict[str, Any]]]]
     progress, tables = figures_cache.cached("page", f, compute)
     progress.filters = f.querystring()
     return progress, tables
+
+
+# --- payer types --------------------------------------------------------------------------------
+PAYER_GROUP_LABELS = {
+    "self": _("Self-paid"),
+    "sponsored": _("Sponsored (company, partner)"),
+    "budget": _("Budget-paid (APBD, APBN, village fund)"),
+}
+
+
+def payer_split(f: Filters) -> list[dict[str, Any]]:
+    """Who pays for today's participants: registered, active, grace and lapsed counts by payer
+    group (self-paid, sponsored, budget-paid; enrollment.PAYER_GROUPS) and by payer type, of the
+    participants the filters select. From the current coverage rows (Coverage.payer_type: the
+    payer of the latest payment not reversed), so it is the state now, not as of a past day:
+    the rollups do not keep a payer dimension. Cached like the other figures."""
+    return figures_cache.cached("payers", f, lambda: _payer_split(f))
+
+
+def _payer_split(f: Filters) -> list[dict[str, Any]]:
+    qs = _filtered(Coverage.objects.all(), f, "participant__")
+    counts: dict[str, dict[str, int]] = {}
+    for payer_type, status, n in (
+        qs.values_list("payer_type", "status").annotate(n=Count("pk")).order_by()
+    ):
+        counts.setdefault(payer_type, {})[status] = n
+    labels = dict(PayerType.choices)
+    rows = []
+    for group, types in PAYER_GROUPS.items():
+        members = []
+        for t in types:
+            c = counts.get(t, {})
+            members.append(_payer_row(f"{group}:{t}", str(labels[t]), c, group))
+        total = {s: sum(m[s] for m in members) for s in ("active", "grace", "lapsed")}
+        rows.append(_payer_row(group, str(PAYER_GROUP_LABELS[group]), total, group))
+        rows += members
+    return rows
+
+
+def _payer_row(key: str, label: str, c: dict[str, int], group: str) -> dict[str, Any]:
+    active, grace, lapsed = (int(c.get(s, 0)) for s in ("active", "grace", "lapsed"))
+    registered = active + grace + lapsed
+    return {
+        "key": key,
+        "label": label,
+        "group": group,
+        "is_group": ":" not in key,
+        "registered": registered,
+        "active": active,
+        "grace": grace,
+        "lapsed": lapsed,
+        "active_rate": round(active / registered, 4) if registered else None,
+    }
 
 
 # --- league tables --------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "chart_data": chart_data,  # the template writes it with json_script (escaped)
         "query": query,
         "can_edit_targets": permissions.can(request.user, "manage_targets"),
+        "payers": selectors.payer_split(f),
     }
     return render(request, "reporting/dashboard.html", context)
 

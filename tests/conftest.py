@@ -167,12 +167,16 @@ def _celery_app_as_found() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_book() -> Iterator[None]:
-    """Rate tables are cached per process; a rolled-back test must not leave its rows there."""
+    """Rate tables and the holiday calendar are cached per process; a rolled-back test must not
+    leave its rows there."""
+    from contributions.due_dates import clear_calendar
     from contributions.rates import clear_rate_book
 
     clear_rate_book()
+    clear_calendar()
     yield
     clear_rate_book()
+    clear_calendar()
 
 
 # --- people -----------------------------------------------------------------------------

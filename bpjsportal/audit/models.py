@@ -29,6 +29,7 @@ from django.db import models
 from contributions.models import (
     AutodebitMandate,
     Bill,
+    Holiday,
     IncomeLevel,
     LedgerEntry,
     Payment,
@@ -178,6 +179,11 @@ class AuditedRateDiscount(RateDiscount):
         proxy = True
 
 
+class AuditedHoliday(Holiday):
+    class Meta:
+        proxy = True
+
+
 class AuditedApiClient(ApiClient):
     class Meta:
         proxy = True
@@ -264,6 +270,7 @@ _track(AuditedTargetBreakdown, "TargetBreakdownEvent")
 _track(AuditedRateSchedule, "RateScheduleEvent")
 _track(AuditedIncomeLevel, "IncomeLevelEvent")
 _track(AuditedRateDiscount, "RateDiscountEvent")
+_track(AuditedHoliday, "HolidayEvent")
 _track(AuditedApiClient, "ApiClientEvent")
 _track(AuditedStaffProfile, "StaffProfileEvent")
 _track(AuditedUser, "UserEvent")

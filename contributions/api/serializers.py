@@ -25,6 +25,9 @@ class PaymentInput(StrictSerializer):
     reference = StrictCharField(max_length=128)
     paid_at = serializers.DateTimeField()
     payer = serializers.ChoiceField(choices=Payment.Payer.values, required=False)
+    # whose money (enrollment.PayerType); default the sponsor's for a sponsor client, else self.
+    # Checked by the service: an unknown value is payer_type_invalid.
+    payer_type = StrictCharField(max_length=16, required=False)
 
 
 class PaymentSerializer(serializers.ModelSerializer[Payment]):
@@ -44,6 +47,7 @@ class PaymentSerializer(serializers.ModelSerializer[Payment]):
             "reference",
             "paid_at",
             "payer",
+            "payer_type",
             "reactivation",
             "created_at",
         ]
@@ -60,6 +64,7 @@ class BatchInput(StrictSerializer):
     paid_at = serializers.DateTimeField()
     total_amount = StrictIntegerField(min_value=1, required=False)
     sponsor = StrictCharField(max_length=32, required=False)
+    payer_type = StrictCharField(max_length=16, required=False)  # default: the sponsor's
     rows = BatchRowInput(many=True, allow_empty=False, max_length=10_000)  # type: ignore[call-arg]
 
 
@@ -71,6 +76,7 @@ class BatchSerializer(serializers.ModelSerializer[SponsorBatch]):
         fields = [
             "id",
             "sponsor",
+            "payer_type",
             "reference",
             "row_count",
             "participant_months",
@@ -107,6 +113,7 @@ class QuoteMonthSerializer(serializers.Serializer[Any]):
 
 class QuoteSerializer(serializers.Serializer[Any]):
     declared_income = serializers.IntegerField()
+    payer_type = serializers.CharField()
     programmes = serializers.ListField(child=serializers.CharField())
     months = serializers.IntegerField()
     first_month = serializers.DateField()

@@ -22,7 +22,7 @@ from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participants_for
 from enrollment.api.serializers import ErrorSerializer
 from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
-from enrollment.models import ApiClient, Occupation
+from enrollment.models import ApiClient, Occupation, PayerType
 from enrollment.pii import mask_name
 
 from .. import coverage as rules
@@ -30,7 +30,7 @@ from ..errors import BatchError, PaymentConflict, PaymentError
 from ..models import Coverage, Payment
 from ..quotes import quote_payment
 from ..rates import MAX_MONTHS, PROGRAMMES, QuoteError, quote_contribution
-from ..services import post_sponsor_batch, record_payment
+from ..services import check_payer_type, post_sponsor_batch, record_payment
 from .payment_access import batch_access_for, participant_by_key, payment_access_for
 from .serializers import (
     BatchInput,
@@ -54,6 +54,13 @@ class QuoteApi(ApiView):
             OpenApiParameter("programmes", str, description="JKK,JKM or JKK,JKM,JHT"),
             OpenApiParameter("months", {"type": "integer", "minimum": 1, "maximum": MAX_MONTHS}),
             OpenApiParameter("occupation", str, description="occupation code (sector discounts)"),
+            OpenApiParameter(
+                "payer_type",
+                str,
+                enum=list(PayerType.values),
+                description="whose money pays (default self); budget-paid types (apbd, apbn, "
+                "village_fund) pay the undiscounted rate in PP 50/2025 months",
+            ),
         ],
         responses={200: QuoteSerializer, **ERRORS},
     )
@@ -73,6 +80,11 @@ class QuoteApi(ApiView):
             if occupation is None:
                 raise ApiError("occupation_unknown", _("Unknown occupation."))
             sector = occupation.sector
+        payer_type = request.query_params.get("payer_type", PayerType.SELF)
+        try:
+            check_payer_type(payer_type)
+        except PaymentError as exc:
+            raise ApiError(exc.code, exc.message) from exc
         assert income is not None
         try:
             quote = quote_contribution(
@@ -81,6 +93,7 @@ class QuoteApi(ApiView):
                 months=months,
                 first_month=timezone.localdate(),
                 sector=sector,
+                payer_type=payer_type,
             )
         except QuoteError as exc:
             details: dict[str, Any] = {"nearest": exc.nearest} if exc.nearest else {}
@@ -88,6 +101,7 @@ class QuoteApi(ApiView):
         return Response(
             {
                 "declared_income": quote.declared_income,
+                "payer_type": payer_type,
                 "programmes": quote.programmes,
                 "months": len(quote.months),
                 "first_month": quote.months[0].month.isoformat(),
@@ -191,6 +205,8 @@ class PaymentCreateApi(ApiView):
                 paid_at=data["paid_at"],
                 sponsor=access.sponsor,
                 collected_by=access.collected_by,
+                payer_type=data.get("payer_type")
+                or (access.sponsor.payer_type if access.sponsor else PayerType.SELF),
             )
         except PaymentError as exc:
             if exc.code == "amount_mismatch":  # it answers what a look-up answers: counted
@@ -223,6 +239,7 @@ class BatchCreateApi(ApiView):
                 paid_at=data["paid_at"],
                 total_amount=data.get("total_amount"),
                 admin_approval=access.admin_approval,
+                payer_type=data.get("payer_type"),
             )
         except BatchError as exc:
             code = status.HTTP_409_CONFLICT if exc.code == "reference_conflict" else 400

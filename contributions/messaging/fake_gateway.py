@@ -36,7 +36,8 @@ from typing import Any
 
 import httpx
 
-from ..local_http import LocalServer, QuietHandler
+from bpjsportal.core.local_http import LocalServer, QuietHandler
+
 from . import callback_signature
 
 

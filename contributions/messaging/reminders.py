@@ -1,9 +1,10 @@
 """Payment reminders: rules, the daily plan, dispatch, rendering, delivery, callbacks, opt-out.
 
 Rules (data: ReminderRule, seeded by `seed_reminder_rules`; docs/reminders.md). On day D a rule
-with offset k refers to the due date R = D - k, which must be a due day (BPU_DUE_DAY, default
-15: PP 44/2015 "paling lambat tanggal 15"); its period is R's month M. N is a participant's
-first unpaid month (paid_through + 1 month, or the registration month).
+with offset k refers to the due date R = D - k, which must be its month's effective due date
+(the due day, BPU_DUE_DAY, default 15: PP 44/2015 "paling lambat tanggal 15", or the next
+working day when that is a holiday: coverage.due_date); its period is R's month M. N is a
+participant's first unpaid month (paid_through + 1 month, or the registration month).
 - due_soon / due_today / overdue: M is unpaid (N <= M) and the participant is not lapsed on D;
 - about_to_lapse: N = M - grace: unpaid after R they lapse (grace 3 months, Perdir
   22/PERDIR.02/072022 -> BPU_GRACE_MONTHS), sent before R (k < 0);
@@ -37,6 +38,7 @@ from django.utils.translation import gettext as _
 from enrollment.models import Participant
 
 from .. import coverage as rules
+from .. import due_dates
 from ..models import (
     Coverage,
     Payment,
@@ -141,7 +143,8 @@ class PlanResult:
 
 
 def due_date_of(month: date) -> date:
-    return month.replace(day=rules.due_day())
+    """The month's effective due date (the 15th, or the next working day: due_dates.due_date)."""
+    return rules.due_date(month)
 
 
 def _plan_rule(rule: ReminderRule, day: date) -> int:
@@ -173,9 +176,10 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
         params.update(tz=settings.TIME_ZONE, paid_on=day - timedelta(days=rule.offset_days))
     else:
         ref = day - timedelta(days=rule.offset_days)
-        if ref.day != rules.due_day():
+        due_month = due_dates.month_due_on(ref)  # k days from a due date: holidays move it
+        if due_month is None:
             return 0
-        month = rules.month_start(ref)
+        month = due_month
         params.update(
             month=month,
             lapse_month=add_months(month, -rules.grace_months()),

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from bpjsportal.core.api.base import BaseApiView
 from bpjsportal.core.api.errors import ApiError
 
+from ..core_system import CoreUnavailable
 from ..errors import DuplicateNik, RegistrationError
 from ..models import ApiClient
 from ..nik_check import as_seen_by
@@ -31,6 +32,12 @@ class ApiView(BaseApiView):
 def registration_error(exc: RegistrationError, client: ApiClient) -> ApiError:
     """The API's answer to a refused registration, as `client` may read it (a NIK held outside
     its scope names no KPJ or branch: enrollment/nik_check.py as_seen_by)."""
+    if isinstance(exc, CoreUnavailable):
+        return ApiError(
+            "core_unavailable",
+            exc.errors[0].message,
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
     if isinstance(exc, DuplicateNik):
         errors = as_seen_by(client, exc)
         return ApiError(

@@ -43,6 +43,8 @@ _SPLIT = rules_sql.programme_split(
     declared_income="pp.declared_income",
     jht="pp.jht",
     sector="o.sector",
+    payer_type="py.payer_type",
+    history_pid="pe.participant_id",
 )
 _MONEY_SQL = f"""
 CREATE TEMP TABLE reporting_day_money ON COMMIT DROP AS
@@ -61,7 +63,7 @@ WITH moves AS (
     UNION ALL
     SELECT participant_id, 0, NULL, amount, NULL, 0
     FROM {T.ledger}
-    WHERE kind IN ('adjustment', 'due') AND created_at >= %(start)s AND created_at < %(end)s
+    WHERE kind = 'adjustment' AND created_at >= %(start)s AND created_at < %(end)s
 )
 SELECT m.participant_id, m.collected_by_id, m.payments, m.amount,
        m.sign * COALESCE(sp.jkk, 0) AS jkk, m.sign * COALESCE(sp.jkm, 0) AS jkm,
@@ -71,6 +73,7 @@ FROM moves m
 LEFT JOIN LATERAL (
     SELECT x.jkk, x.jkm, x.jht
     FROM {T.ledger} pe
+    JOIN {T.payment} py ON py.id = pe.payment_id
     JOIN {T.participant} pp ON pp.id = pe.participant_id
     JOIN {T.occupation} o ON o.code = pp.occupation_id
     CROSS JOIN LATERAL ({_SPLIT}) x

@@ -51,7 +51,7 @@ ENTRIES_SQL = f"""
 CREATE TEMP TABLE rb_entry ON COMMIT DROP AS
 SELECT e.participant_id AS pid, (p.paid_at AT TIME ZONE %(tz)s)::date AS d,
        {rules_sql.next_unpaid_after("e")} AS nu,
-       rv.rev_at, e.amount, p.collected_by_id, e.period_start, e.months
+       rv.rev_at, e.amount, p.collected_by_id, e.period_start, e.months, p.payer_type
 FROM {T.ledger} e
 JOIN {T.payment} p ON p.id = e.payment_id
 LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM {T.ledger}

@@ -13,7 +13,7 @@ WITH moves AS (
     {payments}
     UNION ALL
     SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.amount,
-           p.collected_by_id, -1, e.period_start, e.months
+           p.collected_by_id, -1, e.period_start, e.months, p.payer_type
     FROM {ledger} r
     JOIN {ledger} e ON e.id = r.reverses_id
     LEFT JOIN {payment} p ON p.id = e.payment_id
@@ -21,20 +21,22 @@ WITH moves AS (
       AND r.id <= %(mark)s AND r.id > %(low)s{scope_r}
     UNION ALL
     SELECT (created_at AT TIME ZONE %(tz)s)::date, participant_id, 0, amount, NULL, 0, NULL,
-           NULL
+           NULL, NULL
     FROM {ledger}
-    WHERE kind IN ('adjustment', 'due') AND created_at >= %(start_ts)s AND created_at < %(end)s
+    WHERE kind = 'adjustment' AND created_at >= %(start_ts)s AND created_at < %(end)s
       AND id <= %(mark)s AND id > %(low)s{scope}
 )
 SELECT m.day, m.participant_id AS pid, m.collected_by_id, m.payments, m.amount, m.sign,
-       m.period_start, m.months, pp.declared_income, pp.jht, o.sector{group}
+       m.period_start, m.months, m.payer_type, pp.declared_income, pp.jht, o.sector,
+       {history} AS hist_pid{group}
 FROM moves m
 LEFT JOIN {participants} pp ON pp.{pid} = m.participant_id{only_paid}
 LEFT JOIN {occupation} o ON o.code = pp.occupation_id
 """
 
 _MONEY_PAYMENTS = f"""SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.participant_id,
-           1 AS sign, e.amount, p.collected_by_id, 1 AS payments, e.period_start, e.months
+           1 AS sign, e.amount, p.collected_by_id, 1 AS payments, e.period_start, e.months,
+           p.payer_type
     FROM {T.payment} p
     JOIN {T.ledger} e ON e.payment_id = p.id AND e.kind = 'payment'
     WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
@@ -45,7 +47,7 @@ _MONEY_PAYMENTS = f"""SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.par
 # No lower id bound: only the build uses it, and it reads from the first entry (`low` = 0); the
 # refresh, which reads above an old mark, uses _MONEY_PAYMENTS.
 _CHUNK_MONEY_PAYMENTS = """SELECT d AS day, pid AS participant_id, 1 AS sign, amount,
-           collected_by_id, 1 AS payments, period_start, months
+           collected_by_id, 1 AS payments, period_start, months, payer_type
     FROM rb_entry WHERE d >= %(start)s"""
 
 
@@ -67,6 +69,7 @@ def money_sql(*, chunk: bool) -> str:
         ledger=T.ledger,
         payment=T.payment,
         occupation=T.occupation,
+        history=rules_sql.has_history("m.participant_id"),
     )
 
 
@@ -83,12 +86,14 @@ _SPLIT = rules_sql.programme_split(
     declared_income="k.declared_income",
     jht="k.jht",
     sector="k.sector",
+    payer_type="k.payer_type",
+    history_pid="k.hist_pid",
 )
 SPLIT_SQL = f"""
 CREATE TEMP TABLE {{table}} ON COMMIT DROP AS
-SELECT k.period_start, k.months, k.declared_income, k.jht, k.sector, sp.jkk, sp.jkm,
-       sp.jht AS jht_amt
-FROM (SELECT DISTINCT period_start, months, declared_income, jht, sector
+SELECT k.period_start, k.months, k.declared_income, k.jht, k.sector, k.payer_type, k.hist_pid,
+       sp.jkk, sp.jkm, sp.jht AS jht_amt
+FROM (SELECT DISTINCT period_start, months, declared_income, jht, sector, payer_type, hist_pid
       FROM {{source}} WHERE period_start IS NOT NULL) k
 CROSS JOIN LATERAL ({_SPLIT}) sp
 """  # noqa: S608
@@ -102,4 +107,5 @@ SELECT m.day, m.pid, m.collected_by_id, m.payments, m.amount,{group}
 FROM {money} m
 LEFT JOIN {split} s ON s.period_start = m.period_start AND s.months = m.months
      AND s.declared_income = m.declared_income AND s.jht = m.jht AND s.sector = m.sector
+     AND s.payer_type = m.payer_type AND s.hist_pid IS NOT DISTINCT FROM m.hist_pid
 """

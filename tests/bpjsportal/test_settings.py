@@ -27,6 +27,10 @@ PRODUCTION_GATEWAY_SECRETS = {
     # bills: the code permutation key and the channel signing master key (also contributions.E001)
     "BILL_CODE_KEY": "a-production-bill-code-permutation-key-for-tests",
     "CHANNEL_SIGNING_KEY": "a-production-channel-signing-master-key-for-tests",
+    # KPJ numbers from the core system, not the local generator (enrollment.W002)
+    "KPJ_ISSUER": "http",
+    "CORE_SYSTEM_URL": "https://core.bpjs.example.id/api",
+    "CORE_SYSTEM_TOKEN": "a-production-core-system-token-for-tests",
 }
 
 

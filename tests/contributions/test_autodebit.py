@@ -44,6 +44,7 @@ def mandate(make_participant: Any, wallet: Any) -> Any:
     return _make
 
 
+@pytest.mark.django_db  # the due dates read the holiday calendar
 def test_the_charging_window_is_the_days_before_the_due_date(settings: Any) -> None:
     settings.AUTODEBIT_DAYS_BEFORE = 3
     assert autodebit.period_for(date(2026, 12, 11)) is None
@@ -53,6 +54,13 @@ def test_the_charging_window_is_the_days_before_the_due_date(settings: Any) -> N
     settings.AUTODEBIT_DAYS_BEFORE = 20
     assert autodebit.period_for(date(2026, 12, 26)) == date(2027, 1, 1)
     assert autodebit.charge_key(12, DEC) == "AD12-202612"
+    # August 2026 is due on the 18th (15-16 a weekend, 17 Proklamasi): the window follows it
+    settings.AUTODEBIT_DAYS_BEFORE = 3
+    aug = date(2026, 8, 1)
+    assert autodebit.period_for(date(2026, 8, 14)) is None
+    assert autodebit.period_for(date(2026, 8, 15)) == aug
+    assert autodebit.period_for(date(2026, 8, 18)) == aug
+    assert autodebit.period_for(date(2026, 8, 19)) is None
 
 
 @pytest.mark.django_db
@@ -348,6 +356,7 @@ def test_an_agent_needs_the_participants_code_to_turn_autodebit_on(
     assert (m.status, m.cancelled_by) == ("cancelled", "agent")
 
 
+@pytest.mark.django_db
 def test_the_next_charge_day_follows_the_first_unpaid_month(settings: Any) -> None:
     settings.AUTODEBIT_DAYS_BEFORE = 3
     assert autodebit.next_charge_on(date(2026, 12, 4), None) == date(2026, 12, 12)

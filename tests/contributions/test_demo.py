@@ -18,6 +18,9 @@ def test_seed_demo_adds_payments_for_every_status(refdata: Any, settings: Any) -
     call_command("seed_demo", "--per-agent", "8", stdout=out)
     assert "demo_payments_posted" in out.getvalue()
     assert set(Coverage.objects.values_list("status", flat=True)) == {"active", "grace", "lapsed"}
+    # someone of each payer group: self-paid, a company (Sertakan), a regency's APBD
+    assert {"self", "sponsor", "apbd"} <= set(Payment.objects.values_list("payer_type", flat=True))
+    assert {"self", "sponsor", "apbd"} <= set(Coverage.objects.values_list("payer_type", flat=True))
     posted = Payment.objects.count()
     call_command("seed_demo", "--per-agent", "8", stdout=io.StringIO())  # safe to run twice
     assert Payment.objects.count() == posted

@@ -16,6 +16,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
+from contributions.coverage import due_date
 from contributions.messaging import reminders
 from contributions.models import Coverage, Reminder, ReminderPreference, ReminderRule
 from contributions.rates import add_months, quote_contribution
@@ -28,7 +29,9 @@ NEXT = add_months(THIS_MONTH, 1)  # a month every new participant owes
 
 
 def day(n: int) -> date:
-    return NEXT.replace(day=n)
+    """Day `n` of NEXT as if its due date were the 15th: the due date (coverage.due_date) moved
+    by n - 15 days, so day(12) is three days before it whatever the calendar says."""
+    return due_date(NEXT) + timedelta(days=n - 15)
 
 
 def utc(d: date, hour: int, minute: int = 0) -> datetime:
@@ -77,6 +80,27 @@ def test_each_rule_finds_its_participants_and_no_one_else(reminded: Any, pay: An
         assert kinds_of(nobody) == set()
     # a day that is no rule's day plans nothing
     assert sum(plan(day(3)).values()) == 0
+
+
+def test_reminders_count_from_the_due_date_a_holiday_moved(reminded: Any) -> None:
+    """August 2026: the 15th and 16th are a weekend and the 17th Proklamasi, so the month is
+    due on Tuesday the 18th (SKB 3 Menteri 2026; contributions/due_dates.py): "due in 3 days"
+    goes on the 15th, "due today" on the 18th, "overdue" five days after it, and someone whose
+    fourth unpaid month it is gets "about to lapse" five days before the 18th and is lapsed
+    (win-back) from the 19th, not the 16th."""
+    aug = date(2026, 8, 1)
+    owes = reminded(start_month=aug)
+    lapsing = reminded(start_month=add_months(aug, -3))
+    assert plan(date(2026, 8, 12))["due_soon"] == 0  # 15 - 3: not a due date this month
+    assert plan(date(2026, 8, 15))["due_soon"] == 2  # 18 - 3
+    assert plan(date(2026, 8, 13))["about_to_lapse"] == 1
+    assert plan(date(2026, 8, 18))["due_today"] == 2
+    assert sum(plan(date(2026, 8, 20)).values()) == 0  # 15 + 5: nothing
+    assert plan(date(2026, 8, 23))["overdue"] == 1  # 18 + 5: `lapsing` lapsed on the 19th
+    assert plan(date(2026, 8, 25))["lapsed_winback"] == 1  # 18 + 7
+    assert kinds_of(owes) == {"due_soon", "due_today", "overdue"}
+    assert kinds_of(lapsing) == {"due_soon", "about_to_lapse", "due_today", "lapsed_winback"}
+    assert {r.period for r in Reminder.objects.all()} == {aug}
 
 
 def test_planning_twice_adds_nothing(reminded: Any) -> None:
@@ -344,7 +368,8 @@ def test_message_in_indonesian_by_default_and_english_on_request(reminded: Any) 
     ).total
     assert owed in (33_600, 25_200, 16_800)  # no month, one month or both months discounted
     assert indo.kpj_number in text_id.text and "jatuh tempo" in text_id.text
-    assert f"15 {month_name_id[NEXT.month]} {NEXT.year}" in text_id.text
+    due = due_date(NEXT)  # the 15th, or the next working day
+    assert f"{due.day} {month_name_id[due.month]} {due.year}" in text_id.text
     assert f"Rp {owed:,}".replace(",", ".") in text_id.text
     assert "is due on" in text_en.text and eng.kpj_number in text_en.text
     assert f"Rp {owed:,}" in text_en.text

@@ -9,12 +9,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from django.utils import timezone
 
+from contributions.coverage import due_date
 from contributions.messaging import reminders
 from contributions.models import Reminder
 from contributions.rates import add_months
@@ -24,8 +25,17 @@ from tests.conftest import start_worker
 pytestmark = [pytest.mark.celery, pytest.mark.django_db(transaction=True)]
 
 NEXT = add_months(timezone.localdate().replace(day=1), 1)
-PLAN_DAY = NEXT.replace(day=12)  # due_soon for NEXT's due date (15th)
-NOON = datetime(PLAN_DAY.year, PLAN_DAY.month, PLAN_DAY.day, 5, tzinfo=UTC)  # 12:00 WIB
+
+
+def plan_day() -> date:
+    """due_soon's day for NEXT: three days before its due date (the 15th, or the next working
+    day after a holiday or weekend: coverage.due_date reads the calendar, so it is a call)."""
+    return due_date(NEXT) - timedelta(days=3)
+
+
+def noon() -> datetime:
+    day = plan_day()
+    return datetime(day.year, day.month, day.day, 5, tzinfo=UTC)  # 12:00 WIB
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -92,18 +102,18 @@ def test_beat_plan_twice_fan_out_and_retry_through_a_real_worker(
     people(24)
     # one gateway request per message: a failed request retries exactly one reminder
     workers(REMINDER_BATCH_SIZE="5", REMINDER_GATEWAY_BATCH="1")
-    first = plan_reminders.delay(PLAN_DAY.isoformat(), False).get(timeout=30)
-    second = plan_reminders.delay(PLAN_DAY.isoformat(), False).get(timeout=30)  # beat twice
+    first = plan_reminders.delay(plan_day().isoformat(), False).get(timeout=30)
+    second = plan_reminders.delay(plan_day().isoformat(), False).get(timeout=30)  # beat twice
     assert first["due_soon"] == 24 and sum(second.values()) == 0
     gateway.state.mode, gateway.state.fail_next = "error500", 2  # two batches must retry
-    assert dispatch_reminders.delay(NOON.isoformat()).get(timeout=30) == 24
+    assert dispatch_reminders.delay(noon().isoformat()).get(timeout=30) == 24
     wait_for(lambda: sent_count() == 24, timeout=60)
-    assert dispatch_reminders.delay(NOON.isoformat()).get(timeout=30) == 0
+    assert dispatch_reminders.delay(noon().isoformat()).get(timeout=30) == 0
     assert_exactly_once(gateway, 24)
     assert gateway.state.stats()["failures"] == 2
     retried = Reminder.objects.filter(attempts=2).count()
     assert retried == 2  # the first reminder of each failed batch was tried twice
-    figures = reminders.day_figures(PLAN_DAY)["all"]
+    figures = reminders.day_figures(plan_day())["all"]
     assert figures["planned"] == 24 and figures["sent"] == 24 and figures["queued"] == 0
 
 
@@ -114,10 +124,10 @@ def test_lost_tasks_are_dispatched_again_after_the_lease(
     from bpjsportal.celery import app
 
     people(12)
-    reminders.plan_reminders(day=PLAN_DAY)
+    reminders.plan_reminders(day=plan_day())
     settings.REMINDER_BATCH_SIZE = 4
     dispatched = reminders.dispatch_due_reminders(
-        enqueue=lambda ids: send_reminder_batch.delay(ids, NOON.isoformat()), now=NOON
+        enqueue=lambda ids: send_reminder_batch.delay(ids, noon().isoformat()), now=noon()
     )
     assert dispatched == 12
     with app.connection_for_write() as conn:  # the broker loses every waiting task
@@ -125,7 +135,7 @@ def test_lost_tasks_are_dispatched_again_after_the_lease(
     workers()
     time.sleep(1)
     assert sent_count() == 0
-    later = NOON + timedelta(seconds=settings.REMINDER_DISPATCH_LEASE + 1)
+    later = noon() + timedelta(seconds=settings.REMINDER_DISPATCH_LEASE + 1)
     assert dispatch_reminders.delay(later.isoformat()).get(timeout=30) == 12
     wait_for(lambda: sent_count() == 12, timeout=60)
     assert_exactly_once(gateway, 12)
@@ -135,16 +145,16 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     people: Any, gateway: Any, workers: Any, settings: Any
 ) -> None:
     people(40)
-    reminders.plan_reminders(day=PLAN_DAY)
+    reminders.plan_reminders(day=plan_day())
     settings.REMINDER_BATCH_SIZE = 10
     settings.REMINDER_DISPATCH_LEASE = 5
     gateway.state.delay = 0.05  # per request: a task of 10 takes ~0.25 s, time to kill inside
     first = workers(REMINDER_GATEWAY_BATCH="2")  # /messages/batch, 2 messages a request
 
     def enqueue(ids: list[int]) -> None:
-        send_reminder_batch.delay(ids, NOON.isoformat())
+        send_reminder_batch.delay(ids, noon().isoformat())
 
-    assert reminders.dispatch_due_reminders(enqueue=enqueue, now=NOON) == 40
+    assert reminders.dispatch_due_reminders(enqueue=enqueue, now=noon()) == 40
     wait_for(lambda: len(gateway.state.messages) >= 14, timeout=30)  # inside the 2nd batch
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
@@ -155,7 +165,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
     # task is unacknowledged in Redis until the visibility timeout. The dispatcher's lease
     # hands them out again (beat runs it every minute; here once, past the lease).
     wait_for(lambda: Reminder.objects.filter(state="queued", dispatched_at=None).count() == 0)
-    later = NOON + timedelta(seconds=6)
+    later = noon() + timedelta(seconds=6)
 
     def all_sent() -> bool:
         reminders.dispatch_due_reminders(enqueue=enqueue, now=later)

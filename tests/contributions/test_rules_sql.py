@@ -13,7 +13,9 @@ from django.db import connection
 
 from contributions import coverage as rules
 from contributions import rules_sql as q
+from contributions.due_dates import due_dates_param
 from contributions.rates import add_months, income_levels, quote_contribution
+from enrollment.models import PayerType
 
 STATUS = {q.ACTIVE_CODE: rules.ACTIVE, q.GRACE_CODE: rules.GRACE, q.LAPSED_CODE: rules.LAPSED}
 
@@ -24,28 +26,35 @@ def _month(rng: random.Random, low: date, high: date) -> date:
 
 def _histories(seed: int, n: int) -> list[tuple[date | None, date, date]]:
     """(paid_through, start_month, as_of): a start month, maybe some months paid (some ahead of
-    the day, some far behind it), and a day that falls anywhere around them, often on the due
-    day and the days next to it."""
+    the day, some far behind it), and a day that falls anywhere around them, often on the
+    month's due date (a holiday or weekend moves it) and the days next to it."""
     rng = random.Random(seed)
     out = []
     for _i in range(n):
         start = _month(rng, date(2014, 1, 1), date(2027, 12, 1))
         paid = None if rng.random() < 0.3 else add_months(start, rng.randrange(0, 30))
         anchor = add_months(paid or start, rng.randrange(-2, 9))
-        day = rules.due_day() + rng.choice((-1, 0, 1)) if rng.random() < 0.5 else rng.randrange(28)
-        as_of = anchor + timedelta(days=max(0, min(27, day)) + rng.choice((0, 0, 1, 2)))
+        if rng.random() < 0.5:
+            as_of = rules.due_date(anchor) + timedelta(days=rng.choice((-1, 0, 1, 2)))
+        else:
+            as_of = anchor + timedelta(days=rng.randrange(28) + rng.choice((0, 0, 1, 2)))
         out.append((paid, start, as_of))
     return out
 
 
-@pytest.mark.parametrize("due_day, grace", [(15, 3), (1, 0), (28, 6)])
+@pytest.mark.parametrize(
+    "due_day, grace, weekends", [(15, 3, True), (15, 3, False), (1, 0, True), (28, 6, True)]
+)
 def test_status_fragments_equal_status_for(
-    db: Any, settings: Any, due_day: int, grace: int
+    db: Any, settings: Any, due_day: int, grace: int, weekends: bool
 ) -> None:
     """status, is_lapsed, is_behind and lapse_date agree with coverage.status_for and
-    coverage.lapse_date on 3,000 generated (paid-through, start month, day) triples, under the
-    default due day and grace and two others (the settings are read at every call)."""
+    coverage.lapse_date on 3,000 generated (paid-through, start month, day) triples - days
+    around the due dates of 2014-2028, the seeded 2026 holiday calendar among them - under the
+    default due day and grace, with and without weekends moving the due date, and two others
+    (the settings are read at every call)."""
     settings.BPU_DUE_DAY, settings.BPU_GRACE_MONTHS = due_day, grace
+    settings.BPU_DUE_SKIPS_WEEKENDS = weekends
     cases = _histories(seed=due_day * 100 + grace, n=3_000)
     months = [rules.month_start(d) for _p, _s, d in cases]
     thresholds = [rules.lapse_threshold(d) for _p, _s, d in cases]
@@ -53,7 +62,7 @@ def test_status_fragments_equal_status_for(
     sql = f"""
         SELECT {nu}, {q.status(nu, "v.m", "v.thr")}, {q.is_lapsed("v.pt", "v.sm", "v.thr")},
                {q.is_behind("v.pt", "v.sm", "v.m")},
-               {q.lapse_date(nu, "%(grace)s", "%(due)s")}
+               {q.lapse_date(nu, "%(grace)s", "%(due_dates)s", "%(due)s")}
         FROM unnest(%(pt)s::date[], %(sm)s::date[], %(m)s::date[], %(thr)s::date[])
              WITH ORDINALITY v(pt, sm, m, thr, i)
         ORDER BY v.i"""  # noqa: S608
@@ -66,6 +75,8 @@ def test_status_fragments_equal_status_for(
                 "m": months,
                 "thr": thresholds,
                 "grace": grace,
+                # every lapse month of the cases (the refresh needs them up to today only)
+                "due_dates": due_dates_param(add_months(max(d for *_x, d in cases), grace + 40)),
                 "due": due_day,
             },
         )
@@ -84,6 +95,8 @@ def test_status_fragments_equal_status_for(
         assert behind == (want != rules.ACTIVE), case
         assert lapse_day == rules.lapse_date(next_month), case
     assert seen == {rules.ACTIVE, rules.GRACE, rules.LAPSED}  # the histories reach every status
+    moved = {rules.lapse_date(rules.next_unpaid(p, s)) for p, s, _d in cases}
+    assert any(d.day != due_day + 1 for d in moved)  # some lapse days were moved by the calendar
 
 
 @pytest.mark.parametrize("first", [date(2026, 1, 1), date(2025, 11, 20), date(2027, 2, 10)])
@@ -174,7 +187,8 @@ def test_programme_split_equals_the_quote(refdata: Any) -> None:
     )  # fmt: skip
     rng = random.Random(11)
     keys = [
-        (date(2019, 3, 1), 2, level, True, "transport") for level in income_levels(date(2019, 3, 1))
+        (date(2019, 3, 1), 2, level, True, "transport", "self")
+        for level in income_levels(date(2019, 3, 1))
     ]
     for _i in range(400):
         first = _month(rng, date(2015, 7, 1), date(2027, 12, 1))
@@ -185,23 +199,29 @@ def test_programme_split_equals_the_quote(refdata: Any) -> None:
                 rng.choice(income_levels(first)),
                 rng.random() < 0.5,
                 rng.choice(("transport", "other")),
+                rng.choice(PayerType.values),
             )
         )
     split = q.programme_split(
-        period_start="k.ps", months="k.n", declared_income="k.inc", jht="k.jht", sector="k.sector"
+        period_start="k.ps",
+        months="k.n",
+        declared_income="k.inc",
+        jht="k.jht",
+        sector="k.sector",
+        payer_type="k.payer",
     )
     sql = f"""
         SELECT sp.jkk, sp.jkm, sp.jht
-        FROM unnest(%s::date[], %s::int[], %s::bigint[], %s::bool[], %s::text[])
-             WITH ORDINALITY k(ps, n, inc, jht, sector, i)
+        FROM unnest(%s::date[], %s::int[], %s::bigint[], %s::bool[], %s::text[], %s::text[])
+             WITH ORDINALITY k(ps, n, inc, jht, sector, payer, i)
         CROSS JOIN LATERAL ({split}) sp
         ORDER BY k.i"""  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [list(col) for col in zip(*keys, strict=True)])
         rows = cursor.fetchall()
     assert len(rows) == len(keys)
-    discounted = 0
-    for (first, months, income, jht, sector), (jkk, jkm, jht_amount) in zip(
+    discounted = budget_in_discount = 0
+    for (first, months, income, jht, sector, payer), (jkk, jkm, jht_amount) in zip(
         keys, rows, strict=True
     ):
         quote = quote_contribution(
@@ -210,6 +230,7 @@ def test_programme_split_equals_the_quote(refdata: Any) -> None:
             months=months,
             first_month=first,
             sector=sector,
+            payer_type=payer,
         )
         per = quote.per_programme
         assert (jkk, jkm, jht_amount) == (per["JKK"], per["JKM"], per.get("JHT", 0)), (
@@ -218,9 +239,13 @@ def test_programme_split_equals_the_quote(refdata: Any) -> None:
             income,
             jht,
             sector,
+            payer,
         )
         full = quote_contribution(
             declared_income=income, programmes=["JKK", "JKM"], months=1, first_month=first
         )
         discounted += full.per_programme["JKM"] * months > per["JKM"]
+        in_window = date(2026, 1, 1) <= first <= date(2027, 3, 1)
+        budget_in_discount += in_window and payer in ("apbd", "apbn", "village_fund")
     assert discounted  # some keys fall in a discount period
+    assert budget_in_discount  # and some of those are budget-paid (no PP 50/2025 discount)

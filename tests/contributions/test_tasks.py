@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
+from contributions.coverage import due_date
 from contributions.models import Coverage
 from contributions.rates import add_months
 from contributions.services import refresh_coverage_statuses
@@ -35,16 +36,19 @@ def test_refresh_moves_active_to_grace_to_lapsed_as_dates_pass(
     assert result == {"to_lapsed": 0, "to_grace": 1}
     assert statuses()[p.pk] == "grace"
 
-    # the 4th unpaid month past its due day: lapsed, with the day it lapsed
-    lapse_day = add_months(month, 4).replace(day=16)
-    refresh_coverage_statuses(as_of=lapse_day.replace(day=15))
+    # the 4th unpaid month past its due date (the 15th or the next working day): lapsed, with
+    # the day it lapsed
+    due = due_date(add_months(month, 4))
+    lapse_day = due + timedelta(days=1)
+    refresh_coverage_statuses(as_of=due)
     assert statuses()[p.pk] == "grace"
     result = refresh_coverage_statuses(as_of=lapse_day)
     assert statuses()[p.pk] == "lapsed"
     assert Coverage.objects.get(pk=p.pk).lapsed_since == lapse_day
     # the participant who never paid (registered this month) lapsed a month earlier
     assert statuses()[never.pk] == "lapsed"
-    assert Coverage.objects.get(pk=never.pk).lapsed_since == add_months(month, 3).replace(day=16)
+    never_lapsed = due_date(add_months(month, 3)) + timedelta(days=1)
+    assert Coverage.objects.get(pk=never.pk).lapsed_since == never_lapsed
     # idempotent
     assert refresh_coverage_statuses(as_of=lapse_day) == {"to_lapsed": 0, "to_grace": 0}
     call_command("check_ledger", "--as-of", lapse_day.isoformat())
@@ -63,7 +67,9 @@ def test_refresh_agrees_with_the_python_rule_on_edge_dates(make_participant: Any
             paid_through=add_months(start, offset), status="active"
         )
         people[p.pk] = add_months(start, offset)
-    for day in (date(2026, 2, 28), date(2026, 3, 15), date(2026, 3, 16), date(2026, 12, 31)):
+    # 15 March 2026 a Sunday (due the 16th); 18 May 2026 the due date after cuti bersama
+    edges = (date(2026, 3, 16), date(2026, 3, 17), date(2026, 5, 18), date(2026, 5, 19))
+    for day in (date(2026, 2, 28), date(2026, 3, 15), *edges, date(2026, 12, 31)):
         Coverage.objects.filter(pk__in=people).update(status="active", lapsed_since=None)
         refresh_coverage_statuses(as_of=day)
         for pk, paid in people.items():

@@ -15,6 +15,7 @@ from django.db import connection
 from django.utils import timezone
 
 from contributions.coverage import status_calendar
+from contributions.models import Coverage
 from contributions.services import refresh_coverage_statuses, reverse_payment
 from reporting.models import (
     AgentRollup,
@@ -112,6 +113,15 @@ def history(participant_on: Any, pay_on: Any, branches: dict[str, Any]) -> dict[
                 partner=partner if rng.random() < 0.2 else None,
             )
         )
+    # some changed occupation in June: their months before it are priced by the earlier one
+    # (the rollups' programme split reads the history: rules_sql.held_sector)
+    from enrollment.models import OccupationPeriod
+
+    for p in people[::6]:
+        before = "petani" if p.occupation_id == "ojol" else "ojol"
+        OccupationPeriod.objects.create(
+            participant=p, until_month=date(today.year, 6, 1), occupation_id=before
+        )
     events = []
     for p in people:
         day = timezone.localdate(p.created_at)
@@ -157,6 +167,7 @@ def history(participant_on: Any, pay_on: Any, branches: dict[str, Any]) -> dict[
     return {"people": people, "agents": agents, "payments": payments}
 
 
+@pytest.mark.django_db  # the due dates read the holiday calendar
 def test_calendar_follows_the_coverage_rules() -> None:
     from contributions import coverage as rules
 
@@ -364,3 +375,39 @@ def test_event_build_on_age_band_birthdays_that_are_also_status_days(
     got = _rows()
     for table in want:
         assert got[table] == want[table], table
+
+
+@pytest.mark.two_clocks(day="2026-12-31")  # the year 2026 of the seeded holiday calendar
+def test_refresh_and_the_builds_agree_on_days_the_calendar_moved(
+    participant_on: Any, pay_on: Any
+) -> None:
+    """Lapses due in holiday months: February 2026 unpaid lapses after the due date of May (15
+    May cuti bersama, then a weekend: due Monday 18th), May unpaid after that of August (15-16 a
+    weekend, 17 Proklamasi: due Tuesday 18th). On every day around those dates the daily status
+    refresh (SQL, with lapsed_since) and the event and per-day rollup builds (the calendar form)
+    count the same lapsed workers, and both put the lapse on the 19th, not the 16th."""
+    today = timezone.localdate()
+    first = date(today.year, 1, 1)
+    january_only = participant_on(date(2026, 1, 5))
+    through_april = participant_on(date(2026, 1, 6))
+    pay_on(january_only, date(2026, 1, 10))
+    pay_on(through_april, date(2026, 1, 10), months=4)
+    lapse = {january_only.pk: date(2026, 5, 19), through_april.pk: date(2026, 8, 19)}
+
+    rebuild_rollups_per_day(start=first, end=today)
+    per_day = _rows()
+    for model in (DailyRollup, ProvinceRollup, DemographicRollup, AgentRollup, RollupDay):
+        model.objects.all().delete()
+    rebuild_rollups(start=first, end=today)
+    assert _rows() == per_day
+    days = [date(2026, 5, d) for d in range(14, 21)] + [date(2026, 8, d) for d in range(14, 21)]
+    for day in days:
+        Coverage.objects.filter(pk__in=lapse).update(status="active", lapsed_since=None)
+        refresh_coverage_statuses(as_of=day)
+        lapsed = dict(
+            Coverage.objects.filter(pk__in=lapse, status="lapsed").values_list("pk", "lapsed_since")
+        )
+        assert lapsed == {pk: on for pk, on in lapse.items() if on <= day}, day
+        daily = DailyRollup.objects.filter(day=day)
+        assert sum(r.lapsed for r in daily) == len(lapsed), day
+        assert sum(r.lapses for r in daily) == sum(on == day for on in lapse.values()), day

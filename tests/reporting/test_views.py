@@ -105,6 +105,7 @@ def test_province_filter_drills_down_to_regencies(two_provinces: Any, admin_user
         "partner",
         "sex",
         "age_band",
+        "payer",
         "league",
     ],
 )
@@ -314,3 +315,32 @@ def test_filters_with_nul_or_huge_values_are_ignored_not_500(
         assert c.get("/reports/" + query).status_code == 200  # the page falls back
         # the API names the parameter (tests/api/test_schema.py: what its schema refuses)
         assert c.get("/api/v1/reports/progress/" + query).status_code == 400
+
+
+def test_the_dashboard_splits_participants_by_who_pays(
+    two_provinces: Any, admin_user: Any, participant_on: Any
+) -> None:
+    """Self-paid, sponsored and budget-paid (a regency's APBD batch): the page's table, the CSV
+    export and the province filter agree."""
+    from contributions.models import Coverage
+    from contributions.services import post_sponsor_batch
+    from enrollment.models import Partner
+
+    regency = Partner.objects.create(code="PPU", name="Pemkab PPU", kind="sponsor",
+                                     payer_type="apbd")  # fmt: skip
+    today = timezone.localdate()
+    worker = participant_on(today.replace(day=1))
+    post_sponsor_batch(sponsor=regency, reference="APBD-1", rows=[(worker.kpj_number, 1)],
+                       paid_at=timezone.now(), admin_approval=True)  # fmt: skip
+    assert Coverage.objects.get(pk=worker.pk).payer_type == "apbd"
+    c = client_for(admin_user)
+    page = c.get("/reports/").content.decode()
+    assert 'data-testid="table-payer"' in page
+    rows = {row[0]: row for row in csv_rows(c.get("/reports/export/payer.csv"))[1:]}
+    # key, label, registered, active, grace, lapsed, active rate
+    assert rows["self"][3] == "2" and rows["self"][2] == "3"  # two_provinces: 2 of 3 active
+    assert rows["budget"][2:4] == ["1", "1"] and rows["budget:apbd"][3] == "1"
+    assert rows["sponsored"][2] == "0"
+    jatim = {row[0]: row for row in csv_rows(c.get("/reports/export/payer.csv",
+                                                   {"province": "35"}))[1:]}  # fmt: skip
+    assert jatim["self"][2:4] == ["1", "1"] and jatim["budget"][2] == "0"

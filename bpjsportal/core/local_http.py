@@ -1,6 +1,7 @@
 """What the local stand-in services share (the fake SMS/WhatsApp gateway, the fake payment
-channel): an HTTP/1.1 server on 127.0.0.1 with a thread per connection, its URL, a way to run
-it in a thread (tests), and a quiet request handler that answers JSON. Not for production."""
+channel, the fake BPJS core system): an HTTP/1.1 server on 127.0.0.1 with a thread per
+connection, its URL, a way to run it in a thread (tests), and a quiet request handler that
+answers JSON. Not for production."""
 
 from __future__ import annotations
 
