@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from enrollment.models import Participant, Partner, PayerType
 
-from .models import Payment
+from .models import RECEIVING_CHANNELS, Payment
 from .rates import MAX_MONTHS
 
 
@@ -38,7 +38,10 @@ class ReversalForm(forms.Form):
 
 
 class ImportUploadForm(forms.Form):
-    channel = forms.ChoiceField(label=_("Channel"), choices=Payment.Channel.choices)
+    channel = forms.ChoiceField(
+        label=_("Channel"),
+        choices=[(v, label) for v, label in Payment.Channel.choices if v in RECEIVING_CHANNELS],
+    )
     file = forms.FileField(label=_("Reconciliation file (CSV, UTF-8)"))
 
 

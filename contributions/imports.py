@@ -24,7 +24,7 @@ from enrollment import pii
 from enrollment.models import Participant, PayerType
 
 from .errors import ImportFileError, PaymentConflict, PaymentError
-from .models import ImportReport, Payment
+from .models import RECEIVING_CHANNELS, ImportReport, Payment
 from .services import record_payment
 
 HEADER = ("reference", "kpj", "nik", "amount", "months", "paid_at")
@@ -192,7 +192,7 @@ def import_payments(
     anything is posted. Each matched row is its own transaction (record_payment), so an
     interrupted import is resumed by importing the same file again.
     """
-    if channel not in Payment.Channel.values:
+    if channel not in RECEIVING_CHANNELS:
         raise ImportFileError("channel_invalid", _("Unknown payment channel."))
     sha = check_file(raw, HEADER, OPTIONAL)
     raw.seek(0)

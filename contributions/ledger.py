@@ -7,7 +7,8 @@ Derivation rules (the services keep Coverage equal to these):
 - a run of cover is a sequence of live payments each starting the month after the previous one
   ends; a gap is a reactivation after a lapse (no back-cover), so the current run starts the
   `active_since` month and `continuous_months` counts its months;
-- balance = the sum of all entries (payments, reversals, adjustments), in Rupiah.
+- balance = the sum of all entries (payments, reversals, adjustments), in Rupiah;
+- credit on account = the sum of the participant's ContributionCredit movements.
 """
 
 from __future__ import annotations
@@ -18,8 +19,10 @@ from datetime import date
 from itertools import groupby
 from typing import NamedTuple
 
+from django.db.models import Q, Sum
+
 from .coverage import months_between, status_for
-from .models import Coverage, LedgerEntry
+from .models import ContributionCredit, Coverage, LedgerEntry
 from .rates import add_months
 
 
@@ -144,3 +147,15 @@ def check_coverage(*, as_of: date | None = None, chunk_size: int = 5000) -> Iter
     while pending is not None:
         yield Mismatch(pending[0], "coverage", None, "missing coverage row")
         pending = next(grouped, None)
+    # credit on account (PP 50/2025, contributions/credits.py): the row's credit is the sum of
+    # its movements and never negative
+    credits = (
+        ContributionCredit.objects.values("participant_id")
+        .annotate(total=Sum("amount"))
+        .values_list("participant_id", "total")
+    )
+    totals = dict(credits)
+    with_credit = Coverage.objects.filter(~Q(credit=0) | Q(pk__in=list(totals)))
+    for pid, credit in with_credit.values_list("participant_id", "credit"):
+        if credit != totals.get(pid, 0) or credit < 0:
+            yield Mismatch(pid, "credit", credit, totals.get(pid, 0))

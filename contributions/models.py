@@ -167,6 +167,8 @@ class Coverage(models.Model):
     payer_type = models.CharField(
         max_length=16, choices=PayerType.choices, default=PayerType.SELF, db_default=PayerType.SELF
     )
+    # Credit on account (ContributionCredit, PP 50/2025): what later payments may still use.
+    credit = models.BigIntegerField(default=0, db_default=0)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -195,6 +197,7 @@ class Payment(models.Model):
 
     class Channel(models.TextChoices):
         BANK = "bank", _("Bank")
+        CREDIT = "credit", _("Credit on account (PP 50/2025)")
         RETAIL = "retail", _("Retail outlet")
         EWALLET = "ewallet", _("E-wallet")
         AGENT = "agent", _("Agent")
@@ -410,6 +413,52 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} Rp {self.amount:,}"
+
+
+class ContributionCredit(models.Model):
+    """Money on a participant's account that pays later months: PP 50/2025 (Pasal 4) counts
+    what was paid for months the adjustment later discounted "untuk Iuran JKK dan JKM bulan
+    berikutnya" (contributions/credits.py). Append-only movements (migration: a trigger
+    refuses UPDATE and DELETE): a `grant` (+, from the overpaid payment) and `use`s (-, by the
+    payment that the credit paid part or all of). Coverage.credit is their sum, kept with them
+    under the coverage row's lock (check_ledger compares the two)."""
+
+    class Kind(models.TextChoices):
+        GRANT = "grant", _("Credit granted")
+        USE = "use", _("Credit used")
+        RETURN = "return", _("Credit returned (its payment reversed)")
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.PROTECT, related_name="credits"
+    )
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    amount = models.BigIntegerField()
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="credits")
+    reason = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["participant", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "id"], name="credit_participant_id"),
+            models.UniqueConstraint(
+                fields=["payment"], condition=Q(kind="grant"), name="credit_one_grant_per_payment"
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(kind__in=["grant", "return"], amount__gt=0) | Q(kind="use", amount__lt=0)
+                ),
+                name="credit_sign_by_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} Rp {self.amount:,}"
+
+
+# The channels money comes through from outside (every input path checks against these); the
+# "credit" channel is the portal's own, for months paid from credit on account (credits.py).
+RECEIVING_CHANNELS = tuple(c for c in Payment.Channel.values if c != Payment.Channel.CREDIT)
 
 
 class ImportReport(models.Model):

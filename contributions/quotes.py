@@ -22,12 +22,19 @@ from .rates import QuoteError, quote_contribution
 
 @dataclass(frozen=True)
 class DueNow:
-    """What a payment made on `as_of` must cover and cost."""
+    """What a payment made on `as_of` must cover and cost: `amount` to pay, after `credit`
+    (the participant's credit on account it uses: contributions/credits.py)."""
 
     first_month: date
     months: int
     amount: int
     reactivation: bool
+    credit: int = 0
+
+    @property
+    def price(self) -> int:
+        """What the months cost: the amount paid plus the credit used."""
+        return self.amount + self.credit
 
 
 def quote_payment(
@@ -38,13 +45,16 @@ def quote_payment(
     as_of: date,
     payer_type: str = "self",
     history: tuple[tuple[date, str], ...] | None = None,
+    use_credit: bool = True,
 ) -> DueNow:
     """The quote a payment of `months` months made on `as_of` by `payer_type` (whose money,
     enrollment.PayerType) must equal: from the first unpaid month, or the current month after
     a lapse. Months before an occupation change are priced by the sector of the occupation
     held then (`history`: enrollment.services.sector_history; read here when None and the
     months start before this month - later months always have the current occupation).
-    Raises PaymentError with the QuoteError code."""
+    The participant's own payments use their credit on account first (Coverage.credit,
+    PP 50/2025: `use_credit`); a sponsor's or a budget's do not. Raises PaymentError with the
+    QuoteError code."""
     paid_through = cov.paid_through if cov else None
     start_month = cov.start_month if cov else rules.month_start(as_of)
     first = rules.first_month_to_pay(
@@ -72,4 +82,12 @@ def quote_payment(
         )
     except QuoteError as exc:
         raise PaymentError(exc.code, exc.message) from exc
-    return DueNow(first_month=first, months=months, amount=quote.total, reactivation=reactivation)
+    on_account = cov.credit if cov is not None and use_credit and payer_type == "self" else 0
+    credit = max(0, min(on_account, quote.total))
+    return DueNow(
+        first_month=first,
+        months=months,
+        amount=quote.total - credit,
+        reactivation=reactivation,
+        credit=credit,
+    )

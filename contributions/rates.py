@@ -283,6 +283,7 @@ def quote_contribution(
     sector: str = "other",
     payer_type: str = "self",
     sector_history: Sequence[tuple[date, str]] = (),
+    apply_discounts: bool = True,
 ) -> Quote:
     """What `months` consecutive months from `first_month` cost, per programme and in total,
     for a participant of this occupation `sector` whose contribution `payer_type` pays
@@ -290,7 +291,8 @@ def quote_contribution(
     excludes the payer type (PP 50/2025: budget-paid contributions pay the full rate).
     `sector_history` ((until_month, sector), ascending: enrollment.OccupationPeriod) gives the
     sector of the months before each until_month; later months take `sector` (the current
-    occupation's): a month is priced by the occupation held in it.
+    occupation's): a month is priced by the occupation held in it. `apply_discounts=False`:
+    the price without any discount (what a payment made before a discount was published cost).
 
     Raises QuoteError (codes: programmes_invalid, months_out_of_range, income_not_level).
     """
@@ -312,7 +314,8 @@ def quote_contribution(
     discounts = [
         d
         for d in book.discounts
-        if d.first_month <= last
+        if apply_discounts
+        and d.first_month <= last
         and d.last_month >= first
         and payer_type not in d.excluded_payer_types
     ]

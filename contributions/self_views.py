@@ -83,6 +83,7 @@ def _home(participant: Participant) -> dict[str, Any]:
         "kpj": participant.kpj_number,
         "coverage": cov,
         "due": selectors.amount_due_now(participant, cov, timezone.localdate()),
+        "credit": cov.credit if cov else 0,
         "payments": Payment.objects.filter(participant=participant).order_by("-paid_at")[:24],
         "bill_months": BILL_MONTHS,
         "reminders_off": bool(pref and pref.opted_out_at),

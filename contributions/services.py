@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -30,7 +30,14 @@ from . import coverage as rules
 from . import due_dates, rules_sql, signals
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
-from .models import Coverage, LedgerEntry, Payment, SponsorBatch
+from .models import (
+    RECEIVING_CHANNELS,
+    ContributionCredit,
+    Coverage,
+    LedgerEntry,
+    Payment,
+    SponsorBatch,
+)
 from .quotes import DueNow, quote_payment
 from .rates import MAX_MONTHS, add_months
 from .sponsorship import approve_for_batch, payable_by
@@ -111,6 +118,7 @@ COVERAGE_FIELDS = [
     "reactivations",
     "balance",
     "payer_type",
+    "credit",
     "updated_at",
 ]
 
@@ -277,7 +285,7 @@ def _validate_payment(
         raise PaymentError("amount_not_positive", _("The amount must be more than zero."))
     months = _check_months(months)
     paid_at = _aware(paid_at)
-    if channel not in Payment.Channel.values:
+    if channel not in RECEIVING_CHANNELS:
         raise PaymentError("channel_invalid", _("Unknown payment channel."))
     if payer not in Payment.Payer.values:
         raise PaymentError("payer_invalid", _("Unknown payer."))
@@ -348,6 +356,15 @@ def _check_due(
         as_of=timezone.localdate(paid_at),
         payer_type=checked.payer_type,
     )
+    if due.amount == 0:
+        raise PaymentError(
+            "covered_by_credit",
+            _(
+                "These months are paid from the participant's credit on account "
+                "(Rp %(credit)s); there is nothing to pay."
+            )
+            % {"credit": f"{due.credit:,}".replace(",", ".")},
+        )
     if checked.amount != due.amount:
         raise PaymentError(
             "amount_mismatch",
@@ -415,6 +432,7 @@ def _post_payment(
         today=timezone.localdate(),
         payer_type=checked.payer_type,
     )
+    _use_credit([(cov, due, payment)])
     cov.save(update_fields=COVERAGE_FIELDS)
     if notify:
         signals.payment_recorded.send(sender=Payment, payment=payment)
@@ -503,6 +521,13 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
         raise ReversalError("reversal_of_reversal", _("A reversal cannot be reversed."))
     if entry.kind != LedgerEntry.Kind.PAYMENT:
         raise ReversalError("not_reversible", _("Only payments can be reversed."))
+    paid_from_credit = Payment.objects.filter(
+        entries=entry, channel=Payment.Channel.CREDIT
+    ).exists()
+    if paid_from_credit:
+        raise ReversalError(  # no money came in: nothing to give back
+            "not_reversible", _("Months paid from credit on account cannot be reversed.")
+        )
     if LedgerEntry.objects.filter(reverses=entry).exists():
         raise ReversalError("already_reversed", _("This payment has already been reversed."))
     latest = (
@@ -535,6 +560,19 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
         raise ReversalError(
             "already_reversed", _("This payment has already been reversed.")
         ) from exc
+    uses = ContributionCredit.objects.filter(
+        payment=entry.payment_id, kind=ContributionCredit.Kind.USE
+    ).aggregate(total=Sum("amount"))
+    used = -int(uses["total"] or 0)
+    if used and entry.payment_id is not None:  # the credit it used is on account again
+        ContributionCredit.objects.create(
+            participant_id=entry.participant_id,
+            kind=ContributionCredit.Kind.RETURN,
+            amount=used,
+            payment_id=entry.payment_id,
+            reason=f"payment reversed: {reason}"[:255],
+        )
+        cov.credit += used
     facts = facts_for(entry.participant_id)
     cov.paid_through = facts.paid_through
     cov.active_since = facts.active_since
@@ -987,13 +1025,84 @@ UPDATE {Coverage._meta.db_table} AS c
    SET status = v.status, paid_through = v.paid_through, active_since = v.active_since,
        lapsed_since = v.lapsed_since, continuous_months = v.continuous_months,
        reactivations = v.reactivations, balance = v.balance, payer_type = v.payer_type,
-       updated_at = %s
+       credit = v.credit, updated_at = %s
   FROM unnest(%s::bigint[], %s::text[], %s::date[], %s::date[], %s::date[], %s::integer[],
-              %s::integer[], %s::bigint[], %s::text[])
+              %s::integer[], %s::bigint[], %s::text[], %s::bigint[])
        AS v(participant_id, status, paid_through, active_since, lapsed_since,
-            continuous_months, reactivations, balance, payer_type)
+            continuous_months, reactivations, balance, payer_type, credit)
  WHERE c.participant_id = v.participant_id
 """  # noqa: S608 - table name from the model
+
+
+def post_from_credit(
+    cov: Coverage, participant: Participant, due: DueNow, *, user: User | None
+) -> Payment:
+    """Post `due`'s months as paid from the participant's credit on account (credits.py), with
+    `cov` locked by the caller: a payment on the portal's own `credit` channel and its ledger
+    entry, an adjustment of minus the same amount (no money came in: the balance stays the
+    money received) and the credit's use."""
+    payment = Payment.objects.create(
+        participant=participant,
+        amount=due.amount,
+        months=due.months,
+        period_start=due.first_month,
+        payer=Payment.Payer.PARTICIPANT,
+        payer_type=PayerType.SELF,
+        channel=Payment.Channel.CREDIT,
+        reference=f"CREDIT-{participant.pk}-{due.first_month:%Y%m}",
+        paid_at=timezone.now(),
+        reactivation=due.reactivation,
+    )
+    reason = _reason_for(due.reactivation, cov, due.first_month)
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(participant=participant, kind=LedgerEntry.Kind.PAYMENT, amount=due.amount,
+                        months=due.months, period_start=due.first_month, payment=payment,
+                        reason=reason, created_by=user),
+            LedgerEntry(participant=participant, kind=LedgerEntry.Kind.ADJUSTMENT,
+                        amount=-due.amount, payment=payment, created_by=user,
+                        reason="paid from credit on account (PP 50/2025), no new money"),
+        ]
+    )  # fmt: skip
+    ContributionCredit.objects.create(
+        participant=participant,
+        kind=ContributionCredit.Kind.USE,
+        amount=-due.amount,
+        payment=payment,
+        reason=f"months {due.first_month:%Y-%m} paid from credit on account",
+    )
+    _apply_payment(
+        cov,
+        start=due.first_month,
+        months=due.months,
+        amount=due.amount,
+        today=timezone.localdate(),
+        payer_type=PayerType.SELF,
+    )
+    cov.balance -= due.amount
+    cov.credit -= due.amount
+    cov.save(update_fields=COVERAGE_FIELDS)
+    return payment
+
+
+def _use_credit(posted: list[tuple[Coverage, DueNow, Payment]]) -> None:
+    """Record the credit on account each payment used (its DueNow.credit: quote_payment took
+    it off the amount) and take it off the coverage row the caller holds locked and saves."""
+    uses = []
+    for cov, due, payment in posted:
+        if due.credit:
+            cov.credit -= due.credit
+            uses.append(
+                ContributionCredit(
+                    participant_id=payment.participant_id,
+                    kind=ContributionCredit.Kind.USE,
+                    amount=-due.credit,
+                    payment=payment,
+                    reason=f"part of payment {payment.channel}:{payment.reference}"[:255],
+                )
+            )
+    if uses:
+        ContributionCredit.objects.bulk_create(uses)
 
 
 def _write_payments(
@@ -1029,11 +1138,12 @@ def _write_payments(
             today=today,
             payer_type=pay.payer_type,
         )
+    _use_credit([(cov, d, pay) for (cov, d, _p), pay in zip(planned, payments, strict=True)])
     now = timezone.now()
-    columns: list[list[object]] = [[] for _ in range(9)]
+    columns: list[list[object]] = [[] for _ in range(10)]
     for c, _d, _p in planned:
         values = (c.pk, c.status, c.paid_through, c.active_since, c.lapsed_since)
-        more = (c.continuous_months, c.reactivations, c.balance, c.payer_type)
+        more = (c.continuous_months, c.reactivations, c.balance, c.payer_type, c.credit)
         for column, value in zip(columns, (*values, *more), strict=True):
             column.append(value)
     with connection.cursor() as cursor:  # one statement for the batch's coverage rows

@@ -13,7 +13,15 @@ from enrollment.api.serializers import (
     paginated,
 )
 
-from ..models import Bill, BillNotification, LedgerEntry, Payment, SponsorBatch, SuspenseItem
+from ..models import (
+    RECEIVING_CHANNELS,
+    Bill,
+    BillNotification,
+    LedgerEntry,
+    Payment,
+    SponsorBatch,
+    SuspenseItem,
+)
 
 
 class PaymentInput(StrictSerializer):
@@ -21,7 +29,7 @@ class PaymentInput(StrictSerializer):
     nik = StrictCharField(max_length=64, required=False)
     amount = StrictIntegerField(min_value=1, max_value=10**12)
     months = StrictIntegerField()
-    channel = serializers.ChoiceField(choices=Payment.Channel.values, required=False)
+    channel = serializers.ChoiceField(choices=RECEIVING_CHANNELS, required=False)
     reference = StrictCharField(max_length=128)
     paid_at = serializers.DateTimeField()
     payer = serializers.ChoiceField(choices=Payment.Payer.values, required=False)

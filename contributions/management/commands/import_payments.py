@@ -9,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from contributions.errors import ImportFileError
 from contributions.imports import import_payments
-from contributions.models import Payment
+from contributions.models import RECEIVING_CHANNELS
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", type=Path)
-        parser.add_argument("--channel", required=True, choices=Payment.Channel.values)
+        parser.add_argument("--channel", required=True, choices=RECEIVING_CHANNELS)
 
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
