@@ -32,6 +32,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 
 from enrollment.models import PAYER_GROUPS
+from enrollment.services import sector_history
 
 from .models import Coverage, LedgerEntry, Payment
 from .rates import QuoteError, quote_contribution
@@ -77,7 +78,9 @@ def find(*, sponsor_code: str | None = None) -> list[Finding]:
     """Every live budget-paid payment without a receivable whose amount is below the full
     rate (or that cannot be priced); payments already at the full rate are not listed."""
     out = []
-    for payment in _candidates(sponsor_code):
+    payments = list(_candidates(sponsor_code))
+    histories = sector_history(sorted({p.participant_id for p in payments}))
+    for payment in payments:
         payer_type = (
             payment.payer_type
             if payment.payer_type in BUDGET
@@ -95,6 +98,7 @@ def find(*, sponsor_code: str | None = None) -> list[Finding]:
                 first_month=payment.period_start,
                 sector=p.occupation.sector,
                 payer_type=kind,
+                sector_history=histories.get(p.pk, ()),
             ).total
 
         try:

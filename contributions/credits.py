@@ -27,17 +27,15 @@ from datetime import date
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db.models import Exists, OuterRef, Sum
 from django.utils import timezone
 
-from enrollment.models import PAYER_GROUPS, Participant
+from enrollment.models import Participant, PayerType
 from enrollment.services import sector_history
 
 from .models import ContributionCredit, Coverage, LedgerEntry, Payment
 from .quotes import quote_payment
 from .rates import QuoteError, quote_contribution
-
-BUDGET = PAYER_GROUPS["budget"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ def find() -> list[Excess]:
         Payment.objects.filter(Exists(live))
         .exclude(Exists(granted))
         .exclude(channel=Payment.Channel.CREDIT)
-        .exclude(Q(payer_type__in=BUDGET) | Q(sponsor__payer_type__in=BUDGET))
+        .filter(payer_type=PayerType.SELF, sponsor__isnull=True)
         .annotate(used=used)
         .select_related("participant__occupation")
         .order_by("id")
@@ -116,6 +114,10 @@ def apply(findings: list[Excess], *, user: User | None = None) -> tuple[int, int
         try:
             with transaction.atomic():
                 cov = Coverage.objects.select_for_update().get(pk=f.payment.participant_id)
+                if LedgerEntry.objects.filter(
+                    payment=f.payment, kind=LedgerEntry.Kind.REVERSAL
+                ).exists():
+                    continue  # reversed since it was found: nothing was overpaid
                 ContributionCredit.objects.create(
                     participant_id=cov.pk,
                     kind=ContributionCredit.Kind.GRANT,
@@ -133,6 +135,13 @@ def apply(findings: list[Excess], *, user: User | None = None) -> tuple[int, int
             continue
         grants += 1
     return grants, months
+
+
+def cover_all() -> int:
+    """cover_from_credit for every participant with credit on account (a few: the daily
+    refresh runs it); returns the months paid."""
+    ids = Coverage.objects.filter(credit__gt=0).values_list("pk", flat=True)
+    return sum(cover_from_credit(pid) for pid in list(ids))
 
 
 def cover_from_credit(participant_id: int, *, user: User | None = None) -> int:

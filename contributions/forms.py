@@ -25,6 +25,11 @@ class CashPaymentForm(forms.Form):
         initial=1,
     )
     amount = forms.IntegerField(label=_("Cash received (Rp)"), min_value=1)
+    # Whose money the agent was handed: the worker's own (the usual case) or, say, a village
+    # paying from its Dana Desa - a budget payer pays the undiscounted rate (PP 50/2025).
+    payer_type = forms.ChoiceField(
+        label=_("Whose money"), choices=PayerType.choices, initial=PayerType.SELF, required=False
+    )
     client_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, participant: Participant | None = None, **kwargs: Any) -> None:

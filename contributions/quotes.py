@@ -83,7 +83,10 @@ def quote_payment(
     except QuoteError as exc:
         raise PaymentError(exc.code, exc.message) from exc
     on_account = cov.credit if cov is not None and use_credit and payer_type == "self" else 0
-    credit = max(0, min(on_account, quote.total))
+    # Credit pays part of a payment; a credit that would pay all of it is not used here (no
+    # payment of Rp 0 anywhere): whole months are paid from it by credits.cover_from_credit
+    # (the grant, and the daily status refresh).
+    credit = on_account if 0 < on_account < quote.total else 0
     return DueNow(
         first_month=first,
         months=months,

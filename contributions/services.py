@@ -202,14 +202,21 @@ def find_participant(*, kpj: str | None = None, nik: str | None = None) -> Parti
 
 
 def _same_payment(
-    existing: Payment, *, participant: Participant, amount: int, months: int, payer: str
+    existing: Payment,
+    *,
+    participant: Participant,
+    amount: int,
+    months: int,
+    payer: str,
+    payer_type: str = PayerType.SELF,
 ) -> Payment:
-    same = (existing.participant_id, existing.amount, existing.months, existing.payer) == (
-        participant.pk,
-        amount,
-        months,
-        payer,
-    )
+    same = (
+        existing.participant_id,
+        existing.amount,
+        existing.months,
+        existing.payer,
+        existing.payer_type,
+    ) == (participant.pk, amount, months, payer, payer_type)
     if not same:
         raise PaymentConflict(
             "reference_conflict",
@@ -338,6 +345,7 @@ def _replay_of(checked: CheckedPayment) -> Payment | None:
         amount=checked.amount,
         months=checked.months,
         payer=checked.payer,
+        payer_type=checked.payer_type,
     )
 
 
@@ -356,15 +364,6 @@ def _check_due(
         as_of=timezone.localdate(paid_at),
         payer_type=checked.payer_type,
     )
-    if due.amount == 0:
-        raise PaymentError(
-            "covered_by_credit",
-            _(
-                "These months are paid from the participant's credit on account "
-                "(Rp %(credit)s); there is nothing to pay."
-            )
-            % {"credit": f"{due.credit:,}".replace(",", ".")},
-        )
     if checked.amount != due.amount:
         raise PaymentError(
             "amount_mismatch",
@@ -527,6 +526,13 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
     if paid_from_credit:
         raise ReversalError(  # no money came in: nothing to give back
             "not_reversible", _("Months paid from credit on account cannot be reversed.")
+        )
+    if ContributionCredit.objects.filter(
+        payment__entries=entry, kind=ContributionCredit.Kind.GRANT
+    ).exists():
+        raise ReversalError(
+            "not_reversible",
+            _("Part of this payment became credit on account (PP 50/2025); it cannot be reversed."),
         )
     if LedgerEntry.objects.filter(reverses=entry).exists():
         raise ReversalError("already_reversed", _("This payment has already been reversed."))
@@ -793,6 +799,8 @@ def post_sponsor_batch(
         kind = check_payer_type(payer_type or sponsor.payer_type)
     except PaymentError as exc:
         raise BatchError(exc.code, str(exc.message)) from exc
+    if kind == PayerType.SELF:  # a batch is a sponsor's, a partner's or a budget's money
+        raise BatchError("payer_type_invalid", str(_("A sponsor batch cannot be self-paid.")))
     with transaction.atomic():
         _lock_batch_reference(sponsor, checked.reference)
         existing = SponsorBatch.objects.filter(sponsor=sponsor, reference=checked.reference).first()
@@ -802,7 +810,9 @@ def post_sponsor_batch(
                 digest=checked.digest,
                 rows=checked.rows,
                 total_amount=checked.total_amount,
-                payer_type=kind,
+                # an explicit payer type must be the first one; without one, the batch is the
+                # same request even if the partner's payer type was corrected since
+                payer_type=kind if payer_type else existing.payer_type,
             )
             return replay, False
         planned, total = _check_batch(
@@ -962,7 +972,7 @@ def _quote_cached(
     months): most of a batch."""
     key = (
         *(p.declared_income, p.jht, p.occupation.sector, history, months, as_of, payer_type),
-        *(cov.paid_through, cov.start_month),
+        *(cov.paid_through, cov.start_month, cov.credit),
     )
     due = cache.get(key)
     if due is None:

@@ -10,7 +10,7 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
-from . import autodebit, services
+from . import autodebit, credits, services
 from .autodebit_client import ChannelUnavailable
 from .messaging import codes, outbox, reminders
 from .messaging.gateways import GatewayTemporaryError
@@ -18,8 +18,11 @@ from .messaging.gateways import GatewayTemporaryError
 
 @shared_task(acks_late=True, name="contributions.refresh_coverage_statuses")
 def refresh_coverage_statuses(as_of: str | None = None) -> dict[str, int]:
-    """Daily (CELERY_BEAT_SCHEDULE): move coverage statuses as dates pass. `as_of` ISO date."""
-    return services.refresh_coverage_statuses(as_of=date.fromisoformat(as_of) if as_of else None)
+    """Daily (CELERY_BEAT_SCHEDULE): pay the months credit on account pays in full (PP 50/2025,
+    contributions/credits.py), then move coverage statuses as dates pass. `as_of` ISO date."""
+    paid_from_credit = credits.cover_all()
+    result = services.refresh_coverage_statuses(as_of=date.fromisoformat(as_of) if as_of else None)
+    return {**result, "months_paid_from_credit": paid_from_credit}
 
 
 # --- payment reminders (contributions/messaging/reminders.py) ---------------------------------

@@ -20,7 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from enrollment import permissions
-from enrollment.models import Participant, Partner, StaffProfile
+from enrollment.models import Participant, Partner, PayerType, StaffProfile
 from enrollment.pii import mask_name
 from enrollment.selectors import staff_profile
 
@@ -75,6 +75,7 @@ def record_cash(request: HttpRequest, pk: int) -> HttpResponse:
                 reference=f"CASH-{data['client_token']}",
                 paid_at=timezone.now(),
                 collected_by=profile,
+                payer_type=data["payer_type"] or PayerType.SELF,
             )
         except PaymentError as exc:
             form.add_error("amount" if exc.code == "amount_mismatch" else None, str(exc.message))

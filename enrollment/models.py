@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -212,6 +214,11 @@ class Partner(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and self.kind == self.Kind.BUNDLE and self.payer_type == "sponsor":
+            self.payer_type = PayerType.PARTNER  # a bundle's money is the partner's
+        super().save(*args, **kwargs)
 
 
 def nik_q(nik: str, path: str = "") -> Q:

@@ -27,7 +27,7 @@ from bpjsportal.core.api.errors import ApiError, FieldError
 from enrollment import permissions
 from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participant_by_key_for
-from enrollment.models import ApiClient, Participant, Partner, StaffProfile
+from enrollment.models import ApiClient, Participant, Partner, PayerType, StaffProfile
 
 from ..models import Payment
 
@@ -42,6 +42,7 @@ class PaymentAccess:
     payer: str
     sponsor: Partner | None = None
     collected_by: StaffProfile | None = None
+    payer_type: str = PayerType.SELF
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,34 @@ def payment_access_for(
     nik: str,
     channel: str | None,
     payer: str | None,
+    payer_type: str | None = None,
 ) -> PaymentAccess:
     """What `client` may post a payment as, given the participant key and the channel and payer
     it sent (None: not sent). Checked in this order, each an ApiError:
     `<field>_not_allowed` (400: a channel, partner or agent client sent a channel or payer other
-    than its own), validation_error (400: channel or payer missing, with field errors),
+    than its own; a payer_type other than its own, which sets the price: a partner's is its
+    Partner.payer_type, a channel's and an agent's the participant's own), validation_error
+    (400: channel or payer missing, with field errors),
     participant_required (400), participant_unknown (404, counted as a channel's look-up)."""
-    sent = {"channel": channel, "payer": payer}
+    sent = {"channel": channel, "payer": payer, "payer_type": payer_type}
     sponsor: Partner | None = None
     collected_by: StaffProfile | None = None
     fixed: dict[str, str] = {}
     if client.scope == ApiClient.Scope.CHANNEL:
-        fixed = {"channel": client.payment_channel}
+        fixed = {"channel": client.payment_channel, "payer_type": PayerType.SELF}
         payer = payer or Payment.Payer.PARTICIPANT
     elif client.scope == ApiClient.Scope.PARTNER:
-        fixed = {"channel": Payment.Channel.PARTNER}
         payer, sponsor = payer or Payment.Payer.SPONSOR, client.partner
+        fixed = {
+            "channel": Payment.Channel.PARTNER,
+            "payer_type": sponsor.payer_type if sponsor else PayerType.SPONSOR,
+        }
     elif client.scope == ApiClient.Scope.AGENT:
-        fixed = {"channel": Payment.Channel.AGENT, "payer": Payment.Payer.AGENT}
+        fixed = {
+            "channel": Payment.Channel.AGENT,
+            "payer": Payment.Payer.AGENT,
+            "payer_type": PayerType.SELF,
+        }
         collected_by = client.agent
     for field, value in fixed.items():
         if sent[field] is not None and sent[field] != value:
@@ -111,6 +122,7 @@ def payment_access_for(
             )
     channel = fixed.get("channel", channel)
     payer = fixed.get("payer", payer)
+    payer_type = fixed.get("payer_type", payer_type or PayerType.SELF)
     if channel is None or payer is None:
         raise ApiError(
             "validation_error",
@@ -135,6 +147,7 @@ def payment_access_for(
         payer=payer,
         sponsor=sponsor,
         collected_by=collected_by,
+        payer_type=payer_type,
     )
 
 

@@ -153,7 +153,20 @@ class DueApi(ApiView):
             as_of=today,
         )
         try:
-            due = quote_payment(participant, cov, months=months or max(1, due_now), as_of=today)
+            # what this client would pay: a partner at its payer type's price (no credit on
+            # account: that is the participant's own), anyone else at the participant's own
+            payer_type = (
+                client.partner.payer_type
+                if client.scope == ApiClient.Scope.PARTNER and client.partner
+                else PayerType.SELF
+            )
+            due = quote_payment(
+                participant,
+                cov,
+                months=months or max(1, due_now),
+                as_of=today,
+                payer_type=payer_type,
+            )
         except PaymentError as exc:
             raise payment_error(exc) from exc
         return Response(
@@ -193,6 +206,7 @@ class PaymentCreateApi(ApiView):
             nik=data.get("nik", ""),
             channel=data.get("channel"),
             payer=data.get("payer"),
+            payer_type=data.get("payer_type"),
         )
         try:
             payment, created = record_payment(
@@ -205,8 +219,7 @@ class PaymentCreateApi(ApiView):
                 paid_at=data["paid_at"],
                 sponsor=access.sponsor,
                 collected_by=access.collected_by,
-                payer_type=data.get("payer_type")
-                or (access.sponsor.payer_type if access.sponsor else PayerType.SELF),
+                payer_type=access.payer_type,
             )
         except PaymentError as exc:
             if exc.code == "amount_mismatch":  # it answers what a look-up answers: counted
@@ -230,6 +243,14 @@ class BatchCreateApi(ApiView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         access = batch_access_for(client, sponsor_code=data.get("sponsor"))
+        requested = data.get("payer_type")
+        if not access.admin_approval and requested not in (None, access.sponsor.payer_type):
+            # the payer type sets the price: only an administrator says other than the partner's
+            raise ApiError(
+                "payer_type_not_allowed",
+                _("This client's batches are paid by %(payer_type)s only.")
+                % {"payer_type": access.sponsor.payer_type},
+            )
         rows = [(r.get("kpj_number") or r.get("nik") or "", r["months"]) for r in data["rows"]]
         try:
             batch, created = post_sponsor_batch(

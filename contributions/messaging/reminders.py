@@ -299,14 +299,21 @@ def _amount_due(
     participants share the same income level, programmes, sector and months owed."""
     if quotes is None:
         return amount_due_now(participant, cov, today).get("amount")
-    key = (
+    key: tuple[object, ...] = (
         participant.declared_income,
         participant.jht,
         participant.occupation_id,
         cov.paid_through if cov else None,
         cov.start_month if cov else None,
+        cov.credit if cov else 0,
         today,
     )
+    if (
+        cov is not None
+        and cov.paid_through is not None
+        and cov.paid_through < add_months(rules.month_start(today), -1)
+    ):  # arrears: the months may be priced by an earlier occupation (per participant)
+        key = (*key, participant.pk)
     if key not in quotes:
         quotes[key] = amount_due_now(participant, cov, today).get("amount")
     return quotes[key]

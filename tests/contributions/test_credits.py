@@ -97,6 +97,7 @@ def test_months_paid_before_the_discount_become_credit_for_the_next_months(
         reverse_payment(payment=from_credit.last(), reason="test", user=None)
     assert refused.value.code == "not_reversible"
     call_command("check_ledger", "--as-of", "2026-06-10")
+    call_command("check_ledger", "--as-of", "2026-06-10")
     assert_ledger_consistent()
 
 
@@ -112,3 +113,31 @@ def test_credit_is_never_edited_and_external_channels_cannot_claim_it(
                        channel="credit", reference="FAKE", paid_at=timezone.now())  # fmt: skip
     assert refused.value.code == "channel_invalid"
     assert LedgerEntry.objects.filter(kind="adjustment", participant=p).count() == 4
+
+
+def test_a_credit_that_pays_whole_months_is_never_a_payment_of_nothing(
+    make_participant: Any,
+) -> None:
+    """Credit of Rp 16,800 while June 2026 costs 8,400: a quote does not use it (no Rp 0 to
+    pay on any path); the daily refresh pays June and July from it. A payment whose excess became
+    credit is not reversible."""
+    from contributions.tasks import refresh_coverage_statuses
+
+    p = make_participant(start_month=date(2026, 5, 1), occupation="petani")
+    may, _ = record_payment(participant=p, amount=HALF, months=1, payer="participant",
+                            channel="bank", reference="MAY", paid_at=timezone.now())  # fmt: skip
+    with transaction.atomic():
+        ContributionCredit.objects.create(participant=p, kind="grant", amount=FULL, payment=may,
+                                          reason="test")  # fmt: skip
+        Coverage.objects.filter(pk=p.pk).update(credit=FULL)
+    cov = Coverage.objects.get(pk=p.pk)
+    due = quote_payment(p, cov, months=1, as_of=date(2026, 6, 10))
+    assert (due.first_month, due.amount, due.credit) == (date(2026, 6, 1), HALF, 0)
+    result = refresh_coverage_statuses.run(as_of="2026-06-10")
+    assert result["months_paid_from_credit"] == 2
+    cov.refresh_from_db()
+    assert cov.paid_through == date(2026, 7, 1)
+    with pytest.raises(ReversalError) as refused:
+        reverse_payment(payment=may, reason="test", user=None)
+    assert refused.value.code == "not_reversible"
+    call_command("check_ledger", "--as-of", "2026-06-10")

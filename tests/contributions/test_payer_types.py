@@ -113,6 +113,18 @@ def test_a_budget_batch_in_a_discount_month_pays_the_full_rate(
             payer_type="sponsor",
         )  # fmt: skip
     assert conflict.value.code == "reference_conflict"
+    with pytest.raises(BatchError) as self_paid:
+        post_sponsor_batch(
+            sponsor=regency, reference="S", rows=rows, paid_at=paid_at, payer_type="self"
+        )
+    assert self_paid.value.code == "payer_type_invalid"
+    # the regency's payer type corrected later: a retry of the old batch is still a replay
+    Partner.objects.filter(pk=regency.pk).update(payer_type="apbn")
+    regency.refresh_from_db()
+    again, created = post_sponsor_batch(
+        sponsor=regency, reference="APBD-06", rows=rows, paid_at=paid_at
+    )
+    assert (again.pk, created) == (batch.pk, False)
     with pytest.raises(BatchError) as unknown:
         post_sponsor_batch(
             sponsor=regency, reference="X", rows=rows, paid_at=paid_at, payer_type="bumn"
@@ -234,3 +246,31 @@ def test_the_correcting_command_posts_receivables_once(
     call_command("correct_budget_payments", "--apply", stdout=out)
     assert "posted 0 receivable(s)" in out.getvalue()
     assert LedgerEntry.objects.filter(kind="due").count() == 3
+
+
+BATCH_CASES = [
+    pytest.param(payer, month, sector, id=f"{payer}-{sector}-{month:%Y%m}",
+                 marks=pytest.mark.clock(f"{month:%Y-%m}-10T03:00:00Z"))
+    for payer in PayerType.values
+    if payer != "self"  # a batch is someone else's money: refused below
+    for (month, sector) in EDGES
+]  # fmt: skip
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("payer_type", "month", "sector"), BATCH_CASES)
+def test_a_batch_of_every_payer_type_sector_and_window_edge(
+    make_participant: Any, payer_type: str, month: date, sector: str
+) -> None:
+    """A one-month sponsor batch posted on the 10th of each edge month, for a worker of each
+    sector, costs what the quote matrix says: half in a discount month unless budget-paid."""
+    sponsor = Partner.objects.create(code="B", name="Batch payer", kind="sponsor",
+                                     payer_type=payer_type)  # fmt: skip
+    occupation = "ojol" if sector == "transport" else "petani"
+    worker = make_participant(start_month=month, occupation=occupation)
+    batch, _ = post_sponsor_batch(sponsor=sponsor, reference="M", rows=[(worker.kpj_number, 1)],
+                                  paid_at=timezone.now(), admin_approval=True)  # fmt: skip
+    discounted = EDGES[(month, sector)] and payer_type not in BUDGET
+    assert batch.payer_type == payer_type
+    assert batch.total_amount == (HALF if discounted else FULL)
+    assert batch.payments.get().period_start == month

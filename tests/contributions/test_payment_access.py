@@ -77,8 +77,13 @@ def test_a_partner_pays_as_sponsor_for_its_own_participants_only(
     partner = client_of("partner", partner=gnl)
     access = payment_access_for(partner, kpj=mine.kpj_number, nik="", channel=None, payer=None)
     assert access == PaymentAccess(
-        participant=mine, channel="partner", payer="sponsor", sponsor=gnl
+        participant=mine, channel="partner", payer="sponsor", sponsor=gnl, payer_type="sponsor"
     )
+    err = refused(  # the payer type sets the price: a partner pays as its own
+        lambda: payment_access_for(partner, kpj=mine.kpj_number, nik="", channel=None,
+                                   payer=None, payer_type="self")
+    )  # fmt: skip
+    assert (err.code, err.status_code) == ("payer_type_not_allowed", 400)
     err = refused(
         lambda: payment_access_for(partner, kpj=other.kpj_number, nik="", channel=None, payer=None)
     )

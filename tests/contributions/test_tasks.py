@@ -33,7 +33,7 @@ def test_refresh_moves_active_to_grace_to_lapsed_as_dates_pass(
 
     next_month = add_months(month, 1)
     result = refresh_coverage_statuses(as_of=next_month.replace(day=10))
-    assert result == {"to_lapsed": 0, "to_grace": 1}
+    assert result == {"to_lapsed": 0, "to_grace": 1, "months_paid_from_credit": 0}
     assert statuses()[p.pk] == "grace"
 
     # the 4th unpaid month past its due date (the 15th or the next working day): lapsed, with
@@ -87,5 +87,5 @@ def test_refresh_task_runs_in_a_real_celery_worker(tx_refdata: Any, celery_worke
     Coverage.objects.filter(pk=p.pk).update(paid_through=month, status="active")
     as_of = add_months(month, 1).replace(day=2).isoformat()
     result = refresh_task.delay(as_of).get(timeout=30)
-    assert result == {"to_lapsed": 0, "to_grace": 1}
+    assert result == {"to_lapsed": 0, "to_grace": 1, "months_paid_from_credit": 0}
     assert Coverage.objects.get(pk=p.pk).status == "grace"
