@@ -39,7 +39,8 @@ def seed_demo_payments() -> dict[str, int]:
     this_month = rules.month_start(today)
     posted = 0
     partners = {p.code: p for p in Partner.objects.filter(code__in=["SERTAKAN", "PEMKAB-PPU"])}
-    sponsors = {k: partners[c] for k, c in ((2, "SERTAKAN"), (3, "PEMKAB-PPU")) if c in partners}
+    sponsors = {k: partners[c] for k, c in ((1, "SERTAKAN"), (4, "PEMKAB-PPU")) if c in partners}
+    actives = 0
     demo = Participant.objects.filter(registered_by__isnull=False, payments__isnull=True)
     for participant in demo.select_related("occupation").order_by("id"):
         cov = Coverage.objects.filter(pk=participant.pk).first()
@@ -58,7 +59,10 @@ def seed_demo_payments() -> dict[str, int]:
             months, paid_on = 1 + participant.pk % 3, today
             paid_on = min(paid_on, today)
         # a few active workers are paid for: by a company (Sertakan) or a regency's APBD
-        sponsor = sponsors.get(participant.pk % 9) if kind >= 2 else None
+        sponsor = None
+        if kind >= 2:
+            actives += 1
+            sponsor = sponsors.get(actives % 6)
         payer_type = sponsor.payer_type if sponsor else PayerType.SELF
         try:
             due = quote_payment(

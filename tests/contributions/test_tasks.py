@@ -33,7 +33,7 @@ def test_refresh_moves_active_to_grace_to_lapsed_as_dates_pass(
 
     next_month = add_months(month, 1)
     result = refresh_coverage_statuses(as_of=next_month.replace(day=10))
-    assert result == {"to_lapsed": 0, "to_grace": 1, "months_paid_from_credit": 0}
+    assert result == {"to_lapsed": 0, "to_grace": 1}
     assert statuses()[p.pk] == "grace"
 
     # the 4th unpaid month past its due date (the 15th or the next working day): lapsed, with
