@@ -274,3 +274,34 @@ def test_a_batch_of_every_payer_type_sector_and_window_edge(
     assert batch.payer_type == payer_type
     assert batch.total_amount == (HALF if discounted else FULL)
     assert batch.payments.get().period_start == month
+
+
+@pytest.mark.django_db
+@pytest.mark.clock("2026-06-10T03:00:00Z")  # June 2026: a PP 50/2025 month
+def test_cash_from_a_village_fund_is_priced_at_the_full_rate(
+    agent: Any, make_participant: Any
+) -> None:
+    """The agent's cash form asks whose money it is: a village fund pays the full rate."""
+    import uuid
+
+    from django.test import Client
+    from django.urls import reverse
+
+    from tests.conftest import login_as
+
+    mine = make_participant(registered_by=agent.staff, occupation="petani")
+    cov = Coverage.objects.get(pk=mine.pk)
+    full = quote_payment(mine, cov, months=1, as_of=date(2026, 6, 10), payer_type="village_fund")
+    own = quote_payment(mine, cov, months=1, as_of=date(2026, 6, 10))
+    assert (full.amount, own.amount) == (FULL, HALF)  # the worker's own money: discounted
+    client = login_as(Client(), agent)
+    url = reverse("contributions:record_cash", args=[mine.pk])
+    page = client.get(reverse("enrollment:participant", args=[mine.pk]))
+    assert 'name="payer_type"' in page.content.decode()
+    cheap = client.post(url, {"months": "1", "amount": str(HALF), "payer_type": "village_fund",
+                              "client_token": str(uuid.uuid4())})  # fmt: skip
+    assert cheap.status_code == 400 and "16.800" in cheap.content.decode()
+    ok = client.post(url, {"months": "1", "amount": str(FULL), "payer_type": "village_fund",
+                           "client_token": str(uuid.uuid4())})  # fmt: skip
+    assert ok.status_code == 302
+    assert Payment.objects.get().payer_type == "village_fund"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import date
 from typing import Any
 
 import pytest
@@ -75,28 +74,6 @@ def test_wrong_cash_amount_shows_the_expected_amount(agent: Any, mine: Any) -> N
     assert f"{due(mine):,}".replace(",", ".") in response.content.decode()
     assert not Payment.objects.exists()
     assert_ledger_consistent()
-
-
-@pytest.mark.clock("2026-06-10T03:00:00Z")  # June 2026: a PP 50/2025 month
-def test_cash_from_a_village_fund_is_priced_at_the_full_rate(agent: Any, mine: Any) -> None:
-    cov = Coverage.objects.get(pk=mine.pk)
-    full = quote_payment(mine, cov, months=1, as_of=date(2026, 6, 10), payer_type="village_fund")
-    own = quote_payment(mine, cov, months=1, as_of=date(2026, 6, 10))
-    assert full.amount > own.amount  # the worker's own money gets the discount
-    url = reverse("contributions:record_cash", args=[mine.pk])
-    page = client_for(agent).get(reverse("enrollment:participant", args=[mine.pk]))
-    assert 'name="payer_type"' in page.content.decode()
-    cheap = client_for(agent).post(url, {"months": "1", "amount": str(own.amount),
-                                         "payer_type": "village_fund",
-                                         "client_token": str(uuid.uuid4())})  # fmt: skip
-    assert (
-        cheap.status_code == 400 and f"{full.amount:,}".replace(",", ".") in cheap.content.decode()
-    )
-    ok = client_for(agent).post(url, {"months": "1", "amount": str(full.amount),
-                                      "payer_type": "village_fund",
-                                      "client_token": str(uuid.uuid4())})  # fmt: skip
-    assert ok.status_code == 302
-    assert Payment.objects.get().payer_type == "village_fund"
 
 
 def test_pages_of_another_agents_participant_are_404(other_agent: Any, mine: Any) -> None:
