@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -35,7 +34,8 @@ from enrollment.models import PAYER_GROUPS
 from enrollment.services import sector_history
 
 from .models import Coverage, LedgerEntry, Payment
-from .rates import QuoteError, quote_contribution
+from .quotes import payment_price
+from .rates import QuoteError
 
 BUDGET = PAYER_GROUPS["budget"]
 
@@ -89,20 +89,10 @@ def find(*, sponsor_code: str | None = None) -> list[Finding]:
             else payment.payer_type
         )
         p = payment.participant
-
-        def price(kind: str, p: Any = p, payment: Payment = payment) -> int:
-            return quote_contribution(
-                declared_income=p.declared_income,
-                programmes=p.programmes,
-                months=payment.months,
-                first_month=payment.period_start,
-                sector=p.occupation.sector,
-                payer_type=kind,
-                sector_history=histories.get(p.pk, ()),
-            ).total
-
+        history = histories.get(p.pk, ())
         try:
-            full, discounted = price(payer_type), price("sponsor")
+            full = payment_price(p, payment, payer_type=payer_type, history=history)
+            discounted = payment_price(p, payment, payer_type="sponsor", history=history)
         except QuoteError as exc:
             out.append(Finding(payment, payer_type, payment.amount, None, f"quote: {exc.code}"))
             continue

@@ -23,7 +23,6 @@ the following months. Not a refund.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
@@ -34,8 +33,8 @@ from enrollment.models import Participant, PayerType
 from enrollment.services import sector_history
 
 from .models import ContributionCredit, Coverage, LedgerEntry, Payment
-from .quotes import quote_payment
-from .rates import QuoteError, quote_contribution
+from .quotes import payment_price, quote_payment
+from .rates import QuoteError
 
 
 @dataclass(frozen=True)
@@ -48,20 +47,6 @@ class Excess:
     @property
     def credit(self) -> int:
         return 0 if self.now is None or self.problem else self.paid - self.now
-
-
-def _price(p: Participant, payment: Payment, history: tuple[tuple[date, str], ...],
-           *, discounts: bool) -> int:  # fmt: skip
-    return quote_contribution(
-        declared_income=p.declared_income,
-        programmes=p.programmes,
-        months=payment.months,
-        first_month=payment.period_start,
-        sector=p.occupation.sector,
-        payer_type=payment.payer_type,
-        sector_history=history,
-        apply_discounts=discounts,
-    ).total
 
 
 def find() -> list[Excess]:
@@ -93,8 +78,10 @@ def find() -> list[Excess]:
         paid = payment.amount - int(getattr(payment, "used", None) or 0)
         history = histories.get(p.pk, ())
         try:
-            now = _price(p, payment, history, discounts=True)
-            undiscounted = _price(p, payment, history, discounts=False)
+            now = payment_price(p, payment, payer_type=payment.payer_type, history=history)
+            undiscounted = payment_price(
+                p, payment, payer_type=payment.payer_type, history=history, apply_discounts=False
+            )
         except QuoteError as exc:
             out.append(Excess(payment, paid, None, f"quote: {exc.code}"))
             continue

@@ -16,7 +16,7 @@ from enrollment.services import sector_history
 
 from . import coverage as rules
 from .errors import PaymentError
-from .models import Coverage
+from .models import Coverage, Payment
 from .rates import QuoteError, quote_contribution
 
 
@@ -35,6 +35,29 @@ class DueNow:
     def price(self) -> int:
         """What the months cost: the amount paid plus the credit used."""
         return self.amount + self.credit
+
+
+def payment_price(
+    participant: Participant,
+    payment: Payment,
+    *,
+    payer_type: str,
+    history: tuple[tuple[date, str], ...],
+    apply_discounts: bool = True,
+) -> int:
+    """What a posted payment's months cost by today's rate book, paid by `payer_type` (the
+    corrections of budget payments and the PP 50/2025 credits reprice with it). Raises
+    QuoteError."""
+    return quote_contribution(
+        declared_income=participant.declared_income,
+        programmes=participant.programmes,
+        months=payment.months,
+        first_month=payment.period_start,
+        sector=participant.occupation.sector,
+        payer_type=payer_type,
+        sector_history=history,
+        apply_discounts=apply_discounts,
+    ).total
 
 
 def quote_payment(

@@ -16,8 +16,9 @@ import argparse
 import json
 import threading
 import time
-from datetime import date
 from typing import Any
+
+from django.utils import timezone
 
 from bpjsportal.core.fpe import luhn_check_digit
 from bpjsportal.core.local_http import LocalServer, QuietHandler
@@ -48,7 +49,7 @@ class CoreState:
             self.records[number] = {
                 "kpj_number": number,
                 "status": "active",
-                "registered_on": date.today().isoformat(),  # noqa: DTZ011 - a fake's stamp
+                "registered_on": timezone.localdate().isoformat(),
             }
             return number
 

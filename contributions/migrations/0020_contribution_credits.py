@@ -3,28 +3,19 @@
 import django.db.models.deletion
 from django.db import migrations, models
 
-# Credit movements are append-only like the ledger (migration 0003): a correction is a new row.
+# Credit movements are append-only like the ledger and the suspense account: the generic guard
+# of migration 0010 (contributions_append_only_guard) refuses UPDATE, DELETE and TRUNCATE.
 GUARD = """
-CREATE OR REPLACE FUNCTION contributions_credit_guard() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'TRUNCATE' AND current_setting('bpu.ledger_truncate', true) = 'allow' THEN
-        RETURN NULL;
-    END IF;
-    RAISE EXCEPTION 'contributions_contributioncredit is append-only: % refused', TG_OP
-        USING ERRCODE = 'integrity_constraint_violation';
-END $$;
 CREATE TRIGGER contributions_credit_no_change
     BEFORE UPDATE OR DELETE ON contributions_contributioncredit
-    FOR EACH ROW EXECUTE FUNCTION contributions_credit_guard();
+    FOR EACH ROW EXECUTE FUNCTION contributions_append_only_guard();
 CREATE TRIGGER contributions_credit_no_truncate
     BEFORE TRUNCATE ON contributions_contributioncredit
-    FOR EACH STATEMENT EXECUTE FUNCTION contributions_credit_guard();
+    FOR EACH STATEMENT EXECUTE FUNCTION contributions_append_only_guard();
 """
 UNGUARD = """
 DROP TRIGGER IF EXISTS contributions_credit_no_truncate ON contributions_contributioncredit;
 DROP TRIGGER IF EXISTS contributions_credit_no_change ON contributions_contributioncredit;
-DROP FUNCTION IF EXISTS contributions_credit_guard();
 """
 
 
