@@ -716,33 +716,72 @@ class Bill(models.Model):
 
 
 class SuspenseItem(models.Model):
-    """Money a channel reported for a bill that could not be applied on its own - an amount
-    other than the bill's, a bill expired or already paid - held so that none is ever dropped.
-    Append-only in the database (migration 0009): a later resolution is a new row elsewhere,
-    never a change of this one."""
+    """Money that could not be applied on its own, held so that none is ever dropped: a
+    channel's payment for a bill (an amount other than the bill's, a bill expired or already
+    paid), or an agent's field cash (no bill: a receipt the offline field app issued that the
+    participant's state refused when it synced - they paid meanwhile elsewhere, the price
+    moved; contributions/suspense.py `record_field_cash`). Append-only in the database (migration
+    0010): a later resolution is a new row elsewhere, never a change of this one."""
 
     class Reason(models.TextChoices):
         AMOUNT_MISMATCH = "amount_mismatch", _("Amount differs from the bill")
         BILL_EXPIRED = "bill_expired", _("Bill expired")
         BILL_PAID = "bill_paid", _("Bill already paid")
+        FIELD_CONFLICT = "field_conflict", _("Field cash that could not be applied")
 
     participant = models.ForeignKey(
         "enrollment.Participant", on_delete=models.PROTECT, related_name="suspense_items"
     )
-    bill = models.ForeignKey(Bill, on_delete=models.PROTECT, related_name="suspense_items")
+    # None: field cash (reason field_conflict), held for a receipt, not for a bill
+    bill = models.ForeignKey(
+        Bill, null=True, blank=True, on_delete=models.PROTECT, related_name="suspense_items"
+    )
     client = models.ForeignKey("enrollment.ApiClient", on_delete=models.PROTECT, related_name="+")
     channel = models.CharField(max_length=8)
     reference = models.CharField(max_length=128)
     amount = models.BigIntegerField()
     paid_at = models.DateTimeField()
     reason = models.CharField(max_length=16, choices=Reason.choices)
+    # Field cash only: the months the receipt was for, and the refusal that put it here (its
+    # code, its message as first answered, the quote if the refusal had one): a repeat of the
+    # receipt is answered with them again, word for word.
+    months = models.PositiveSmallIntegerField(null=True, blank=True)
+    refusal_code = models.CharField(max_length=32, blank=True)
+    refusal_message = models.TextField(blank=True)
+    expected = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["participant", "-created_at"], name="suspense_participant")]
+        indexes = [
+            models.Index(fields=["participant", "-created_at"], name="suspense_participant"),
+            # a field receipt sent again is looked up by its channel and reference alone
+            models.Index(
+                fields=["channel", "reference"],
+                condition=Q(bill__isnull=True),
+                name="suspense_field_receipt",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="suspense_amount_positive"),
+            # a bill's money, or field cash with its months and refusal
+            models.CheckConstraint(
+                condition=(Q(bill__isnull=False) & ~Q(reason="field_conflict"))
+                | Q(
+                    bill__isnull=True,
+                    reason="field_conflict",
+                    months__gte=1,
+                    months__lte=12,
+                    refusal_code__gt="",
+                ),
+                name="suspense_bill_or_field_cash",
+            ),
+            # a field receipt is held at most once (the API's exactly-once for field cash)
+            models.UniqueConstraint(
+                fields=["participant", "channel", "reference"],
+                condition=Q(bill__isnull=True),
+                name="suspense_field_receipt_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -37,6 +37,16 @@ PROGRAMMES = ("JKK", "JKM", "JHT")
 REQUIRED_PROGRAMMES = ("JKK", "JKM")
 MAX_MONTHS = 12
 
+# The quote's refusals by code: the one home of these words (the field app's offline quote
+# shows the same, contributions/field/reference.py).
+QUOTE_MESSAGES = {
+    "income_not_level": _(
+        "Rp %(amount)s is not an income level of the schedule; nearest: %(near)s."
+    ),
+    "programmes_invalid": _("Programmes must be JKK and JKM, optionally JHT."),
+    "months_out_of_range": _("Months must be between 1 and 12."),
+}
+
 SEED_SOURCE = (
     "PP 44/2015 Lampiran II as amended (JKK 1 %, JKM Rp 6,800, income levels); "
     "PP 46/2015 jo. PP 60/2015 (JHT 2 %)"
@@ -215,7 +225,7 @@ def check_declared_income(amount: int, on: date) -> None:
             FieldError(
                 "declared_income",
                 "income_not_level",
-                _("Rp %(amount)s is not an income level of the schedule; nearest: %(near)s.")
+                QUOTE_MESSAGES["income_not_level"]
                 % {
                     "amount": f"{amount:,}".replace(",", "."),
                     "near": ", ".join("Rp " + f"{n:,}".replace(",", ".") for n in near),
@@ -298,9 +308,9 @@ def quote_contribution(
     """
     chosen = [p for p in PROGRAMMES if p in set(programmes)]
     if set(programmes) - set(PROGRAMMES) or not set(REQUIRED_PROGRAMMES) <= set(chosen):
-        raise QuoteError("programmes_invalid", _("Programmes must be JKK and JKM, optionally JHT."))
+        raise QuoteError("programmes_invalid", QUOTE_MESSAGES["programmes_invalid"])
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
-        raise QuoteError("months_out_of_range", _("Months must be between 1 and 12."))
+        raise QuoteError("months_out_of_range", QUOTE_MESSAGES["months_out_of_range"])
     first = first_month.replace(day=1)
     try:
         check_declared_income(declared_income, first)

@@ -264,6 +264,8 @@ class CheckedPayment:
     paid_at: datetime
     user: User | None
     payer_type: str
+    # The agent who took the cash, when an agent did (channel "agent").
+    collected_by_id: int | None = None
 
 
 def _validate_payment(
@@ -314,6 +316,7 @@ def _validate_payment(
         paid_at=paid_at,
         user=user,
         payer_type=payer_type,
+        collected_by_id=collected_by.pk if collected_by is not None else None,
     )
 
 
@@ -356,7 +359,16 @@ def _check_due(
     the amount against the quote at the payment's date (amount_mismatch, details["expected"]).
     Returns the paid_at and the quote."""
     participant = checked.participant
-    paid_at = check_paid_at(checked.paid_at, registered=participant.created_at, backdated=backdated)
+    # Cash the registering agent took at the registration itself, offline (the field app), is
+    # older than the registration's arrival here: the age limit still applies, not this one.
+    own_cash = checked.collected_by_id is not None and (
+        checked.collected_by_id == participant.registered_by_id
+    )
+    paid_at = check_paid_at(
+        checked.paid_at,
+        registered=None if own_cash else participant.created_at,
+        backdated=backdated,
+    )
     due = quote_payment(
         participant,
         cov,

@@ -48,6 +48,42 @@ CHANNELS = tuple(Participant.Channel.values)
 
 PHONE_MESSAGE = _("Enter an Indonesian mobile number, e.g. 0812 3456 7890 or +62 812 3456 7890.")
 
+# Every registration rule's message by its code: the one home of these words, read by the
+# checks below and by the field app's offline copy of the rules (contributions/field), so the
+# browser refuses with the server's own sentence. Templates with %(name)s are formatted by
+# both with the same names.
+RULE_MESSAGES = {
+    "name_required": _("Enter the full name."),
+    "name_too_long": _("The name is longer than 100 characters."),
+    "name_invalid": _("The name may only contain letters, spaces, apostrophes, dots and hyphens."),
+    "sex_invalid": _("Choose male or female."),
+    "birth_date_future": _("The birth date is in the future."),
+    # Not raised here (a birth date arrives as a date): the field app's offline form says it for
+    # a missing or impossible date, in Django's own words (translated by Django's catalogue).
+    "birth_date_invalid": _("Enter a valid date."),
+    "age_out_of_range": _(
+        "BPU participants must be %(min)s to %(max)s years old (this one is %(age)s)."
+    ),
+    "nik_region_unknown": _(
+        "The NIK's first six digits (%(prefix)s) are not a known district code."
+    ),
+    "nik_birth_date_mismatch": _(
+        "The NIK says born %(nik_date)s, which does not match the birth date entered."
+    ),
+    "nik_sex_mismatch": _(
+        "The NIK's birth day does not match the sex entered (women add 40 to the day)."
+    ),
+    "phone_invalid": PHONE_MESSAGE,
+    "email_invalid": _("Enter a valid email address."),
+    "village_unknown": _("Choose a village from the list."),
+    "address_required": _("Enter the address."),
+    "address_too_long": _("The address is too long (max 255)."),
+    "occupation_unknown": _("Choose an occupation from the list."),
+    "income_invalid": _("Enter the income in whole Rupiah."),
+    "channel_invalid": _("Unknown registration channel."),
+    "consent_required": _("The worker must agree to the processing of their data (UU 27/2022)."),
+}
+
 
 def age_on(birth_date: date, on: date) -> int:
     return on.year - birth_date.year - ((on.month, on.day) < (birth_date.month, birth_date.day))
@@ -157,24 +193,22 @@ def _validate_identity(
     ref: ReferenceLookup = DATABASE_LOOKUP,
 ) -> None:
     if not full_name:
-        errors.append(FieldError("full_name", "name_required", _("Enter the full name.")))
+        errors.append(FieldError("full_name", "name_required", RULE_MESSAGES["name_required"]))
     elif len(full_name) > NAME_MAX:
-        errors.append(
-            FieldError("full_name", "name_too_long", _("The name is longer than 100 characters."))
-        )
+        errors.append(FieldError("full_name", "name_too_long", RULE_MESSAGES["name_too_long"]))
     elif not _NAME_RE.fullmatch(full_name):
         errors.append(
             FieldError(
                 "full_name",
                 "name_invalid",
-                _("The name may only contain letters, spaces, apostrophes, dots and hyphens."),
+                RULE_MESSAGES["name_invalid"],
             )
         )
     if sex not in SEXES:
-        errors.append(FieldError("sex", "sex_invalid", _("Choose male or female.")))
+        errors.append(FieldError("sex", "sex_invalid", RULE_MESSAGES["sex_invalid"]))
     if birth_date > today:
         errors.append(
-            FieldError("birth_date", "birth_date_future", _("The birth date is in the future."))
+            FieldError("birth_date", "birth_date_future", RULE_MESSAGES["birth_date_future"])
         )
     else:
         age = age_on(birth_date, today)
@@ -183,10 +217,7 @@ def _validate_identity(
                 FieldError(
                     "birth_date",
                     "age_out_of_range",
-                    _(
-                        "BPU participants must be %(min)s to %(max)s years old "
-                        "(this one is %(age)s)."
-                    )
+                    RULE_MESSAGES["age_out_of_range"]
                     % {"min": settings.BPU_MIN_AGE, "max": settings.BPU_MAX_AGE, "age": age},
                 )
             )
@@ -200,8 +231,7 @@ def _validate_identity(
             FieldError(
                 "nik",
                 "nik_region_unknown",
-                _("The NIK's first six digits (%(prefix)s) are not a known district code.")
-                % {"prefix": parsed.prefix6},
+                RULE_MESSAGES["nik_region_unknown"] % {"prefix": parsed.prefix6},
             )
         )
     if parsed.birth_date != birth_date:
@@ -209,7 +239,7 @@ def _validate_identity(
             FieldError(
                 "nik",
                 "nik_birth_date_mismatch",
-                _("The NIK says born %(nik_date)s, which does not match the birth date entered.")
+                RULE_MESSAGES["nik_birth_date_mismatch"]
                 % {"nik_date": parsed.birth_date.strftime("%d-%m-%Y")},
             )
         )
@@ -218,7 +248,7 @@ def _validate_identity(
             FieldError(
                 "nik",
                 "nik_sex_mismatch",
-                _("The NIK's birth day does not match the sex entered (women add 40 to the day)."),
+                RULE_MESSAGES["nik_sex_mismatch"],
             )
         )
 
@@ -281,7 +311,7 @@ def register_participant(
     if settings.NIK_HMAC_OLD_KEY and Participant.objects.filter(nik_q(nik)).exists():
         # An HMAC key rotation is running: rows not yet rehashed carry the old digest, which
         # the unique constraint cannot compare with the new one (docs/operations.md).
-        raise _duplicate(nik)
+        raise duplicate_nik_error(nik)
     numbers = core_system.issuer()
     for _attempt in range(KPJ_ATTEMPTS):
         # the core system's number, or (development) the local generator's (core_system.py)
@@ -296,7 +326,7 @@ def register_participant(
                 raise RuntimeError("the core system issued a KPJ number held by another") from exc
             if client_token is not None and "client_token" in str(exc):
                 return Participant.objects.get(client_token=client_token)
-            raise _duplicate(nik) from exc
+            raise duplicate_nik_error(nik) from exc
         hooks.after_registration(participant)
         return participant
     raise RuntimeError("no free KPJ number after several draws")
@@ -353,13 +383,13 @@ def _checked_participant(
     occupation_obj = _clean_occupation(errors, occupation, ref)
     _check_income(errors, declared_income, today)
     if channel not in CHANNELS:
-        errors.append(FieldError("channel", "channel_invalid", _("Unknown registration channel.")))
+        errors.append(FieldError("channel", "channel_invalid", RULE_MESSAGES["channel_invalid"]))
     if consent_data is not True:
         errors.append(
             FieldError(
                 "consent_data",
                 "consent_required",
-                _("The worker must agree to the processing of their data (UU 27/2022)."),
+                RULE_MESSAGES["consent_required"],
             )
         )
     if language not in ("id", "en"):
@@ -485,7 +515,7 @@ def register_participants_bulk(
             outcome._state.adding, outcome._state.db = False, "default"
             created.append(outcome)
         else:  # the NIK was registered before (by another request or an earlier row)
-            outcomes[i] = _duplicate(row["nik"])
+            outcomes[i] = duplicate_nik_error(row["nik"])
     hooks.after_registration_bulk(created)
     return outcomes
 
@@ -547,7 +577,7 @@ def _clean_phone(errors: list[FieldError], value: object) -> str:
     try:
         return normalize_phone(str(value or ""))
     except ValueError:
-        errors.append(FieldError("phone", "phone_invalid", PHONE_MESSAGE))
+        errors.append(FieldError("phone", "phone_invalid", RULE_MESSAGES["phone_invalid"]))
         return ""
 
 
@@ -557,7 +587,7 @@ def _clean_email(errors: list[FieldError], value: object) -> str:
         try:
             validate_email(email)
         except ValidationError:
-            errors.append(FieldError("email", "email_invalid", _("Enter a valid email address.")))
+            errors.append(FieldError("email", "email_invalid", RULE_MESSAGES["email_invalid"]))
     return email
 
 
@@ -566,20 +596,16 @@ def _clean_village(
 ) -> Region | None:
     village = _resolve_village(value, ref)
     if village is None:
-        errors.append(
-            FieldError("village", "village_unknown", _("Choose a village from the list."))
-        )
+        errors.append(FieldError("village", "village_unknown", RULE_MESSAGES["village_unknown"]))
     return village
 
 
 def _clean_address(errors: list[FieldError], value: object) -> str:
     address = " ".join(str(value or "").split())
     if not address:
-        errors.append(FieldError("address", "address_required", _("Enter the address.")))
+        errors.append(FieldError("address", "address_required", RULE_MESSAGES["address_required"]))
     elif len(address) > ADDRESS_MAX:
-        errors.append(
-            FieldError("address", "address_too_long", _("The address is too long (max 255)."))
-        )
+        errors.append(FieldError("address", "address_too_long", RULE_MESSAGES["address_too_long"]))
     return address
 
 
@@ -589,7 +615,7 @@ def _clean_occupation(
     occupation = value if isinstance(value, Occupation) else ref.occupation(str(value))
     if occupation is None:
         errors.append(
-            FieldError("occupation", "occupation_unknown", _("Choose an occupation from the list."))
+            FieldError("occupation", "occupation_unknown", RULE_MESSAGES["occupation_unknown"])
         )
     return occupation
 
@@ -597,7 +623,7 @@ def _clean_occupation(
 def _check_income(errors: list[FieldError], value: object, today: date) -> None:
     if not isinstance(value, int) or isinstance(value, bool):
         errors.append(
-            FieldError("declared_income", "income_invalid", _("Enter the income in whole Rupiah."))
+            FieldError("declared_income", "income_invalid", RULE_MESSAGES["income_invalid"])
         )
         return
     try:
@@ -616,7 +642,9 @@ def _resolve_village(
     return ref.village(village)
 
 
-def _duplicate(nik: str) -> DuplicateNik:
+def duplicate_nik_error(nik: str) -> DuplicateNik:
+    """The refusal of a NIK that is already registered, naming the KPJ and the branch (callers
+    show it to the client as nik_check.as_seen_by allows)."""
     existing = (
         Participant.objects.filter(nik_q(nik))
         .select_related("branch", "registered_by__user")

@@ -146,6 +146,21 @@ def tx_refdata(transactional_db: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _language_as_found() -> Iterator[None]:
+    """Each test leaves this thread's active language as it found it: a request the test client
+    sends with Accept-Language: en activates English in the test's own thread (LocaleMiddleware
+    does not deactivate it), and a later test reading a message would get English."""
+    from django.utils import translation
+
+    before = translation.get_language()
+    yield
+    if before:
+        translation.activate(before)
+    else:
+        translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _celery_app_as_found() -> Iterator[None]:
     """Each test leaves this process's Celery app as it found it: the same broker and result
     store, and no result backend or pool still built for another one (a test that points Celery

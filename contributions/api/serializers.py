@@ -36,6 +36,12 @@ class PaymentInput(StrictSerializer):
     # whose money (enrollment.PayerType); default the sponsor's for a sponsor client, else self.
     # Checked by the service: an unknown value is payer_type_invalid.
     payer_type = StrictCharField(max_length=16, required=False)
+    # What a refusal by the participant's state does to an agent's field cash (the offline field
+    # app's receipts): refuse it (400, the default) or hold the cash in suspense for the back
+    # office (202; agent clients only, contributions/suspense.py record_field_cash).
+    on_conflict = serializers.ChoiceField(
+        choices=["refuse", "suspense"], required=False, default="refuse"
+    )
 
 
 class PaymentSerializer(serializers.ModelSerializer[Payment]):
@@ -59,6 +65,27 @@ class PaymentSerializer(serializers.ModelSerializer[Payment]):
             "reactivation",
             "created_at",
         ]
+
+
+class HeldCashSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField(help_text="the suspense item's id")
+    amount = serializers.IntegerField()
+    reference = serializers.CharField()
+    paid_at = serializers.DateTimeField()
+    reason = serializers.ChoiceField(choices=SuspenseItem.Reason.choices)
+
+
+class PaymentHeldSerializer(serializers.Serializer[Any]):
+    """The 202 answer of a payment sent with on_conflict "suspense" that the participant's
+    state refused: the cash is held in suspense for the back office (again 202 for a repeat)."""
+
+    result = serializers.ChoiceField(choices=["suspense"])
+    code = serializers.CharField(help_text="the refusal, e.g. amount_mismatch")
+    message = serializers.CharField(help_text="the refusal's message, as first answered")
+    suspense = HeldCashSerializer()
+    expected = serializers.IntegerField(
+        required=False, help_text="amount_mismatch: the quote the amount did not match"
+    )
 
 
 class BatchRowInput(StrictSerializer):

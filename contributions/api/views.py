@@ -27,10 +27,11 @@ from enrollment.pii import mask_name
 
 from .. import coverage as rules
 from ..errors import BatchError, PaymentConflict, PaymentError
-from ..models import Coverage, Payment
+from ..models import Coverage, Payment, SuspenseItem
 from ..quotes import quote_payment
 from ..rates import MAX_MONTHS, PROGRAMMES, QuoteError, quote_contribution
 from ..services import check_payer_type, post_sponsor_batch, record_payment
+from ..suspense import record_field_cash
 from .payment_access import batch_access_for, participant_by_key, payment_access_for
 from .serializers import (
     BatchInput,
@@ -38,6 +39,7 @@ from .serializers import (
     DueSerializer,
     LedgerEntrySerializer,
     PaginatedLedger,
+    PaymentHeldSerializer,
     PaymentInput,
     PaymentSerializer,
     QuoteSerializer,
@@ -190,16 +192,56 @@ def payment_error(exc: PaymentError) -> ApiError:
     return ApiError(exc.code, exc.message, **details)
 
 
+def held_body(item: SuspenseItem) -> dict[str, Any]:
+    """The 202 answer for field cash held in suspense: the same for a repeat of the receipt
+    (read off the item: its refusal as first answered)."""
+    body: dict[str, Any] = {
+        "result": "suspense",
+        "code": item.refusal_code,
+        "message": item.refusal_message,
+        "suspense": {
+            "id": item.pk,
+            "amount": item.amount,
+            "reference": item.reference,
+            "paid_at": item.paid_at,
+            "reason": item.reason,
+        },
+    }
+    if item.expected is not None:
+        body["expected"] = item.expected
+    return dict(PaymentHeldSerializer(body).data)
+
+
 class PaymentCreateApi(ApiView):
+    """A payment: 201 posted, 200 the same payment again (channel and reference). An agent
+    client's cash sent with on_conflict "suspense" that the participant's state refuses is held
+    in suspense instead: 202, and 202 again for a repeat of the receipt (docs/api.md)."""
+
     @extend_schema(
         request=PaymentInput,
-        responses={201: PaymentSerializer, 200: PaymentSerializer, 409: ErrorSerializer, **ERRORS},
+        responses={
+            201: PaymentSerializer,
+            200: PaymentSerializer,
+            202: PaymentHeldSerializer,
+            409: ErrorSerializer,
+            **ERRORS,
+        },
     )
     def post(self, request: Request) -> Response:
         client = self.client(request)
         serializer = PaymentInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        hold = data.get("on_conflict") == "suspense"
+        if hold and client.scope != ApiClient.Scope.AGENT:
+            raise ApiError(
+                "on_conflict_not_allowed",
+                _(
+                    'Only an agent client may send on_conflict "suspense" (field cash held for '
+                    "the back office); this client's payments are refused when they cannot be "
+                    "posted."
+                ),
+            )
         access = payment_access_for(
             client,
             kpj=data.get("kpj_number", ""),
@@ -209,18 +251,38 @@ class PaymentCreateApi(ApiView):
             payer_type=data.get("payer_type"),
         )
         try:
-            payment, created = record_payment(
-                participant=access.participant,
-                amount=data["amount"],
-                months=data["months"],
-                payer=access.payer,
-                channel=access.channel,
-                reference=data["reference"],
-                paid_at=data["paid_at"],
-                sponsor=access.sponsor,
-                collected_by=access.collected_by,
-                payer_type=access.payer_type,
-            )
+            if client.scope == ApiClient.Scope.AGENT:
+                # field cash: a receipt held in suspense already is answered as such, whatever
+                # on_conflict says (it is never posted a second time)
+                done = record_field_cash(
+                    client=client,
+                    participant=access.participant,
+                    amount=data["amount"],
+                    months=data["months"],
+                    channel=access.channel,
+                    payer=access.payer,
+                    reference=data["reference"],
+                    paid_at=data["paid_at"],
+                    collected_by=access.collected_by,
+                    hold=hold,
+                )
+                if done.item is not None:
+                    return Response(held_body(done.item), status=status.HTTP_202_ACCEPTED)
+                assert done.payment is not None
+                payment, created = done.payment, done.created
+            else:
+                payment, created = record_payment(
+                    participant=access.participant,
+                    amount=data["amount"],
+                    months=data["months"],
+                    payer=access.payer,
+                    channel=access.channel,
+                    reference=data["reference"],
+                    paid_at=data["paid_at"],
+                    sponsor=access.sponsor,
+                    collected_by=access.collected_by,
+                    payer_type=access.payer_type,
+                )
         except PaymentError as exc:
             if exc.code == "amount_mismatch":  # it answers what a look-up answers: counted
                 count_lookup(client)

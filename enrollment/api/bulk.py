@@ -27,6 +27,7 @@ from ..errors import RegistrationError
 from ..models import ApiClient, IdempotencyRecord, Participant, Partner, mask_nik, niks_q
 from ..nik_check import as_seen_by
 from ..services import (
+    duplicate_nik_error,
     normalize_phone,
     register_participant,
     register_participants_bulk,
@@ -251,7 +252,10 @@ def _update_row(
     return _row_result(n, nik, "updated", client, p)
 
 
-def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
+def bulk_upsert(client: ApiClient, rows: list[Any], *, create_only: bool = False) -> dict[str, Any]:
+    """Every row's outcome (see the module's docstring). `create_only`: a NIK that exists - or
+    repeats an earlier row of the request - is refused duplicate_nik instead of updated (as a
+    single registration is: enrollment.services.duplicate_nik_error)."""
     niks = [r["nik"] for r in rows if isinstance(r, dict) and isinstance(r.get("nik"), str)]
     # One locked read for the NIKs that exist (ordered: concurrent requests cannot deadlock).
     existing = {
@@ -284,6 +288,11 @@ def bulk_upsert(client: ApiClient, rows: list[Any]) -> dict[str, Any]:
             )
     # A row's outcome depends only on the rows before it with the same NIK, which are all done.
     for n in later:
+        if create_only:
+            nik = rows[n]["nik"]
+            refused = as_seen_by(client, duplicate_nik_error(nik))
+            results[n] = _row_result(n, nik, "error", client, errors=_errors(refused))
+            continue
         results[n] = upsert_row(client, n, rows[n], existing)
     summary = dict.fromkeys(("created", "updated", "unchanged", "error"), 0)
     for r in results:

@@ -299,6 +299,11 @@ class BulkInput(StrictSerializer):
     rows = serializers.ListField(
         child=serializers.JSONField(), min_length=1, max_length=1000, allow_empty=False
     )
+    # "update" (default): a NIK that exists in the client's scope is updated (an upsert);
+    # "refuse": every existing NIK is refused duplicate_nik (registrations only: the field app).
+    on_existing = serializers.ChoiceField(
+        choices=["update", "refuse"], required=False, default="update"
+    )
 
 
 class RowResultSerializer(serializers.Serializer[Any]):

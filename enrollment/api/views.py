@@ -271,7 +271,8 @@ class ParticipantBulkApi(ApiView):
                 response = Response(claimed.body, status=claimed.status_code)
                 response["Idempotent-Replayed"] = "true"
                 return response
-            body = bulk_upsert(client, serializer.validated_data["rows"])
+            data = serializer.validated_data
+            body = bulk_upsert(client, data["rows"], create_only=data["on_existing"] == "refuse")
             claimed.status_code, claimed.response = 200, body
             claimed.save(update_fields=["status_code", "response"])
         return Response(body, status=status.HTTP_200_OK)
