@@ -18,6 +18,7 @@ Scenarios (module in bench/, `def run(args) -> dict`; the interface is in bench/
   7 bench_soak        mixed soak, each load's p95 vs its isolated p95
   8 bench_bills       32 channels paying bills (signed notifications) vs a bare payment INSERT
   9 bench_autodebit   autodebit run: charge N mandates through Celery and the fake channel vs no-op
+ 10 bench_field       the field app on a throttled network: form usable, first visit and cached
 A module that is not there is reported as "not present"; a scenario that fails is reported with
 its error and the run goes on. Each scenario runs in a child process of its own.
 """
@@ -51,6 +52,7 @@ SCENARIOS = [
     (7, "bench_soak", "Mixed soak"),
     (8, "bench_bills", "Channels paying bills"),
     (9, "bench_autodebit", "Autodebit run"),
+    (10, "bench_field", "Field app on a slow network"),
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"  # the latest result of every scenario, per size

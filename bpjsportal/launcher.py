@@ -169,6 +169,30 @@ def ensure_chromium() -> None:
         sys.exit("chromium is missing: install Debian's chromium (sudo apt-get install chromium)")
 
 
+def ensure_node() -> None:
+    """Node.js (18 or newer) for the field app's JavaScript tests (tests/field/), and the npm
+    packages of package-lock.json (`npm ci`: exactly the locked versions)."""
+    node = shutil.which("node")
+    if node is None and shutil.which("apt-get") and os.geteuid() == 0:
+        say("installing Debian's nodejs and npm for the JavaScript tests")
+        subprocess.run(["apt-get", "update", "-q"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "nodejs", "npm"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+        node = shutil.which("node")
+    if node is None:
+        sys.exit("node is missing: install Node.js 18 or newer (sudo apt-get install nodejs npm)")
+    version = subprocess.run([node, "--version"], capture_output=True, text=True).stdout
+    if int(version.lstrip("v").split(".")[0] or 0) < 18:
+        sys.exit(f"node {version.strip()} is too old: the JavaScript tests need 18 or newer")
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("npm is missing: install it beside Node.js (sudo apt-get install npm)")
+    subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
+
+
 def start_web_server(host: str, port: str, **popen: Any) -> subprocess.Popen[bytes]:
     """The development web server exactly as `make run` starts it (`popen`: env, stdout, ...).
 
@@ -349,6 +373,7 @@ NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 def test(pytest_args: list[str]) -> int:
     ensure_chromium()
+    ensure_node()
     prepare()
     bin_dir = Path(PY).parent
     gates = [

@@ -178,7 +178,7 @@ STORAGES = {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
             if DEBUG
-            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            else "bpjsportal.core.static_storage.PortalStaticFilesStorage"
         )
     },
 }
@@ -389,6 +389,15 @@ BPU_GRACE_MONTHS = env_int("BPU_GRACE_MONTHS", 3)
 # own date, so an old date could buy months at an old price or cover a lapse again; 35 days
 # still take a channel's monthly statement. Not a regulation figure: an operating choice.
 PAYMENT_MAX_AGE_DAYS = env_int("PAYMENT_MAX_AGE_DAYS", 35)
+
+# --- the offline field app (contributions/field; docs/field-app.md) -------------------------
+# After this many hours without a refresh the phone's copy of the reference data (rates,
+# discount windows, holidays, occupations, regions) shows a warning on every page; it is
+# refreshed whenever the phone is online. Offline cash is posted with its collection time, which
+# PAYMENT_MAX_AGE_DAYS above limits like every payment date. Operating choices, not regulation.
+FIELD_REFERENCE_MAX_AGE_HOURS = env_int("FIELD_REFERENCE_MAX_AGE_HOURS", 72)
+# How many of the agent's own participants (the most recent) the phone keeps for offline work.
+FIELD_PARTICIPANTS_MAX = env_int("FIELD_PARTICIPANTS_MAX", 2000)
 
 # --- NIK keys (enrollment/pii.py; docs/security.md "Personal data") -------------------------
 # NIK_HMAC_KEY: the key of the HMAC-SHA256 the NIK is found and kept unique by (>= 32 chars).

@@ -1,10 +1,21 @@
 from django.urls import path
 
 from . import autodebit_views, self_views, views
+from .field import views as field
 
 app_name = "contributions"
 
 urlpatterns = [
+    # the agents' offline field app (contributions/field)
+    path("field/", field.app, name="field_app"),
+    path("field/manifest.webmanifest", field.manifest, name="field_manifest"),
+    path("field/sw.js", field.service_worker, name="field_sw"),
+    path("field/api/session/", field.session, name="field_session"),
+    path("field/api/enrol/", field.enrol, name="field_enrol"),
+    path("field/data/reference.json", field.reference_data, name="field_reference"),
+    path("field/data/nik-prefixes.json", field.nik_prefixes, name="field_nik_prefixes"),
+    path("field/data/participants.json", field.participants, name="field_participants"),
+    path("field/data/regions/<str:code>.json", field.regions, name="field_regions"),
     path("arrears/", views.arrears, name="arrears"),
     path("participants/<int:pk>/payments/cash/", views.record_cash, name="record_cash"),
     path("participants/<int:pk>/ledger/", views.ledger, name="ledger"),

@@ -148,6 +148,10 @@ class StaffProfile(models.Model):
     )
     agent_code = models.CharField(max_length=20, unique=True, null=True, blank=True)
     phone = models.CharField(max_length=16, blank=True)
+    # The field app's queue key of this agent is derived from this random secret (drawn at the
+    # first enrolment; contributions/field/devices.py): the same on every device and enrolment
+    # of the agent, so what a phone holds sealed stays readable after any new enrolment.
+    field_queue_secret = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         constraints = [
@@ -460,6 +464,28 @@ class SecurityAlert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.kind}"
+
+
+class FieldDevice(models.Model):
+    """An agent's phone or tablet running the offline field app (contributions/field): the API
+    client (agent scope) its queue syncs through - one per device, so a lost phone is revoked
+    alone and its Idempotency-Keys never meet another device's - and the prefix of the receipt
+    numbers it issues offline (`<prefix>-<sequence>`, unique per device). Enrolled again at
+    each online login on that device: the token is replaced, the prefix kept."""
+
+    public_id = models.UUIDField(unique=True)
+    agent = models.ForeignKey(StaffProfile, on_delete=models.PROTECT, related_name="field_devices")
+    client = models.OneToOneField(ApiClient, on_delete=models.PROTECT, related_name="field_device")
+    receipt_prefix = models.CharField(max_length=8, unique=True)
+    label = models.CharField(max_length=120, blank=True)  # the browser, as it named itself
+    created_at = models.DateTimeField(auto_now_add=True)
+    enrolled_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-enrolled_at"]
+
+    def __str__(self) -> str:
+        return f"{self.receipt_prefix} ({self.agent_id})"
 
 
 class IdempotencyRecord(models.Model):

@@ -47,7 +47,14 @@ from reporting.models import Target, TargetBreakdown, TargetMilestone
 DATA_EXPORT = "data_export"  # a data-subject export of everything held about a participant
 
 # Never copied into an audit table (personal identifiers and secrets).
-SECRET_FIELDS = ("nik", "nik_digest", "nik_encrypted", "password", "token_hash")
+SECRET_FIELDS = (
+    "nik",
+    "nik_digest",
+    "nik_encrypted",
+    "password",
+    "token_hash",
+    "field_queue_secret",
+)
 # Change on every write without being a change worth recording.
 NOISE_FIELDS = ("updated_at", "sync_txid", "last_login", "last_used_at")
 

@@ -108,6 +108,23 @@ def create_api_client(
     raise RuntimeError("could not draw a unique token prefix")
 
 
+def rotate_token(client: ApiClient) -> str:
+    """Give `client` a new token (returned here only); the old one stops at once. The client
+    row - its scope, its Idempotency-Keys, its history - stays."""
+    for _attempt in range(5):
+        prefix, token = _new_token()
+        try:
+            with transaction.atomic():
+                ApiClient.objects.filter(pk=client.pk).update(
+                    token_prefix=prefix, token_hash=hash_token(token)
+                )
+        except IntegrityError:  # a prefix collision: draw again
+            continue
+        client.token_prefix, client.token_hash = prefix, hash_token(token)
+        return token
+    raise RuntimeError("could not draw a unique token prefix")
+
+
 def authenticate_token(token: str) -> ApiClient | None:
     """The active client holding `token`, or None. A client bound to a staff member (agent
     scope) stops - and is revoked for good - once that person is no longer an active agent,
