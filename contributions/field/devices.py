@@ -31,6 +31,7 @@ from enrollment.models import ApiClient, FieldDevice, StaffProfile
 # Receipt prefixes: "F" and four characters of an alphabet without look-alikes (0/O, 1/I/L).
 PREFIX_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
 LABEL_MAX = 120
+NOT_DRAWN = ""  # StaffProfile.field_queue_secret before the agent's first enrolment
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ def queue_key(staff: StaffProfile) -> str:
     if not staff.field_queue_secret:
         secret = secrets.token_hex(32)
         # Only where none was drawn yet: two first enrolments at once keep one secret.
-        StaffProfile.objects.filter(pk=staff.pk).exclude(field_queue_secret__gt="").update(
+        StaffProfile.objects.filter(pk=staff.pk, field_queue_secret=NOT_DRAWN).update(
             field_queue_secret=secret
         )
         staff.refresh_from_db(fields=["field_queue_secret"])

@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
@@ -31,6 +32,8 @@ from enrollment.api.clients import authenticate_token
 from enrollment.models import ApiClient, FieldDevice, Region, StaffProfile
 
 from . import devices, reference
+
+LANGUAGES = reference.LANGUAGES
 
 # The files of the app shell, cached by the service worker at install (the shell's budget,
 # docs/benchmarks.md, counts exactly these).
@@ -66,10 +69,14 @@ def shell_version() -> str:
         if isinstance(path, str):
             with open(path, "rb") as f:
                 h.update(hashlib.sha256(f.read()).digest())
-    h.update(
-        render_to_string("field/app.html", {"asset": _asset_urls(), "texts": ui_texts()}).encode()
-    )
+    for language in LANGUAGES:
+        with translation.override(language):
+            h.update(render_to_string("field/app.html", _shell_context()).encode())
     return h.hexdigest()[:12]
+
+
+def _shell_context() -> dict[str, Any]:
+    return {"asset": _asset_urls(), "texts": ui_texts()}
 
 
 def ui_texts() -> dict[str, str]:
@@ -137,8 +144,12 @@ def _asset_urls() -> dict[str, str]:
 @require_GET
 def app(request: HttpRequest) -> HttpResponse:
     """The shell. No login check here: offline, the phone opens it from its cache; online, the
-    app itself asks /field/api/session/ and sends the agent to the login page when needed."""
-    response = render(request, "field/app.html", {"asset": _asset_urls(), "texts": ui_texts()})
+    app itself asks /field/api/session/ and sends the agent to the login page when needed.
+    `?lang=id|en`: the shell in that language (the service worker keeps both, and serves the
+    one the agent chose, offline too)."""
+    language = request.GET.get("lang")
+    with translation.override(language if language in LANGUAGES else translation.get_language()):
+        response = render(request, "field/app.html", _shell_context())
     response["Cache-Control"] = "no-cache"
     return response
 
@@ -174,7 +185,13 @@ def manifest(request: HttpRequest) -> HttpResponse:
 def service_worker(request: HttpRequest) -> HttpResponse:
     context = {
         "version": shell_version(),
-        "precache": json.dumps(["/field/", *(staticfiles_storage.url(n) for n in SHELL_ASSETS)]),
+        "precache": json.dumps(
+            [
+                *(f"/field/?lang={language}" for language in LANGUAGES),
+                *(staticfiles_storage.url(n) for n in SHELL_ASSETS),
+            ]
+        ),
+        "store_url": staticfiles_storage.url("field/store.js"),
         "sync_url": staticfiles_storage.url("field/sync.js"),
     }
     response = render(request, "field/sw.js", context, content_type="text/javascript")

@@ -602,4 +602,20 @@ $("#p-find").addEventListener("input", showPeople);
 $("#sync-now").addEventListener("click", sync);
 $("#logout").addEventListener("click", logout);
 $("#print").addEventListener("click", () => window.print());
+$("#lang").addEventListener("click", async () => {
+  // The shell in the other language (both are on the phone) and the server's messages in it.
+  const to = $("#lang").dataset.to;
+  await store.put("meta", "lang", to);
+  if (online()) {
+    try {
+      const s = await (await fetch("/field/api/session/", { credentials: "same-origin" })).json();
+      if (s.csrf) {
+        await fetch("/i18n/setlang/", { method: "POST", credentials: "same-origin", headers: { "X-CSRFToken": s.csrf, "Content-Type": "application/x-www-form-urlencoded" }, body: `language=${to}` });
+      }
+    } catch (_e) {
+      /* the portal's own pages follow at the next online visit */
+    }
+  }
+  location.reload();
+});
 boot();

@@ -1,5 +1,6 @@
 // The field app's service worker (version {{ version }}): keeps the app shell for offline use
 // and sends the queue on Background Sync. Rendered by contributions/field/views.py.
+import { get } from "{{ store_url }}";
 import { syncAll } from "{{ sync_url }}";
 
 const CACHE = "bpu-field-{{ version }}";
@@ -26,11 +27,16 @@ self.addEventListener("fetch", (event) => {
     // The shell from this release's cache at once (a weak signal must not stall the form). It
     // changes only with a new service worker, whose install caches the new shell and its files
     // together: a page never pairs an HTML with scripts it has not got.
-    event.respondWith(caches.match(SHELL, { cacheName: CACHE }).then((hit) => hit || fetch(request)));
+    // In the language the agent chose in the app (kept on the phone), Indonesian by default.
+    const shell = get("meta", "lang")
+      .catch(() => null)
+      .then((lang) => caches.match(`${SHELL}?lang=${lang === "en" ? "en" : "id"}`, { cacheName: CACHE }))
+      .then((hit) => hit || fetch(request));
+    event.respondWith(shell);
     return;
   }
-  if (PRECACHE.includes(url.pathname)) {
-    event.respondWith(caches.match(url.pathname).then((hit) => hit || fetch(request)));
+  if (PRECACHE.includes(url.pathname + url.search)) {
+    event.respondWith(caches.match(url.pathname + url.search).then((hit) => hit || fetch(request)));
   }
 });
 

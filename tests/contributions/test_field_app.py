@@ -61,8 +61,10 @@ def test_shell_manifest_and_worker_are_served_without_login() -> None:
     assert worker["Content-Type"].startswith("text/javascript")
     text = worker.content.decode()
     precache = json.loads(re.search(r"const PRECACHE = (\[.*?\]);", text).group(1))
-    assert "/field/" in precache
-    for url in precache[1:]:
+    assert precache[:2] == ["/field/?lang=id", "/field/?lang=en"]  # both, for offline use
+    assert "Daftarkan pekerja" in c.get("/field/?lang=id").content.decode()
+    assert "Register a worker" in c.get("/field/?lang=en").content.decode()
+    for url in precache[2:]:
         assert finders.find(url.removeprefix("/static/")), url  # every precached file exists
 
 

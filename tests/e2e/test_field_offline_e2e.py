@@ -267,3 +267,21 @@ def test_logging_out_with_unsent_work_warns_and_keeps_it(
     again = _open_app(field, live_server, agent.username)
     _until(again, "document.querySelector('#queue-count').textContent === '0'")
     assert Participant.objects.filter(full_name="Tono Sugiarto").count() == 1
+
+
+def test_the_language_switches_offline(field: Any, live_server: Any, agent: Any) -> None:
+    page = _open_app(field, live_server, agent.username)
+    _ready_offline(page)
+    field.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#s-home:not([hidden])")
+    assert page.inner_text("#go-register") == "Daftarkan pekerja"
+    page.click("#lang")
+    page.wait_for_selector("#s-home:not([hidden])")
+    _until(page, "document.documentElement.lang === 'en'")
+    assert page.inner_text("#go-register") == "Register a worker"
+    # the refusal messages follow: the rules' English text
+    _register(page, nik="12345", name="Wrong Nik")
+    with translation.override("en"):
+        expected = str(NIK_MESSAGES["nik_format"])
+    assert page.inner_text('#f-register .err[data-for="nik"]') == expected
