@@ -92,6 +92,7 @@ def ui_texts() -> dict[str, str]:
         "held": _("Waits for its registration"),
         "saved": _("Saved on this phone; it is sent when there is a signal."),
         "registered": _("Registered, KPJ %(kpj)s"),
+        "registration": _("Registration"),
         "receipt": _("Receipt"),
         "receipt_no": _("Receipt number"),
         "collected_at": _("Collected at"),

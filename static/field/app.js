@@ -561,7 +561,7 @@ async function showQueue() {
       .reverse()
       .map((i) => {
         const name = i.kind === "register" ? i.payload.full_name : i.payload._show.name;
-        const what = i.kind === "register" ? T.registered.split(",")[0] : `${T.receipt} ${i.payload.reference} · ${rupiah(i.payload.amount)}`;
+        const what = i.kind === "register" ? T.registration : `${T.receipt} ${i.payload.reference} · ${rupiah(i.payload.amount)}`;
         const li = el("li", { "data-status": i.status, "data-kind": i.kind, "data-id": i.id }, el("strong", { text: name }), el("span", { text: ` ${what} ` }), el("em", { class: `st ${i.status}`, text: T[i.status] || i.status }));
         if (i.status === "sent" && i.kind === "register" && i.answer) li.append(el("div", { class: "muted", text: fmt(T.registered, { kpj: i.answer.kpj }) }));
         if (i.answer && i.answer.message && i.status !== "sent") li.append(el("div", { class: "msg", text: i.answer.message }));

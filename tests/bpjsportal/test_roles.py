@@ -116,8 +116,19 @@ def in_scope(world: World, role: str, scope: Scope, key: str) -> bool:
 # scope; "action" pages answer 403 when the role lacks the action; "login" pages only need a
 # staff login; "public" pages need none (login, language, API docs, signed gateway callback, a
 # reminder's signed pay link); "participant" pages are the participant's own (/me/: a login by
-# one-time code, never a staff session: below, and tests/contributions/test_self_service.py).
+# one-time code, never a staff session: below, and tests/contributions/test_self_service.py);
+# "field" routes are the agents' offline app (shell, manifest and worker public; enrolment an
+# agent's session; data a field device's token: tests/contributions/test_field_app.py).
 PAGES: dict[str, tuple[str, str | None]] = {
+    "contributions:field_app": ("field", None),
+    "contributions:field_manifest": ("field", None),
+    "contributions:field_sw": ("field", None),
+    "contributions:field_session": ("field", None),
+    "contributions:field_enrol": ("field", None),
+    "contributions:field_reference": ("field", None),
+    "contributions:field_nik_prefixes": ("field", None),
+    "contributions:field_participants": ("field", None),
+    "contributions:field_regions": ("field", None),
     "enrollment:home": ("list", "view_participants"),
     "enrollment:register": ("action404", "register_participant"),
     "enrollment:check_nik": ("login", None),
@@ -289,7 +300,15 @@ def test_anonymous_is_sent_to_login_on_every_staff_page(world: World) -> None:
 
     c = Client()
     for name, (kind, _action) in PAGES.items():
-        if kind in ("public", "participant", "api", "admin", "object_post", "object_post_sponsor"):
+        if kind in (
+            "public",
+            "participant",
+            "api",
+            "admin",
+            "object_post",
+            "object_post_sponsor",
+            "field",
+        ):
             continue  # POST-only pages: a GET is 405 before the login check
         if "check_nik" in name:
             continue

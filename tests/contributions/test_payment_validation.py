@@ -33,6 +33,7 @@ GOOD: dict[str, Any] = {
 
 
 class _Staff:
+    pk = 7
     user = "the agent's user"
 
 

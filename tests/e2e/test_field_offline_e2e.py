@@ -112,6 +112,7 @@ def test_offline_registration_and_cash_sync_exactly_once(
 
     # A wrong NIK is refused in the browser with the server's own message.
     _register(page, nik=nik_for(serial=1)[:12] + "0000", name="Salah Nik")
+    page.screenshot(path="var/e2e-field-register.png", full_page=True)
     with translation.override("id"):
         expected = str(NIK_MESSAGES["nik_serial"])
     assert page.inner_text('#f-register .err[data-for="nik"]') == expected
@@ -154,6 +155,9 @@ def test_offline_registration_and_cash_sync_exactly_once(
     new = Participant.objects.exclude(pk__in=before)
     mine = new.filter(registered_by=agent.staff)
     assert mine.count() == 3
+    # the new worker who paid no cash is not active yet: this month is due (grace)
+    joko = mine.get(full_name="Joko Widodo")
+    assert Coverage.objects.get(pk=joko.pk).status != "active"
     assert sorted(p.full_name for p in mine) == ["Joko Widodo", "Salah Nik", "Siti Aminah"]
     payments = Payment.objects.filter(channel="agent")
     assert payments.count() == 2
@@ -161,6 +165,7 @@ def test_offline_registration_and_cash_sync_exactly_once(
     assert Coverage.objects.get(pk=known.pk).paid_through is not None
     for p in payments:
         cov = Coverage.objects.get(pk=p.participant_id)
+        assert cov.status == "active"  # both paid through this month at least
         assert cov.paid_through is not None and cov.paid_through >= timezone.localdate().replace(
             day=1
         )
@@ -168,6 +173,8 @@ def test_offline_registration_and_cash_sync_exactly_once(
     # The refused registration says why, in the server's words.
     page.goto(page.url.split("#")[0] + "#queue")
     refused = page.locator('#queue li[data-status="refused"]')
+    refused.wait_for()
+    page.screenshot(path="var/e2e-field-queue.png", full_page=True)
     assert refused.count() == 1
     assert "Dewi Lestari" in refused.inner_text()
     # The server's duplicate_nik for a NIK outside the agent's scope (no KPJ, no branch).
