@@ -76,8 +76,8 @@ def test_main_pages_have_no_csp_violation(page: Any, live_server: Any, admin_use
         "/reports/",
         f"/reports/targets/{timezone.localdate().year}/",
         "/login/otp/setup/",
-        "/api/docs/",
         "/field/",  # the field app's shell, modules and service worker (an admin: its login screen)
+        "/api/docs/",  # last: Swagger UI is checked below
     ):
         _visit(page, base + path, messages)
     page.wait_for_selector(".swagger-ui")  # Swagger UI rendered from its separate script
