@@ -46,7 +46,7 @@ from .models import (
     SuspenseResolution,
 )
 from .quotes import quote_payment
-from .rates import MAX_MONTHS
+from .rates import MAX_MONTHS, QUOTE_MESSAGES
 from .services import payment_reference, record_payment, reverse_payment
 from .suspense import resolve
 
@@ -115,7 +115,7 @@ def open_bill(
     (False) or a new one priced now (True). Raises BillError months_out_of_range, or the
     quote's code (PaymentError) when the months cannot be priced."""
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= MAX_MONTHS:
-        raise BillError("months_out_of_range", _("Months must be between 1 and 12."))
+        raise BillError("months_out_of_range", QUOTE_MESSAGES["months_out_of_range"])
     now = timezone.now()
     current = Bill.objects.filter(
         participant=participant, months=months, status=Bill.Status.OPEN

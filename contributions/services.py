@@ -39,7 +39,7 @@ from .models import (
     SponsorBatch,
 )
 from .quotes import DueNow, quote_payment
-from .rates import MAX_MONTHS, add_months
+from .rates import MAX_MONTHS, QUOTE_MESSAGES, add_months
 from .sponsorship import approve_for_batch, payable_by
 
 REFERENCE_MAX = 128
@@ -67,7 +67,7 @@ def open_coverages(participants: list[Participant]) -> None:
     Coverage.objects.bulk_create([_new_coverage(p) for p in participants])
 
 
-def _lock_coverage(participant: Participant) -> Coverage:
+def lock_coverage(participant: Participant) -> Coverage:
     cov = Coverage.objects.select_for_update().filter(pk=participant.pk).first()
     if cov is None:  # a participant registered before this app kept coverage rows
         start = rules.month_start(timezone.localdate(participant.created_at))
@@ -130,7 +130,7 @@ def _is_int(value: object) -> bool:
 
 def _check_months(months: object) -> int:
     if not _is_int(months) or not 1 <= int(months) <= MAX_MONTHS:  # type: ignore[call-overload]
-        raise PaymentError("months_out_of_range", _("Months must be between 1 and 12."))
+        raise PaymentError("months_out_of_range", QUOTE_MESSAGES["months_out_of_range"])
     return int(months)  # type: ignore[call-overload]
 
 
@@ -498,7 +498,7 @@ def record_payment(
         payer_type=payer_type,
     )
     with transaction.atomic():
-        cov = _lock_coverage(checked.participant)
+        cov = lock_coverage(checked.participant)
         # Checked under the lock: a concurrent replay for this participant has committed by now.
         replay = _replay_of(checked)
         if replay is not None:
@@ -526,7 +526,7 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
     if not reason:
         raise ReversalError("reason_required", _("Give the reason for the reversal."))
     participant = Participant.objects.get(pk=entry.participant_id)
-    cov = _lock_coverage(participant)
+    cov = lock_coverage(participant)
     entry = LedgerEntry.objects.get(pk=entry.pk)
     if entry.kind == LedgerEntry.Kind.REVERSAL:
         raise ReversalError("reversal_of_reversal", _("A reversal cannot be reversed."))

@@ -29,7 +29,7 @@ from .errors import ContributionError, PaymentConflict, PaymentError
 from .models import Coverage, Payment, SuspenseItem, SuspenseResolution
 from .quotes import quote_payment
 from .rates import MAX_MONTHS
-from .services import _lock_coverage, payment_reference, record_payment
+from .services import lock_coverage, payment_reference, record_payment
 
 REASON_MAX = 255
 
@@ -168,7 +168,7 @@ def record_field_cash(
     PaymentError otherwise; nothing is written when it raises."""
     reference = (reference or "").strip()
     with transaction.atomic():
-        _lock_coverage(participant)
+        lock_coverage(participant)
         if not Payment.objects.filter(channel=channel, reference=reference).exists():
             held = _held(channel, reference)
             if held is not None:

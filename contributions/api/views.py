@@ -29,7 +29,7 @@ from .. import coverage as rules
 from ..errors import BatchError, PaymentConflict, PaymentError
 from ..models import Coverage, Payment, SuspenseItem
 from ..quotes import quote_payment
-from ..rates import MAX_MONTHS, PROGRAMMES, QuoteError, quote_contribution
+from ..rates import MAX_MONTHS, PROGRAMMES, QUOTE_MESSAGES, QuoteError, quote_contribution
 from ..services import check_payer_type, post_sponsor_batch, record_payment
 from ..suspense import record_field_cash
 from .payment_access import batch_access_for, participant_by_key, payment_access_for
@@ -144,7 +144,7 @@ class DueApi(ApiView):
         nik = request.query_params.get("nik", "")[:16]
         months = int_param(request, "months")
         if months is not None and not 1 <= months <= MAX_MONTHS:
-            raise ApiError("months_out_of_range", _("Months must be between 1 and 12."))
+            raise ApiError("months_out_of_range", QUOTE_MESSAGES["months_out_of_range"])
         count_lookup(client)
         participant = participant_by_key(client, kpj, nik, action="look_up_dues")
         cov = Coverage.objects.filter(pk=participant.pk).first()
@@ -250,38 +250,28 @@ class PaymentCreateApi(ApiView):
             payer=data.get("payer"),
             payer_type=data.get("payer_type"),
         )
+        common = {
+            "participant": access.participant,
+            "amount": data["amount"],
+            "months": data["months"],
+            "payer": access.payer,
+            "channel": access.channel,
+            "reference": data["reference"],
+            "paid_at": data["paid_at"],
+            "collected_by": access.collected_by,
+        }
         try:
             if client.scope == ApiClient.Scope.AGENT:
                 # field cash: a receipt held in suspense already is answered as such, whatever
                 # on_conflict says (it is never posted a second time)
-                done = record_field_cash(
-                    client=client,
-                    participant=access.participant,
-                    amount=data["amount"],
-                    months=data["months"],
-                    channel=access.channel,
-                    payer=access.payer,
-                    reference=data["reference"],
-                    paid_at=data["paid_at"],
-                    collected_by=access.collected_by,
-                    hold=hold,
-                )
+                done = record_field_cash(client=client, hold=hold, **common)
                 if done.item is not None:
                     return Response(held_body(done.item), status=status.HTTP_202_ACCEPTED)
                 assert done.payment is not None
                 payment, created = done.payment, done.created
             else:
                 payment, created = record_payment(
-                    participant=access.participant,
-                    amount=data["amount"],
-                    months=data["months"],
-                    payer=access.payer,
-                    channel=access.channel,
-                    reference=data["reference"],
-                    paid_at=data["paid_at"],
-                    sponsor=access.sponsor,
-                    collected_by=access.collected_by,
-                    payer_type=access.payer_type,
+                    sponsor=access.sponsor, payer_type=access.payer_type, **common
                 )
         except PaymentError as exc:
             if exc.code == "amount_mismatch":  # it answers what a look-up answers: counted
