@@ -8,6 +8,7 @@ from reporting.api import ProgressApi
 
 from . import two_factor
 from .access import PortalAdminSite
+from .core import health
 
 # The back office needs the second factor and the admin role (docs/security.md).
 admin.site.__class__ = PortalAdminSite
@@ -15,6 +16,9 @@ admin.site.__class__ = PortalAdminSite
 urlpatterns = [
     # Before any other api/ include (the API branch adds its router below).
     path("api/v1/reports/progress/", ProgressApi.as_view(), name="api-reports-progress"),
+    path("health/live/", health.live, name="health-live"),
+    path("health/ready/", health.ready, name="health-ready"),
+    path("health/workers/", health.workers, name="health-workers"),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("login/otp/", two_factor.verify, name="otp-verify"),

@@ -143,6 +143,11 @@ def test_production_deploy_serves_login_dashboard_api_schema_and_static_files(
     # Plain http is sent to https (SECURE_SSL_REDIRECT).
     status, headers, _ = browser.request("GET", "/login/", https=False)
     assert status == 301 and headers["Location"] == f"https://{HOST}/login/"
+    # ...but not the health endpoints a load balancer probes over plain http (docs/operations.md)
+    for probe in ("/health/live/", "/health/ready/"):
+        status, headers, body = browser.request("GET", probe, https=False)
+        assert status == 200, (probe, body)
+        assert json.loads(body)["status"] == "ok"
 
     status, headers, login_page = browser.get("/login/")
     assert status == 200

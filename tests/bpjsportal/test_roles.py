@@ -114,9 +114,10 @@ def in_scope(world: World, role: str, scope: Scope, key: str) -> bool:
 # --- pages: every route of the URL conf is classified here -------------------------------------
 # name -> (kind, action): "object" pages take a participant (or payment) id — 404 outside the
 # scope; "action" pages answer 403 when the role lacks the action; "login" pages only need a
-# staff login; "public" pages need none (login, language, API docs, signed gateway callback, a
-# reminder's signed pay link); "participant" pages are the participant's own (/me/: a login by
-# one-time code, never a staff session: below, and tests/contributions/test_self_service.py);
+# staff login; "public" pages need none (login, language, API docs, health, signed gateway
+# callback, a reminder's signed pay link); "participant" pages are the participant's own (/me/:
+# a login by one-time code, never a staff session: below, and
+# tests/contributions/test_self_service.py);
 # "field" routes are the agents' offline app (shell, manifest and worker public; enrolment an
 # agent's session; data a field device's token: tests/contributions/test_field_app.py).
 PAGES: dict[str, tuple[str, str | None]] = {
@@ -158,6 +159,9 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "reporting:dashboard": ("action", "view_league"),
     "reporting:export": ("export", "export"),
     "reporting:target_edit": ("action", "manage_targets"),
+    "health-live": ("public", None),
+    "health-ready": ("public", None),
+    "health-workers": ("public", None),
     "login": ("public", None),
     "logout": ("public", None),
     "otp-verify": ("public", None),
