@@ -20,6 +20,11 @@ from bpjsportal.core.logging import install_on_celery_loggers  # noqa: E402
 after_setup_logger.connect(install_on_celery_loggers, weak=False)
 after_setup_task_logger.connect(install_on_celery_loggers, weak=False)
 
+# A task queued during a request carries its request id into the worker's log lines.
+from bpjsportal.core.request_id import connect_celery_signals  # noqa: E402
+
+connect_celery_signals()
+
 # With DEBUG off, a worker or beat does not start while a development secret is configured
 # (bpjsportal/startup.py): the worker sends messages with the gateway key, encrypts NIKs, ...
 import django  # noqa: E402

@@ -17,7 +17,10 @@ import pghistory
 from celery.schedules import crontab
 from csp.constants import NONE as CSP_NONE
 from csp.constants import SELF as CSP_SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+
+from bpjsportal.core.logging import TEXT_FORMAT as TEXT_LOG_FORMAT
 
 django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at run time
 
@@ -68,6 +71,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "bpjsportal.core.request_id.RequestIdMiddleware",  # first: every later log line carries it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -553,10 +557,20 @@ MIDDLEWARE.insert(
 )
 # Errors raised outside views (a middleware loading the session) reach handler500 in urls.py.
 
+# Log lines: readable text in development, one JSON object per line in production (time, level,
+# logger, request id, user or API client, message: bpjsportal/core/logging.py JsonFormatter);
+# LOG_FORMAT=json|text overrides. The request id: bpjsportal/core/request_id.py.
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
+if LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {
+        "text": {"format": TEXT_LOG_FORMAT},
+        "json": {"()": "bpjsportal.core.logging.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
@@ -592,7 +606,8 @@ AUDIT_CLIENT_IP_HEADER = os.environ.get("AUDIT_CLIENT_IP_HEADER", "")
 # Every log record passes a filter that masks NIK-like numbers, phone numbers, API tokens and
 # password/token fields (bpjsportal/core/logging.py), on every handler.
 LOGGING["filters"] = {
-    "mask_personal_data": {"()": "bpjsportal.core.logging.MaskPersonalDataFilter"}
+    "mask_personal_data": {"()": "bpjsportal.core.logging.MaskPersonalDataFilter"},
+    "request_context": {"()": "bpjsportal.core.request_id.RequestContextFilter"},
 }
 for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
-    _handler.setdefault("filters", []).append("mask_personal_data")
+    _handler.setdefault("filters", []).extend(["mask_personal_data", "request_context"])

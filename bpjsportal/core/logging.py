@@ -21,9 +21,11 @@ would produce stays percent-encoded, so a request cannot forge a log line.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import unicodedata
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -135,7 +137,47 @@ def install_on(logger: logging.Logger) -> None:
 
 
 def install_on_celery_loggers(logger: logging.Logger | None = None, **_kwargs: Any) -> None:
-    """Celery signal handler (after_setup_logger / after_setup_task_logger)."""
-    if logger is not None:
-        install_on(logger)
-    install_on(logging.getLogger())
+    """Celery signal handler (after_setup_logger / after_setup_task_logger): the mask, the
+    request context and the portal's log format on the handlers Celery's worker set up."""
+    from django.conf import settings
+
+    from . import request_id
+
+    for target in (logger, logging.getLogger()):
+        if target is None:
+            continue
+        install_on(target)
+        request_id.install_on(target)
+        for handler in target.handlers:
+            handler.setFormatter(
+                JsonFormatter()
+                if getattr(settings, "LOG_FORMAT", "text") == "json"
+                else logging.Formatter(TEXT_FORMAT)
+            )
+
+
+# --- formats (settings.LOGGING: LOG_FORMAT) --------------------------------------------------
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(principal)s] %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, request_id, principal,
+    message, and exc_info when there is one. The fields come from the record after the filters
+    ran (the personal-data mask, the request context): nothing unmasked reaches the line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "principal": getattr(record, "principal", "-"),
+            "message": record.getMessage(),
+        }
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False, default=str)

@@ -27,7 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from bpjsportal.core import redis_status
+from bpjsportal.core import redis_status, request_id
 
 from ..models import OutboxMessage
 
@@ -43,6 +43,9 @@ PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
 def enqueue(task: str, *args: Any, **kwargs: Any) -> OutboxMessage:
     """Queue `task(*args, **kwargs)` to be published when the current transaction commits
     (JSON-serialisable arguments only). Rolled back with it if the transaction fails."""
+    rid = request_id.current()  # the request's id travels with the task (docs/operations.md)
+    if rid:
+        kwargs = {**kwargs, request_id.OUTBOX_KEY: rid}
     return OutboxMessage.objects.create(task=task, args=list(args), kwargs=kwargs)
 
 
@@ -71,12 +74,15 @@ def task_id(message: OutboxMessage) -> str:
 def _publish(message: OutboxMessage) -> None:
     # current_app: the project's Celery app (bpjsportal/celery.py), without importing the
     # project wiring from a domain app.
+    kwargs = dict(message.kwargs)
+    rid = request_id.accepted(kwargs.pop(request_id.OUTBOX_KEY, None))
     current_app.send_task(
         message.task,
         args=message.args,
-        kwargs=message.kwargs,
+        kwargs=kwargs,
         task_id=task_id(message),
         retry=False,  # the next relay run is the retry
+        headers={request_id.TASK_HEADER: rid} if rid else None,
     )
 
 
