@@ -17,9 +17,11 @@ from datetime import date, datetime, time
 from typing import IO, Any
 
 from django.contrib.auth.models import User
+from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from bpjsportal.core.progress import Progress
 from enrollment import pii
 from enrollment.models import Participant, PayerType
 
@@ -183,30 +185,60 @@ def _post_chunk(chunk: list[Row], channel: str, tally: Tally, user: User | None)
                 tally.duplicate += 1
 
 
+def count_rows(raw: IO[bytes]) -> int:
+    """The file's data rows (for a progress total); leaves the file at its start."""
+    raw.seek(0)
+    total = sum(1 for _row in _rows(raw))
+    raw.seek(0)
+    return total
+
+
 def import_payments(
-    raw: IO[bytes], *, channel: str, filename: str, user: User | None = None
+    raw: IO[bytes],
+    *,
+    channel: str,
+    filename: str,
+    user: User | None = None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> ImportReport:
     """Import one reconciliation file; returns the saved ImportReport.
 
     Raises ImportFileError (bad_encoding, wrong_header, empty_file, channel_invalid) before
     anything is posted. Each matched row is its own transaction (record_payment), so an
     interrupted import is resumed by importing the same file again.
+
+    `dry_run`: every chunk of rows is posted exactly as it would be, inside a transaction that
+    is then rolled back (its locks last one chunk, never the whole file); the report (not saved)
+    says what the import would do. Rows of one participant in two different chunks are each
+    judged against the ledger as it is, without the other.
     """
     if channel not in RECEIVING_CHANNELS:
         raise ImportFileError("channel_invalid", _("Unknown payment channel."))
     sha = check_file(raw, HEADER, OPTIONAL)
     raw.seek(0)
     tally = Tally()
+
+    def post(chunk: list[Row]) -> None:
+        if dry_run:
+            with transaction.atomic():
+                _post_chunk(chunk, channel, tally, user)
+                transaction.set_rollback(True)
+        else:
+            _post_chunk(chunk, channel, tally, user)
+        if progress is not None:
+            progress.advance(len(chunk))
+
     chunk: list[Row] = []
     for row in _rows(raw):
         tally.rows += 1
         chunk.append(row)
         if len(chunk) >= CHUNK:
-            _post_chunk(chunk, channel, tally, user)
+            post(chunk)
             chunk = []
     if chunk:
-        _post_chunk(chunk, channel, tally, user)
-    return ImportReport.objects.create(
+        post(chunk)
+    report = ImportReport(
         channel=channel,
         filename=filename[:255],
         sha256=sha,
@@ -219,3 +251,6 @@ def import_payments(
         problems=tally.problems,
         created_by=user,
     )
+    if not dry_run:
+        report.save()
+    return report

@@ -21,6 +21,8 @@ from typing import NamedTuple
 
 from django.db.models import Q, Sum
 
+from bpjsportal.core.progress import Progress
+
 from .coverage import months_between, status_for
 from .models import ContributionCredit, Coverage, LedgerEntry
 from .rates import add_months
@@ -97,9 +99,12 @@ class Mismatch:
     derived: object
 
 
-def check_coverage(*, as_of: date | None = None, chunk_size: int = 5000) -> Iterator[Mismatch]:
+def check_coverage(
+    *, as_of: date | None = None, chunk_size: int = 5000, progress: Progress | None = None
+) -> Iterator[Mismatch]:
     """Stream every Coverage row against the facts derived from the ledger (a merge join on
-    participant id, both sides streamed). With `as_of`, the stored status is checked too."""
+    participant id, both sides streamed). With `as_of`, the stored status is checked too.
+    `progress` advances once per coverage row checked."""
     coverages = (
         Coverage.objects.order_by("participant_id")
         .values_list(
@@ -130,6 +135,8 @@ def check_coverage(*, as_of: date | None = None, chunk_size: int = 5000) -> Iter
             rows = [EntryRow(*row[1:]) for row in pending[1]]
             pending = next(grouped, None)
         facts = derive(rows)
+        if progress is not None:
+            progress.advance()
         stored = {
             "paid_through": paid,
             "active_since": since,

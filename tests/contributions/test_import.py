@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from django.utils import timezone
 
 from contributions.errors import ImportFileError
 from contributions.imports import HEADER, import_payments
-from contributions.models import Coverage, LedgerEntry, Payment
+from contributions.models import Coverage, ImportReport, LedgerEntry, OutboxMessage, Payment
 from contributions.quotes import quote_payment
 from tests.contributions.conftest import assert_ledger_consistent
 
@@ -127,6 +128,58 @@ def test_command_imports_the_documented_sample(make_participant: Any) -> None:
     out = io.StringIO()
     call_command("import_payments", str(sample), "--channel", "bank", stdout=out)
     assert "rows=" in out.getvalue() and "unmatched=" in out.getvalue()
+
+
+def _state() -> tuple[int, int, int, int, int]:
+    return (
+        Payment.objects.count(),
+        LedgerEntry.objects.count(),
+        ImportReport.objects.count(),
+        OutboxMessage.objects.count(),
+        sum(Coverage.objects.values_list("balance", flat=True)),
+    )
+
+
+def test_dry_run_reports_what_the_import_would_do_and_posts_nothing(
+    file_rows: list[list[object]], tmp_path: Path
+) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_bytes(csv_bytes(file_rows))
+    before = _state()
+    out = io.StringIO()
+    call_command("import_payments", str(path), "--channel", "bank", "--dry-run", stdout=out)
+    assert _state() == before  # no payment, ledger row, report, outbox row or balance
+    dry = out.getvalue().splitlines()[0]
+    assert dry.startswith("dry run, nothing posted: rows=7 matched=2 duplicate=1 unmatched=1 ")
+    assert "report_id" not in dry
+
+    real = io.StringIO()
+    call_command("import_payments", str(path), "--channel", "bank", stdout=real)
+    # the real import does what the dry run said, line for line
+    assert real.getvalue().splitlines()[0].startswith(dry.removeprefix("dry run, nothing posted: "))
+    assert out.getvalue().splitlines()[1:] == real.getvalue().splitlines()[1:]
+    assert Payment.objects.count() == before[0] + 2
+
+
+def test_progress_lines_only_when_asked_or_on_a_terminal(
+    file_rows: list[list[object]], tmp_path: Path
+) -> None:
+    path = tmp_path / "bank.csv"
+    path.write_bytes(csv_bytes(file_rows))
+    quiet = io.StringIO()  # not a terminal: cron, a pipe
+    call_command(
+        "import_payments", str(path), "--channel", "bank", stdout=io.StringIO(), stderr=quiet
+    )
+    assert quiet.getvalue() == ""
+    loud = io.StringIO()
+    call_command(
+        "import_payments", str(path), "--channel", "bank", "--dry-run", "--progress",
+        stdout=io.StringIO(), stderr=loud,
+    )  # fmt: skip
+    assert re.fullmatch(
+        r"import_payments \(dry run\): 7 / 7 rows \(100 %\), [\d,]+ rows/s, done in 0:00:\d\d\n",
+        loud.getvalue(),
+    )
 
 
 def test_command_reports_a_bad_header_as_an_error(tmp_path: Path) -> None:
