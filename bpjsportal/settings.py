@@ -331,10 +331,11 @@ REPORTING_CACHE_SECONDS = env_int("REPORTING_CACHE_SECONDS", 3600)
 
 # --- REST framework -------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.BasicAuthentication",
-    ],
+    # None by default: every API view names its own — the API token (enrollment/api/base.py
+    # ApiView), plus the staff's browser session where a page reads it (reporting/api.py). Never
+    # HTTP Basic, which would take a staff password and skip the second factor; a view that
+    # names none authenticates nobody, and IsAuthenticated refuses it.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "bpjsportal.core.api.errors.exception_handler",

@@ -23,6 +23,36 @@ def test_no_token_is_401_with_code(refdata: Any) -> None:
     assert r.json()["code"] == "not_authenticated"
 
 
+def test_a_staff_password_is_never_an_api_credential(admin_user: Any) -> None:
+    """HTTP Basic with a valid staff password (no second factor) opens no API view."""
+    import base64
+
+    from django.urls import URLPattern, URLResolver, get_resolver
+    from rest_framework.authentication import BasicAuthentication
+    from rest_framework.views import APIView
+
+    from tests.conftest import PASSWORD
+
+    basic = base64.b64encode(f"{admin_user.username}:{PASSWORD}".encode()).decode()
+    for url in (URL, "/api/v1/participants/", "/api/v1/reports/progress/"):
+        r = Client().get(url, HTTP_AUTHORIZATION=f"Basic {basic}")
+        assert r.status_code == 401, url
+
+    def views(patterns: list[Any]) -> list[Any]:
+        found = []
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                found += views(p.url_patterns)
+            elif isinstance(p, URLPattern):
+                found.append(getattr(p.callback, "cls", None))
+        return found
+
+    api_views = [v for v in views(get_resolver().url_patterns) if v and issubclass(v, APIView)]
+    assert len(api_views) > 10
+    for view in api_views:
+        assert BasicAuthentication not in view().authentication_classes, view
+
+
 def test_wrong_token_is_401_invalid_token(admin_api: Any) -> None:
     r = Client().get(URL, HTTP_AUTHORIZATION="Token bpu_deadbeef_nope")
     assert r.status_code == 401
