@@ -39,6 +39,11 @@ def env_int(name: str, default: int) -> int:
     return default if value in (None, "") else int(value)
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return default if value in (None, "") else float(value)
+
+
 def env_list(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -581,6 +586,20 @@ LOGGING = {
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
+
+# --- the optional error tracker (docs/operations.md, "Errors") -----------------------------
+# Unhandled errors of requests and tasks to Sentry or a compatible service, personal data masked
+# as in the logs (bpjsportal/core/error_tracking.py). Off unless SENTRY_DSN is set.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+if SENTRY_DSN:
+    from bpjsportal.core import error_tracking
+
+    error_tracking.init(
+        SENTRY_DSN,
+        environment=os.environ.get("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=os.environ.get("SENTRY_RELEASE", ""),
+        traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
+    )
 
 # --- audit trail and log masking (docs/security.md "Audit trail", "Logs") ------------------
 # Database triggers (django-pghistory on django-pgtrigger) record every insert/update/delete of
