@@ -126,3 +126,40 @@ def status_calendar(first: date, last: date) -> list[tuple[date, date, date]]:
         out.append((month, grace_from, lapsed_from))
         month = add_months(month, 1)
     return out
+
+
+def month_end(month: date) -> date:
+    """The last day of `month`'s month."""
+    return add_months(month_start(month), 1) - timedelta(days=1)
+
+
+def status_at_month_end(*, paid_through: date | None, start_month: date, month: date) -> str:
+    """The status at the end of the last day of `month` (paid_through: as it stood then) - the
+    dashboard's status on that day. Active at the end of month m <=> month m is paid. The
+    cohort rollups (reporting.rollups.cohorts) count a participant as active at membership
+    month k when this is ACTIVE for m = start month + k - 1."""
+    return status_for(paid_through=paid_through, start_month=start_month, as_of=month_end(month))
+
+
+def month_end_calendar(first: date, last: date) -> list[tuple[date, date]]:
+    """The status rule at month ends as a calendar, for the set-based cohort build: for every
+    next-unpaid month N that lapses at the end of a month from `first` to `last`, the first
+    month L at whose end a participant with first unpaid month N is lapsed
+    (lapse_threshold(month_end(L)) >= N). N below the table is lapsed at every month end of
+    the range, N above it never; active at the end of m <=> N > m (status_for). With N fixed
+    the status only moves forward: active before N, grace from N, lapsed from L
+    (rules_sql.status_at_month_end reads it)."""
+    months = []
+    month = month_start(first)
+    while month <= month_start(last):
+        months.append(month)
+        month = add_months(month, 1)
+    thresholds = [(m, lapse_threshold(month_end(m))) for m in months]
+    if not thresholds:
+        return []
+    out = []
+    n = add_months(thresholds[0][1], 1)
+    while n <= thresholds[-1][1]:
+        out.append((n, next(m for m, thr in thresholds if thr >= n)))
+        n = add_months(n, 1)
+    return out

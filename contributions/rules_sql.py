@@ -9,6 +9,8 @@ proves the two agree on generated histories:
 - `status(next_unpaid, month, threshold)`                     ~ coverage.status_for
 - `status_by_calendar(day, grace_from, lapsed_from)` with
   coverage.status_calendar                                    ~ coverage.status_for, day by day
+- `status_at_month_end(month, next_unpaid, lapsed_from)` with
+  coverage.month_end_calendar                                 ~ coverage.status_at_month_end
 - `is_lapsed` / `is_behind` / `lapse_date` (the refresh)      ~ coverage.status_for / lapse_date
 - `due_date(month, due_dates)`                                ~ due_dates.due_date
 - `programme_split(...)`                                      ~ rates.quote_contribution
@@ -97,6 +99,18 @@ def status_by_calendar(day_sql: str, grace_from_sql: str, lapsed_from_sql: str) 
     return (
         f"CASE WHEN {day_sql} < {grace_from_sql} THEN {ACTIVE_CODE}"
         f" WHEN {day_sql} < {lapsed_from_sql} THEN {GRACE_CODE} ELSE {LAPSED_CODE} END"
+    )
+
+
+def status_at_month_end(month_sql: str, next_unpaid_sql: str, lapsed_from_sql: str) -> str:
+    """coverage.status_at_month_end as a code (ACTIVE_CODE, GRACE_CODE, LAPSED_CODE): the status
+    at the end of `month` of a participant whose next unpaid month then was N, with
+    lapsed_from_sql = the month L of coverage.month_end_calendar for N ('-infinity' below the
+    calendar, 'infinity' above it). Active before N, grace from N, lapsed from L: the cohort
+    build (reporting.rollups.cohorts) counts runs of months between these two boundaries."""
+    return (
+        f"CASE WHEN {next_unpaid_sql} > {month_sql} THEN {ACTIVE_CODE}"
+        f" WHEN {month_sql} >= {lapsed_from_sql} THEN {LAPSED_CODE} ELSE {GRACE_CODE} END"
     )
 
 

@@ -58,7 +58,7 @@ BUMP_SQL = """INSERT INTO reporting_figuresversion (id, number) VALUES (1, 1)
 ON CONFLICT (id) DO UPDATE SET number = reporting_figuresversion.number + 1"""
 
 # The modules whose code computes the cached values.
-_CODE = ("selectors.py", "projection.py", "targets.py", "cache.py")
+_CODE = ("selectors.py", "projection.py", "targets.py", "cache.py", "cohorts.py")
 
 
 @once

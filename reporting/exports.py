@@ -15,6 +15,7 @@ from bpjsportal.core.spreadsheet import csv_cell, looks_like_formula
 from enrollment import permissions
 
 from . import selectors
+from .cohorts import CohortFilters, cohort_table, flow_table
 from .selectors import Filters, Scope
 
 Table = tuple[list[str], list[str], list[dict[str, Any]]]  # keys, headers, rows
@@ -149,7 +150,12 @@ TABLES: dict[str, Callable[[Filters, Scope], Table]] = {
     "payer": _payers,
     "league": _league,
 }
-DASHBOARD_ONLY = set(TABLES) - {"league"}
+# The cohort section's tables take its own cut (reporting.cohorts.parse_cohort_filters).
+COHORT_TABLES: dict[str, Callable[[CohortFilters], Table]] = {
+    "cohorts": cohort_table,
+    "retention_flows": flow_table,
+}
+DASHBOARD_ONLY = (set(TABLES) - {"league"}) | set(COHORT_TABLES)
 
 
 def may_export(who: Any, table: str) -> bool:

@@ -252,3 +252,72 @@ class FiguresVersion(models.Model):
 
     def __str__(self) -> str:
         return f"figures version {self.number}"
+
+
+class CohortRollup(models.Model):
+    """Cohort retention (reporting.rollups.cohorts): of the participants whose membership
+    started in `cohort` (Coverage.start_month, the registration month), how many were active at
+    the end of their membership month `month` (1 = the registration month, up to 24), of
+    `participants` in the cohort. One row per cut: `province_id` ('' = the whole country) and
+    one optional `dimension` ('' none, 'occupation', 'channel', 'payer', 'agent') with its
+    `key`, so every filter the page offers (a province, one other dimension, or both) is one
+    index range of at most 24 x 24 rows."""
+
+    province_id = models.CharField(max_length=13, blank=True)
+    dimension = models.CharField(max_length=12, blank=True)
+    key = models.CharField(max_length=32, blank=True)
+    cohort = models.DateField()
+    month = models.PositiveSmallIntegerField()
+    participants = models.IntegerField(default=0)
+    active = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["province_id", "dimension", "key", "cohort"], name="cohort_rollup_cut"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cohort} m{self.month} {self.province_id}/{self.dimension}={self.key}"
+
+
+class RetentionFlowRollup(models.Model):
+    """Lapse and reactivation flows per calendar month, by the same cuts as CohortRollup:
+    `lapses` = participants lapsed at the end of `month` who were not lapsed at the end of the
+    month before (or registered in `month`); `reactivations` = lapsed at the end of the month
+    before and not at the end of `month`."""
+
+    province_id = models.CharField(max_length=13, blank=True)
+    dimension = models.CharField(max_length=12, blank=True)
+    key = models.CharField(max_length=32, blank=True)
+    month = models.DateField()
+    lapses = models.IntegerField(default=0)
+    reactivations = models.IntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["province_id", "dimension", "key", "month"], name="retention_flow_cut"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.month} {self.province_id}/{self.dimension}={self.key}"
+
+
+class CohortBuild(models.Model):
+    """The state of the cohort rollups (one row): the last complete month they run to, and the
+    ledger and participant id marks the build read up to (a later build with nothing new before
+    the month's end skips the work)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    last_month = models.DateField()
+    built_at = models.DateTimeField()
+    seconds = models.FloatField(default=0)
+    ledger_mark = models.BigIntegerField(default=0)
+    participant_mark = models.BigIntegerField(default=0)
+    changed_mark = models.DateTimeField(null=True)
+
+    def __str__(self) -> str:
+        return f"cohorts to {self.last_month}"

@@ -14,7 +14,7 @@ from django.utils.translation import override
 
 from enrollment.models import Region
 
-from . import selectors
+from . import cohorts, selectors
 
 
 def _cache_works() -> bool:
@@ -24,10 +24,11 @@ def _cache_works() -> bool:
 
 
 def warm(year: int | None = None) -> int:
-    """Compute the dashboard page (in every language) and the progress figures for the whole
-    country and for each province, for `year` (default this year) as of today - what admins
-    and regional admins open first. Returns the number of entries computed or found (0 when
-    there is no cache to fill: switched off, or Redis down)."""
+    """Compute the dashboard page (in every language), the progress figures and the cohort
+    section's figures for the whole country and for each province, for `year` (default this
+    year) as of today - what admins and regional admins open first. Returns the number of
+    entries computed or found (0 when there is no cache to fill: switched off, or Redis
+    down)."""
     if not settings.REPORTING_CACHE_SECONDS or not _cache_works():
         return 0
     year = year or timezone.localdate().year
@@ -37,6 +38,7 @@ def warm(year: int | None = None) -> int:
     for province in provinces:
         f = selectors.Filters(year=year, as_of=as_of, province=province)
         selectors.progress(f)
+        cohorts.cohort_figures(cohorts.CohortFilters(province=province or ""))  # with its page
         done += 1
         for language, _name in settings.LANGUAGES:
             with override(language):

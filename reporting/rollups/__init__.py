@@ -17,6 +17,7 @@ applies the delta of the entries added since the build. The modules, one job eac
 - sql_state    every participant's status at the end of a day (per-day build, delta refresh)
 - refresh      the intraday delta (`refresh_day`, `refresh_today`)
 - per_day      the per-day reference build, for the tests and the benchmarks only
+- cohorts      the cohort retention and lapse/reactivation flow rollups (after every build)
 
 The rules (coverage status, paid-through month, programme split) are the contributions app's,
 as SQL fragments (contributions.rules_sql), proven equal to the Python rules there.
@@ -57,7 +58,8 @@ day's rows from the entries and participants added since (a delta, see there).
 from __future__ import annotations
 
 from .build import rebuild_rollups
+from .cohorts import rebuild_cohorts
 from .definitions import BuildResult
 from .refresh import refresh_today
 
-__all__ = ["BuildResult", "rebuild_rollups", "refresh_today"]
+__all__ = ["BuildResult", "rebuild_cohorts", "rebuild_rollups", "refresh_today"]

@@ -15,6 +15,7 @@ from django.utils import timezone
 from contributions import coverage as rules
 
 from ..models import RollupDay
+from .cohorts import rebuild_cohorts
 from .definitions import LOCK_KEY, BuildResult, day_bounds, marks
 from .finish import delete_range, finish
 from .group import DIRECT, TimedCursor, build_group, open_build, province_chunks
@@ -92,11 +93,13 @@ def rebuild_rollups(*, start: date, end: date) -> BuildResult:
     """Rebuild every day from `start` to `end` inclusive, event-based: one pass over the ledger
     for the whole range (`build_range`). The year-to-date sums chain
     from the day before `start`: if that day was never built, the rebuild starts on 1 January
-    of `start`'s year; later built days of the same year are rebuilt too. Raises ValueError if
+    of `start`'s year; later built days of the same year are rebuilt too; then the
+    cohort rollups (reporting.rollups.cohorts). Raises ValueError if
     end is before start."""
     if end < start:
         raise ValueError("end is before start")
     started = time.monotonic()
     start, end, chain = covering_range(start, end)
     rows = build_range(start, end, chain=chain)
+    rebuild_cohorts()  # the cohort rollups (a no-op when nothing they read changed)
     return BuildResult(days=(end - start).days + 1, rows=rows, seconds=time.monotonic() - started)

@@ -43,5 +43,35 @@
     make("chart-region", bar(data.region, L.active, "#0a6e3c", true));
     make("chart-occupation", bar(data.occupation, L.active, "#0b5cad", true));
     make("chart-channel", bar(data.channel, L.active, "#6a3fb5", false));
+
+    // Cohort retention: the latest cohorts' curves and the average of all, in % active.
+    var ce = document.getElementById("cohort-data");
+    if (!ce) return;
+    var cd = JSON.parse(ce.textContent);
+    var pct = function (v) { return v === null || v === undefined ? null : Math.round(v * 1000) / 10; };
+    var palette = ["#0a6e3c", "#0b5cad", "#6a3fb5", "#e08a00", "#b3261e", "#00838f"];
+    var lines = cd.cohorts.map(function (c, i) {
+      return { label: c.label, data: c.rates.map(pct), borderColor: palette[i % palette.length],
+               backgroundColor: palette[i % palette.length], pointRadius: 1, borderWidth: 1.5 };
+    });
+    lines.push({ label: cd.labels.average, data: cd.average.map(pct), borderColor: "#222",
+                 backgroundColor: "#222", borderWidth: 3, pointRadius: 0 });
+    make("chart-cohorts", {
+      type: "line",
+      data: { labels: cd.months, datasets: lines },
+      options: Object.assign({}, common, {
+        scales: { x: { title: { display: true, text: cd.labels.month } },
+                  y: { beginAtZero: true, max: 100, ticks: { callback: function (v) { return v + "%"; } } } }
+      })
+    });
+    make("chart-flows", {
+      type: "bar",
+      data: { labels: cd.flows.map(function (r) { return r.month; }),
+              datasets: [
+                { label: cd.labels.lapses, data: cd.flows.map(function (r) { return r.lapses; }), backgroundColor: "#b3261e" },
+                { label: cd.labels.reactivations, data: cd.flows.map(function (r) { return r.reactivations; }), backgroundColor: "#0a6e3c" }
+              ] },
+      options: common
+    });
   });
 })();
