@@ -53,6 +53,8 @@ SCENARIOS = [
     (8, "bench_bills", "Channels paying bills"),
     (9, "bench_autodebit", "Autodebit run"),
     (10, "bench_field", "Field app on a slow network"),
+    (11, "bench_commissions", "Commission month"),
+    (12, "bench_cohorts", "Cohort retention"),
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"  # the latest result of every scenario, per size

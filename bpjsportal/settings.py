@@ -304,6 +304,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "contributions.plan_autodebit",
         "schedule": crontab(hour="6,13", minute=0),
     },
+    # Perisai commissions: last month's drafts on the 1st, to approve and pay by the 5th
+    # (Perdir 13/PERDIR.02/042022); a rerun recomputes the drafts only.
+    "contributions-compute-commissions": {
+        "task": "contributions.compute_commissions",
+        "schedule": crontab(day_of_month=1, hour=1, minute=0),
+    },
     # Reporting rollups: yesterday (final) and today after the status refresh ...
     "reporting-build-rollups": {
         "task": "reporting.build_rollups",
@@ -515,6 +521,12 @@ REMINDER_SEND_FROM_HOUR = env_int("REMINDER_SEND_FROM_HOUR", 8)
 REMINDER_SEND_UNTIL_HOUR = env_int("REMINDER_SEND_UNTIL_HOUR", 20)
 # A reminder that could not be sent within this many days of its planned day is skipped.
 REMINDER_MAX_DELAY_DAYS = env_int("REMINDER_MAX_DELAY_DAYS", 2)
+# Holdout and uplift (contributions/messaging/uplift.py; docs/reminders.md "Holdout and uplift"):
+# the key of the hash that draws the arms (empty = derived from SECRET_KEY; changing it re-draws
+# only months not yet planned: recorded arms stay), and the smallest arm, per rule, month and
+# payment window, for which the uplift page prints a rate difference and its interval.
+REMINDER_HOLDOUT_KEY = os.environ.get("REMINDER_HOLDOUT_KEY", "")
+REMINDER_UPLIFT_MIN_ARM = env_int("REMINDER_UPLIFT_MIN_ARM", 30)
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms as django_forms
 from django.contrib import admin, messages
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
@@ -23,11 +24,13 @@ from enrollment.permissions import can
 from enrollment.selectors import search_by_nik
 
 from . import autodebit, suspense
+from .commissions import admin as commission_admin  # noqa: F401 - registers its pages
 from .errors import BatchError, ContributionError, ImportFileError
 from .forms import ImportUploadForm, ReversalForm, SponsorBatchForm
 from .imports import import_payments
 from .messaging.reminders import opt_out
 from .models import (
+    HOLDOUT_MAX_PERCENT,
     AutodebitCharge,
     AutodebitMandate,
     Coverage,
@@ -39,6 +42,7 @@ from .models import (
     RateDiscount,
     RateSchedule,
     Reminder,
+    ReminderAssignment,
     ReminderPreference,
     ReminderRule,
     Settlement,
@@ -394,12 +398,42 @@ class ImportReportAdmin(ReadOnlyAdmin):
 
 
 # --- payment reminders -------------------------------------------------------------------------
+class ReminderRuleForm(django_forms.ModelForm):
+    """The holdout with one clear message for a value out of range (not Django's generic two)."""
+
+    holdout_percent = django_forms.IntegerField(
+        label=gettext_lazy("holdout (%)"),
+        min_value=0,
+        max_value=HOLDOUT_MAX_PERCENT,
+        initial=0,
+        error_messages={
+            "required": gettext_lazy("Enter the holdout in percent (0 = no holdout)."),
+            "invalid": gettext_lazy("The holdout must be a whole number of percent."),
+            "min_value": gettext_lazy("The holdout must be between 0 and 50 percent."),
+            "max_value": gettext_lazy("The holdout must be between 0 and 50 percent."),
+        },
+        help_text=gettext_lazy(
+            "Percent of eligible participants who are not reminded, to measure whether the "
+            "reminder works (0 = everyone is reminded; at most 50)."
+        ),
+    )
+
+    class Meta:
+        model = ReminderRule
+        fields = ("kind", "offset_days", "enabled", "channel", "holdout_percent")
+
+
 @admin.register(ReminderRule)
 class ReminderRuleAdmin(RoleAdmin):
     permission_action = "view_reminder_plan"
-    list_display = ("kind", "offset_days", "enabled", "channel", "updated_at")
-    list_editable = ("offset_days", "enabled", "channel")
+    form = ReminderRuleForm
+    list_display = ("kind", "offset_days", "enabled", "channel", "holdout_percent", "updated_at")
+    list_editable = ("offset_days", "enabled", "channel", "holdout_percent")
     readonly_fields = ("updated_at",)
+
+    def get_changelist_form(self, request: HttpRequest, **kwargs: Any) -> Any:
+        kwargs.setdefault("form", ReminderRuleForm)
+        return super().get_changelist_form(request, **kwargs)
 
 
 @admin.action(description=gettext_lazy("Stop all reminders for these participants (opt-out)"))
@@ -430,6 +464,18 @@ class ReminderAdmin(ReadOnlyAdmin):
     search_fields = ("participant__kpj_number", "gateway_message_id")
     raw_id_fields = ("participant",)
     actions = [opt_out_participants]
+    show_full_result_count = False
+
+
+@admin.register(ReminderAssignment)
+class ReminderAssignmentAdmin(ReadOnlyAdmin):
+    """The recorded holdout arms (contributions/messaging/uplift.py): read only."""
+
+    permission_action = "view_reminder_plan"
+    list_display = ("participant", "rule", "period", "held_out", "holdout_percent", "assigned_on")
+    list_filter = ("held_out", "rule", "period")
+    search_fields = ("participant__kpj_number",)
+    raw_id_fields = ("participant",)
     show_full_result_count = False
 
 

@@ -35,6 +35,9 @@ class ContributionsConfig(AppConfig):
 
         from . import demo, due_dates, panels, rates, selectors, services, signals, sponsorship
         from .checks import register as register_checks
+        from .commissions import models as commission_models  # noqa: F401 - its tables
+        from .commissions import rules_data as commission_rules
+        from .follow_up import models as follow_up_models  # noqa: F401 - its table
         from .messaging import notifications, reminders
         from .models import Holiday, IncomeLevel, RateDiscount, RateSchedule
 
@@ -55,6 +58,7 @@ class ContributionsConfig(AppConfig):
         reference_data_loading.connect(rates.on_reference_data_loading, weak=False)
         reference_data_loading.connect(due_dates.on_reference_data_loading, weak=False)
         reference_data_loading.connect(reminders.on_reference_data_loading, weak=False)
+        reference_data_loading.connect(commission_rules.on_reference_data_loading, weak=False)
         demo_seeding.connect(demo.on_demo_seeding, weak=False)
         connection_created.connect(allow_test_database_flush, weak=False)
         for model in (RateSchedule, IncomeLevel, RateDiscount):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
@@ -508,6 +509,9 @@ class ReminderChannel(models.TextChoices):
     EMAIL = "email", _("Email")
 
 
+HOLDOUT_MAX_PERCENT = 50  # a holdout above half would leave most eligible people unreminded
+
+
 class ReminderRule(models.Model):
     """When a kind of reminder is sent: `offset_days` from the reference day (the due day of the
     period for the due kinds, the day of the payment for payment_thanks). Admin-editable data."""
@@ -524,6 +528,22 @@ class ReminderRule(models.Model):
         blank=True,
         help_text="blank = the participant's preferred channel",
     )
+    # The share of eligible participants held out (not reminded) to measure the rule's uplift:
+    # contributions/messaging/uplift.py, docs/reminders.md "Holdout and uplift".
+    holdout_percent = models.PositiveSmallIntegerField(
+        _("holdout (%)"),
+        default=0,
+        validators=[
+            MinValueValidator(0, _("The holdout must be between 0 and 50 percent.")),
+            MaxValueValidator(
+                HOLDOUT_MAX_PERCENT, _("The holdout must be between 0 and 50 percent.")
+            ),
+        ],
+        help_text=_(
+            "Percent of eligible participants who are not reminded, to measure whether the "
+            "reminder works (0 = everyone is reminded; at most 50)."
+        ),
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -532,6 +552,10 @@ class ReminderRule(models.Model):
             models.CheckConstraint(
                 condition=Q(offset_days__gte=-28, offset_days__lte=28),
                 name="reminder_rule_offset_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(holdout_percent__gte=0, holdout_percent__lte=HOLDOUT_MAX_PERCENT),
+                name="reminder_rule_holdout_range",
             ),
         ]
 
@@ -624,6 +648,45 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.participant_id} {self.kind} {self.period:%Y-%m} {self.state}"
+
+
+class ReminderAssignment(models.Model):
+    """The arm of one eligible participant for one rule and due month, recorded when the rule
+    is planned with a holdout: reminded, or held out (no reminder). Deterministic (a keyed hash
+    of participant, rule and month: contributions/messaging/uplift.py); the first record wins,
+    so a re-plan or a changed key never moves anyone. Append-only in practice (the planner
+    inserts with ON CONFLICT DO NOTHING and nothing updates it)."""
+
+    participant = models.ForeignKey(
+        "enrollment.Participant", on_delete=models.CASCADE, related_name="reminder_assignments"
+    )
+    rule = models.ForeignKey(ReminderRule, on_delete=models.PROTECT, related_name="assignments")
+    # The due month (first day) the rule fired for; payment_thanks: the month the payment covered.
+    period = models.DateField()
+    held_out = models.BooleanField()
+    # The rule's holdout share when the participant was assigned.
+    holdout_percent = models.PositiveSmallIntegerField()
+    # The day the rule fired (= the reminder's planned_for): the start of the payment windows.
+    assigned_on = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-assigned_on", "participant_id"]
+        indexes = [
+            models.Index(fields=["rule", "period"], name="reminder_assignment_rule_month"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "rule", "period"], name="reminder_assignment_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(period__day=1), name="reminder_assignment_period_first_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        arm = "held out" if self.held_out else "reminded"
+        return f"{self.participant_id} rule {self.rule_id} {self.period:%Y-%m} {arm}"
 
 
 # --- transactional outbox (contributions/messaging/outbox.py; docs/operations.md "Faults") --

@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Case, DateField, F, Func, IntegerField, QuerySet, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import F, QuerySet
 
 from enrollment.models import Participant
 from enrollment.selectors import participants_visible_to
 
 from . import coverage as rules
 from .errors import PaymentError
-from .models import Coverage, CoverageStatus, LedgerEntry, Payment
+from .models import Coverage, LedgerEntry, Payment
 from .quotes import quote_payment
 
 RECENT_ENTRIES = 5
@@ -51,38 +50,6 @@ def ledger_of(participant: Participant) -> QuerySet[LedgerEntry]:
 
 def payments_visible_to(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Payment]:
     return Payment.objects.filter(participant__in=participants_visible_to(user))
-
-
-def arrears_to_follow_up(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Participant]:
-    """The user's participants in grace or lapsed, most urgent first: grace before lapsed (still
-    savable without losing cover), the oldest arrears first (closest to lapsing); then the most
-    recently lapsed (likeliest to reactivate)."""
-    return (
-        participants_visible_to(user)
-        .filter(coverage__status__in=[CoverageStatus.GRACE, CoverageStatus.LAPSED])
-        .select_related("coverage", "village", "occupation")
-        .annotate(
-            first_unpaid=Coalesce(
-                Func(
-                    F("coverage__paid_through"),
-                    template="(%(expressions)s + interval '1 month')::date",
-                    output_field=DateField(),
-                ),
-                F("coverage__start_month"),
-            ),
-            urgency=Case(
-                When(coverage__status=CoverageStatus.GRACE, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            ),
-        )
-        .order_by(
-            "urgency",
-            F("coverage__lapsed_since").desc(nulls_last=True),
-            "first_unpaid",
-            "id",
-        )
-    )
 
 
 def with_coverage_status(qs: QuerySet[Participant]) -> QuerySet[Participant]:

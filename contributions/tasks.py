@@ -9,11 +9,15 @@ from typing import Any
 from celery import Task, shared_task
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
 from . import autodebit, credits, services
 from .autodebit_client import ChannelUnavailable
+from .commissions import services as commissions
+from .coverage import month_start
 from .messaging import codes, outbox, reminders
 from .messaging.gateways import GatewayTemporaryError
+from .rates import add_months
 
 
 @shared_task(acks_late=True, name="contributions.refresh_coverage_statuses")
@@ -138,3 +142,21 @@ def autodebit_charge_batch(self: Task, ids: list[int], day: str | None = None) -
 def autodebit_tell_agent(charge_id: int) -> str:
     """An SMS to the participant's agent about a charge that failed on every try."""
     return autodebit.tell_agent(charge_id)
+
+
+@shared_task(acks_late=True, name="contributions.compute_commissions")
+def compute_commissions(month: str | None = None) -> dict[str, int]:
+    """Monthly, on the 1st (CELERY_BEAT_SCHEDULE): last month's draft Perisai statements
+    (contributions/commissions/services.py; idempotent: a rerun recomputes the drafts only).
+    `month` YYYY-MM."""
+    first = (
+        commissions.parse_month(month)
+        if month
+        else add_months(month_start(timezone.localdate()), -1)
+    )
+    result = commissions.compute_month(month=first)
+    return {
+        "agent_statements": result.agent_statements,
+        "office_statements": result.office_statements,
+        "lines": result.lines,
+    }

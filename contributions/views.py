@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
@@ -28,7 +29,7 @@ from . import panels, selectors
 from .bills import open_bill
 from .errors import ConsentError, ContributionError, PaymentError
 from .forms import CashPaymentForm, SponsorConsentForm
-from .messaging import pay_links, reminders
+from .messaging import pay_links, reminders, uplift
 from .models import Coverage, Payment, Reminder, ReminderRule, SponsorConsent
 from .private_pages import bill_display, private
 from .rates import MAX_MONTHS, add_months
@@ -129,16 +130,6 @@ def ledger(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_GET
-def arrears(request: HttpRequest) -> HttpResponse:
-    """The agent's (or branch's) participants in grace or lapsed, most urgent first."""
-    page = Paginator(selectors.arrears_to_follow_up(request.user), PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
-    return render(request, "contributions/arrears.html", {"page": page})
-
-
 # --- payment reminders ---------------------------------------------------------------------------
 @login_required
 @require_GET
@@ -164,6 +155,39 @@ def reminders_today(request: HttpRequest) -> HttpResponse:
             "rules": rules,
             "uplift": pay_links.uplift(day),
             "uplift_days": pay_links.WINDOW_DAYS,
+        },
+    )
+
+
+@login_required
+@require_GET
+def reminders_uplift(request: HttpRequest) -> HttpResponse:
+    """Whoever may see the reminder plan: per rule and due month, the payment rates of the
+    reminded and held-out arms within 7 and 14 days, the difference and its 95 % interval
+    (contributions/messaging/uplift.py); `?format=csv` downloads the same figures."""
+    if not permissions.can(request.user, "view_reminder_plan"):
+        raise PermissionDenied
+    today = timezone.localdate()
+    try:
+        months = int(request.GET.get("months", "12"))
+    except ValueError:
+        months = 0
+    if not 1 <= months <= 36:
+        return HttpResponseBadRequest(_("months must be a whole number from 1 to 36"))
+    rows = uplift.uplift_rows(today, months=months)
+    if request.GET.get("format") == "csv":
+        response = HttpResponse(uplift.uplift_csv(rows), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="reminder-uplift-{today}.csv"'
+        return response
+    return render(
+        request,
+        "contributions/reminders_uplift.html",
+        {
+            "today": today,
+            "months": months,
+            "rows": rows,
+            "rules": ReminderRule.objects.order_by("kind"),
+            "min_arm": int(settings.REMINDER_UPLIFT_MIN_ARM),
         },
     )
 

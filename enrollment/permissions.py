@@ -59,7 +59,8 @@ ACTIONS: dict[str, str] = {
     "post_sponsor_batch": "post a sponsor batch",
     "manage_sponsor_consent": "record (or withdraw) a participant's consent to a sponsor",
     "manage_reminders": "opt a participant out of (or back into) reminders",
-    "view_reminder_plan": "view the day's reminder plan (/reminders/today/)",
+    "follow_up": "work the follow-up queue (/arrears/): contact, record the outcome",
+    "view_reminder_plan": "view the reminder plan and uplift (/reminders/today/ and uplift/)",
     "view_league": "view the agents' league table",
     "view_dashboard": "view the progress dashboard and report API",
     "export": "export report tables (CSV, XLSX)",
@@ -70,6 +71,9 @@ ACTIONS: dict[str, str] = {
     "use_back_office": "use the back office (/admin/)",
     "view_audit": "view the audit trail",
     "data_subject_export": "export all data held on one participant (data-subject request)",
+    "view_commissions": "view Perisai commission statements and why each line is there",
+    "approve_commissions": "approve commission statements and mark them paid",
+    "export_commissions": "export approved commission statements for payout (CSV, XLSX)",
 }
 
 NO, OWN, BR, PROV, NAT = Scope.NONE, Scope.OWN, Scope.BRANCH, Scope.PROVINCE, Scope.NATIONAL
@@ -96,6 +100,7 @@ TABLE: dict[str, dict[str, Scope]] = {
     "post_sponsor_batch":   _row(NO  , NO  , NO  , NAT,   NAT , PART, NO  , NO),
     "manage_sponsor_consent": _row(OWN, BR  , PROV, NAT,   NO  , NO  , NO  , NO),
     "manage_reminders":     _row(OWN , BR  , PROV, NAT,   NO  , NO  , NO  , NO),
+    "follow_up":            _row(OWN , BR  , PROV, NAT,   NO  , NO  , NO  , NO),
     "view_reminder_plan":   _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
     "view_league":          _row(BR  , BR  , PROV, NAT,   NO  , NO  , NO  , NO),
     "view_dashboard":       _row(NO  , NO  , PROV, NAT,   NAT , NO  , NO  , NO),
@@ -107,6 +112,9 @@ TABLE: dict[str, dict[str, Scope]] = {
     "use_back_office":      _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
     "view_audit":           _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
     "data_subject_export":  _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
+    "view_commissions":     _row(OWN , BR  , PROV, NAT,   NO  , NO  , NO  , NO),
+    "approve_commissions":  _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
+    "export_commissions":   _row(NO  , NO  , NO  , NAT,   NO  , NO  , NO  , NO),
 }
 # fmt: on
 if set(TABLE) != set(ACTIONS):

@@ -26,6 +26,7 @@ import pgtrigger
 from django.contrib.auth.models import User
 from django.db import models
 
+from contributions.commissions.models import CommissionRule, CommissionStatement, PerisaiMembership
 from contributions.models import (
     AutodebitMandate,
     Bill,
@@ -191,6 +192,21 @@ class AuditedHoliday(Holiday):
         proxy = True
 
 
+class AuditedCommissionRule(CommissionRule):
+    class Meta:
+        proxy = True
+
+
+class AuditedCommissionStatement(CommissionStatement):
+    class Meta:
+        proxy = True
+
+
+class AuditedPerisaiMembership(PerisaiMembership):
+    class Meta:
+        proxy = True
+
+
 class AuditedApiClient(ApiClient):
     class Meta:
         proxy = True
@@ -278,6 +294,11 @@ _track(AuditedRateSchedule, "RateScheduleEvent")
 _track(AuditedIncomeLevel, "IncomeLevelEvent")
 _track(AuditedRateDiscount, "RateDiscountEvent")
 _track(AuditedHoliday, "HolidayEvent")
+# Perisai commissions: the rules, who works under which office, and every step of a statement
+# (computed, approved, paid: an update each, with who did it).
+_track(AuditedCommissionRule, "CommissionRuleEvent")
+_track(AuditedPerisaiMembership, "PerisaiMembershipEvent")
+_track(AuditedCommissionStatement, "CommissionStatementEvent")
 _track(AuditedApiClient, "ApiClientEvent")
 _track(AuditedStaffProfile, "StaffProfileEvent")
 _track(AuditedUser, "UserEvent")

@@ -51,7 +51,7 @@ from ..models import (
 )
 from ..rates import QuoteError, add_months, quote_contribution
 from ..selectors import amount_due_now
-from . import callback_signature, pay_links
+from . import callback_signature, pay_links, uplift
 from .gateways import (
     GatewayError,
     GatewayPermanentError,
@@ -98,16 +98,20 @@ def on_reference_data_loading(**_kwargs: Any) -> list[tuple[str, int]]:
 
 
 # --- planning ---------------------------------------------------------------------------------
-_INSERT = """
-INSERT INTO contributions_reminder
+_COLUMNS = """
     (participant_id, kind, period, month_due, planned_for, send_after, state, channel,
      recipient, attempts, quiet_deferrals, last_error, created_at, updated_at)
-SELECT p.id, %(kind)s, {period}, {month_due}, %(day)s,
+"""
+# The eligible participants of a rule on a day (one row each, with the reminder they would get).
+_ELIGIBLE = """
+SELECT p.id AS participant_id, %(kind)s AS kind, {period} AS period, {month_due} AS month_due,
+       %(day)s::date AS planned_for,
        (%(day)s::date + make_time(%(from_hour)s, 0, 0))
-           AT TIME ZONE coalesce(nullif(r.timezone, ''), 'Asia/Jakarta'),
-       'queued', ch.channel,
-       CASE WHEN ch.channel = 'email' THEN p.email ELSE p.phone END,
-       0, 0, '', now(), now()
+           AT TIME ZONE coalesce(nullif(r.timezone, ''), 'Asia/Jakarta') AS send_after,
+       'queued' AS state, ch.channel,
+       CASE WHEN ch.channel = 'email' THEN p.email ELSE p.phone END AS recipient,
+       0 AS attempts, 0 AS quiet_deferrals, '' AS last_error, now() AS created_at,
+       now() AS updated_at
 FROM enrollment_participant p
 JOIN contributions_coverage c ON c.participant_id = p.id
 JOIN enrollment_region r ON r.code = p.province_id
@@ -121,8 +125,36 @@ CROSS JOIN LATERAL (
 ) ch
 {join}
 WHERE p.consent_reminders AND rp.opted_out_at IS NULL AND ({condition})
+"""
+_INSERT = """
+INSERT INTO contributions_reminder{columns}{eligible}
 ON CONFLICT ON CONSTRAINT reminder_once_per_period DO NOTHING
 """
+# With a holdout (ReminderRule.holdout_percent > 0): every eligible participant's arm is recorded
+# first (the first record wins: a re-plan moves no one), then only the reminded arm gets its
+# reminder. Same eligibility for both arms; contributions/messaging/uplift.py has the hash.
+_INSERT_WITH_HOLDOUT = """
+WITH eligible AS ({eligible}), arm AS (
+    INSERT INTO contributions_reminderassignment
+        (participant_id, rule_id, period, held_out, holdout_percent, assigned_on, created_at)
+    SELECT e.participant_id, %(rule_id)s, e.period,
+           {bucket} < %(holdout_buckets)s, %(holdout_percent)s, %(day)s, now()
+    FROM eligible e
+    ON CONFLICT ON CONSTRAINT reminder_assignment_once DO NOTHING
+    RETURNING participant_id, held_out
+)
+INSERT INTO contributions_reminder{columns}
+SELECT e.participant_id, e.kind, e.period, e.month_due, e.planned_for, e.send_after,
+       e.state, e.channel, e.recipient, e.attempts, e.quiet_deferrals, e.last_error,
+       e.created_at, e.updated_at
+FROM eligible e JOIN arm a ON a.participant_id = e.participant_id AND NOT a.held_out
+ON CONFLICT ON CONSTRAINT reminder_once_per_period DO NOTHING
+"""
+
+_NOT_HELD_OUT = """NOT EXISTS (
+    SELECT 1 FROM contributions_reminderassignment ra
+    WHERE ra.participant_id = p.id AND ra.rule_id = %(rule_id)s AND ra.period = {period}
+      AND ra.held_out)"""
 
 _DUE_KINDS = (ReminderKind.DUE_SOON, ReminderKind.DUE_TODAY, ReminderKind.OVERDUE)
 EVENT_KINDS = (
@@ -158,21 +190,21 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
     if rule.kind in EVENT_KINDS:  # sent from write paths (notifications.py), never planned
         return 0
     if rule.kind == ReminderKind.PAYMENT_THANKS:
-        sql = _INSERT.format(
-            period="pay.period_start",
-            month_due="NULL",
-            join=(
+        parts = {
+            "period": "pay.period_start",
+            "month_due": "NULL::date",
+            "join": (
                 "JOIN (SELECT DISTINCT ON (participant_id) participant_id, period_start "
                 "FROM contributions_payment WHERE (paid_at AT TIME ZONE %(tz)s)::date = %(paid_on)s"
                 " ORDER BY participant_id, paid_at DESC) pay ON pay.participant_id = p.id"
             ),
             # a payment that already had its receipt (contributions/messaging/notifications.py)
             # gets no second message
-            condition=(
+            "condition": (
                 "NOT EXISTS (SELECT 1 FROM contributions_reminder rr WHERE rr.participant_id = "
                 "p.id AND rr.kind = 'payment_receipt' AND rr.period = pay.period_start)"
             ),
-        )
+        }
         params.update(tz=settings.TIME_ZONE, paid_on=day - timedelta(days=rule.offset_days))
     else:
         ref = day - timedelta(days=rule.offset_days)
@@ -194,9 +226,28 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
             condition = "fu.first_unpaid = %(lapse_month)s AND fu.first_unpaid > %(threshold)s"
         else:  # lapsed_winback
             condition = "fu.first_unpaid = %(lapse_month)s AND fu.first_unpaid <= %(threshold)s"
-        sql = _INSERT.format(
-            period="%(month)s", month_due="fu.first_unpaid", join="", condition=condition
+        parts = {
+            "period": "%(month)s::date",
+            "month_due": "fu.first_unpaid",
+            "join": "",
+            "condition": condition,
+        }
+    if rule.holdout_percent > 0:  # the same eligibility, with the arms recorded first
+        sql = _INSERT_WITH_HOLDOUT.format(
+            columns=_COLUMNS,
+            eligible=_ELIGIBLE.format(**parts),
+            bucket=uplift.bucket_sql("e.participant_id", "%(rule_id)s", "e.period"),
         )
+        params.update(
+            rule_id=rule.pk,
+            holdout_percent=rule.holdout_percent,
+            holdout_buckets=uplift.held_out_below(rule.holdout_percent),
+            holdout_key=uplift.holdout_key(),
+        )
+    else:  # no holdout now: still none for those held out earlier (a re-plan after a change)
+        parts["condition"] = f"({parts['condition']}) AND {_NOT_HELD_OUT.format(**parts)}"
+        sql = _INSERT.format(columns=_COLUMNS, eligible=_ELIGIBLE.format(**parts))
+        params.update(rule_id=rule.pk)
     with connection.cursor() as cur:
         cur.execute(sql, params)
         return max(cur.rowcount, 0)

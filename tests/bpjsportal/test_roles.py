@@ -137,14 +137,23 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "enrollment:participant": ("object", "view_participants"),
     "enrollment:registered": ("object", "view_participants"),
     "enrollment:card": ("object", "view_participants"),
-    "contributions:arrears": ("login", None),
+    "contributions:arrears": ("action", "follow_up"),
+    "contributions:follow_up_record": ("object_post", "follow_up"),
     "contributions:record_cash": ("object", "record_payment"),
     "contributions:ledger": ("object", "view_participants"),
     "contributions:receipt": ("payment", "view_participants"),
     "contributions:reminders_today": ("action", "view_reminder_plan"),
+    "contributions:reminders_uplift": ("action", "view_reminder_plan"),
     "contributions:reminder_opt_out": ("object_post", "manage_reminders"),
     "contributions:sponsor_consent": ("object_post", "manage_sponsor_consent"),
     "contributions:autodebit": ("object_post", "record_payment"),
+    # Perisai commissions: a statement id, not a participant's; every role and scope is
+    # checked in tests/contributions/test_commissions.py
+    "contributions:commissions": ("action", "view_commissions"),
+    "contributions:commission_statement": ("commission", "view_commissions"),
+    "contributions:commission_approve": ("commission", "approve_commissions"),
+    "contributions:commission_paid": ("commission", "approve_commissions"),
+    "contributions:commission_export": ("commission", "export_commissions"),
     "contributions:sponsor_consent_withdraw": ("object_post_sponsor", "manage_sponsor_consent"),
     "contributions:gateway_callback": ("public", None),
     "contributions:pay_link": ("public", None),
@@ -322,6 +331,10 @@ def test_anonymous_is_sent_to_login_on_every_staff_page(world: World) -> None:
             url = reverse(name, args=["league", "csv"])
         elif name.endswith("target_edit"):
             url = reverse(name, args=[2026])
+        elif name.endswith("commission_export"):
+            url = reverse(name, args=["2026-11", "csv"])
+        elif kind == "commission":
+            url = reverse(name, args=[1])
         else:
             url = reverse(name)
         response = c.get(url)
