@@ -220,6 +220,7 @@ INSTALLED_APPS += [
     "axes",  # lockout after repeated failed logins
     "django_otp",
     "django_otp.plugins.otp_totp",  # TOTP second factor (required for admins)
+    "django_otp.plugins.otp_static",  # single-use backup codes (bpjsportal/two_factor.py)
     "csp",
 ]
 _AFTER = MIDDLEWARE.index("django.contrib.messages.middleware.MessageMiddleware") + 1

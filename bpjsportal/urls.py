@@ -23,6 +23,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("login/otp/", two_factor.verify, name="otp-verify"),
     path("login/otp/setup/", two_factor.setup, name="otp-setup"),
+    path("login/otp/backup-codes/", two_factor.backup_codes, name="otp-backup-codes"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/", include("bpjsportal.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

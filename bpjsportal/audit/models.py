@@ -25,6 +25,7 @@ import pghistory
 import pgtrigger
 from django.contrib.auth.models import User
 from django.db import models
+from django_otp.plugins.otp_static.models import StaticToken
 
 from contributions.commissions.models import CommissionRule, CommissionStatement, PerisaiMembership
 from contributions.models import (
@@ -55,6 +56,7 @@ SECRET_FIELDS = (
     "password",
     "token_hash",
     "field_queue_secret",
+    "token",  # a backup code's digest (django-otp's StaticToken)
 )
 # Change on every write without being a change worth recording.
 NOISE_FIELDS = ("updated_at", "sync_txid", "last_login", "last_used_at")
@@ -232,6 +234,11 @@ class AuditedUserPermissions(User.user_permissions.through):  # type: ignore[nam
         proxy = True
 
 
+class AuditedStaticToken(StaticToken):
+    class Meta:
+        proxy = True
+
+
 _track(
     AuditedParticipant,
     "ParticipantEvent",
@@ -319,4 +326,17 @@ _track(
     ),
     with_obj=False,
     indexes=[models.Index(fields=["user"], name="audit_userperm_user")],
+)
+# Backup codes (bpjsportal/two_factor.py): issued (insert) and removed (delete) — the context says
+# whether a code was used to log in (`backup_code: used`, with the user and IP of the request)
+# or replaced by new ones (`backup_code: replaced`). The digest itself is not copied.
+_track(
+    AuditedStaticToken,
+    "BackupCodeEvent",
+    trackers=(
+        pghistory.InsertEvent("backup_code.issue"),
+        pghistory.DeleteEvent("backup_code.remove"),
+    ),
+    with_obj=False,
+    indexes=[models.Index(fields=["device"], name="audit_backupcode_device")],
 )

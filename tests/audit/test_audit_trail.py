@@ -304,8 +304,8 @@ def test_every_event_table_has_the_append_only_guard() -> None:
     tables = {m._meta.db_table for m in event_models()}
     # the 14 of migration 0002, sponsor consents and batches (0003), bills, suspense items and
     # their resolutions (0005), autodebit mandates (0006), commission rules, statements and
-    # Perisai office memberships (0012)
-    assert len(tables) == 24
+    # Perisai office memberships (0012), backup codes (0013)
+    assert len(tables) == 25
     assert {t: guarded.get(t) for t in tables} == {t: 2 for t in tables}
 
 

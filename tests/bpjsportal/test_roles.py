@@ -175,6 +175,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "logout": ("public", None),
     "otp-verify": ("public", None),
     "otp-setup": ("public", None),
+    "otp-backup-codes": ("public", None),  # a staff login past the second factor: test_backup_codes
     "set_language": ("public", None),
     "javascript-catalog": ("public", None),
     "api-docs": ("public", None),
