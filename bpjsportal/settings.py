@@ -311,6 +311,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "contributions.compute_commissions",
         "schedule": crontab(day_of_month=1, hour=1, minute=0),
     },
+    # ...and every night the running month's draft, so agents see this month's earnings so far
+    "contributions-compute-commissions-current": {
+        "task": "contributions.compute_commissions",
+        "schedule": crontab(hour=1, minute=30),
+        "kwargs": {"current": True},
+    },
     # Reporting rollups: yesterday (final) and today after the status refresh ...
     "reporting-build-rollups": {
         "task": "reporting.build_rollups",

@@ -145,15 +145,16 @@ def autodebit_tell_agent(charge_id: int) -> str:
 
 
 @shared_task(acks_late=True, name="contributions.compute_commissions")
-def compute_commissions(month: str | None = None) -> dict[str, int]:
+def compute_commissions(month: str | None = None, current: bool = False) -> dict[str, int]:
     """Monthly, on the 1st (CELERY_BEAT_SCHEDULE): last month's draft Perisai statements
     (contributions/commissions/services.py; idempotent: a rerun recomputes the drafts only).
-    `month` YYYY-MM."""
-    first = (
-        commissions.parse_month(month)
-        if month
-        else add_months(month_start(timezone.localdate()), -1)
-    )
+    Daily with `current`: this month's draft so far, which agents watch (it cannot be approved
+    before the month ends and is computed again after). `month` YYYY-MM."""
+    this_month = month_start(timezone.localdate())
+    if month:
+        first = commissions.parse_month(month)
+    else:
+        first = this_month if current else add_months(this_month, -1)
     result = commissions.compute_month(month=first)
     return {
         "agent_statements": result.agent_statements,

@@ -40,7 +40,7 @@ from enrollment.models import Participant, StaffProfile
 
 from ..coverage import month_start
 from ..errors import ContributionError
-from ..models import Coverage, LedgerEntry
+from ..models import Coverage, LedgerEntry, Payment
 from ..rates import add_months
 from .models import (
     CommissionLine,
@@ -122,6 +122,7 @@ def _t(model: Any) -> str:
 
 
 P, S, LE, CV = _t(Participant), _t(StaffProfile), _t(LedgerEntry), _t(Coverage)
+PAY = _t(Payment)
 ST, LN, NK, MB = (
     _t(CommissionStatement),
     _t(CommissionLine),
@@ -152,7 +153,11 @@ WITH newp AS (
     JOIN {P} p ON p.id = e.participant_id
     JOIN {S} s ON s.id = p.registered_by_id AND s.role = 'agent'
     JOIN {CV} c ON c.participant_id = e.participant_id
+    JOIN {PAY} py ON py.id = e.payment_id
     WHERE e.kind = 'payment' AND e.created_at >= %(start)s AND e.created_at < %(end)s
+      -- a month paid from credit on account (contributions/credits.py) is money that already
+      -- earned its incentive when it was paid in: never twice
+      AND py.channel <> %(credit_channel)s
       AND NOT EXISTS (
           SELECT 1 FROM {LE} r
           WHERE r.reverses_id = e.id AND r.kind = 'reversal' AND r.created_at < %(end)s
@@ -205,7 +210,7 @@ UPSERT_AGENT_STATEMENTS = f"""
 INSERT INTO {ST} (kind, agent_id, month, rule_id, status, new_participants, qualifying,
                   fee_total, incentive_total, clawback_total, office_total, total, computed_at,
                   payment_reference)
-SELECT DISTINCT 'agent', t.agent_id, %(month)s, %(rule)s, 'draft', 0, 0, 0, 0, 0, 0, 0, now(), ''
+SELECT DISTINCT 'agent', t.agent_id, %(month)s, %(rule)s, 'draft', 0, 0, 0, 0, 0, 0, 0, %(now)s, ''
 FROM commission_tmp t
 ON CONFLICT (agent_id, month) WHERE kind = 'agent' DO NOTHING
 """  # noqa: S608
@@ -239,7 +244,7 @@ UPSERT_OFFICE_STATEMENTS = f"""
 INSERT INTO {ST} (kind, office_id, month, rule_id, status, new_participants, qualifying,
                   fee_total, incentive_total, clawback_total, office_total, total, computed_at,
                   payment_reference)
-SELECT DISTINCT 'office', t.office_id, %(month)s, %(rule)s, 'draft', 0, 0, 0, 0, 0, 0, 0, now(),
+SELECT DISTINCT 'office', t.office_id, %(month)s, %(rule)s, 'draft', 0, 0, 0, 0, 0, 0, 0, %(now)s,
        ''
 FROM commission_office_tmp t
 ON CONFLICT (office_id, month) WHERE kind = 'office' DO NOTHING
@@ -257,7 +262,7 @@ ORDER BY st.id, t.source_id
 
 TOTALS = f"""
 UPDATE {ST} st SET
-    rule_id = %(rule)s, computed_at = now(),
+    rule_id = %(rule)s, computed_at = %(now)s,
     new_participants = agg.new_participants, qualifying = agg.qualifying,
     fee_total = agg.fee, incentive_total = agg.incentive, clawback_total = agg.clawback,
     office_total = agg.office, total = agg.total
@@ -296,6 +301,8 @@ def compute_month(*, month: date) -> MonthResult:
     rule = rule_for(month)
     start, end = _bounds(month)
     params: dict[str, Any] = {
+        "credit_channel": Payment.Channel.CREDIT.value,
+        "now": timezone.now(),  # the one clock (not the database's now())
         "month": month,
         "start": start,
         "end": end,
@@ -362,6 +369,24 @@ def approve_statement(*, statement_id: int, by: Any) -> CommissionStatement:
             "month_not_over",
             _("%(month)s is not over yet: approve its statement from the next month on.")
             % {"month": f"{st.month:%Y-%m}"},
+        )
+    month_end = _bounds(st.month)[1]
+    if st.computed_at < month_end:
+        # a draft computed while its month ran misses what was posted after it: a payment
+        # never paid, a late reversal never clawed back
+        raise CommissionError(
+            "computed_too_early",
+            _("This draft was computed before %(month)s ended: compute the month again first.")
+            % {"month": f"{st.month:%Y-%m}"},
+        )
+    if st.kind == CommissionStatement.Kind.OFFICE and (
+        CommissionLine.objects.filter(
+            statement=st, source_statement__status=StatementStatus.DRAFT
+        ).exists()
+    ):
+        raise CommissionError(
+            "agents_not_approved",
+            _("Approve this office's agents' statements first: its share is taken from them."),
         )
     st.status = StatementStatus.APPROVED
     st.approved_at = timezone.now()

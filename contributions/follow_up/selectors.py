@@ -81,8 +81,10 @@ def follow_up_queue(
         )
         .annotate(
             paid_since=Exists(
+                # received by the portal after the outcome (created_at: paid_at is what the
+                # channel says, and a bank file of yesterday's payments may predate it)
                 Payment.objects.filter(
-                    participant=OuterRef("pk"), paid_at__gt=OuterRef("last_recorded_at")
+                    participant=OuterRef("pk"), created_at__gt=OuterRef("last_recorded_at")
                 )
             )
         )
@@ -124,7 +126,12 @@ def follow_up_queue(
         qs = qs.filter(group__in=[GROUP_PROMISE_DUE, GROUP_PROMISE_WAITING])
     return qs.order_by(
         "group",
-        F("last_promised").asc(nulls_last=True),
+        # the promised date orders only the promise groups: a promise a payment ended leaves
+        # its participant ordered as if none were recorded
+        Case(
+            When(group__in=[GROUP_PROMISE_DUE, GROUP_PROMISE_WAITING], then=F("last_promised")),
+            output_field=DateField(),
+        ).asc(nulls_last=True),
         "coverage__status",  # 'grace' < 'lapsed' (within a promise group)
         F("coverage__lapsed_since").desc(nulls_last=True),
         "first_unpaid",

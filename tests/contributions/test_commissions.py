@@ -192,6 +192,14 @@ def test_a_nik_seen_before_earns_no_fee_and_the_minimum_counts_new_niks_only(
     theirs.refresh_from_db()
     assert theirs.fee_total == 0
     assert {line.note for line in lines(theirs, "fee")} == {"below_minimum"}
+    # three registrations but two new NIKs: below a minimum of 3 counted in new NIKs only
+    mine.refresh_from_db()
+    assert (mine.new_participants, mine.qualifying, mine.fee_total) == (3, 2, 0)
+    assert sorted(line.note for line in lines(mine, "fee")) == [
+        "below_minimum",
+        "below_minimum",
+        "nik_seen",
+    ]
 
 
 # --- reversal after approval: clawed back next month ------------------------------------------
@@ -262,6 +270,29 @@ def test_the_office_gets_its_share_of_its_members_statements(
     (share,) = st.lines.all()
     assert (share.source_statement_id, share.base, share.rate_bp) == (mine.pk, mine.total, 1_000)
     assert st.total == st.office_total == round(mine.total * 0.10)
+
+
+@pytest.mark.clock("2026-12-02T03:00:00Z")
+def test_an_office_statement_waits_for_its_agents_approval(
+    agent: Any, admin_user: Any, branches: Any, new_participant: Any
+) -> None:
+    from contributions.commissions.models import (
+        CommissionStatement,
+        PerisaiMembership,
+        PerisaiOffice,
+    )
+    from contributions.commissions.services import CommissionError, approve_statement
+
+    office = PerisaiOffice.objects.create(code="KP-2", name="Wadah Dua", branch=branches["BDG"])
+    PerisaiMembership.objects.create(office=office, agent=agent.staff, from_month=date(2026, 1, 1))
+    pay_at(new_participant(agent, "2026-11-02"), "2026-11-03", 2, "OFF3")
+    compute("2026-11")
+    st = CommissionStatement.objects.get(kind="office", office=office, month=date(2026, 11, 1))
+    with pytest.raises(CommissionError) as refused:
+        approve_statement(statement_id=st.pk, by=admin_user)
+    assert refused.value.code == "agents_not_approved"
+    approve_statement(statement_id=statement(agent, "2026-11").pk, by=admin_user)
+    assert approve_statement(statement_id=st.pk, by=admin_user).status == "approved"
 
 
 # --- immutability in the database ----------------------------------------------------------------
@@ -554,3 +585,48 @@ def test_the_beat_task_computes_last_month(agent: Any, new_participant: Any) -> 
     pay_at(new_participant(agent, "2026-11-02"), "2026-11-03", 1, "BEAT")
     assert compute_commissions() == {"agent_statements": 1, "office_statements": 0, "lines": 2}
     assert compute_commissions("2026-11")["lines"] == 2  # idempotent
+    # every night, this month's draft so far (what the agent's "this month" card shows)
+    nightly = [
+        v for v in settings.CELERY_BEAT_SCHEDULE.values() if v.get("kwargs", {}).get("current")
+    ]
+    assert [v["task"] for v in nightly] == ["contributions.compute_commissions"]
+    pay_at(new_participant(agent, "2026-12-01"), "2026-12-01", 1, "BEAT-DEC")
+    assert compute_commissions(current=True)["agent_statements"] == 1
+    assert statement(agent, "2026-12").status == "draft"
+
+
+# --- review findings: credit on account, early drafts, office before its agents ---------------
+@pytest.mark.clock("2026-12-02T03:00:00Z")
+def test_a_month_paid_from_credit_on_account_earns_no_second_incentive(
+    agent: Any, new_participant: Any
+) -> None:
+    from contributions.models import Payment
+
+    p = new_participant(agent, "2026-11-02")
+    bank = pay_at(p, "2026-11-03", 1, "CR-BANK")
+    credit = pay_at(p, "2026-11-04", 1, "CR-CREDIT")
+    # the second month as contributions/credits.py posts it: the portal's own channel "credit"
+    # (money that already earned its incentive when it was paid in as credit)
+    Payment.objects.filter(pk=credit.payment_id).update(channel=Payment.Channel.CREDIT)
+    compute("2026-11")
+    earned = {line.ledger_entry_id for line in lines(statement(agent, "2026-11"), "incentive")}
+    assert earned == {bank.pk}
+
+
+@pytest.mark.clock("2026-12-02T03:00:00Z")
+def test_a_draft_computed_before_its_month_ended_cannot_be_approved(
+    agent: Any, admin_user: Any, new_participant: Any
+) -> None:
+    from contributions.commissions.services import CommissionError, approve_statement
+
+    pay_at(new_participant(agent, "2026-11-02"), "2026-11-03", 1, "EARLY")
+    with travel("2026-11-20T03:00:00"):
+        compute("2026-11")  # a mid-month draft: what comes after the 20th is missing
+    st = statement(agent, "2026-11")
+    with pytest.raises(CommissionError) as refused:
+        approve_statement(statement_id=st.pk, by=admin_user)
+    assert refused.value.code == "computed_too_early"
+    st.refresh_from_db()
+    assert st.status == "draft"
+    compute("2026-11")  # after the month: now it may be approved
+    assert approve_statement(statement_id=st.pk, by=admin_user).status == "approved"

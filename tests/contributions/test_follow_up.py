@@ -133,15 +133,21 @@ def test_a_promise_leaves_the_top_and_comes_back_on_its_date(mine: Any, agent: A
 
 
 def test_a_payment_after_the_promise_ends_it(mine: Any, agent: Any, pay: Any) -> None:
+    from contributions.follow_up.selectors import GROUP_GRACE
+
     p = mine(start_month=add_months(JUNE, -2))
-    other = mine(start_month=add_months(JUNE, -1))
+    other = mine(start_month=add_months(JUNE, -2))
     refresh_coverage_statuses()
     client = client_for(agent)
     record(client, p, outcome="promised", promised_date="2026-06-12")
-    pay(p, months=1)  # April paid: still behind (May, June), but the promise is settled
+    pay(p, months=1)  # received after the promise: April paid, still behind (May, June)
     refresh_coverage_statuses()
     rows = client.get(QUEUE).context["rows"]
-    assert [r.participant.pk for r in rows] == [other.pk, p.pk]  # May before June: days left
+    # the promise is settled: p is back among those in grace, ordered by days left (other,
+    # April unpaid, lapses first) — neither waiting at the bottom for 12 June nor sorted
+    # ahead of others by its old promised date
+    assert [r.participant.pk for r in rows] == [other.pk, p.pk]
+    assert [r.participant.group for r in rows] == [GROUP_GRACE, GROUP_GRACE]
     assert not any(r.promise_due for r in rows)
 
 
