@@ -11,12 +11,14 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from django.conf import settings
+from django.db import connections
 from django.test import Client
 
 from tests.conftest import _test_database_url
@@ -54,6 +56,25 @@ def _ask_child(**env: str) -> dict[str, Any]:
     return answers
 
 
+def _get(path: str) -> Any:
+    """GET `path` from a thread of its own, as a WSGI server's worker thread would.
+
+    The readiness and workers views are async (django-health-check runs its checks concurrently);
+    from a synchronous caller Django runs them with async_to_sync, which refuses a thread where an
+    asyncio loop is running. Playwright's sync API keeps one running on the main thread while the
+    session-wide browser of the e2e tests is open, so asking from the main thread would make these
+    tests depend on whether a browser test ran first."""
+
+    def ask() -> Any:
+        try:
+            return Client().get(path)
+        finally:
+            connections.close_all()  # the thread's own connections, before the test's teardown
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(ask).result()
+
+
 def _failing(body: dict[str, Any]) -> dict[str, str]:
     return {name: c["error"] for name, c in body["checks"].items() if not c["ok"]}
 
@@ -72,7 +93,7 @@ def test_live_refuses_other_methods() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_ready_when_everything_answers() -> None:
-    response = Client().get("/health/ready/")
+    response = _get("/health/ready/")
     body = response.json()
     assert response.status_code == 200, body
     assert body["status"] == "ok"
@@ -132,13 +153,13 @@ def test_ready_is_503_when_redis_is_down() -> None:
 
 def test_workers_is_503_without_a_worker_on_the_portal_queue() -> None:
     # the session's queue is its own (tests/conftest.py): no worker consumes it here
-    response = Client().get("/health/workers/")
+    response = _get("/health/workers/")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
 
 
 def test_workers_ok_with_a_real_worker(celery_worker: Any) -> None:
     assert os.environ["CELERY_QUEUE"] == settings.CELERY_TASK_DEFAULT_QUEUE
-    response = Client().get("/health/workers/")
+    response = _get("/health/workers/")
     assert response.status_code == 200, response.json()
     assert response.json()["checks"]["Ping"]["ok"] is True
