@@ -50,28 +50,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ensure_database, setup_django
+from contributions.shape import COND, PROFILES
+from enrollment.shape import CHANNELS, FIRST, LAST, OCCUPATION_WEIGHTS, PROVINCE_POPULATION_M
 
-PROVINCE_POPULATION_M = {
-    "11": 5.3, "12": 14.8, "13": 5.5, "14": 6.4, "15": 3.5, "16": 8.5, "17": 2.0, "18": 9.0,
-    "19": 1.5, "21": 2.1, "31": 10.6, "32": 48.3, "33": 36.5, "34": 3.7, "35": 41.0, "36": 11.9,
-    "51": 4.3, "52": 5.3, "53": 5.3, "61": 5.4, "62": 2.7, "63": 4.1, "64": 3.8, "65": 0.7,
-    "71": 2.6, "72": 3.0, "73": 9.1, "74": 2.6, "75": 1.2, "76": 1.4, "81": 1.8, "82": 1.3,
-    "91": 1.0, "92": 0.6, "93": 0.5, "94": 1.3, "95": 1.4, "96": 0.6,
-}  # fmt: skip
-OCCUPATION_WEIGHTS = {
-    "petani": 30, "pedagang": 18, "ojol": 12, "nelayan": 9, "buruh_harian": 7, "tukang": 5,
-    "peternak": 4, "buruh_tani": 3, "sopir": 3, "kurir": 2, "penjahit": 1.5, "prt": 1.5,
-    "pengrajin": 1, "marbot": 1, "seniman": 0.5, "wiraswasta": 1, "profesional": 0.3,
-    "lainnya": 0.2,
-}  # fmt: skip
-PROFILES = [("monthly", 52), ("advance", 15), ("late", 13), ("returning", 10), ("stopped", 10)]
-CHANNELS = [("agent", 60), ("branch", 15), ("partner", 15), ("self", 10)]
-FIRST = ["Budi", "Siti", "Agus", "Dewi", "Made", "Wayan", "Rina", "Joko", "Nur", "Andi", "Putri",
-         "Yohanes", "Ketut", "Fitri", "Rahmat", "Sri", "Hendra", "Lestari", "Asep", "Ujang",
-         "Maria", "Fransiskus", "Dian", "Eko", "Yusuf", "Aisyah", "Bayu", "Citra"]  # fmt: skip
-LAST = ["Santoso", "Rahayu", "Hidayat", "Saputra", "Wijaya", "Nugroho", "Lubis", "Siregar",
-        "Pratama", "Kurniawan", "Susanti", "Daeng", "Simanjuntak", "Manurung", "Tanjung",
-        "Setiawan", "Gunawan", "Halim", "Wibowo", "Sembiring"]  # fmt: skip
+# The shape (provinces, occupations, channels, names; payer profiles) lives in the portal's apps,
+# shared with the demo (`manage.py seed_demo`): enrollment/shape.py and contributions/shape.py.
 KPJ_BASE = 9_000_000_000  # generated KPJs sit far above the live sequence (starts 1,000,000,001)
 CHUNK = 50_000  # participants per generation task (and per random stream)
 LOADED_TABLES = [
@@ -412,13 +395,7 @@ def rebuild_secondary(
 # --- set-based SQL --------------------------------------------------------------------------------
 # cond(k): does a participant of this profile pay an event k months after its first month?
 # (kmax = the index of this month; late payers never pay the current month yet)
-COND = """CASE b.profile
-    WHEN 'monthly' THEN true
-    WHEN 'advance' THEN ({k}) %% b.l = 0
-    WHEN 'late' THEN ({k}) %% 2 = 0 AND ({k}) < b.kmax
-    WHEN 'returning' THEN ({k}) < 3 OR ({k}) >= 8 + b.h
-    WHEN 'stopped' THEN ({k}) < 2 + b.h %% 4
-END"""
+# COND (contributions/shape.py): does a participant of this profile pay in event month k?
 
 BASE_SQL = """
 CREATE UNLOGGED TABLE gen_base AS

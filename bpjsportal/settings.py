@@ -650,3 +650,6 @@ LOGGING["filters"] = {
 }
 for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
     _handler.setdefault("filters", []).extend(["mask_personal_data", "request_context"])
+
+# `make run`'s demo (manage.py seed_demo --workers overrides): how many workers it registers.
+DEMO_WORKERS = env_int("DEMO_WORKERS", 20_000)

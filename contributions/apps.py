@@ -31,7 +31,6 @@ class ContributionsConfig(AppConfig):
         from enrollment import hooks
         from enrollment.api import scopes as api_scopes
         from enrollment.management.commands.load_reference_data import reference_data_loading
-        from enrollment.management.commands.seed_demo import demo_seeding
 
         from . import demo, due_dates, panels, rates, selectors, services, signals, sponsorship
         from .checks import register as register_checks
@@ -59,7 +58,7 @@ class ContributionsConfig(AppConfig):
         reference_data_loading.connect(due_dates.on_reference_data_loading, weak=False)
         reference_data_loading.connect(reminders.on_reference_data_loading, weak=False)
         reference_data_loading.connect(commission_rules.on_reference_data_loading, weak=False)
-        demo_seeding.connect(demo.on_demo_seeding, weak=False)
+        demo.register_demo_steps()  # the demo's ordered steps (enrollment/demo.py)
         connection_created.connect(allow_test_database_flush, weak=False)
         for model in (RateSchedule, IncomeLevel, RateDiscount):
             post_save.connect(rates.clear_rate_book, sender=model, weak=False)

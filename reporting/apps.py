@@ -8,10 +8,9 @@ class ReportingConfig(AppConfig):
 
     def ready(self) -> None:
         from enrollment.management.commands.load_reference_data import reference_data_loading
-        from enrollment.management.commands.seed_demo import demo_seeding
 
         from . import cache, demo, targets
 
         reference_data_loading.connect(targets.on_reference_data_loading, weak=False)
-        demo_seeding.connect(demo.on_demo_seeding, weak=False)
+        demo.register_demo_steps()  # the demo's ordered steps (enrollment/demo.py)
         cache.connect_signals()

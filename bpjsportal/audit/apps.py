@@ -44,7 +44,12 @@ class AuditConfig(AppConfig):
 
     def ready(self) -> None:
         from bpjsportal.core import audit_context  # AppConfig.ready() wiring
+        from enrollment.demo import register_bulk_session
+
+        from .bulk import skip_audit_triggers
 
         connection_created.connect(allow_test_database_flush, weak=False)
         connection_created.connect(define_pgtrigger_ignore, weak=False)
         audit_context.connect_celery_signals()
+        # the demo's synthetic rows, like the generators', are not audited (DEBUG only)
+        register_bulk_session(skip_audit_triggers)

@@ -21,7 +21,7 @@ def test_seed_demo_with_debug_off_is_refused_and_writes_nothing(
     settings.DEBUG = False
     before = [m.objects.count() for m in (Branch, Partner, StaffProfile, Participant)]
     with pytest.raises(CommandError, match="DEBUG on"):
-        call_command("seed_demo", "--per-agent", "2", stdout=io.StringIO())
+        call_command("seed_demo", "--workers", "2", stdout=io.StringIO())
     assert [m.objects.count() for m in (Branch, Partner, StaffProfile, Participant)] == before
     assert not get_user_model().objects.filter(username="admin").exists()
     assert not TOTPDevice.objects.exists()
