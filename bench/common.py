@@ -21,6 +21,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def setup_django(database: str = "bpjsportal_bench") -> None:
     """Point Django at a benchmark database (created, migrated, reference data loaded)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
+    # development settings in the benchmark's own process (DEBUG is off unless asked for); the
+    # servers it starts run with DEBUG off and their own keys (SERVER_ENV below)
+    os.environ.setdefault("DEBUG", "1")
     if "BENCH_DATABASE_URL" in os.environ:
         os.environ["DATABASE_URL"] = os.environ["BENCH_DATABASE_URL"]
     else:
@@ -176,6 +179,7 @@ def run_alone(run: Any) -> None:
 def use_database(url: str, *, migrate: bool = False) -> None:
     """Point Django at `url` (an existing database) and set it up."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bpjsportal.settings")
+    os.environ.setdefault("DEBUG", "1")  # as in setup_django
     os.environ["DATABASE_URL"] = url
     import django
 

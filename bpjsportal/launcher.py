@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -147,11 +148,40 @@ def manage(*args: str) -> None:
     subprocess.run([PY, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def development_settings() -> None:
+    """DEBUG on for this process and every process it starts (manage.py commands, the gates,
+    pytest, the servers). The settings keep DEBUG off unless it is asked for, and then demand a
+    SECRET_KEY; `make run` and `make test` ask, whatever the shell holds (`seed_demo` refuses
+    DEBUG off, and the suite needs the development settings: no https redirect, plain static
+    files). A test that needs production settings starts its own process with DEBUG=0."""
+    os.environ["DEBUG"] = "1"
+
+
 def prepare() -> None:
+    development_settings()
     resolve_database()
     resolve_redis()
     manage("migrate", "--noinput", "-v", "0")
     manage("load_reference_data")
+
+
+def ensure_systemd_analyze() -> None:
+    """systemd-analyze (Debian's systemd package) for the unit-file tests
+    (tests/bpjsportal/test_processes.py); no running systemd is needed."""
+    if shutil.which("systemd-analyze"):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        say("installing Debian's systemd for systemd-analyze (the unit-file tests)")
+        subprocess.run(["apt-get", "update", "-q"], check=True)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "--no-install-recommends", "systemd"],
+            check=True,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    if not shutil.which("systemd-analyze"):
+        sys.exit(
+            "systemd-analyze is missing: install Debian's systemd (sudo apt-get install systemd)"
+        )
 
 
 def ensure_chromium() -> None:
@@ -193,23 +223,61 @@ def ensure_node() -> None:
     subprocess.run([npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=ROOT, check=True)
 
 
+PROCFILE_DEV = ROOT / "Procfile.dev"
+# Procfile.dev's processes that stand in for outside services: started only while no real
+# SMS/WhatsApp gateway is configured (REMINDER_GATEWAY_URL).
+DEV_FAKES = ("gateway", "channel")
+
+
+def dev_processes(env: Mapping[str, str]) -> list[str]:
+    """The processes of Procfile.dev that `make run` starts with this environment."""
+    names = ["web", "worker", "beat"]
+    return names if env.get("REMINDER_GATEWAY_URL") else [*names, *DEV_FAKES]
+
+
+def dev_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of Procfile.dev's processes: `env` (os.environ) with DEBUG=1 (the
+    settings' default is off), this interpreter's directory first on PATH (the Procfile says
+    `python`), and unbuffered output (each line reaches honcho as it is written)."""
+    env = dict(os.environ if env is None else env)
+    bin_dir = str(Path(PY).parent)
+    return {
+        **env,
+        "DEBUG": "1",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": os.pathsep.join([bin_dir, env.get("PATH", os.defpath)]),
+    }
+
+
+def start_dev_processes(
+    names: list[str], env: Mapping[str, str] | None = None, **popen: Any
+) -> subprocess.Popen[bytes]:
+    """honcho running the processes `names` of Procfile.dev (`popen`: stdout, ...). Each line
+    they write comes out prefixed with the time and the process name (`web.1 | ...`); SIGINT or
+    SIGTERM to honcho stops them all (SIGTERM to each one's process group, SIGKILL after 5 s),
+    and honcho stops them all when one of them ends. No .env file is read (-e /dev/null): the
+    settings come from the process environment only."""
+    cmd = [PY, "-m", "honcho", "start", "-f", str(PROCFILE_DEV), "-e", os.devnull, *names]
+    return subprocess.Popen(cmd, cwd=ROOT, env=dev_env(env), **popen)
+
+
 def start_web_server(host: str, port: str, **popen: Any) -> subprocess.Popen[bytes]:
-    """The development web server exactly as `make run` starts it (`popen`: env, stdout, ...).
+    """The development web server exactly as `make run` starts it: Procfile.dev's `web` (runserver,
+    reloading itself when the code changes) under honcho (`popen`: env, stdout, ...); terminate()
+    stops it.
 
     runserver serves each client connection in a thread of its own, and each thread opens its
     own database connection. With persistent connections (DB_CONN_MAX_AGE, 60 s by default, right
     for gunicorn and Celery) every thread kept its database connection for as long as its client
     kept the HTTP connection alive: 50 parallel requests left 50 connections open (a probe ran
     PostgreSQL out of its 100 that way, refusing every other database on the server). With
-    DB_CONN_MAX_AGE=0 a connection is closed as its request ends: at most one per request in
-    flight, none when idle (Django's docs advise against persistent connections on the
-    development server). A bounded pool would need psycopg_pool, a new dependency, for a server
-    that only developers load.
+    DB_CONN_MAX_AGE=0 (set on Procfile.dev's web line) a connection is closed as its request
+    ends: at most one per request in flight, none when idle (Django's docs advise against
+    persistent connections on the development server). A bounded pool would need psycopg_pool,
+    a new dependency, for a server that only developers load.
     """
-    env = {**popen.pop("env", os.environ), "DB_CONN_MAX_AGE": "0"}
-    return subprocess.Popen(
-        [PY, "manage.py", "runserver", f"{host}:{port}", "--noreload"], cwd=ROOT, env=env, **popen
-    )
+    env = {**popen.pop("env", os.environ), "HOST": host, "PORT": str(port)}
+    return start_dev_processes(["web"], env, **popen)
 
 
 def run() -> None:
@@ -219,57 +287,26 @@ def run() -> None:
     port = os.environ.get("PORT", "8000")
     host = os.environ.get("HOST", "127.0.0.1")
     portal = "127.0.0.1" if _any_address(host) else host
+    os.environ["HOST"], os.environ["PORT"] = host, port  # Procfile.dev's web listens there
+    # Where the local fakes reach the web process (gateway callbacks, the channel's API calls).
+    os.environ["DEV_PORTAL_URL"] = f"http://{portal}:{port}"
     # Pay links in reminders point here (web server and Celery workers inherit it).
     os.environ.setdefault("PORTAL_URL", f"http://{portal}:{port}")
     # The demo charges autodebit mandates on any day of the month (in production only in the
     # days before the due day): `manage.py plan_autodebit` shows the loop whatever the date.
     os.environ.setdefault("AUTODEBIT_DAYS_BEFORE", "31")
-    procs = [
-        start_web_server(host, port),
-        subprocess.Popen(
-            [PY, "-m", "celery", "-A", "bpjsportal", "worker", "-l", "info", "-c", "2"], cwd=ROOT
-        ),
-        subprocess.Popen(
-            [
-                PY,
-                "-m",
-                "celery",
-                "-A",
-                "bpjsportal",
-                "beat",
-                "-l",
-                "info",
-                "-s",
-                str(VAR / "celerybeat-schedule"),
-            ],
-            cwd=ROOT,
-        ),
-    ]
-    if not os.environ.get("REMINDER_GATEWAY_URL"):
+    names = dev_processes(os.environ)
+    if "gateway" in names:
         # No SMS/WhatsApp provider configured: the local fake gateway takes the demo's reminders.
-        # It also sends the portal signed callbacks on request (POST /_control/callback).
-        callback_url = f"http://{portal}:{port}/reminders/gateway/callback/"
-        callback_secret = os.environ.get("REMINDER_CALLBACK_SECRET", "dev-callback-secret")
-        gateway = [
-            PY,
-            "-m",
-            "contributions.messaging.fake_gateway",
-            "--port",
-            "8025",
-            "--keep-last",
-            "200",
-        ]
-        gateway += ["--callback-url", callback_url, "--callback-secret", callback_secret]
-        procs.append(subprocess.Popen(gateway, cwd=ROOT))
+        # It also sends the portal signed callbacks on request (POST /_control/callback), with
+        # REMINDER_CALLBACK_SECRET (the settings' development default when unset).
         say(
             "reminders go to the local fake SMS/WhatsApp gateway: its outbox is http://127.0.0.1:8025/"
         )
+    if "channel" in names:
         # A payment channel that pays bills the way banks and shops do (signed notifications).
         credentials = VAR / "demo-channel.json"
         manage("demo_channel_client", str(credentials), "--autodebit-url", "http://127.0.0.1:8026")
-        api = f"http://{portal}:{port}/api/v1"
-        channel = [PY, "-m", "contributions.fake_channel", "--port", "8026", "--api", api]
-        procs.append(subprocess.Popen([*channel, "--credentials", str(credentials)], cwd=ROOT))
         say(
             "a fake payment channel (type a bill code, pay it; its autodebit charges): "
             "http://127.0.0.1:8026/"
@@ -281,22 +318,32 @@ def run() -> None:
         "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ to an authenticator app, "
         "or run `.venv/bin/python manage.py demo_totp admin`"
     )
-    say("Ctrl-C stops everything started here")
+    say(f"starting {', '.join(names)} (Procfile.dev, honcho); Ctrl-C stops everything started here")
+    honcho = start_dev_processes(names)
+    # SIGTERM to the launcher (not only Ctrl-C, which reaches honcho by itself): honcho stops all.
+    previous = signal.signal(signal.SIGTERM, lambda _signum, _frame: honcho.terminate())
     try:
-        while all(p.poll() is None for p in procs):
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        pass
+        _wait_for(honcho)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        signal.signal(signal.SIGTERM, previous)
+        if honcho.poll() is None:
+            honcho.terminate()
+            _wait_for(honcho, timeout=30)
         _stop_embedded()
+
+
+def _wait_for(proc: subprocess.Popen[bytes], timeout: float | None = None) -> None:
+    """Wait until `proc` ends: a Ctrl-C while waiting reached honcho too (the same process
+    group), which is stopping its processes; wait for that. SIGKILL after `timeout` seconds."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while proc.poll() is None:
+        try:
+            proc.wait(timeout=None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except KeyboardInterrupt:
+            continue
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _any_address(host: str) -> bool:
@@ -368,12 +415,29 @@ def _audit_not_done(why: str) -> bool:
 
 
 YEAR_END_CLOCK = "2026-12-31T23:30:00Z"
+
+
+def _test_processes(pytest_args: list[str]) -> list[str]:
+    """pytest-xdist options: the suite in TEST_PROCESSES processes (2 by default; 1 = one
+    process), a test file's tests in the same process. Much of the suite waits on PostgreSQL,
+    a Celery worker or a browser, so two processes keep a 2-core machine busy. Each process has
+    its own test database, queue and cache keys (tests/conftest.py). Not when ARGS choose -n."""
+    if any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in pytest_args):
+        return []
+    raw = os.environ.get("TEST_PROCESSES", "2").strip()
+    if not raw.isdigit() or int(raw) < 1:
+        sys.exit(f"TEST_PROCESSES={raw!r}: expected a whole number of processes, 1 or more")
+    count = int(raw)
+    return ["-n", str(count), "--dist", "loadfile"] if count > 1 else []
+
+
 NO_TESTS_COLLECTED = 5  # pytest's exit code
 
 
 def test(pytest_args: list[str]) -> int:
     ensure_chromium()
     ensure_node()
+    ensure_systemd_analyze()
     prepare()
     bin_dir = Path(PY).parent
     gates = [
@@ -403,7 +467,8 @@ def test(pytest_args: list[str]) -> int:
     coverage = (
         ["--cov", "--cov-report=term:skip-covered"] if os.environ.get("BPU_TEST_COVERAGE") else []
     )
-    cmd = [PY, "-m", "pytest", "-p", "randomly", *coverage, *pytest_args]
+    processes = _test_processes(pytest_args)
+    cmd = [PY, "-m", "pytest", "-p", "randomly", *processes, *coverage, *pytest_args]
     code = subprocess.run(cmd, cwd=ROOT).returncode
     if code != 0:
         return code
@@ -412,7 +477,7 @@ def test(pytest_args: list[str]) -> int:
     # 06:30 WIB on 1 January - two dates and a new year at once (tests/clock.py).
     say(f"the date-sensitive tests again at {YEAR_END_CLOCK}")
     env = {**os.environ, "BPU_TEST_CLOCK": YEAR_END_CLOCK}
-    cmd = [PY, "-m", "pytest", "-p", "randomly", "-q", "-m", "today", *pytest_args]
+    cmd = [PY, "-m", "pytest", "-p", "randomly", *processes, "-q", "-m", "today", *pytest_args]
     code = subprocess.run(cmd, cwd=ROOT, env=env).returncode
     return 0 if code == NO_TESTS_COLLECTED else code  # ARGS may select none of them
 

@@ -1,8 +1,10 @@
-"""Settings, read from the environment with safe development defaults.
+"""Settings, read from the environment through environs: typed, and a value of the wrong type
+stops start-up with an error naming the variable and the type expected.
 
-Production: set DEBUG=0, SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL
-(see docs/operations.md);
-`python manage.py check --deploy` is clean with those set.
+DEBUG is off unless the environment turns it on: `make run` and `make test` set DEBUG=1; by hand
+in development, `DEBUG=1 python manage.py ...`. With DEBUG off, SECRET_KEY must be set.
+Production: SECRET_KEY, ALLOWED_HOSTS, DATABASE_URL, REDIS_URL and the keys of
+docs/operations.md, "Configuration"; `python manage.py check --deploy` is clean with those set.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 import django_stubs_ext
@@ -19,6 +22,7 @@ from csp.constants import NONE as CSP_NONE
 from csp.constants import SELF as CSP_SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
+from environs import Env, EnvValidationError
 
 from bpjsportal.core.logging import TEXT_FORMAT as TEXT_LOG_FORMAT
 
@@ -27,32 +31,76 @@ django_stubs_ext.monkeypatch()  # lets ModelAdmin[Model] etc. be subscripted at 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def env_bool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None:
+# --- the environment -------------------------------------------------------------------------
+# Every variable is read through environs, from the process environment only (no .env file, no
+# ${...} expansion). Numbers, switches, the rate table and database URLs are typed: a value that
+# does not parse stops every process at start-up with ImproperlyConfigured naming the variable,
+# its value (never a URL's: it may hold a password) and the type expected. For those, an empty
+# value is the default, as an unset one; for strings and lists the empty value is the value.
+_env = Env(expand_vars=False)
+_EXPECTED = {
+    "bool": "a boolean: 1/0, true/false, yes/no or on/off",
+    "int": "an integer, e.g. 5",
+    "float": "a number, e.g. 0.5",
+    "dict": "name=number pairs separated by commas, e.g. sms=2000,email=200",
+    "dj_db_url": "a database URL, e.g. postgres://user@host:5432/name",
+    "log_level": "a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL",
+}
+
+
+def _typed(kind: str, name: str, default: Any, **options: Any) -> Any:
+    if os.environ.get(name, "") == "":  # unset or empty: the default
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    try:
+        return getattr(_env, kind)(name, **options)
+    except (EnvValidationError, ValueError) as error:  # ValueError: a dict item without "="
+        shown = "" if kind == "dj_db_url" else f"={os.environ[name]!r}"
+        raise ImproperlyConfigured(
+            f"environment variable {name}{shown} is not valid: expected {_EXPECTED[kind]}"
+        ) from error
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return bool(_typed("bool", name, default))
 
 
 def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    return default if value in (None, "") else int(value)
+    return int(_typed("int", name, default))
 
 
 def env_float(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    return default if value in (None, "") else float(value)
+    return float(_typed("float", name, default))
+
+
+def env_str(name: str, default: str) -> str:
+    return str(_env.str(name, default))
 
 
 def env_list(name: str, default: str) -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+    """Comma-separated; blanks around items and empty items are dropped."""
+    return [item.strip() for item in _env.list(name, default.split(",")) if item.strip()]
 
 
-DEBUG = env_bool("DEBUG", True)
+def env_float_dict(name: str, default: dict[str, float]) -> dict[str, float]:
+    """`name=number,...`, e.g. sms=2000,email=200."""
+    value = _typed("dict", name, default, subcast_values=float)
+    return {str(key).strip(): float(number) for key, number in value.items()}
+
+
+def env_db_url(name: str, default: str, **options: Any) -> dict[str, Any]:
+    """A database URL, parsed by dj-database-url (`options`: its conn_max_age, ...)."""
+    parsed = _typed("dj_db_url", name, None, **options)
+    return dict(parsed if parsed is not None else dj_database_url.parse(default, **options))
+
+
+DEBUG = env_bool("DEBUG", False)  # on only when asked for: `make run`, `make test`, DEBUG=1
 DEV_SECRET_KEY = "dev-only-insecure-key-change-me"  # noqa: S105 - development default only
-SECRET_KEY = os.environ.get("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
+SECRET_KEY = env_str("SECRET_KEY", DEV_SECRET_KEY if DEBUG else "")
 if not DEBUG and SECRET_KEY in ("", DEV_SECRET_KEY):
-    raise RuntimeError("SECRET_KEY must be set, and not to the development key, when DEBUG is off")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set, and not to the development key, when DEBUG is off (the default)."
+        " In development set DEBUG=1 (`make run` and `make test` do)."
+    )
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
@@ -113,14 +161,15 @@ TEMPLATES = [
 
 # PostgreSQL is the only database: no SQLite anywhere, tests included.
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bpjsportal"),
+    "default": env_db_url(
+        "DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/bpjsportal",
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("TEST", {})["NAME"] = os.environ.get(
+DATABASES["default"].setdefault("TEST", {})["NAME"] = env_str(
     "TEST_DATABASE_NAME", "test_bpjsportal"
 )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -136,9 +185,10 @@ DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
 # and auth/sessions/roles use the primary (bpjsportal/core/routers.py). Unset: everything on
 # default.
 DATABASE_ROUTERS = ["bpjsportal.core.routers.ReplicaRouter"]
-if os.environ.get("REPLICA_DATABASE_URL"):
-    DATABASES["replica"] = dj_database_url.parse(
-        os.environ["REPLICA_DATABASE_URL"],
+if env_str("REPLICA_DATABASE_URL", ""):
+    DATABASES["replica"] = env_db_url(
+        "REPLICA_DATABASE_URL",
+        "",
         conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
@@ -148,13 +198,13 @@ if os.environ.get("REPLICA_DATABASE_URL"):
     # Tests create no second database: the alias reads the test database of default.
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
 
-REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "bpjsportal"),
+        "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "bpjsportal"),
     }
 }
 
@@ -179,7 +229,7 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 # Where `collectstatic` writes (production: WhiteNoise serves it from there on each web host).
-STATIC_ROOT = Path(os.environ.get("STATIC_ROOT") or BASE_DIR / "var" / "static")
+STATIC_ROOT = Path(env_str("STATIC_ROOT", "") or BASE_DIR / "var" / "static")
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -251,7 +301,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "bpjsportal.access.client_ip"
 ACCESS_PROXY_COUNT = env_int("ACCESS_PROXY_COUNT", 0)  # proxies appending to X-Forwarded-For
 AXES_VERBOSE = False
-OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "BPU Portal")
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "BPU Portal")
 SESSION_EXPIRE_AT_BROWSER_CLOSE = env_bool("SESSION_EXPIRE_AT_BROWSER_CLOSE", True)
 SESSION_IDLE_TIMEOUT = env_int("SESSION_IDLE_TIMEOUT", 30 * 60)  # seconds; 0 = off
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -275,12 +325,12 @@ if env_bool("CSP_REPORT_ONLY", False):
     CONTENT_SECURITY_POLICY_REPORT_ONLY, CONTENT_SECURITY_POLICY = CONTENT_SECURITY_POLICY, {}
 
 # --- Celery ---------------------------------------------------------------------------
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", REDIS_URL)
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", REDIS_URL)
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL)
+CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL)
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_QUEUE", "bpjsportal")
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_QUEUE", "bpjsportal")
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Coverage statuses move as dates pass (active -> grace -> lapsed); just after midnight WIB.
@@ -341,7 +391,7 @@ ROLLUP_BUILD_WORKERS = env_int("ROLLUP_BUILD_WORKERS", 2)
 # PostgreSQL work_mem of each build session (its sorts and hash tables: hash tables may take
 # hash_mem_multiplier times this, 2 by default). Measured at 10 M participants:
 # docs/benchmarks-history.md.
-ROLLUP_BUILD_WORK_MEM = os.environ.get("ROLLUP_BUILD_WORK_MEM", "512MB")
+ROLLUP_BUILD_WORK_MEM = env_str("ROLLUP_BUILD_WORK_MEM", "512MB")
 # The dashboard's figures are cached by the rollup and target state they were computed from
 # (reporting/cache.py): a new build or target is a new key, so this is only how long an unused
 # entry stays in Redis. 0 = no cache.
@@ -381,7 +431,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 # API limits: requests per client (None = unlimited) and the largest JSON body accepted.
-API_THROTTLE_RATE = os.environ.get("API_THROTTLE_RATE", "1200/min") or None
+API_THROTTLE_RATE = env_str("API_THROTTLE_RATE", "1200/min") or None
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 # Participant look-ups a payment channel client may make a day (GET /dues/, and payments that
 # name an unknown number or the wrong amount) before 429 and an alert to the administrators;
@@ -389,11 +439,11 @@ API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", 2 * 1024 * 1024)
 API_CHANNEL_LOOKUPS_PER_DAY = env_int("API_CHANNEL_LOOKUPS_PER_DAY", 20_000)
 # The registration form's NIK check while typing, per user ("N/sec|min|hour|day"; empty = no
 # limit), counted in Redis and failing open while it is down. enrollment/nik_check.py.
-NIK_CHECK_RATE = os.environ.get("NIK_CHECK_RATE", "30/min") or None
+NIK_CHECK_RATE = env_str("NIK_CHECK_RATE", "30/min") or None
 # Who gets security alerts by mail (comma-separated addresses; empty = the back office and the
 # ERROR log line only). Mail goes through EMAIL_BACKEND.
 ADMINS = [(address, address) for address in env_list("ADMINS", "")]
-SERVER_EMAIL = os.environ.get("SERVER_EMAIL", "bpu-portal@localhost")
+SERVER_EMAIL = env_str("SERVER_EMAIL", "bpu-portal@localhost")
 
 # --- BPU rules kept in settings (sources: docs/architecture.md, "Regulation facts") ----
 # Age limits at registration. Permenaker 5/2021 does not set a maximum for BPU; BPJS's
@@ -435,20 +485,20 @@ FIELD_PARTICIPANTS_MAX = env_int("FIELD_PARTICIPANTS_MAX", 2000)
 # only: `check --deploy` reports an error while either is in use.
 DEV_NIK_HMAC_KEY = "dev-only-nik-hmac-key-never-in-production"
 DEV_NIK_ENCRYPTION_KEYS = "dev0:ZGV2LW9ubHktbmlrLWtleS1kby1ub3QtdXNlISEhISE="
-NIK_HMAC_KEY = os.environ.get("NIK_HMAC_KEY", DEV_NIK_HMAC_KEY)
-NIK_HMAC_OLD_KEY = os.environ.get("NIK_HMAC_OLD_KEY", "")
-NIK_ENCRYPTION_KEYS = os.environ.get("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_KEYS)
+NIK_HMAC_KEY = env_str("NIK_HMAC_KEY", DEV_NIK_HMAC_KEY)
+NIK_HMAC_OLD_KEY = env_str("NIK_HMAC_OLD_KEY", "")
+NIK_ENCRYPTION_KEYS = env_str("NIK_ENCRYPTION_KEYS", DEV_NIK_ENCRYPTION_KEYS)
 # KPJ_KEY: the key of the permutation that turns the KPJ sequence into numbers nobody can count
 # through (enrollment/kpj.py; >= 32 characters). Never change it once numbers are issued.
 DEV_KPJ_KEY = "dev-only-kpj-permutation-key-never-in-production"
-KPJ_KEY = os.environ.get("KPJ_KEY", DEV_KPJ_KEY)
+KPJ_KEY = env_str("KPJ_KEY", DEV_KPJ_KEY)
 # Who issues KPJ numbers (enrollment/core_system.py): "local" = the generator above (development:
 # not BPJS numbers, and the participant card says so) or "http" = BPJS's core system at
 # CORE_SYSTEM_URL with the bearer CORE_SYSTEM_TOKEN, CORE_SYSTEM_TIMEOUT seconds per call.
-KPJ_ISSUER = os.environ.get("KPJ_ISSUER", "local")
-CORE_SYSTEM_URL = os.environ.get("CORE_SYSTEM_URL", "")
-CORE_SYSTEM_TOKEN = os.environ.get("CORE_SYSTEM_TOKEN", "")
-CORE_SYSTEM_TIMEOUT = float(os.environ.get("CORE_SYSTEM_TIMEOUT", "10"))
+KPJ_ISSUER = env_str("KPJ_ISSUER", "local")
+CORE_SYSTEM_URL = env_str("CORE_SYSTEM_URL", "")
+CORE_SYSTEM_TOKEN = env_str("CORE_SYSTEM_TOKEN", "")
+CORE_SYSTEM_TIMEOUT = env_float("CORE_SYSTEM_TIMEOUT", 10.0)
 
 # --- bills (payment codes) and the biller protocol (docs/api.md, "Bills") -------------------
 # BILL_CODE_KEY: the key of the permutation that turns the bill sequence into 16-digit codes
@@ -457,16 +507,16 @@ CORE_SYSTEM_TIMEOUT = float(os.environ.get("CORE_SYSTEM_TIMEOUT", "10"))
 # derived (enrollment/api/signing.py): the secrets are never stored. Both development defaults
 # fail `check --deploy` (contributions.E001) and stop the processes from starting with DEBUG off.
 DEV_BILL_CODE_KEY = "dev-only-bill-code-permutation-key-never-in-production"
-BILL_CODE_KEY = os.environ.get("BILL_CODE_KEY", DEV_BILL_CODE_KEY)
+BILL_CODE_KEY = env_str("BILL_CODE_KEY", DEV_BILL_CODE_KEY)
 DEV_CHANNEL_SIGNING_KEY = "dev-only-channel-signing-master-key-never-in-production"
-CHANNEL_SIGNING_KEY = os.environ.get("CHANNEL_SIGNING_KEY", DEV_CHANNEL_SIGNING_KEY)
+CHANNEL_SIGNING_KEY = env_str("CHANNEL_SIGNING_KEY", DEV_CHANNEL_SIGNING_KEY)
 # A bill's code stays open this long (the issue's default: 3 days).
 BILL_EXPIRY_HOURS = env_int("BILL_EXPIRY_HOURS", 72)
 # A notification signed more than this many seconds before or after the server clock is refused.
 BILL_SIGNATURE_MAX_SKEW = env_int("BILL_SIGNATURE_MAX_SKEW", 300)
 # Pay links in payment reminders (contributions/messaging/pay_links.py): the portal's public
 # address as a participant's phone reaches it, and how many days a link works.
-PORTAL_URL = os.environ.get("PORTAL_URL", "http://127.0.0.1:8000")
+PORTAL_URL = env_str("PORTAL_URL", "http://127.0.0.1:8000")
 PAY_LINK_DAYS = env_int("PAY_LINK_DAYS", 14)
 # The participant's own page (contributions/self_service.py): one-time codes by SMS.
 SELF_SERVICE_CODE_MINUTES = env_int("SELF_SERVICE_CODE_MINUTES", 5)
@@ -484,8 +534,8 @@ AUTODEBIT_DAYS_BEFORE = env_int("AUTODEBIT_DAYS_BEFORE", 3)
 AUTODEBIT_MAX_ATTEMPTS = env_int("AUTODEBIT_MAX_ATTEMPTS", 3)
 AUTODEBIT_RETRY_DAYS = env_int("AUTODEBIT_RETRY_DAYS", 1)
 AUTODEBIT_TASK_RETRIES = env_int("AUTODEBIT_TASK_RETRIES", 5)
-AUTODEBIT_RETRY_BACKOFF = float(os.environ.get("AUTODEBIT_RETRY_BACKOFF", "30"))
-AUTODEBIT_TIMEOUT = float(os.environ.get("AUTODEBIT_TIMEOUT", "15"))
+AUTODEBIT_RETRY_BACKOFF = env_float("AUTODEBIT_RETRY_BACKOFF", 30.0)
+AUTODEBIT_TIMEOUT = env_float("AUTODEBIT_TIMEOUT", 15.0)
 AUTODEBIT_BATCH = env_int("AUTODEBIT_BATCH", 200)
 
 # --- payment reminders (docs/reminders.md) -------------------------------------------------
@@ -493,36 +543,30 @@ AUTODEBIT_BATCH = env_int("AUTODEBIT_BATCH", 200)
 # are signed with HMAC-SHA256 of their timestamp and body under REMINDER_CALLBACK_SECRET
 # (contributions/messaging/callback_signature.py). The development defaults fail `check --deploy`
 # (contributions.E001), and with DEBUG off the web and Celery processes refuse to start on them.
-REMINDER_GATEWAY_URL = os.environ.get("REMINDER_GATEWAY_URL", "http://127.0.0.1:8025")
+REMINDER_GATEWAY_URL = env_str("REMINDER_GATEWAY_URL", "http://127.0.0.1:8025")
 DEV_REMINDER_GATEWAY_KEY = "dev-gateway-key"  # development default only
-REMINDER_GATEWAY_KEY = os.environ.get("REMINDER_GATEWAY_KEY", DEV_REMINDER_GATEWAY_KEY)
-REMINDER_GATEWAY_TIMEOUT = float(os.environ.get("REMINDER_GATEWAY_TIMEOUT", "5"))
+REMINDER_GATEWAY_KEY = env_str("REMINDER_GATEWAY_KEY", DEV_REMINDER_GATEWAY_KEY)
+REMINDER_GATEWAY_TIMEOUT = env_float("REMINDER_GATEWAY_TIMEOUT", 5.0)
 # Messages per gateway request: > 1 uses the gateway's bulk endpoint (POST {URL}/messages/batch,
 # contributions/messaging/gateways.py); 1 sends one POST /messages per message (gateways without
 # one).
 REMINDER_GATEWAY_BATCH = env_int("REMINDER_GATEWAY_BATCH", 100)
 DEV_REMINDER_CALLBACK_SECRET = "dev-callback-secret"  # noqa: S105 - development default only
-REMINDER_CALLBACK_SECRET = os.environ.get("REMINDER_CALLBACK_SECRET", DEV_REMINDER_CALLBACK_SECRET)
+REMINDER_CALLBACK_SECRET = env_str("REMINDER_CALLBACK_SECRET", DEV_REMINDER_CALLBACK_SECRET)
 # A callback signed more than this many seconds before (or after) now is refused: a captured
 # callback (a forged STOP's template) cannot be replayed later.
 REMINDER_CALLBACK_MAX_AGE = env_int("REMINDER_CALLBACK_MAX_AGE", 300)
-REMINDER_DEFAULT_CHANNEL = os.environ.get("REMINDER_DEFAULT_CHANNEL", "sms")
+REMINDER_DEFAULT_CHANNEL = env_str("REMINDER_DEFAULT_CHANNEL", "sms")
 # Messages per second per channel, shared by all workers (Redis token bucket).
-REMINDER_RATE_LIMITS = {
-    channel: float(rate)
-    for channel, rate in (
-        item.split("=")
-        for item in os.environ.get(
-            "REMINDER_RATE_LIMITS", "sms=2000,whatsapp=2000,email=200"
-        ).split(",")
-    )
-}
+REMINDER_RATE_LIMITS = env_float_dict(
+    "REMINDER_RATE_LIMITS", {"sms": 2000.0, "whatsapp": 2000.0, "email": 200.0}
+)
 REMINDER_BATCH_SIZE = env_int("REMINDER_BATCH_SIZE", 200)
 # A dispatched reminder still queued after this many seconds is dispatched again (lost task).
 REMINDER_DISPATCH_LEASE = env_int("REMINDER_DISPATCH_LEASE", 900)
 REMINDER_DISPATCH_MAX_PER_RUN = env_int("REMINDER_DISPATCH_MAX_PER_RUN", 120_000)
 REMINDER_MAX_ATTEMPTS = env_int("REMINDER_MAX_ATTEMPTS", 8)
-REMINDER_RETRY_BACKOFF = float(os.environ.get("REMINDER_RETRY_BACKOFF", "2"))
+REMINDER_RETRY_BACKOFF = env_float("REMINDER_RETRY_BACKOFF", 2.0)
 # Local sending window in the participant's province time zone (WIB/WITA/WIT): [start, end).
 REMINDER_SEND_FROM_HOUR = env_int("REMINDER_SEND_FROM_HOUR", 8)
 REMINDER_SEND_UNTIL_HOUR = env_int("REMINDER_SEND_UNTIL_HOUR", 20)
@@ -532,10 +576,10 @@ REMINDER_MAX_DELAY_DAYS = env_int("REMINDER_MAX_DELAY_DAYS", 2)
 # the key of the hash that draws the arms (empty = derived from SECRET_KEY; changing it re-draws
 # only months not yet planned: recorded arms stay), and the smallest arm, per rule, month and
 # payment window, for which the uplift page prints a rate difference and its interval.
-REMINDER_HOLDOUT_KEY = os.environ.get("REMINDER_HOLDOUT_KEY", "")
+REMINDER_HOLDOUT_KEY = env_str("REMINDER_HOLDOUT_KEY", "")
 REMINDER_UPLIFT_MIN_ARM = env_int("REMINDER_UPLIFT_MIN_ARM", 30)
-EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.local")
 
 # --- faults: Redis and PostgreSQL outages (docs/operations.md "Faults", docs/security.md) ------
 # Redis down: the cache degrades to misses (bpjsportal/core/cache.py) with short socket timeouts and
@@ -545,15 +589,15 @@ DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "noreply@bpu-portal.lo
 # `manage.py relay_outbox`); pages show a banner (context processor below).
 CACHES["default"]["BACKEND"] = "bpjsportal.core.cache.ResilientRedisCache"
 CACHES["default"]["OPTIONS"] = {  # type: ignore[assignment]  # CACHES was inferred as str->str
-    "socket_connect_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
-    "socket_timeout": float(os.environ.get("CACHE_SOCKET_TIMEOUT", "0.5")),
+    "socket_connect_timeout": env_float("CACHE_SOCKET_TIMEOUT", 0.5),
+    "socket_timeout": env_float("CACHE_SOCKET_TIMEOUT", 0.5),
 }
-REDIS_HEALTH_TIMEOUT = float(os.environ.get("REDIS_HEALTH_TIMEOUT", "0.5"))
-REDIS_HEALTH_TTL = float(os.environ.get("REDIS_HEALTH_TTL", "5"))
+REDIS_HEALTH_TIMEOUT = env_float("REDIS_HEALTH_TIMEOUT", 0.5)
+REDIS_HEALTH_TTL = env_float("REDIS_HEALTH_TTL", 5.0)
 TEMPLATES[0]["OPTIONS"]["context_processors"].append(  # type: ignore[index]
     "bpjsportal.context_processors.service_status"
 )
-OUTBOX_RELAY_SECONDS = float(os.environ.get("OUTBOX_RELAY_SECONDS", "5"))
+OUTBOX_RELAY_SECONDS = env_float("OUTBOX_RELAY_SECONDS", 5.0)
 OUTBOX_RELAY_BATCH = env_int("OUTBOX_RELAY_BATCH", 500)
 OUTBOX_RELAY_MAX_PER_RUN = env_int("OUTBOX_RELAY_MAX_PER_RUN", 50_000)
 OUTBOX_KEEP_DAYS = env_int("OUTBOX_KEEP_DAYS", 7)  # published rows are deleted after this
@@ -585,7 +629,7 @@ MIDDLEWARE.insert(
 # Log lines: readable text in development, one JSON object per line in production (time, level,
 # logger, request id, user or API client, message: bpjsportal/core/logging.py JsonFormatter);
 # LOG_FORMAT=json|text overrides. The request id: bpjsportal/core/request_id.py.
-LOG_FORMAT = os.environ.get("LOG_FORMAT", "text" if DEBUG else "json")
+LOG_FORMAT = env_str("LOG_FORMAT", "text" if DEBUG else "json")
 if LOG_FORMAT not in ("json", "text"):
     raise ImproperlyConfigured(f"LOG_FORMAT must be json or text, not {LOG_FORMAT!r}")
 LOGGING = {
@@ -596,7 +640,7 @@ LOGGING = {
         "json": {"()": "bpjsportal.core.logging.JsonFormatter"},
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": _typed("log_level", "LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "INFO"},
         # Django's own default handlers (django.utils.log.DEFAULT_LOGGING) are replaced by ours,
@@ -609,14 +653,14 @@ LOGGING = {
 # --- the optional error tracker (docs/operations.md, "Errors") -----------------------------
 # Unhandled errors of requests and tasks to Sentry or a compatible service, personal data masked
 # as in the logs (bpjsportal/core/error_tracking.py). Off unless SENTRY_DSN is set.
-SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_DSN = env_str("SENTRY_DSN", "")
 if SENTRY_DSN:
     from bpjsportal.core import error_tracking
 
     error_tracking.init(
         SENTRY_DSN,
-        environment=os.environ.get("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
-        release=os.environ.get("SENTRY_RELEASE", ""),
+        environment=env_str("SENTRY_ENVIRONMENT", "development" if DEBUG else "production"),
+        release=env_str("SENTRY_RELEASE", ""),
         traces_sample_rate=env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0),
     )
 
@@ -641,7 +685,7 @@ PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 # Behind exactly one trusted reverse proxy, the request header holding the client address it
 # appends (e.g. HTTP_X_FORWARDED_FOR); empty = REMOTE_ADDR.
-AUDIT_CLIENT_IP_HEADER = os.environ.get("AUDIT_CLIENT_IP_HEADER", "")
+AUDIT_CLIENT_IP_HEADER = env_str("AUDIT_CLIENT_IP_HEADER", "")
 # Every log record passes a filter that masks NIK-like numbers, phone numbers, API tokens and
 # password/token fields (bpjsportal/core/logging.py), on every handler.
 LOGGING["filters"] = {
@@ -653,3 +697,20 @@ for _handler in LOGGING["handlers"].values():  # type: ignore[attr-defined]
 
 # `make run`'s demo (manage.py seed_demo --workers overrides): how many workers it registers.
 DEMO_WORKERS = env_int("DEMO_WORKERS", 20_000)
+
+# --- metrics (docs/operations.md "Metrics"; bpjsportal/core/metrics.py) ----------------------
+# GET /metrics answers Prometheus' text format to `Authorization: Bearer <METRICS_TOKEN>` only
+# (empty = off: 404). With DEBUG off the token must be at least 32 characters. Several processes
+# (gunicorn workers, Celery pool children) add up through files in the directory named by the
+# environment variable PROMETHEUS_MULTIPROC_DIR (read by prometheus_client itself, not here).
+# METRICS_WORKER_LISTEN ("host:port", empty = off): a Celery worker's own /metrics, same token.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_WORKER_LISTEN = env_str("METRICS_WORKER_LISTEN", "")
+if METRICS_TOKEN and not DEBUG and len(METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 32 characters (or empty: off)")
+MIDDLEWARE.insert(  # right after the request id: every later middleware's answer is counted
+    MIDDLEWARE.index("bpjsportal.core.request_id.RequestIdMiddleware") + 1,
+    "bpjsportal.core.metrics.MetricsMiddleware",
+)
+if not DEBUG:  # scraped over plain http on the private network, like the health endpoints
+    SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]

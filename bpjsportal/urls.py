@@ -8,7 +8,7 @@ from reporting.api import ProgressApi
 
 from . import two_factor
 from .access import PortalAdminSite
-from .core import health
+from .core import health, metrics
 
 # The back office needs the second factor and the admin role (docs/security.md).
 admin.site.__class__ = PortalAdminSite
@@ -19,6 +19,7 @@ urlpatterns = [
     path("health/live/", health.live, name="health-live"),
     path("health/ready/", health.ready, name="health-ready"),
     path("health/workers/", health.workers, name="health-workers"),
+    path("metrics", metrics.view, name="metrics"),  # Prometheus, bearer token
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("login/otp/", two_factor.verify, name="otp-verify"),

@@ -32,7 +32,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from bpjsportal.core import fpe
+from bpjsportal.core import fpe, metrics
 from enrollment.models import ApiClient, Participant
 
 from .errors import ContributionError, PaymentConflict, PaymentError
@@ -221,6 +221,7 @@ def notify_payment(
                 paid_at=paid_at,
                 reason=reason,
             )
+            metrics.suspense_held(suspense)  # counted once the transaction commits
         notification = BillNotification.objects.create(
             participant=bill.participant,
             bill=bill,

@@ -22,6 +22,7 @@ from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bpjsportal.core import metrics
 from enrollment import pii
 from enrollment.models import Participant, Partner, PayerType, StaffProfile, nik_q
 from enrollment.services import sector_history
@@ -445,6 +446,7 @@ def _post_payment(
     )
     _use_credit([(cov, due, payment)])
     cov.save(update_fields=COVERAGE_FIELDS)
+    metrics.payments_applied([payment])  # counted once the transaction commits
     if notify:
         signals.payment_recorded.send(sender=Payment, payment=payment)
     return payment, True
@@ -1104,6 +1106,7 @@ def post_from_credit(
     cov.balance -= due.amount
     cov.credit -= due.amount
     cov.save(update_fields=COVERAGE_FIELDS)
+    metrics.payments_applied([payment])  # counted once the transaction commits
     return payment
 
 
@@ -1134,6 +1137,7 @@ def _write_payments(
     locked, in bulk: the payments, their ledger entries, the coverage rows moved. In the
     caller's transaction; sends no receipt."""
     payments = Payment.objects.bulk_create([pay for _c, _d, pay in planned], batch_size=2000)
+    metrics.payments_applied(payments)  # counted once the transaction commits
     LedgerEntry.objects.bulk_create(
         [
             LedgerEntry(

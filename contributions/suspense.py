@@ -23,6 +23,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from bpjsportal.core import metrics
 from enrollment.models import ApiClient, Participant, StaffProfile
 
 from .errors import ContributionError, PaymentConflict, PaymentError
@@ -282,6 +283,7 @@ def _hold(
         if held is None:
             raise
         return FieldCash(item=_same_cash(held, participant, amount, months, paid_at, client))
+    metrics.suspense_held(item)  # counted once the transaction commits
     return FieldCash(item=item, created=True)
 
 

@@ -21,6 +21,14 @@ from tests import clock
 # A queue of our own, so a `make run` worker on the same Redis never takes the tests' tasks.
 os.environ.setdefault("CELERY_QUEUE", f"test-{uuid.uuid4().hex[:8]}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"test-{uuid.uuid4().hex[:8]}")
+# Under pytest-xdist (`make test` runs two processes) each process has its own test database
+# (pytest-django adds the worker's name to it) and so its own queue and cache keys: a task
+# queued by one must never be taken by the other's worker. The workers inherit the names above
+# from the controller; the worker's name makes them its own.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("CELERY_QUEUE", "CACHE_KEY_PREFIX"):
+        if not os.environ[_name].endswith(os.environ["PYTEST_XDIST_WORKER"]):
+            os.environ[_name] += "-" + os.environ["PYTEST_XDIST_WORKER"]
 # Playwright's sync API runs an event loop in the test thread; the ORM calls are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 

@@ -66,7 +66,7 @@ class Progress:
             text += f" / {self.total:,} {self.unit} ({100 * self.done / self.total:.0f} %)"
         else:
             text += f" {self.unit}"
-        text += f", {rate:,.0f} {self.unit}/s"
+        text += f", {rate:,.0f} {self.unit}/s" if rate >= 10 else f", {rate:.2g} {self.unit}/s"
         if final:
             return text + f", done in {_clock(elapsed)}"
         if self.total and rate > 0:

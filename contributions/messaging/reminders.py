@@ -35,6 +35,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from bpjsportal.core import metrics
 from enrollment.models import Participant
 
 from .. import coverage as rules
@@ -588,6 +589,7 @@ def deliver_batch(ids: Iterable[int], *, now: datetime | None = None) -> BatchRe
         _send_all(outgoing, now=now, limiter=limiter, result=result, max_attempts=max_attempts)
         result.retry.sort()
         _save_states(reminders)
+        metrics.reminders_decided(reminders)  # sent, failed, skipped: counted after the commit
     return result
 
 
@@ -802,6 +804,7 @@ def record_delivery_status(*, message_id: str, status: str, error: str = "") -> 
     else:
         return reminder
     reminder.save(update_fields=["state", "delivered_at", "failed_at", "last_error", "updated_at"])
+    metrics.delivery_reported(status)  # counted after the commit
     return reminder
 
 

@@ -18,6 +18,7 @@ applies the delta of the entries added since the build. The modules, one job eac
 - refresh      the intraday delta (`refresh_day`, `refresh_today`)
 - per_day      the per-day reference build, for the tests and the benchmarks only
 - cohorts      the cohort retention and lapse/reactivation flow rollups (after every build)
+- progress     what a build reports while it runs (phases, groups built)
 
 The rules (coverage status, paid-through month, programme split) are the contributions app's,
 as SQL fragments (contributions.rules_sql), proven equal to the Python rules there.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from datetime import date, timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from .definitions import LOCK_KEY, BuildResult, day_bounds, marks
 from .finish import delete_range, finish
 from .group import DIRECT, TimedCursor, build_group, open_build, province_chunks
 from .parallel import build_parallel
+from .progress import SILENT, BuildProgress
 from .sql_rows import AGENT_ACCUMULATOR_SQL
 
 logger = logging.getLogger(__name__)
@@ -42,18 +44,27 @@ def range_params(start: date, end: date, chain: bool) -> dict[str, Any]:
     }
 
 
-def build_range(start: date, end: date, *, chain: bool) -> int:
+def build_range(
+    start: date,
+    end: date,
+    *,
+    chain: bool,
+    keep: Collection[date] | None = None,
+    progress: BuildProgress = SILENT,
+) -> int:
     """Rebuild every day from `start` to `end`; `chain` = carry the year-to-date sums of the
     stored day before `start` (same year). Readers see the old range or the new one, never a
     mix. The participants are taken a group of provinces at a time (settings.
     ROLLUP_BUILD_CHUNK participants or one province), so the temp space is that of the largest
     group; with settings.ROLLUP_BUILD_WORKERS > 1 and outside a transaction, that many sessions
     build the groups at once (`build_parallel`), otherwise one transaction builds them in
-    turn. Returns the number of DailyRollup rows written."""
+    turn. `keep`: store only these days of the range (finish.KEPT_DAY). `progress` hears of
+    each phase and each group built. Returns the number of DailyRollup rows built."""
     params = range_params(start, end, chain)
+    params["keep"] = None if keep is None else sorted(set(keep))
     workers = settings.ROLLUP_BUILD_WORKERS
     if workers > 1 and not connection.in_atomic_block:
-        return build_parallel(params, workers)
+        return build_parallel(params, workers, progress)
     started = time.monotonic()
     with transaction.atomic(), connection.cursor() as raw:
         cursor = TimedCursor(raw)
@@ -61,12 +72,19 @@ def build_range(start: date, end: date, *, chain: bool) -> int:
         mark, pmark = marks()
         params.update(mark=mark, pmark=pmark, low=0)
         chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
+        progress.phase(
+            f"{start}..{end} ({(end - start).days + 1} days): {len(chunks)} group(s) of"
+            " provinces in one session"
+        )
+        progress.groups(len(chunks))
         delete_range(cursor, start, end)
         open_build(cursor, params)
         cursor.execute(AGENT_ACCUMULATOR_SQL)
         rows = 0
         for low, high in chunks:
             rows += build_group(cursor, {**params, "plo": low, "phi": high}, DIRECT)
+            progress.group_built()
+        progress.phase("agent and province rows, day marks")
         finish(cursor, params, DIRECT.agent_events, started)
         cursor.execute("DROP TABLE rb_nu, rb_aev_all")
     logger.info(
@@ -89,17 +107,26 @@ def covering_range(start: date, end: date) -> tuple[date, date, bool]:
     return start, end, (start.month, start.day) != (1, 1)
 
 
-def rebuild_rollups(*, start: date, end: date) -> BuildResult:
+def rebuild_rollups(
+    *,
+    start: date,
+    end: date,
+    keep_days: Collection[date] | None = None,
+    progress: BuildProgress = SILENT,
+) -> BuildResult:
     """Rebuild every day from `start` to `end` inclusive, event-based: one pass over the ledger
     for the whole range (`build_range`). The year-to-date sums chain
     from the day before `start`: if that day was never built, the rebuild starts on 1 January
     of `start`'s year; later built days of the same year are rebuilt too; then the
-    cohort rollups (reporting.rollups.cohorts). Raises ValueError if
-    end is before start."""
+    cohort rollups (reporting.rollups.cohorts). `keep_days`: store only these days of the
+    range (a quick build for the demo: month ends and recent days; a kept day's figures are
+    those of a full build). `progress` hears of each phase and each group of provinces built
+    (`manage.py rebuild_rollups` prints them). Raises ValueError if end is before start."""
     if end < start:
         raise ValueError("end is before start")
     started = time.monotonic()
     start, end, chain = covering_range(start, end)
-    rows = build_range(start, end, chain=chain)
+    rows = build_range(start, end, chain=chain, keep=keep_days, progress=progress)
+    progress.phase("cohort rollups")
     rebuild_cohorts()  # the cohort rollups (a no-op when nothing they read changed)
     return BuildResult(days=(end - start).days + 1, rows=rows, seconds=time.monotonic() - started)

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import connection, connections, transaction
 
 from .definitions import DEMO_KEYS, DIMS, FLOWS, LOCK_KEY, marks
-from .finish import delete_range, finish
+from .finish import KEPT_DAY, delete_range, finish
 from .group import DIRECT, STAGED, TimedCursor, build_group, open_build, province_chunks
+from .progress import SILENT, BuildProgress
 from .sql_rows import AGENT_EVENT_COLUMNS
 
 logger = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def _create_stage() -> None:
         cursor.execute(f"CREATE UNLOGGED TABLE {STAGED.agent_events} {AGENT_EVENT_COLUMNS}")
 
 
-def build_parallel(params: dict[str, Any], workers: int) -> int:
+def build_parallel(params: dict[str, Any], workers: int, progress: BuildProgress = SILENT) -> int:
     start, end = params["start"], params["e"]
     started = time.monotonic()
     # The build lock is a transaction lock held by a session of its own from the first step to
@@ -76,7 +77,13 @@ def build_parallel(params: dict[str, Any], workers: int) -> int:
             mark, pmark = marks()
             params.update(mark=mark, pmark=pmark, low=0)
             chunks = province_chunks(params["end"], pmark, settings.ROLLUP_BUILD_CHUNK)
-            rows, steps = _run_workers(exported[0], params, chunks, workers)
+            progress.phase(
+                f"{start}..{end} ({(end - start).days + 1} days): {len(chunks)} group(s) of"
+                f" provinces in {min(workers, len(chunks))} session(s)"
+            )
+            progress.groups(len(chunks))
+            rows, steps = _run_workers(exported[0], params, chunks, workers, progress)
+        progress.phase("the range's rows from the staging tables; agent and province rows")
         with transaction.atomic(), connection.cursor() as raw:
             cursor = TimedCursor(raw)
             cursor.steps.extend(steps)
@@ -87,7 +94,9 @@ def build_parallel(params: dict[str, Any], workers: int) -> int:
             for stage, source in _STAGE_SOURCES.items():
                 cols = ", ".join(_STAGE_COLUMNS[stage])
                 cursor.execute(
-                    f"INSERT INTO {source} ({cols}) SELECT {cols} FROM {stage}"  # noqa: S608
+                    f"INSERT INTO {source} ({cols}) SELECT {cols} FROM {stage} "  # noqa: S608
+                    f"WHERE {KEPT_DAY}",
+                    params,
                 )
             finish(cursor, params, STAGED.agent_events, started)
     finally:
@@ -114,7 +123,11 @@ def build_parallel(params: dict[str, Any], workers: int) -> int:
 
 
 def _run_workers(
-    snapshot: str, params: dict[str, Any], chunks: list[tuple[str, str | None]], workers: int
+    snapshot: str,
+    params: dict[str, Any],
+    chunks: list[tuple[str, str | None]],
+    workers: int,
+    progress: BuildProgress,
 ) -> tuple[int, list[tuple[str, float]]]:
     """Build the groups in `workers` threads, each with its own database session taking the
     next group until none is left; the first error stops the others after their current group
@@ -153,6 +166,7 @@ def _run_workers(
                     cursor.execute("DROP TABLE rb_nu")
                 with lock:
                     done.append((rows, cursor.steps))
+                    progress.group_built()
         except BaseException as exc:  # re-raised in the calling thread
             failed.set()
             with lock:

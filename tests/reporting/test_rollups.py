@@ -273,3 +273,40 @@ def test_the_command_vacuums_the_rollup_tables(generated: Any) -> None:
             [list(ROLLUP_TABLES)],
         )
         assert sorted(r[0] for r in cursor.fetchall()) == sorted(ROLLUP_TABLES)
+
+
+def _stored(model: Any) -> list[tuple[Any, ...]]:
+    fields = [f.attname for f in model._meta.concrete_fields if f.attname != "id"]
+    return sorted(model.objects.values_list(*fields), key=repr)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("in_transaction", [False, True], ids=["sessions", "one-transaction"])
+def test_a_build_keeping_some_days_stores_them_as_a_full_build_does(
+    generated: Any, in_transaction: bool
+) -> None:
+    """The demo's quick build (reporting/demo.py: month ends and recent days): every kept day's
+    rows equal those of a full build, other days are not stored nor marked built - through the
+    staged build in several sessions and through the direct build inside a transaction."""
+    from django.db import transaction
+
+    from reporting.demo import demo_rollup_days
+    from reporting.models import AgentRollup, DemographicRollup, ProvinceRollup
+
+    models = (DailyRollup, ProvinceRollup, DemographicRollup, AgentRollup)
+    today = timezone.localdate()
+    start = date(today.year, 1, 1)
+    rebuild_rollups(start=start, end=today)
+    full = {model: _stored(model) for model in models}
+    keep = demo_rollup_days(start, today)
+    assert 12 <= len(keep) < (today - start).days + 1  # the month ends and the recent days
+    if in_transaction:
+        with transaction.atomic():
+            rebuild_rollups(start=start, end=today, keep_days=keep)
+    else:
+        rebuild_rollups(start=start, end=today, keep_days=keep)
+    for model in models:
+        want = [row for row in full[model] if row[0] in keep]  # day is the first field
+        assert want or model is AgentRollup, model  # the generated workers have no agent
+        assert _stored(model) == want, model
+    assert sorted(RollupDay.objects.values_list("day", flat=True)) == keep
