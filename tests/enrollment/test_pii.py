@@ -127,7 +127,7 @@ def test_unknown_key_id_and_tampered_token_are_clear_errors() -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["", "k1", "k1:short", "bad id:" + pii.generate_encryption_key(), "a:{0},a:{0}"],
+    ["", "k1", "k1:short", "bad id:{0}", "a:{0},a:{0}"],
 )
 def test_malformed_encryption_keys_are_refused(value: str) -> None:
     with pytest.raises(pii.NikKeyError):
