@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from enrollment import permissions
-from enrollment.admin import RoleAdmin
+from enrollment.admin import LargeTableAdmin, RoleAdmin
 from enrollment.models import Participant
 from enrollment.permissions import can
 from enrollment.selectors import search_by_nik
@@ -131,7 +131,7 @@ class CoverageAdmin(ReadOnlyAdmin):
     list_display = ("participant", "status", "paid_through", "active_since", "lapsed_since")
     list_filter = ("status",)
     search_fields = ("participant__kpj_number",)  # and the NIK: get_search_results
-    raw_id_fields = ("participant",)
+    autocomplete_fields = ("participant",)
     show_full_result_count = False
 
     def get_search_results(
@@ -144,11 +144,11 @@ class CoverageAdmin(ReadOnlyAdmin):
 
 
 @admin.register(LedgerEntry)
-class LedgerEntryAdmin(ReadOnlyAdmin):
+class LedgerEntryAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = ("id", "participant", "kind", "amount", "period_start", "months", "created_at")
     list_filter = ("kind",)
     search_fields = ("participant__kpj_number", "payment__reference")
-    raw_id_fields = ("participant", "payment", "reverses")
+    autocomplete_fields = ("participant", "payment", "reverses")
     show_full_result_count = False
 
 
@@ -219,7 +219,7 @@ def reverse_payments(
 
 
 @admin.register(Payment)
-class PaymentAdmin(ReadOnlyAdmin):
+class PaymentAdmin(LargeTableAdmin, ReadOnlyAdmin):
     list_display = (
         "reference",
         "channel",
@@ -232,7 +232,7 @@ class PaymentAdmin(ReadOnlyAdmin):
     )
     list_filter = ("channel", "payer", "payer_type")
     search_fields = ("reference", "participant__kpj_number")
-    raw_id_fields = ("participant", "collected_by", "sponsor", "batch")
+    autocomplete_fields = ("participant", "collected_by", "sponsor", "batch")
     actions = [reverse_payments]
     show_full_result_count = False
 
@@ -462,7 +462,7 @@ class ReminderAdmin(ReadOnlyAdmin):
     )
     list_filter = ("state", "kind", "channel", "planned_for")
     search_fields = ("participant__kpj_number", "gateway_message_id")
-    raw_id_fields = ("participant",)
+    autocomplete_fields = ("participant",)
     actions = [opt_out_participants]
     show_full_result_count = False
 
@@ -475,7 +475,7 @@ class ReminderAssignmentAdmin(ReadOnlyAdmin):
     list_display = ("participant", "rule", "period", "held_out", "holdout_percent", "assigned_on")
     list_filter = ("held_out", "rule", "period")
     search_fields = ("participant__kpj_number",)
-    raw_id_fields = ("participant",)
+    autocomplete_fields = ("participant",)
     show_full_result_count = False
 
 
@@ -485,7 +485,7 @@ class ReminderPreferenceAdmin(RoleAdmin):
     list_display = ("participant", "opted_out_at", "reason", "preferred_channel", "updated_at")
     list_filter = ("preferred_channel",)
     search_fields = ("participant__kpj_number",)
-    raw_id_fields = ("participant",)
+    autocomplete_fields = ("participant",)
     readonly_fields = ("updated_by", "updated_at")
     actions = [opt_out_participants]
 
@@ -592,7 +592,8 @@ class SuspenseItemAdmin(ReadOnlyAdmin):
     )
     list_filter = ("reason", "channel", ("resolution", admin.EmptyFieldListFilter))
     search_fields = ("reference", "participant__kpj_number", "bill__code")
-    raw_id_fields = ("participant", "bill", "client")
+    autocomplete_fields = ("participant", "client")
+    raw_id_fields = ("bill",)  # bills have no admin page to search
     actions = [apply_suspense, refund_suspense]
     show_full_result_count = False
 
@@ -699,7 +700,7 @@ class AutodebitMandateAdmin(ReadOnlyAdmin):
     list_display = ("id", "participant", "client", "status", "set_up_by", "created_at")
     list_filter = ("status", "set_up_by", "client")
     search_fields = ("participant__kpj_number",)
-    raw_id_fields = ("participant", "agent")
+    autocomplete_fields = ("participant", "agent")
     inlines = [AutodebitChargeInline]
     actions = [cancel_mandates]
     show_full_result_count = False
@@ -710,5 +711,5 @@ class AutodebitChargeAdmin(ReadOnlyAdmin):
     list_display = ("key", "participant", "period", "state", "attempts", "amount", "updated_at")
     list_filter = ("state", "period")
     search_fields = ("key", "participant__kpj_number", "channel_reference")
-    raw_id_fields = ("participant", "mandate", "payment")
+    autocomplete_fields = ("participant", "mandate", "payment")
     show_full_result_count = False

@@ -30,6 +30,8 @@ class RateSchedule(models.Model):
     )
 
     class Meta:
+        verbose_name = _("rate schedule")
+        verbose_name_plural = _("rate schedules")
         ordering = ["-effective_from"]
 
     def __str__(self) -> str:
@@ -45,6 +47,8 @@ class IncomeLevel(models.Model):
     income_to = models.BigIntegerField(null=True, blank=True)  # open-ended top band
 
     class Meta:
+        verbose_name = _("income level")
+        verbose_name_plural = _("income levels")
         ordering = ["schedule", "amount"]
         constraints = [
             models.UniqueConstraint(fields=["schedule", "amount"], name="income_level_unique"),
@@ -77,6 +81,8 @@ class RateDiscount(models.Model):
     source = models.TextField()
 
     class Meta:
+        verbose_name = _("contribution discount")
+        verbose_name_plural = _("contribution discounts")
         ordering = ["first_month", "sector"]
         constraints = [
             models.CheckConstraint(
@@ -120,11 +126,11 @@ class Holiday(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
         ordering = ["day"]
         # Plain words: the audit event model's name is built from them at import time
         # (bpjsportal/audit/models.py), and a translated one would differ by locale.
-        verbose_name = "holiday"
-        verbose_name_plural = "holidays"
 
     def __str__(self) -> str:
         return f"{self.day:%Y-%m-%d} {self.name}"
@@ -173,6 +179,8 @@ class Coverage(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("coverage")
+        verbose_name_plural = _("coverages")
         indexes = [models.Index(fields=["status", "paid_through"], name="coverage_status_paid")]
         constraints = [
             models.CheckConstraint(
@@ -237,6 +245,8 @@ class Payment(models.Model):
     sync_txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
         ordering = ["-paid_at", "-id"]
         indexes = [
             models.Index(fields=["participant", "-paid_at"]),
@@ -285,8 +295,9 @@ class SponsorBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("sponsor batch")
+        verbose_name_plural = _("sponsor batches")
         ordering = ["-created_at"]
-        verbose_name_plural = "sponsor batches"
         constraints = [
             models.UniqueConstraint(fields=["sponsor", "reference"], name="batch_sponsor_ref"),
         ]
@@ -325,10 +336,10 @@ class SponsorConsent(models.Model):
     )
 
     class Meta:
+        verbose_name = _("sponsor consent")
+        verbose_name_plural = _("sponsor consents")
         # Plain words: the audit event model's name is built from them at import time
         # (bpjsportal/audit/models.py), and a translated one would differ by locale.
-        verbose_name = "sponsor consent"
-        verbose_name_plural = "sponsor consents"
         constraints = [
             models.UniqueConstraint(
                 fields=["participant", "sponsor"], name="sponsor_consent_participant_sponsor"
@@ -379,8 +390,9 @@ class LedgerEntry(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         ordering = ["-id"]
-        verbose_name_plural = "ledger entries"
         indexes = [
             models.Index(fields=["participant", "id"], name="ledger_participant_id"),
             # reversals and adjustments by day (reporting rollups); payments go by paid_at
@@ -439,6 +451,8 @@ class ContributionCredit(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("contribution credit")
+        verbose_name_plural = _("contribution credits")
         ordering = ["participant", "id"]
         constraints = [
             models.UniqueConstraint(fields=["participant", "id"], name="credit_participant_id"),
@@ -481,6 +495,8 @@ class ImportReport(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("import report")
+        verbose_name_plural = _("import reports")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -547,6 +563,8 @@ class ReminderRule(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("reminder rule")
+        verbose_name_plural = _("reminder rules")
         ordering = ["kind"]
         constraints = [
             models.CheckConstraint(
@@ -579,6 +597,10 @@ class ReminderPreference(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("reminder preference")
+        verbose_name_plural = _("reminder preferences")
 
     def __str__(self) -> str:
         return f"{self.participant_id}: {'opted out' if self.opted_out_at else 'opted in'}"
@@ -629,6 +651,8 @@ class Reminder(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("reminder")
+        verbose_name_plural = _("reminders")
         ordering = ["-planned_for", "-id"]
         indexes = [
             models.Index(
@@ -671,6 +695,8 @@ class ReminderAssignment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("reminder holdout assignment")
+        verbose_name_plural = _("reminder holdout assignments")
         ordering = ["-assigned_on", "participant_id"]
         indexes = [
             models.Index(fields=["rule", "period"], name="reminder_assignment_rule_month"),
@@ -706,6 +732,8 @@ class OutboxMessage(models.Model):
     last_error = models.CharField(max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("outbox message")
+        verbose_name_plural = _("outbox messages")
         ordering = ["id"]
         indexes = [
             models.Index(
@@ -754,6 +782,8 @@ class Bill(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("bill")
+        verbose_name_plural = _("bills")
         ordering = ["-created_at", "-id"]
         constraints = [
             # A code names one bill for ever (the permutation never repeats a code; this is the
@@ -815,6 +845,8 @@ class SuspenseItem(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("suspense item")
+        verbose_name_plural = _("suspense items")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["participant", "-created_at"], name="suspense_participant"),
@@ -885,6 +917,8 @@ class BillNotification(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("bill payment notification")
+        verbose_name_plural = _("bill payment notifications")
         constraints = [
             models.UniqueConstraint(fields=["client", "reference"], name="bill_notification_ref"),
             models.CheckConstraint(
@@ -929,6 +963,8 @@ class SuspenseResolution(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("suspense resolution")
+        verbose_name_plural = _("suspense resolutions")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(
@@ -964,6 +1000,8 @@ class BillReversal(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("bill payment reversal")
+        verbose_name_plural = _("bill payment reversals")
         constraints = [
             models.CheckConstraint(
                 condition=(Q(entry__isnull=False, resolution__isnull=True))
@@ -995,6 +1033,8 @@ class Settlement(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("channel settlement")
+        verbose_name_plural = _("channel settlements")
         ordering = ["-day", "-id"]
         constraints = [
             # The same file again changes nothing: it is answered with this row.
@@ -1033,6 +1073,8 @@ class SettlementLine(models.Model):
     detail = models.CharField(max_length=255, blank=True)
 
     class Meta:
+        verbose_name = _("settlement line")
+        verbose_name_plural = _("settlement lines")
         ordering = ["settlement", "line", "id"]
         indexes = [models.Index(fields=["settlement", "outcome"], name="settlement_line_outcome")]
 
@@ -1056,6 +1098,8 @@ class ParticipantCode(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("participant login code")
+        verbose_name_plural = _("participant login codes")
         indexes = [
             models.Index(fields=["participant", "-created_at"], name="participant_code_latest")
         ]
@@ -1101,6 +1145,8 @@ class AutodebitMandate(models.Model):
     cancel_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
+        verbose_name = _("autodebit mandate")
+        verbose_name_plural = _("autodebit mandates")
         ordering = ["-created_at", "-id"]
         constraints = [
             # Keyed by participant too, for the sharded layout (docs/operations.md).
@@ -1157,6 +1203,8 @@ class AutodebitCharge(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
+        verbose_name = _("autodebit charge")
+        verbose_name_plural = _("autodebit charges")
         ordering = ["-period", "-id"]
         indexes = [
             models.Index(

@@ -56,12 +56,67 @@ class RoleAdmin(admin.ModelAdmin[Any]):
         return allowed and super().has_delete_permission(request, obj)
 
 
+def autocomplete_source(request: HttpRequest) -> tuple[str, str, str] | None:
+    """For the admin's autocomplete endpoint (the search box of a foreign key in another admin's
+    form): the app, model and field that ask; None for any other request (e.g. a list's search).
+    """
+    match = getattr(request, "resolver_match", None)
+    if match is None or match.url_name != "autocomplete":
+        return None
+    get = request.GET
+    return get.get("app_label", ""), get.get("model_name", ""), get.get("field_name", "")
+
+
+class LargeTableAdmin(RoleAdmin):
+    """The admin of a large table (participants, payments, ledger entries, regions) that other
+    admins' forms pick from with an autocomplete box: the box lists nothing until a few
+    characters are typed (an empty search would count and page through the whole table on every
+    keystroke)."""
+
+    autocomplete_min_term = 3
+
+    def get_autocomplete_min_term(self, source: tuple[str, str, str]) -> int:
+        return self.autocomplete_min_term
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Any], search_term: str
+    ) -> tuple[QuerySet[Any], bool]:
+        source = autocomplete_source(request)
+        if source and len(search_term.strip()) < self.get_autocomplete_min_term(source):
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+# A region field of these names (Participant.village/regency/province) takes regions of one level.
+REGION_FIELD_LEVEL = {
+    "province": Region.Level.PROVINCE,
+    "regency": Region.Level.REGENCY,
+    "village": Region.Level.VILLAGE,
+}
+
+
 @admin.register(Region)
-class RegionAdmin(RoleAdmin, admin.ModelAdmin[Region]):
+class RegionAdmin(LargeTableAdmin, admin.ModelAdmin[Region]):
+    """91,599 regions: other forms pick one by code or name; a participant's village, regency and
+    province boxes offer only regions of that level."""
+
     list_display = ("code", "name", "level", "kind", "timezone")
     list_filter = ("level", "timezone")
     search_fields = ("code", "name")
-    raw_id_fields = ("parent",)
+    autocomplete_fields = ("parent",)
+    autocomplete_min_term = 2  # a province's two-digit code
+
+    def get_autocomplete_min_term(self, source: tuple[str, str, str]) -> int:
+        # 38 provinces: listed before anything is typed
+        return 0 if source[2] == "province" else self.autocomplete_min_term
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Region], search_term: str
+    ) -> tuple[QuerySet[Region], bool]:
+        source = autocomplete_source(request)
+        if source is not None and source[2] in REGION_FIELD_LEVEL:
+            queryset = queryset.filter(level=REGION_FIELD_LEVEL[source[2]])
+        return super().get_search_results(request, queryset, search_term)
 
 
 @admin.register(NikPrefix)
@@ -81,7 +136,7 @@ class OccupationAdmin(RoleAdmin, admin.ModelAdmin[Occupation]):
 class BranchAdmin(RoleAdmin, admin.ModelAdmin[Branch]):
     list_display = ("code", "name", "province")
     search_fields = ("code", "name")
-    raw_id_fields = ("province",)
+    autocomplete_fields = ("province",)
 
 
 @admin.register(StaffProfile)
@@ -89,7 +144,7 @@ class StaffProfileAdmin(RoleAdmin, admin.ModelAdmin[StaffProfile]):
     permission_action = "manage_users"
     list_display = ("user", "role", "branch", "province", "agent_code")
     list_filter = ("role", "branch")
-    raw_id_fields = ("province",)
+    autocomplete_fields = ("user", "province")
     search_fields = ("user__username", "agent_code")
 
 
@@ -97,10 +152,11 @@ class StaffProfileAdmin(RoleAdmin, admin.ModelAdmin[StaffProfile]):
 class PartnerAdmin(RoleAdmin, admin.ModelAdmin[Partner]):
     list_display = ("code", "name", "kind", "payer_type", "active")
     list_filter = ("kind", "payer_type", "active")
+    search_fields = ("code", "name")
 
 
 class ProvinceFilter(admin.SimpleListFilter):
-    title = "province"
+    title = _("province")
     parameter_name = "province"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
@@ -169,12 +225,14 @@ class ParticipantAddForm(forms.ModelForm[Participant]):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(RoleAdmin, admin.ModelAdmin[Participant]):
+class ParticipantAdmin(LargeTableAdmin, admin.ModelAdmin[Participant]):
     permission_action = "edit_participant"
     list_display = ("kpj_number", "full_name", "masked_nik", "province", "occupation", "created_at")
     list_filter = (ProvinceFilter, "occupation", "channel")
-    search_fields = ("=kpj_number", "full_name")  # and the NIK: get_search_results
-    raw_id_fields = ("village", "province", "regency", "registered_by", "partner", "branch")
+    # By KPJ number or name, and by the whole NIK through its digest (get_search_results):
+    # nothing is decrypted to search, and an autocomplete box shows the KPJ number and name only.
+    search_fields = ("=kpj_number", "full_name")
+    autocomplete_fields = ("village", "province", "regency", "registered_by", "partner", "branch")
     list_select_related = ("province", "occupation")
     show_full_result_count = False  # no COUNT(*) over millions on every page
     # The data-subject export action is added by bpjsportal/audit/admin.py: the audit app sits
@@ -290,7 +348,7 @@ class ApiClientAdmin(RoleAdmin, admin.ModelAdmin[ApiClient]):
     )
     list_filter = ("scope", "active", "revoke_reason")
     search_fields = ("name", "token_prefix")
-    raw_id_fields = ("agent",)
+    autocomplete_fields = ("agent", "partner")
     actions = ["revoke"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiClient | None = None) -> Any:

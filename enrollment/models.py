@@ -32,18 +32,26 @@ class Region(models.Model):
         WITA = "Asia/Makassar", "WITA (UTC+8)"
         WIT = "Asia/Jayapura", "WIT (UTC+9)"
 
-    code = models.CharField(primary_key=True, max_length=13)
-    name = models.CharField(max_length=120)
-    level = models.PositiveSmallIntegerField(choices=Level.choices)
-    kind = models.CharField(max_length=12)  # provinsi, kabupaten, kota, kecamatan, desa, ...
+    code = models.CharField(_("code"), primary_key=True, max_length=13)
+    name = models.CharField(_("name"), max_length=120)
+    level = models.PositiveSmallIntegerField(_("level"), choices=Level.choices)
+    # provinsi, kabupaten, kota, kecamatan, desa, ...
+    kind = models.CharField(_("kind"), max_length=12)
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        verbose_name=_("parent region"),
     )
     postal_code = models.CharField(max_length=5, blank=True)
     # Provinces only: the legal time zone (Keppres 41/1987), used by reminders' quiet hours.
     timezone = models.CharField(max_length=20, choices=TimeZone.choices, blank=True)
 
     class Meta:
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
         ordering = ["code"]
         indexes = [
             models.Index(fields=["parent", "name"]),
@@ -76,6 +84,10 @@ class NikPrefix(models.Model):
     name = models.CharField(max_length=200)
     historical = models.BooleanField(default=False)
 
+    class Meta:
+        verbose_name = _("NIK prefix")
+        verbose_name_plural = _("NIK prefixes")
+
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
 
@@ -95,6 +107,8 @@ class Occupation(models.Model):
     sort_order = models.PositiveSmallIntegerField(default=100)
 
     class Meta:
+        verbose_name = _("occupation")
+        verbose_name_plural = _("occupations")
         ordering = ["sort_order", "code"]
 
     def __str__(self) -> str:
@@ -114,8 +128,9 @@ class Branch(models.Model):
     )
 
     class Meta:
+        verbose_name = _("branch office")
+        verbose_name_plural = _("branch offices")
         ordering = ["code"]
-        verbose_name_plural = "branches"
 
     def __str__(self) -> str:
         return f"{self.code} {self.name}"
@@ -154,6 +169,8 @@ class StaffProfile(models.Model):
     field_queue_secret = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
         constraints = [
             models.CheckConstraint(
                 condition=Q(role__in=["admin", "regional_admin"]) | Q(branch__isnull=False),
@@ -214,6 +231,8 @@ class Partner(models.Model):
     active = models.BooleanField(default=True)
 
     class Meta:
+        verbose_name = _("partner")
+        verbose_name_plural = _("partners")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -262,19 +281,36 @@ class Participant(models.Model):
     email = models.EmailField(_("email"), blank=True)
     language = models.CharField(max_length=5, default="id")
     # The village fixes the chain; province and regency are copied for cheap filters.
-    village = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
-    province = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
-    regency = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="+")
+    village = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("village")
+    )
+    province = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("province")
+    )
+    regency = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("regency/city")
+    )
     address = models.CharField(_("address"), max_length=255)
-    occupation = models.ForeignKey(Occupation, on_delete=models.PROTECT)
+    occupation = models.ForeignKey(
+        Occupation, on_delete=models.PROTECT, verbose_name=_("occupation")
+    )
     declared_income = models.BigIntegerField(_("declared monthly income"))
     jht = models.BooleanField(_("JHT (old-age savings)"), default=False)  # JKK + JKM always
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel = models.CharField(_("registration channel"), max_length=16, choices=Channel.choices)
     registered_by = models.ForeignKey(
-        StaffProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="registrations"
+        StaffProfile,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="registrations",
+        verbose_name=_("registered by"),
     )
-    branch = models.ForeignKey(Branch, null=True, blank=True, on_delete=models.PROTECT)
-    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT)
+    branch = models.ForeignKey(
+        Branch, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("branch office")
+    )
+    partner = models.ForeignKey(
+        Partner, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("partner")
+    )
     consent_data = models.BooleanField(_("consent to data processing"))
     consent_reminders = models.BooleanField(_("consent to payment reminders"), default=False)
     # The form's one-time token: a double-submitted form finds the first registration.
@@ -286,6 +322,8 @@ class Participant(models.Model):
     sync_txid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
+        verbose_name = _("participant")
+        verbose_name_plural = _("participants")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["sync_txid", "id"], name="participant_sync_idx"),
@@ -356,6 +394,8 @@ class OccupationPeriod(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("occupation period")
+        verbose_name_plural = _("occupation periods")
         ordering = ["participant", "until_month"]
         constraints = [
             models.UniqueConstraint(
@@ -414,6 +454,8 @@ class ApiClient(models.Model):
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("API client")
+        verbose_name_plural = _("API clients")
         ordering = ["name"]
         constraints = [
             models.CheckConstraint(
@@ -482,6 +524,8 @@ class FieldDevice(models.Model):
     enrolled_at = models.DateTimeField()
 
     class Meta:
+        verbose_name = _("field app device")
+        verbose_name_plural = _("field app devices")
         ordering = ["-enrolled_at"]
 
     def __str__(self) -> str:
@@ -500,6 +544,8 @@ class IdempotencyRecord(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [
             models.UniqueConstraint(fields=["client", "key"], name="idempotency_client_key"),
         ]

@@ -26,6 +26,8 @@ class Target(models.Model):
     )
 
     class Meta:
+        verbose_name = _("membership target")
+        verbose_name_plural = _("membership targets")
         ordering = ["-year"]
         constraints = [
             models.CheckConstraint(condition=Q(active_target__gt=0), name="target_positive"),
@@ -43,6 +45,8 @@ class TargetMilestone(models.Model):
     active = models.BigIntegerField(_("active participants at month end"))
 
     class Meta:
+        verbose_name = _("target milestone")
+        verbose_name_plural = _("target milestones")
         ordering = ["target", "month"]
         constraints = [
             models.UniqueConstraint(fields=["target", "month"], name="milestone_unique_month"),
@@ -72,6 +76,8 @@ class TargetBreakdown(models.Model):
     active_target = models.BigIntegerField(_("active participants at year end"))
 
     class Meta:
+        verbose_name = _("target breakdown")
+        verbose_name_plural = _("target breakdowns")
         ordering = ["target", "dimension", "key"]
         constraints = [
             models.UniqueConstraint(
@@ -99,6 +105,8 @@ class TargetVersion(models.Model):
     source = models.CharField(max_length=16)  # seed, admin, form
 
     class Meta:
+        verbose_name = _("target version")
+        verbose_name_plural = _("target versions")
         ordering = ["-year", "-version"]
         constraints = [
             models.UniqueConstraint(fields=["year", "version"], name="target_version_unique"),
@@ -154,6 +162,8 @@ class DailyRollup(RollupFigures):
     regency_id = models.CharField(max_length=13)
 
     class Meta:
+        verbose_name = _("daily rollup")
+        verbose_name_plural = _("daily rollups")
         indexes = [
             models.Index(fields=["day", "province_id"], name="rollup_day_province"),
             models.Index(fields=["province_id", "day"], name="rollup_province_day"),
@@ -171,6 +181,8 @@ class ProvinceRollup(RollupFigures):
     national and province figures, the series and every table but the regency one read this."""
 
     class Meta:
+        verbose_name = _("province rollup")
+        verbose_name_plural = _("province rollups")
         indexes = [
             models.Index(fields=["day", "province_id"], name="province_rollup_day_province"),
         ]
@@ -195,6 +207,8 @@ class DemographicRollup(models.Model):
     lapsed = models.IntegerField(default=0)
 
     class Meta:
+        verbose_name = _("demographic rollup")
+        verbose_name_plural = _("demographic rollups")
         indexes = [models.Index(fields=["day", "province_id"], name="demo_rollup_day_province")]
 
     def __str__(self) -> str:
@@ -217,6 +231,8 @@ class AgentRollup(models.Model):
     ytd_collected_total = models.BigIntegerField(default=0)
 
     class Meta:
+        verbose_name = _("agent rollup")
+        verbose_name_plural = _("agent rollups")
         indexes = [models.Index(fields=["day", "branch_id"], name="agent_rollup_day_branch")]
 
     def __str__(self) -> str:
@@ -235,6 +251,8 @@ class RollupDay(models.Model):
     participant_mark = models.BigIntegerField(null=True)
 
     class Meta:
+        verbose_name = _("rollup day")
+        verbose_name_plural = _("rollup days")
         ordering = ["-day"]
 
     def __str__(self) -> str:
@@ -249,6 +267,10 @@ class FiguresVersion(models.Model):
 
     id = models.PositiveSmallIntegerField(primary_key=True, default=1)
     number = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("figures version")
+        verbose_name_plural = _("figures versions")
 
     def __str__(self) -> str:
         return f"figures version {self.number}"
@@ -272,6 +294,8 @@ class CohortRollup(models.Model):
     active = models.IntegerField(default=0)
 
     class Meta:
+        verbose_name = _("cohort rollup")
+        verbose_name_plural = _("cohort rollups")
         indexes = [
             models.Index(
                 fields=["province_id", "dimension", "key", "cohort"], name="cohort_rollup_cut"
@@ -296,6 +320,8 @@ class RetentionFlowRollup(models.Model):
     reactivations = models.IntegerField(default=0)
 
     class Meta:
+        verbose_name = _("retention flow rollup")
+        verbose_name_plural = _("retention flow rollups")
         indexes = [
             models.Index(
                 fields=["province_id", "dimension", "key", "month"], name="retention_flow_cut"
@@ -318,6 +344,10 @@ class CohortBuild(models.Model):
     ledger_mark = models.BigIntegerField(default=0)
     participant_mark = models.BigIntegerField(default=0)
     changed_mark = models.DateTimeField(null=True)
+
+    class Meta:
+        verbose_name = _("cohort build")
+        verbose_name_plural = _("cohort builds")
 
     def __str__(self) -> str:
         return f"cohorts to {self.last_month}"

@@ -25,6 +25,8 @@ import pghistory
 import pgtrigger
 from django.contrib.auth.models import User
 from django.db import models
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_static.models import StaticToken
 
 from contributions.commissions.models import CommissionRule, CommissionStatement, PerisaiMembership
@@ -74,6 +76,19 @@ def _changed(model: type[models.Model]) -> pgtrigger.Condition:
     )
 
 
+def _event_name(template: Any, model: type[models.Model]) -> Any:
+    return format_lazy(template, model=model._meta.verbose_name)
+
+
+def _audited(model: type[models.Model]) -> Any:
+    """A tracking proxy's name (only seen in the permissions list): the tracked table's name."""
+    return format_lazy(_("{model} (audited)"), model=model._meta.verbose_name)
+
+
+def _audited_plural(model: type[models.Model]) -> Any:
+    return format_lazy(_("{model} (audited)"), model=model._meta.verbose_name_plural)
+
+
 def _track(
     proxy: type[models.Model],
     model_name: str,
@@ -81,6 +96,8 @@ def _track(
     trackers: tuple[pghistory.Tracker, ...] | None = None,
     with_obj: bool = True,
     indexes: list[models.Index] | None = None,
+    verbose_name: Any = None,
+    verbose_name_plural: Any = None,
 ) -> None:
     concrete = proxy._meta.concrete_model
     if concrete is None:
@@ -105,7 +122,11 @@ def _track(
         model_name=model_name,
         app_label="audit",
         meta={
-            "verbose_name": f"{concrete._meta.verbose_name} event",
+            # Lazy: in the language of the request, not of the import (the event tables' names
+            # in the back office, translated like their tracked tables' names).
+            "verbose_name": verbose_name or _event_name(_("{model} event"), concrete),
+            "verbose_name_plural": verbose_name_plural
+            or _event_name(_("{model} events"), concrete),
             "ordering": ["-pgh_id"],
             "indexes": indexes or [],
         },
@@ -117,126 +138,176 @@ def _track(
 class AuditedParticipant(Participant):
     class Meta:
         proxy = True
+        verbose_name = _audited(Participant)
+        verbose_name_plural = _audited_plural(Participant)
 
 
 class AuditedPayment(Payment):
     class Meta:
         proxy = True
+        verbose_name = _audited(Payment)
+        verbose_name_plural = _audited_plural(Payment)
 
 
 class AuditedLedgerEntry(LedgerEntry):
     class Meta:
         proxy = True
+        verbose_name = _audited(LedgerEntry)
+        verbose_name_plural = _audited_plural(LedgerEntry)
 
 
 class AuditedSponsorConsent(SponsorConsent):
     class Meta:
         proxy = True
+        verbose_name = _audited(SponsorConsent)
+        verbose_name_plural = _audited_plural(SponsorConsent)
 
 
 class AuditedSponsorBatch(SponsorBatch):
     class Meta:
         proxy = True
+        verbose_name = _audited(SponsorBatch)
+        verbose_name_plural = _audited_plural(SponsorBatch)
 
 
 class AuditedBill(Bill):
     class Meta:
         proxy = True
+        verbose_name = _audited(Bill)
+        verbose_name_plural = _audited_plural(Bill)
 
 
 class AuditedSuspenseItem(SuspenseItem):
     class Meta:
         proxy = True
+        verbose_name = _audited(SuspenseItem)
+        verbose_name_plural = _audited_plural(SuspenseItem)
 
 
 class AuditedSuspenseResolution(SuspenseResolution):
     class Meta:
         proxy = True
+        verbose_name = _audited(SuspenseResolution)
+        verbose_name_plural = _audited_plural(SuspenseResolution)
 
 
 class AuditedAutodebitMandate(AutodebitMandate):
     class Meta:
         proxy = True
+        verbose_name = _audited(AutodebitMandate)
+        verbose_name_plural = _audited_plural(AutodebitMandate)
 
 
 class AuditedTarget(Target):
     class Meta:
         proxy = True
+        verbose_name = _audited(Target)
+        verbose_name_plural = _audited_plural(Target)
 
 
 class AuditedTargetMilestone(TargetMilestone):
     class Meta:
         proxy = True
+        verbose_name = _audited(TargetMilestone)
+        verbose_name_plural = _audited_plural(TargetMilestone)
 
 
 class AuditedTargetBreakdown(TargetBreakdown):
     class Meta:
         proxy = True
+        verbose_name = _audited(TargetBreakdown)
+        verbose_name_plural = _audited_plural(TargetBreakdown)
 
 
 class AuditedRateSchedule(RateSchedule):
     class Meta:
         proxy = True
+        verbose_name = _audited(RateSchedule)
+        verbose_name_plural = _audited_plural(RateSchedule)
 
 
 class AuditedIncomeLevel(IncomeLevel):
     class Meta:
         proxy = True
+        verbose_name = _audited(IncomeLevel)
+        verbose_name_plural = _audited_plural(IncomeLevel)
 
 
 class AuditedRateDiscount(RateDiscount):
     class Meta:
         proxy = True
+        verbose_name = _audited(RateDiscount)
+        verbose_name_plural = _audited_plural(RateDiscount)
 
 
 class AuditedHoliday(Holiday):
     class Meta:
         proxy = True
+        verbose_name = _audited(Holiday)
+        verbose_name_plural = _audited_plural(Holiday)
 
 
 class AuditedCommissionRule(CommissionRule):
     class Meta:
         proxy = True
+        verbose_name = _audited(CommissionRule)
+        verbose_name_plural = _audited_plural(CommissionRule)
 
 
 class AuditedCommissionStatement(CommissionStatement):
     class Meta:
         proxy = True
+        verbose_name = _audited(CommissionStatement)
+        verbose_name_plural = _audited_plural(CommissionStatement)
 
 
 class AuditedPerisaiMembership(PerisaiMembership):
     class Meta:
         proxy = True
+        verbose_name = _audited(PerisaiMembership)
+        verbose_name_plural = _audited_plural(PerisaiMembership)
 
 
 class AuditedApiClient(ApiClient):
     class Meta:
         proxy = True
+        verbose_name = _audited(ApiClient)
+        verbose_name_plural = _audited_plural(ApiClient)
 
 
 class AuditedStaffProfile(StaffProfile):
     class Meta:
         proxy = True
+        verbose_name = _audited(StaffProfile)
+        verbose_name_plural = _audited_plural(StaffProfile)
 
 
 class AuditedUser(User):
     class Meta:
         proxy = True
+        verbose_name = _audited(User)
+        verbose_name_plural = _audited_plural(User)
 
 
 class AuditedUserGroups(User.groups.through):  # type: ignore[name-defined]
     class Meta:
         proxy = True
+        verbose_name = _("user group membership (audited)")
+        verbose_name_plural = _("user group memberships (audited)")
 
 
 class AuditedUserPermissions(User.user_permissions.through):  # type: ignore[name-defined]
     class Meta:
         proxy = True
+        verbose_name = _("user permission (audited)")
+        verbose_name_plural = _("user permissions (audited)")
 
 
 class AuditedStaticToken(StaticToken):
     class Meta:
         proxy = True
+        verbose_name = _("backup code (audited)")
+        verbose_name_plural = _("backup codes (audited)")
 
 
 _track(
@@ -313,6 +384,8 @@ _track(AuditedUser, "UserEvent")
 _track(
     AuditedUserGroups,
     "UserGroupEvent",
+    verbose_name=_("user group membership event"),
+    verbose_name_plural=_("user group membership events"),
     trackers=(pghistory.InsertEvent("group.add"), pghistory.DeleteEvent("group.remove")),
     with_obj=False,
     indexes=[models.Index(fields=["user"], name="audit_usergroup_user")],
@@ -320,6 +393,8 @@ _track(
 _track(
     AuditedUserPermissions,
     "UserPermissionEvent",
+    verbose_name=_("user permission event"),
+    verbose_name_plural=_("user permission events"),
     trackers=(
         pghistory.InsertEvent("permission.add"),
         pghistory.DeleteEvent("permission.remove"),
@@ -333,6 +408,8 @@ _track(
 _track(
     AuditedStaticToken,
     "BackupCodeEvent",
+    verbose_name=_("backup code event"),
+    verbose_name_plural=_("backup code events"),
     trackers=(
         pghistory.InsertEvent("backup_code.issue"),
         pghistory.DeleteEvent("backup_code.remove"),

@@ -46,7 +46,7 @@ class CommissionRuleAdmin(RoleAdmin):
 class MembershipInline(admin.TabularInline[PerisaiMembership, PerisaiOffice]):
     model = PerisaiMembership
     extra = 1
-    raw_id_fields = ("agent",)
+    autocomplete_fields = ("agent",)
 
 
 @admin.register(PerisaiOffice)

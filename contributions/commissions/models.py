@@ -44,6 +44,8 @@ class CommissionRule(models.Model):
     verification = models.TextField(blank=True)
 
     class Meta:
+        verbose_name = _("commission rule")
+        verbose_name_plural = _("commission rules")
         ordering = ["-effective_from"]
         constraints = [
             models.CheckConstraint(
@@ -80,6 +82,8 @@ class PerisaiOffice(models.Model):
     )
 
     class Meta:
+        verbose_name = _("Perisai office")
+        verbose_name_plural = _("Perisai offices")
         ordering = ["code"]
 
     def __str__(self) -> str:
@@ -97,6 +101,8 @@ class PerisaiMembership(models.Model):
     until_month = models.DateField(null=True, blank=True)
 
     class Meta:
+        verbose_name = _("Perisai membership")
+        verbose_name_plural = _("Perisai memberships")
         ordering = ["agent", "-from_month"]
         constraints = [
             models.UniqueConstraint(fields=["agent", "from_month"], name="perisai_member_once"),
@@ -124,7 +130,8 @@ class PriorBpuNik(models.Model):
     loaded_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        verbose_name = "prior BPU NIK"
+        verbose_name = _("prior BPU NIK")
+        verbose_name_plural = _("prior BPU NIKs")
 
     def __str__(self) -> str:
         return f"NIK seen {self.first_registered_on} ({self.source})"
@@ -182,6 +189,8 @@ class CommissionStatement(models.Model):
     payment_reference = models.CharField(max_length=64, blank=True)
 
     class Meta:
+        verbose_name = _("commission statement")
+        verbose_name_plural = _("commission statements")
         ordering = ["-month", "kind", "id"]
         indexes = [models.Index(fields=["month", "status"], name="commission_month_status")]
         constraints = [
@@ -258,6 +267,8 @@ class CommissionLine(models.Model):
     note = models.CharField(max_length=20)
 
     class Meta:
+        verbose_name = _("commission line")
+        verbose_name_plural = _("commission lines")
         ordering = ["statement", "kind", "id"]
         indexes = [
             models.Index(fields=["statement", "kind"], name="commission_line_statement"),

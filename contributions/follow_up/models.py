@@ -46,9 +46,9 @@ class FollowUpOutcome(models.Model):
     recorded_on = models.DateField()
 
     class Meta:
+        verbose_name = _("follow-up outcome")
+        verbose_name_plural = _("follow-up outcomes")
         ordering = ["-id"]
-        verbose_name = "follow-up outcome"
-        verbose_name_plural = "follow-up outcomes"
         indexes = [models.Index(fields=["recorded_on"], name="followup_recorded_on")]
         constraints = [
             models.UniqueConstraint(fields=["participant", "id"], name="followup_participant_id"),

@@ -24,7 +24,9 @@ class Command(BaseCommand):
     help = "Create (or keep) the demo payment channel client and write its credentials (DEBUG)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path", type=Path)
+        parser.add_argument(
+            "path", type=Path, help="the JSON file to write the credentials to (the fake channel's)"
+        )
         parser.add_argument("--autodebit-url", default="", help="the fake channel's base URL")
 
     def handle(self, *args: Any, **options: Any) -> None:

@@ -21,7 +21,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", type=Path)
+        parser.add_argument("file", type=Path, help="the channel's settlement file (CSV)")
         parser.add_argument(
             "--channel", required=True, help="the channel's API client name (create_api_client)"
         )

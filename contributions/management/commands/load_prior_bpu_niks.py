@@ -21,8 +21,12 @@ class Command(BaseCommand):
     help = "Load NIKs registered in the BPU segment before (CSV: nik,first_registered_on)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("path")
-        parser.add_argument("--source", default="bpjs-extract")
+        parser.add_argument("path", help="the extract (CSV: nik,first_registered_on)")
+        parser.add_argument(
+            "--source",
+            default="bpjs-extract",
+            help="a label stored with each NIK (the extract's name)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         rows: dict[bytes, date] = {}

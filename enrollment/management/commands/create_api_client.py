@@ -16,8 +16,13 @@ class Command(BaseCommand):
     help = "Create an API client: create_api_client NAME --scope admin|partner|channel|agent"
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("name")
-        parser.add_argument("--scope", required=True, choices=ApiClient.Scope.values)
+        parser.add_argument("name", help="a unique name for the client (e.g. the partner app)")
+        parser.add_argument(
+            "--scope",
+            required=True,
+            choices=ApiClient.Scope.values,
+            help="what the client may do (docs/api.md)",
+        )
         parser.add_argument("--partner", help="partner code (partner scope)")
         parser.add_argument("--agent", help="the agent's username (agent scope)")
         parser.add_argument(

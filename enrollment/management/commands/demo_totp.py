@@ -17,7 +17,7 @@ class Command(BaseCommand):
     help = "Print the current TOTP code (and otpauth URI) of a demo login; DEBUG only."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("username")
+        parser.add_argument("username", help="a demo login with a TOTP device (admin, jabar)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:

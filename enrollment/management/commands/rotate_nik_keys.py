@@ -39,7 +39,9 @@ class Command(BaseCommand):
     help = "Re-encrypt NIKs under the current key (and --rehash their digests), in batches."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--batch-size", type=int, default=5000)
+        parser.add_argument(
+            "--batch-size", type=int, default=5000, help="rows per batch (one transaction each)"
+        )
         parser.add_argument("--from-id", type=int, default=0, help="start after this id")
         parser.add_argument(
             "--max-batches", type=int, default=0, help="stop after this many batches (0: all)"

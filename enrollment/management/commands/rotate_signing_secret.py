@@ -19,7 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("name", help="the API client's name")
-        parser.add_argument("--overlap-hours", type=int, default=24)
+        parser.add_argument(
+            "--overlap-hours",
+            type=int,
+            default=24,
+            help="hours the previous secret keeps verifying (0-720, default 24)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not 0 <= options["overlap_hours"] <= 24 * 30:
