@@ -419,6 +419,17 @@ SPECTACULAR_SETTINGS = {
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every operation has a summary, one of these tags and an operation id of the convention in
+    # enrollment/api/schema.py (tests/api/test_schema.py; docs/api.md "The schema").
+    "TAGS": [
+        {"name": "reference", "description": "Regions and occupations."},
+        {"name": "participants", "description": "Register, read, change and list workers."},
+        {"name": "payments", "description": "Quotes, dues, payments, sponsor batches, ledgers."},
+        {"name": "bills", "description": "Payment codes and the biller protocol of channels."},
+        {"name": "autodebit", "description": "A channel's side of standing orders."},
+        {"name": "sync", "description": "Incremental sync of participants and payments."},
+        {"name": "reporting", "description": "Progress toward the active-participant target."},
+    ],
     # One name per choice set the bills API shares between its answers.
     "ENUM_NAME_OVERRIDES": {
         "BillStatusEnum": "contributions.models.Bill.Status",

@@ -13,14 +13,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from bpjsportal.core.api.errors import ApiError
+from enrollment.api import schema as doc
 from enrollment.api.base import ApiView
-from enrollment.api.serializers import ErrorSerializer
 
 from ..autodebit import cancel
 from ..models import AutodebitMandate
-from .bills import SIGNED, channel_only, signed_body
+from .bills import NOT_A_CHANNEL, SIGNATURE_INVALID, SIGNED, channel_only, signed_body
 from .serializers import BillReversalInput
-from .views import ERRORS
 
 
 class MandateCancellationResult(serializers.Serializer[Any]):
@@ -36,9 +35,38 @@ class MandateCancellationApi(ApiView):
     that is not this channel's. Charges not made yet are cancelled with it."""
 
     @extend_schema(
+        operation_id="autodebit_mandates_cancellation_create",
+        tags=[doc.AUTODEBIT],
+        summary="Cancel an autodebit mandate (channel, signed)",
+        description="A payment channel cancels a mandate it holds (the account holder stopped "
+        "it at the bank or in the e-wallet), signed with X-Signature; charges not made yet "
+        "are cancelled with it. A mandate cancelled before answers the same.",
         request=BillReversalInput,
         parameters=SIGNED,
-        responses={200: MandateCancellationResult, 404: ErrorSerializer, **ERRORS},
+        examples=[doc.request_example("stopped at the bank", {"reason": "stopped by the holder"})],
+        responses={
+            200: doc.ok(
+                MandateCancellationResult,
+                "The mandate's state: cancelled.",
+                doc.response_example(
+                    "cancelled",
+                    {
+                        "mandate": 12,
+                        "status": "cancelled",
+                        "cancelled_at": "2026-12-04T03:10:00Z",
+                        "cancelled_by": "channel",
+                    },
+                ),
+            ),
+            401: SIGNATURE_INVALID,
+            403: NOT_A_CHANNEL,
+            404: doc.error(
+                "This channel holds no mandate with that number (`mandate_unknown`).",
+                doc.error_example(
+                    "mandate_unknown", "This channel holds no mandate with that number."
+                ),
+            ),
+        },
     )
     def post(self, request: Request, pk: int) -> Response:
         client = channel_only(self.client(request))

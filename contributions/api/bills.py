@@ -17,10 +17,10 @@ from rest_framework.response import Response
 
 from bpjsportal.core import qr
 from bpjsportal.core.api.errors import ApiError
+from enrollment.api import schema as doc
 from enrollment.api.base import ApiView
 from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participants_for
-from enrollment.api.serializers import ErrorSerializer
 from enrollment.api.signing import HEADER, verify
 from enrollment.models import ApiClient
 from enrollment.pii import mask_name
@@ -48,7 +48,7 @@ from .serializers import (
     PaymentCodeInput,
     PaymentCodeSerializer,
 )
-from .views import ERRORS, payment_error
+from .views import REFERENCE_CONFLICT, payment_error
 
 SIGNED = [
     OpenApiParameter(
@@ -59,6 +59,23 @@ SIGNED = [
         description='"t=<unix seconds>,v1=<hex HMAC-SHA256(signing secret, "<t>.<raw body>")>"',
     )
 ]
+CODE = "8302949915730626"
+NOT_A_CHANNEL = doc.error(
+    "The client is not a payment channel (`permission_denied`), or the client's scope may "
+    "not do this.",
+    doc.error_example(
+        "permission_denied", "Only a payment channel's API client may use the biller protocol."
+    ),
+)
+BILL_UNKNOWN = doc.error(
+    "No bill has this code (`bill_unknown`).",
+    doc.error_example("bill_unknown", "No bill has this code."),
+)
+SIGNATURE_INVALID = doc.error(
+    "No API token or a bad one (`not_authenticated`, `invalid_token`), or the X-Signature "
+    "header is missing, wrong or too old (`signature_invalid`); nothing was written.",
+    doc.error_example("signature_invalid", "The X-Signature header is missing, wrong or too old."),
+)
 
 
 def _denied(what: str | Promise) -> ApiError:
@@ -90,12 +107,45 @@ class PaymentCodeCreateApi(ApiView):
     while it is open)."""
 
     @extend_schema(
+        operation_id="payment_codes_create",
+        tags=[doc.BILLS],
+        summary="Issue a payment code",
+        description="A bill code for 1-12 months of a participant's contributions, to pay at a "
+        "bank, a shop or an e-wallet; while that bill is open, the same request answers the "
+        "same code (200). A payment channel pays bills, it does not issue them (403).",
         request=PaymentCodeInput,
+        examples=[doc.request_example("three months", {"participant": 42, "months": 3})],
         responses={
-            201: PaymentCodeSerializer,
-            200: PaymentCodeSerializer,
-            403: ErrorSerializer,
-            **ERRORS,
+            201: doc.ok(
+                PaymentCodeSerializer,
+                "A new code.",
+                doc.response_example(
+                    "issued",
+                    {
+                        "code": CODE,
+                        "participant": 42,
+                        "months": 3,
+                        "first_month": "2026-12-01",
+                        "amount": 50400,
+                        "expires_at": "2026-12-06T09:12:03Z",
+                        "status": "open",
+                        "qr": "data:image/svg+xml;base64,PD94bWwg",
+                        "where_to_pay": [
+                            {"channel": "bank", "how": "Bank: ATM, mobile or internet banking"},
+                            {"channel": "retail", "how": "Shop (minimarket, post office)"},
+                            {"channel": "ewallet", "how": "E-wallet app: Bills"},
+                        ],
+                    },
+                ),
+            ),
+            200: doc.ok(PaymentCodeSerializer, "The participant's open code for these months."),
+            404: doc.error(
+                "No participant with this id within the client's scope (`participant_unknown`).",
+                doc.error_example(
+                    "participant_unknown",
+                    "No participant with this id is visible to this client.",
+                ),
+            ),
         },
     )
     def post(self, request: Request) -> Response:
@@ -148,11 +198,33 @@ class BillInquiryApi(ApiView):
     """What a cashier shows before taking the money: the amount and a masked name."""
 
     @extend_schema(
+        operation_id="bills_retrieve",
+        tags=[doc.BILLS],
+        summary="Inquire a bill (channel)",
+        description="A payment channel's inquiry of a code before it takes the money: the "
+        "amount and a masked name. Counts against the channel's daily look-ups.",
         responses={
-            200: BillInquirySerializer,
-            403: ErrorSerializer,
-            410: ErrorSerializer,
-            **ERRORS,
+            200: doc.ok(
+                BillInquirySerializer,
+                "The bill is open.",
+                doc.response_example(
+                    "open",
+                    {
+                        "code": CODE,
+                        "amount": 50400,
+                        "months": 3,
+                        "name": "B*** S***",
+                        "expires_at": "2026-12-06T09:12:03Z",
+                        "status": "open",
+                    },
+                ),
+            ),
+            403: NOT_A_CHANNEL,
+            404: BILL_UNKNOWN,
+            410: doc.error(
+                "The bill is paid (`bill_paid`) or expired (`bill_expired`).",
+                doc.error_example("bill_paid", "This bill is already paid."),
+            ),
         },
     )
     def get(self, request: Request, code: str) -> Response:
@@ -213,15 +285,61 @@ class BillPaymentApi(ApiView):
     the same notification comes again), 202 suspense (money held, never dropped; again 202)."""
 
     @extend_schema(
+        operation_id="bills_payments_create",
+        tags=[doc.BILLS],
+        summary="Notify a bill's payment (channel, signed)",
+        description="A payment channel's notification that a bill was paid, signed with "
+        "X-Signature. The money is applied to the bill (201), or held in suspense when it "
+        "cannot be (202: wrong amount, bill expired or paid); never dropped. The same "
+        "notification again answers as the first time.",
         request=BillPaymentInput,
         parameters=SIGNED,
+        examples=[
+            doc.request_example(
+                "paid at a bank",
+                {
+                    "reference": "BRI-20261203-000777",
+                    "amount": 50400,
+                    "paid_at": "2026-12-03T10:02:00+07:00",
+                },
+            )
+        ],
         responses={
-            201: BillPaymentResult,
-            202: BillPaymentResult,
-            200: BillPaymentResult,
-            403: ErrorSerializer,
-            409: ErrorSerializer,
-            **ERRORS,
+            201: doc.ok(
+                BillPaymentResult,
+                "Applied: the payment is recorded.",
+                doc.response_example(
+                    "applied",
+                    {
+                        "status": "applied",
+                        "code": CODE,
+                        "reference": "BRI-20261203-000777",
+                        "amount": 50400,
+                        "payment": 9911,
+                        "paid_through": "2027-02-01",
+                    },
+                ),
+            ),
+            202: doc.ok(
+                BillPaymentResult,
+                "Held in suspense (again 202 for the same notification).",
+                doc.response_example(
+                    "suspense",
+                    {
+                        "status": "suspense",
+                        "code": CODE,
+                        "reference": "BRI-20261203-000778",
+                        "amount": 40000,
+                        "suspense": 311,
+                        "reason": "amount_mismatch",
+                    },
+                ),
+            ),
+            200: doc.ok(BillPaymentResult, "The same notification again: the first answer."),
+            401: SIGNATURE_INVALID,
+            403: NOT_A_CHANNEL,
+            404: BILL_UNKNOWN,
+            409: REFERENCE_CONFLICT,
         },
     )
     def post(self, request: Request, code: str) -> Response:
@@ -286,14 +404,51 @@ class BillReversalApi(ApiView):
     200 when the same void comes again; after the notification's day, 409 reversal_too_late."""
 
     @extend_schema(
+        operation_id="bills_payments_reversal_create",
+        tags=[doc.BILLS],
+        summary="Void a bill's payment the same day (channel, signed)",
+        description="A payment channel voids its own notification on the day it sent it, "
+        "signed with X-Signature: the payment is reversed through the ledger (the bill opens "
+        "again) or the suspense item voided. After that day: 409 `reversal_too_late`.",
         request=BillReversalInput,
         parameters=SIGNED,
+        examples=[doc.request_example("cashier error", {"reason": "cashier keyed the wrong code"})],
         responses={
-            201: BillReversalResult,
-            200: BillReversalResult,
-            403: ErrorSerializer,
-            409: ErrorSerializer,
-            **ERRORS,
+            201: doc.ok(
+                BillReversalResult,
+                "Reversed.",
+                doc.response_example(
+                    "reversed",
+                    {
+                        "status": "reversed",
+                        "code": CODE,
+                        "reference": "BRI-20261203-000777",
+                        "amount": 50400,
+                        "reversal": 18,
+                        "payment": 9911,
+                        "paid_through": "2026-11-01",
+                        "bill_status": "open",
+                    },
+                ),
+            ),
+            200: doc.ok(BillReversalResult, "The same void again: the first answer."),
+            401: SIGNATURE_INVALID,
+            403: NOT_A_CHANNEL,
+            404: doc.error(
+                "No notification with this reference for this code from this channel "
+                "(`notification_unknown`).",
+                doc.error_example(
+                    "notification_unknown", "This channel sent no notification with this reference."
+                ),
+            ),
+            409: doc.error(
+                "The void is refused: `reversal_too_late` (after the notification's day), "
+                "or the payment or suspense item cannot be voided any more.",
+                doc.error_example(
+                    "reversal_too_late",
+                    "A payment can be voided only on the day it was notified; ask the back office.",
+                ),
+            ),
         },
     )
     def post(self, request: Request, code: str, reference: str) -> Response:

@@ -17,11 +17,11 @@ from bpjsportal.core.api.base import ApiCursorPagination, int_param
 from bpjsportal.core.api.errors import ApiError, FieldError
 from bpjsportal.core.api.sync import decode_token, encode_token, sync_page
 from enrollment import permissions
+from enrollment.api import schema as doc
 from enrollment.api.base import ApiView
 from enrollment.api.lookups import count_lookup
 from enrollment.api.scopes import participants_for
-from enrollment.api.serializers import ErrorSerializer
-from enrollment.api.views import PAGE_SIZE, SYNC_PARAMS, sync_page_size
+from enrollment.api.views import PAGE_PARAMS, SYNC_BAD_TOKEN, SYNC_PARAMS, sync_page_size
 from enrollment.models import ApiClient, Occupation, PayerType
 from enrollment.pii import mask_name
 
@@ -46,15 +46,55 @@ from .serializers import (
     SyncPaymentsOutput,
 )
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
+PAYMENT = {
+    "id": 9911,
+    "participant": 42,
+    "kpj_number": doc.KPJ,
+    "amount": 16800,
+    "months": 1,
+    "period_start": "2026-12-01",
+    "channel": "bank",
+    "reference": "BRI-20261203-000123",
+    "paid_at": "2026-12-03T02:41:00Z",
+    "payer": "participant",
+    "payer_type": "self",
+    "reactivation": False,
+    "created_at": "2026-12-03T02:41:05Z",
+}
+PARTICIPANT_UNKNOWN = doc.error(
+    "No participant with this KPJ number or NIK within the client's scope "
+    "(`participant_unknown`); a channel's miss counts as a look-up.",
+    doc.error_example(
+        "participant_unknown", "No participant with this KPJ/NIK is visible to this client."
+    ),
+)
+REFERENCE_CONFLICT = doc.error(
+    "The reference was used before for a different payment (`reference_conflict`).",
+    doc.error_example(
+        "reference_conflict",
+        "Reference BRI-20261203-000123 of channel bank is already used by a different payment.",
+    ),
+)
 
 
 class QuoteApi(ApiView):
     @extend_schema(
+        operation_id="quotes_retrieve",
+        tags=[doc.PAYMENTS],
+        summary="Quote contributions",
+        description="What a declared income's programmes cost a month, from this month, with "
+        "the discounts of the sector and of who pays. An income that is not a level of the "
+        "schedule is 400 `income_not_level` naming the `nearest` levels.",
         parameters=[
-            OpenApiParameter("income", int, required=True),
+            OpenApiParameter(
+                "income", int, required=True, description="declared monthly income (Rupiah)"
+            ),
             OpenApiParameter("programmes", str, description="JKK,JKM or JKK,JKM,JHT"),
-            OpenApiParameter("months", {"type": "integer", "minimum": 1, "maximum": MAX_MONTHS}),
+            OpenApiParameter(
+                "months",
+                {"type": "integer", "minimum": 1, "maximum": MAX_MONTHS},
+                description="months to quote (default 1)",
+            ),
             OpenApiParameter("occupation", str, description="occupation code (sector discounts)"),
             OpenApiParameter(
                 "payer_type",
@@ -64,7 +104,47 @@ class QuoteApi(ApiView):
                 "village_fund) pay the undiscounted rate in PP 50/2025 months",
             ),
         ],
-        responses={200: QuoteSerializer, **ERRORS},
+        responses={
+            200: doc.ok(
+                QuoteSerializer,
+                "The quote.",
+                doc.response_example(
+                    "two months",
+                    {
+                        "declared_income": 1000000,
+                        "payer_type": "self",
+                        "programmes": ["JKK", "JKM"],
+                        "months": 2,
+                        "first_month": "2026-12-01",
+                        "monthly": [
+                            {
+                                "month": "2026-12-01",
+                                "amounts": {"JKK": 10000, "JKM": 6800},
+                                "total": 16800,
+                            },
+                            {
+                                "month": "2027-01-01",
+                                "amounts": {"JKK": 10000, "JKM": 6800},
+                                "total": 16800,
+                            },
+                        ],
+                        "per_programme": {"JKK": 20000, "JKM": 13600},
+                        "total": 33600,
+                    },
+                ),
+            ),
+            400: doc.error(
+                "A parameter is refused: `income_required`, `income_invalid`, "
+                "`income_not_level` (with `nearest`), `programmes_invalid`, "
+                "`months_out_of_range`, `occupation_unknown`, `payer_type_invalid`.",
+                doc.error_example(
+                    "income_not_level",
+                    "Rp 1.050.000 is not an income level of the schedule; nearest: "
+                    "Rp 1.000.000, Rp 1.100.000.",
+                    nearest=[1000000, 1100000],
+                ),
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         income = int_param(request, "income", required=True)
@@ -121,6 +201,11 @@ class DueApi(ApiView):
     """What a cashier shows before taking the money: a masked name and the amount due."""
 
     @extend_schema(
+        operation_id="dues_retrieve",
+        tags=[doc.PAYMENTS],
+        summary="Look up what a participant owes",
+        description="A cashier's look-up by KPJ number or NIK: a masked name and the amount "
+        "to collect, no other personal data. Counts against a channel's daily look-ups.",
         parameters=[
             OpenApiParameter("kpj", str, description="the participant's 11-digit KPJ number"),
             OpenApiParameter("nik", str, description="or the 16-digit NIK"),
@@ -130,7 +215,24 @@ class DueApi(ApiView):
                 description="months to pay (default: the months due now, at least 1)",
             ),
         ],
-        responses={200: DueSerializer, 403: ErrorSerializer, **ERRORS},
+        responses={
+            200: doc.ok(
+                DueSerializer,
+                "What is due.",
+                doc.response_example(
+                    "two months due",
+                    {
+                        "kpj_number": doc.KPJ,
+                        "name": "B*** S***",
+                        "months_due_now": 2,
+                        "months": 2,
+                        "first_month": "2026-11-01",
+                        "amount": 33600,
+                    },
+                ),
+            ),
+            404: PARTICIPANT_UNKNOWN,
+        },
     )
     def get(self, request: Request) -> Response:
         client = self.client(request)
@@ -218,13 +320,61 @@ class PaymentCreateApi(ApiView):
     in suspense instead: 202, and 202 again for a repeat of the receipt (docs/api.md)."""
 
     @extend_schema(
+        operation_id="payments_create",
+        tags=[doc.PAYMENTS],
+        summary="Post a payment",
+        description="A participant's payment for `months` months, identified by KPJ number or "
+        "NIK; the amount must be the quote for those months. Safe to retry: the same "
+        "reference and body again is 200 with the payment posted first.",
         request=PaymentInput,
+        examples=[
+            doc.request_example(
+                "bank payment",
+                {
+                    "kpj_number": doc.KPJ,
+                    "amount": 16800,
+                    "months": 1,
+                    "reference": "BRI-20261203-000123",
+                    "paid_at": doc.WHEN,
+                    "payer": "participant",
+                },
+            )
+        ],
         responses={
-            201: PaymentSerializer,
-            200: PaymentSerializer,
-            202: PaymentHeldSerializer,
-            409: ErrorSerializer,
-            **ERRORS,
+            201: doc.ok(PaymentSerializer, "Posted.", doc.response_example("posted", PAYMENT)),
+            200: doc.ok(PaymentSerializer, "The same payment again: the payment posted first."),
+            202: doc.ok(
+                PaymentHeldSerializer,
+                "An agent's field cash the participant's state refused, held in suspense "
+                '(on_conflict "suspense").',
+                doc.response_example(
+                    "held",
+                    {
+                        "result": "suspense",
+                        "code": "amount_mismatch",
+                        "message": "Iuran 1 bulan mulai 12/2026 adalah Rp 16.800, bukan Rp 33.600.",
+                        "suspense": {
+                            "id": 311,
+                            "amount": 33600,
+                            "reference": "FAB3K-000017",
+                            "paid_at": "2026-12-03T02:41:00Z",
+                            "reason": "field_conflict",
+                        },
+                        "expected": 16800,
+                    },
+                ),
+            ),
+            400: doc.error(
+                "Refused, nothing written: `validation_error`, `amount_mismatch` (with "
+                "`expected`), `paid_at_future`, `paid_at_too_old`, `payer_type_not_allowed`, ...",
+                doc.error_example(
+                    "amount_mismatch",
+                    "Iuran 1 bulan mulai 12/2026 adalah Rp 16.800, bukan Rp 33.600.",
+                    expected=16800,
+                ),
+            ),
+            404: PARTICIPANT_UNKNOWN,
+            409: REFERENCE_CONFLICT,
         },
     )
     def post(self, request: Request) -> Response:
@@ -286,8 +436,65 @@ class PaymentCreateApi(ApiView):
 
 class BatchCreateApi(ApiView):
     @extend_schema(
+        operation_id="payments_batches_create",
+        tags=[doc.PAYMENTS],
+        summary="Post a sponsor's payment batch",
+        description="A sponsor pays for many participants at once (a partner for its own "
+        "participants, an administrator naming the `sponsor`); every row is priced at the "
+        "batch's payer type. All rows are posted or none (400 with the refused rows in "
+        "`errors`, as `rows.<index>`).",
         request=BatchInput,
-        responses={201: BatchSerializer, 200: BatchSerializer, 409: ErrorSerializer, **ERRORS},
+        examples=[
+            doc.request_example(
+                "two participants",
+                {
+                    "reference": "GNL-2026-12",
+                    "paid_at": doc.WHEN,
+                    "total_amount": 50400,
+                    "rows": [
+                        {"kpj_number": doc.KPJ, "months": 1},
+                        {"nik": "3273051705900002", "months": 2},
+                    ],
+                },
+            )
+        ],
+        responses={
+            201: doc.ok(
+                BatchSerializer,
+                "Posted.",
+                doc.response_example(
+                    "posted",
+                    {
+                        "id": 77,
+                        "sponsor": "GNL",
+                        "payer_type": "sponsor",
+                        "reference": "GNL-2026-12",
+                        "row_count": 2,
+                        "participant_months": 3,
+                        "total_amount": 50400,
+                        "paid_at": "2026-12-03T02:41:00Z",
+                        "created_at": "2026-12-03T02:41:07Z",
+                    },
+                ),
+            ),
+            200: doc.ok(BatchSerializer, "The same batch again: the batch posted first."),
+            400: doc.error(
+                "Refused, nothing written: `validation_error`, `sponsor_unknown`, "
+                "`amount_mismatch`, `empty_batch`, `payer_type_not_allowed`, ...",
+                doc.error_example(
+                    "sponsor_unknown",
+                    "Send the sponsor's partner code.",
+                    errors=[
+                        {
+                            "field": "sponsor",
+                            "code": "sponsor_unknown",
+                            "message": "Unknown partner.",
+                        }
+                    ],
+                ),
+            ),
+            409: REFERENCE_CONFLICT,
+        },
     )
     def post(self, request: Request) -> Response:
         client = self.client(request)
@@ -331,8 +538,39 @@ class BatchCreateApi(ApiView):
 
 class LedgerApi(ApiView):
     @extend_schema(
-        parameters=[OpenApiParameter("cursor", str), OpenApiParameter("page_size", PAGE_SIZE)],
-        responses={200: PaginatedLedger, **ERRORS},
+        operation_id="participants_ledger_list",
+        tags=[doc.PAYMENTS],
+        summary="List a participant's ledger",
+        description="The participant's ledger entries (payments, reversals, receivables, "
+        "adjustments), newest first, cursor-paginated.",
+        parameters=PAGE_PARAMS,
+        responses={
+            200: doc.ok(
+                PaginatedLedger,
+                "A page of ledger entries.",
+                doc.response_example(
+                    "page",
+                    {
+                        "next": None,
+                        "previous": None,
+                        "results": [
+                            {
+                                "id": 5120,
+                                "kind": "payment",
+                                "amount": 16800,
+                                "months": 1,
+                                "period_start": "2026-12-01",
+                                "payment": 9911,
+                                "reverses": None,
+                                "reason": "",
+                                "created_at": "2026-12-03T02:41:05Z",
+                            }
+                        ],
+                    },
+                ),
+            ),
+            404: doc.PARTICIPANT_NOT_FOUND,
+        },
     )
     def get(self, request: Request, pk: int) -> Response:
         participant = get_object_or_404(participants_for(self.client(request)), pk=pk)
@@ -356,7 +594,29 @@ def payments_for(client: ApiClient) -> QuerySet[Payment]:
 
 
 class PaymentSyncApi(ApiView):
-    @extend_schema(parameters=SYNC_PARAMS, responses={200: SyncPaymentsOutput, **ERRORS})
+    @extend_schema(
+        operation_id="sync_payments_list",
+        tags=[doc.SYNC],
+        summary="Payments posted since a token",
+        description="Every payment the client may see posted or changed since `since`, in "
+        "pages; none skipped or repeated. Keep `next_token` and ask again while `has_more`.",
+        parameters=SYNC_PARAMS,
+        responses={
+            200: doc.ok(
+                SyncPaymentsOutput,
+                "A page of changes.",
+                doc.response_example(
+                    "page",
+                    {
+                        "results": [PAYMENT],
+                        "next_token": "WzEyMzUsOTkxMV0:1tQk2x:aB3v0",
+                        "has_more": False,
+                    },
+                ),
+            ),
+            400: SYNC_BAD_TOKEN,
+        },
+    )
     def get(self, request: Request) -> Response:
         client = self.client(request)
         since = decode_token("payments", request.query_params.get("since"))

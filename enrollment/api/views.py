@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.request import Request
@@ -19,9 +20,9 @@ from bpjsportal.core.api.errors import ApiError
 from bpjsportal.core.api.sync import decode_token, encode_token, sync_page
 
 from ..errors import RegistrationError
-from ..models import ApiClient, Occupation, Participant, Region, nik_q
-from ..selectors import search_participants
+from ..models import ApiClient, Occupation, Participant, Region
 from ..services import register_participant, update_participant
+from . import schema as doc
 from .base import ApiView, registration_error
 from .bulk import (
     BULK_MAX_ROWS,
@@ -32,6 +33,7 @@ from .bulk import (
     registration_kwargs,
     request_hash,
 )
+from .filters import ParticipantFilter, RegionFilter, filter_for
 from .scopes import (
     decorate_participants,
     may_register,
@@ -40,10 +42,8 @@ from .scopes import (
     sees_full_nik,
 )
 from .serializers import (
-    LEVELS_BY_NAME,
     BulkInput,
     BulkOutput,
-    ErrorSerializer,
     OccupationSerializer,
     PaginatedParticipants,
     PaginatedRegions,
@@ -64,7 +64,67 @@ IDEMPOTENCY_KEY = {
     "maxLength": 128,
     "pattern": r"^[!-~]([ -~]*[!-~])?$",
 }
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer}
+
+
+def page_params(default: int = 100) -> list[OpenApiParameter]:
+    """The cursor pagination's parameters (bpjsportal/core/api/base.py)."""
+    return [
+        OpenApiParameter("cursor", str, description="the `next` or `previous` link's cursor"),
+        OpenApiParameter("page_size", PAGE_SIZE, description=f"rows a page (default {default})"),
+    ]
+
+
+PAGE_PARAMS = page_params()
+PARTICIPANT = {
+    "id": 42,
+    "nik": doc.NIK,
+    "kpj_number": doc.KPJ,
+    "full_name": "Budi Santoso",
+    "birth_date": "1990-05-17",
+    "sex": "M",
+    "phone": "+6281234567890",
+    "email": "",
+    "village": "32.73.05.1001",
+    "address": "Jl. Melati No. 5, RT 02/RW 03",
+    "occupation": "petani",
+    "declared_income": 1000000,
+    "programmes": ["JKK", "JKM", "JHT"],
+    "channel": "agent",
+    "partner": None,
+    "consent_data": True,
+    "consent_reminders": True,
+    "status": "active",
+    "paid_through": "2026-12-01",
+    "registered_at": "2026-03-02T02:15:00Z",
+    "updated_at": "2026-12-03T02:41:00Z",
+}
+REGISTRATION = {
+    "nik": doc.NIK,
+    "full_name": "Budi Santoso",
+    "birth_date": "1990-05-17",
+    "sex": "M",
+    "phone": "081234567890",
+    "village": "32.73.05.1001",
+    "address": "Jl. Melati No. 5, RT 02/RW 03",
+    "occupation": "petani",
+    "declared_income": 1000000,
+    "programmes": ["JKK", "JKM", "JHT"],
+    "consent_data": True,
+    "consent_reminders": True,
+}
+DUPLICATE_MESSAGE = (
+    "This NIK is already registered (KPJ 10000000018). Contact branch Bandung to update or "
+    "reactivate the participant."
+)
+DUPLICATE_NIK = doc.error(
+    "The NIK is registered already (`duplicate_nik`); the KPJ number and branch are named only "
+    "when the participant is within the client's scope.",
+    doc.error_example(
+        "duplicate_nik",
+        DUPLICATE_MESSAGE,
+        errors=[{"field": "nik", "code": "duplicate_nik", "message": DUPLICATE_MESSAGE}],
+    ),
+)
 
 
 class RegionPagination(ApiCursorPagination):
@@ -73,34 +133,83 @@ class RegionPagination(ApiCursorPagination):
 
 
 class RegionListApi(ApiView):
+    # the filters (enrollment/api/filters.py); the schema reads them from here
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = RegionFilter
+    queryset = Region.objects.none()  # the FilterSet's model, for the schema only
+
     @extend_schema(
-        parameters=[
-            OpenApiParameter("level", str, enum=list(LEVELS_BY_NAME)),
-            OpenApiParameter("parent", str),
-            OpenApiParameter("cursor", str),
-            OpenApiParameter("page_size", PAGE_SIZE),
-        ],
-        responses={200: PaginatedRegions, **ERRORS},
+        operation_id="regions_list",
+        tags=[doc.REFERENCE],
+        summary="List regions",
+        description="The Kemendagri regions (province, regency, district, village) by code, "
+        "500 a page; filter by `level` and `parent` (a province's regencies: "
+        "`?level=regency&parent=32`). An unknown level is 400 `level_invalid`.",
+        filters=True,
+        parameters=page_params(RegionPagination.page_size),
+        responses={
+            200: doc.ok(
+                PaginatedRegions,
+                "A page of regions in code order.",
+                doc.response_example(
+                    "regencies",
+                    {
+                        "next": None,
+                        "previous": None,
+                        "results": [
+                            {
+                                "code": "32.73",
+                                "name": "Kota Bandung",
+                                "level": "regency",
+                                "kind": "kota",
+                                "parent": "32",
+                                "postal_code": "",
+                                "timezone": "",
+                            }
+                        ],
+                    },
+                ),
+            ),
+            400: doc.error(
+                "A parameter is refused: `level_invalid`, `page_size_invalid`, `invalid_cursor`.",
+                doc.error_example(
+                    "level_invalid", "level must be province, regency, district or village."
+                ),
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
-        level = request.query_params.get("level")
-        qs = Region.objects.all()
-        if level:
-            if level not in LEVELS_BY_NAME:
-                raise ApiError(
-                    "level_invalid", _("level must be province, regency, district or village.")
-                )
-            qs = qs.filter(level=LEVELS_BY_NAME[level])
-        parent = request.query_params.get("parent")
-        if parent:
-            qs = qs.filter(parent_id=parent[:13])
+        qs = filter_for(request, self, Region.objects.all())
         paginator = RegionPagination()
         page = paginator.paginate_queryset(qs, request, view=self) or []
         return paginator.get_paginated_response(RegionSerializer(page, many=True).data)
 
 
 class OccupationListApi(ApiView):
-    @extend_schema(responses={200: OccupationSerializer(many=True), **ERRORS})
+    @extend_schema(
+        operation_id="occupations_list",
+        tags=[doc.REFERENCE],
+        summary="List occupations",
+        description="Every occupation a participant may declare, with its sector (the sector "
+        "sets rate discounts) and its code on the KTP. Not paginated.",
+        responses={
+            200: doc.ok(
+                OccupationSerializer(many=True),
+                "Every occupation.",
+                # one item: drf-spectacular shows it in a list
+                doc.response_example(
+                    "occupations",
+                    {
+                        "code": "petani",
+                        "name_id": "Petani/Pekebun",
+                        "name_en": "Farmer/planter",
+                        "sector": "other",
+                        "ktp_code": 9,
+                    },
+                ),
+            )
+        },
+    )
     def get(self, request: Request) -> Response:
         return Response(OccupationSerializer(Occupation.objects.all(), many=True).data)
 
@@ -109,8 +218,7 @@ def _participants(qs: QuerySet[Participant]) -> QuerySet[Participant]:
     return decorate_participants(qs.select_related("partner"))
 
 
-def _filtered(request: Request, client: ApiClient) -> QuerySet[Participant]:
-    params = request.query_params
+def _listable(client: ApiClient) -> QuerySet[Participant]:
     if client.scope == ApiClient.Scope.CHANNEL:
         # A cashier needs a masked name and the amount due, nothing more: GET /api/v1/dues/.
         raise ApiError(
@@ -118,63 +226,46 @@ def _filtered(request: Request, client: ApiClient) -> QuerySet[Participant]:
             _("A payment channel reads no participant records; look up what is due at /dues/."),
             status_code=status.HTTP_403_FORBIDDEN,
         )
-    qs = participants_for(client)
-    for param, field in (
-        ("province", "province_id"),
-        ("regency", "regency_id"),
-        ("occupation", "occupation_id"),
-        ("partner", "partner__code"),
-        ("agent", "registered_by__agent_code"),
-    ):
-        value = params.get(param)
-        if value:
-            qs = qs.filter(**{field: value[:32]})
-    if params.get("kpj"):
-        qs = qs.filter(kpj_number=params["kpj"][:11])
-    if params.get("nik"):
-        qs = qs.filter(nik_q(params["nik"][:16]))
-    if params.get("search"):
-        qs = search_participants(qs, params["search"])
-    return qs
-
-
-def _status_filter(request: Request, qs: QuerySet[Participant]) -> QuerySet[Participant]:
-    value = request.query_params.get("status")
-    if not value:
-        return qs
-    if value not in ("active", "grace", "lapsed"):
-        raise ApiError("status_invalid", _("status must be active, grace or lapsed."))
-    return qs.filter(**{"coverage_status": value})  # annotated by contributions
-
-
-LIST_PARAMS = [
-    OpenApiParameter(name, str)
-    for name in (
-        "province",
-        "regency",
-        "occupation",
-        "partner",
-        "agent",
-        "kpj",
-        "nik",
-        "search",
-        "cursor",
-    )
-] + [
-    OpenApiParameter("status", str, enum=["active", "grace", "lapsed"]),
-    OpenApiParameter("page_size", PAGE_SIZE),
-]
+    return participants_for(client)
 
 
 class ParticipantListApi(ApiView):
+    # the filters (enrollment/api/filters.py); the schema reads them from here
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = ParticipantFilter
+    queryset = Participant.objects.none()  # the FilterSet's model, for the schema only
+
     @extend_schema(
-        parameters=LIST_PARAMS,
-        responses={200: PaginatedParticipants, **ERRORS},
         operation_id="participants_list",
+        tags=[doc.PARTICIPANTS],
+        summary="List participants",
+        description="The participants within the client's scope, newest first, cursor-paginated "
+        "(`next` / `previous` are URLs). The NIK is masked unless the client's scope sees full "
+        "NIKs. A payment channel reads no participant records (403: use `GET /dues/`).",
+        filters=True,
+        parameters=PAGE_PARAMS,
+        responses={
+            200: doc.ok(
+                PaginatedParticipants,
+                "A page of participants.",
+                doc.response_example(
+                    "page",
+                    {
+                        "next": "https://bpu.example/api/v1/participants/?cursor=cD0yMDI2",
+                        "previous": None,
+                        "results": [{**PARTICIPANT, "nik": doc.MASKED_NIK}],
+                    },
+                ),
+            ),
+            400: doc.error(
+                "A parameter is refused: `status_invalid`, `page_size_invalid`, `invalid_cursor`.",
+                doc.error_example("status_invalid", "status must be active, grace or lapsed."),
+            ),
+        },
     )
     def get(self, request: Request) -> Response:
         client = self.client(request)
-        qs = _status_filter(request, _participants(_filtered(request, client)))
+        qs = filter_for(request, self, _participants(_listable(client)))
         paginator = ApiCursorPagination()
         page = paginator.paginate_queryset(qs, request, view=self) or []
         data = ParticipantSerializer(
@@ -183,9 +274,35 @@ class ParticipantListApi(ApiView):
         return paginator.get_paginated_response(data)
 
     @extend_schema(
-        request=ParticipantInput,
-        responses={201: ParticipantSerializer, 409: ErrorSerializer, **ERRORS},
         operation_id="participants_create",
+        tags=[doc.PARTICIPANTS],
+        summary="Register a participant",
+        description="Registers a worker (the rules: NIK, age, village, occupation, income level, "
+        "consent). Unknown fields and wrong JSON types are refused. An admin client may also "
+        "send `channel` and `partner`.",
+        request=ParticipantInput,
+        examples=[doc.request_example("registration", REGISTRATION, "A farmer in Kota Bandung")],
+        responses={
+            201: doc.ok(
+                ParticipantSerializer,
+                "Registered; the participant as the client sees it.",
+                doc.response_example(
+                    "registered", {**PARTICIPANT, "status": "grace", "paid_through": None}
+                ),
+            ),
+            400: doc.error(
+                "Fields are refused: `validation_error`, per field in `errors`.",
+                doc.VALIDATION_ERROR,
+            ),
+            409: DUPLICATE_NIK,
+            503: doc.error(
+                "The core system or the database is unavailable (`core_unavailable`, "
+                "`service_unavailable`); nothing was registered.",
+                doc.error_example(
+                    "core_unavailable", "The core system is unavailable; try again later."
+                ),
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         client = _registering_client(self.client(request))
@@ -215,11 +332,55 @@ class ParticipantDetailApi(ApiView):
     def _get(self, request: Request, pk: int) -> Participant:
         return get_object_or_404(_participants(participants_for(self.client(request))), pk=pk)
 
-    @extend_schema(responses={200: ParticipantSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="participants_retrieve",
+        tags=[doc.PARTICIPANTS],
+        summary="Read a participant",
+        description="One participant within the client's scope, with the full NIK when the "
+        "client's scope sees full NIKs (each disclosure is logged).",
+        responses={
+            200: doc.ok(
+                ParticipantSerializer,
+                "The participant.",
+                doc.response_example("participant", PARTICIPANT),
+            ),
+            404: doc.PARTICIPANT_NOT_FOUND,
+        },
+    )
     def get(self, request: Request, pk: int) -> Response:
         return Response(ParticipantSerializer(self._get(request, pk)).data)
 
-    @extend_schema(request=ParticipantPatchInput, responses={200: ParticipantSerializer, **ERRORS})
+    @extend_schema(
+        operation_id="participants_partial_update",
+        tags=[doc.PARTICIPANTS],
+        summary="Change a participant",
+        description="Changes what may change: phone, email, village, address, occupation, "
+        "income level, programmes, reminder consent, language. NIK, birth date, sex, name and "
+        "KPJ number cannot (`field_not_changeable`); consent to data processing cannot be "
+        "withdrawn here (`consent_required`).",
+        request=ParticipantPatchInput,
+        examples=[
+            doc.request_example(
+                "new phone and income",
+                {"phone": "+62 812 9999 0000", "declared_income": 1200000},
+            )
+        ],
+        responses={
+            200: doc.ok(
+                ParticipantSerializer,
+                "Changed; the participant after the change.",
+                doc.response_example(
+                    "changed",
+                    {**PARTICIPANT, "phone": "+6281299990000", "declared_income": 1200000},
+                ),
+            ),
+            400: doc.error(
+                "Fields are refused: `validation_error`, per field in `errors`.",
+                doc.VALIDATION_ERROR,
+            ),
+            404: doc.PARTICIPANT_NOT_FOUND,
+        },
+    )
     def patch(self, request: Request, pk: int) -> Response:
         client = self.client(request)
         serializer = ParticipantPatchInput(data=request.data)
@@ -246,11 +407,81 @@ class ParticipantDetailApi(ApiView):
 
 class ParticipantBulkApi(ApiView):
     @extend_schema(
+        operation_id="participants_bulk_create",
+        tags=[doc.PARTICIPANTS],
+        summary="Register or update participants in bulk",
+        description="Up to 1,000 rows, each a registration: a new NIK is registered, one "
+        "within the client's scope is updated (`on_existing: update`) or refused "
+        "(`on_existing: refuse`); each row answers for itself. The `Idempotency-Key` makes a "
+        "retry safe: the same key and body replays the first answer (`Idempotent-Replayed: "
+        "true`), the same key with another body is 422.",
         request=BulkInput,
         parameters=[
-            OpenApiParameter("Idempotency-Key", IDEMPOTENCY_KEY, OpenApiParameter.HEADER, True)
+            OpenApiParameter(
+                "Idempotency-Key",
+                IDEMPOTENCY_KEY,
+                OpenApiParameter.HEADER,
+                True,
+                description="1 to 128 printable ASCII characters, one per request body",
+            )
         ],
-        responses={200: BulkOutput, 422: ErrorSerializer, **ERRORS},
+        examples=[
+            doc.request_example(
+                "two rows",
+                {
+                    "rows": [REGISTRATION, {**REGISTRATION, "nik": "3273051705900002"}],
+                    "on_existing": "update",
+                },
+            )
+        ],
+        responses={
+            200: doc.ok(
+                BulkOutput,
+                "One result per row, and the counts.",
+                doc.response_example(
+                    "results",
+                    {
+                        "results": [
+                            {
+                                "row": 0,
+                                "nik": doc.MASKED_NIK,
+                                "result": "created",
+                                "id": 42,
+                                "kpj_number": doc.KPJ,
+                                "errors": [],
+                            },
+                            {
+                                "row": 1,
+                                "nik": "3273**********02",
+                                "result": "error",
+                                "id": None,
+                                "kpj_number": None,
+                                "errors": [
+                                    {
+                                        "field": "declared_income",
+                                        "code": "income_not_level",
+                                        "message": doc.INCOME_NOT_LEVEL,
+                                    }
+                                ],
+                            },
+                        ],
+                        "summary": {"created": 1, "updated": 0, "unchanged": 0, "error": 1},
+                    },
+                ),
+            ),
+            400: doc.error(
+                "The body or the key is refused: `validation_error`, `too_many_rows`, "
+                "`idempotency_key_required`.",
+                doc.error_example("too_many_rows", "At most 1000 rows per request.", max_rows=1000),
+            ),
+            422: doc.error(
+                "The Idempotency-Key was used with another body (`idempotency_key_reused`).",
+                doc.error_example(
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used for a different request.",
+                ),
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         client = _registering_client(self.client(request))
@@ -279,9 +510,19 @@ class ParticipantBulkApi(ApiView):
 
 
 SYNC_PARAMS = [
-    OpenApiParameter("since", str, description="the next_token of the previous page"),
-    OpenApiParameter("page_size", {"type": "integer", "minimum": 1, "maximum": 1000}),
+    OpenApiParameter(
+        "since", str, description="the next_token of the previous page (none: from the start)"
+    ),
+    OpenApiParameter(
+        "page_size",
+        {"type": "integer", "minimum": 1, "maximum": 1000},
+        description="rows a page (default 500)",
+    ),
 ]
+SYNC_BAD_TOKEN = doc.error(
+    "A parameter is refused: `invalid_token` (start again without `since`), `page_size_invalid`.",
+    doc.error_example("invalid_token", "The sync token is not valid; start again without one."),
+)
 
 
 def sync_page_size(request: Request) -> int:
@@ -292,7 +533,30 @@ def sync_page_size(request: Request) -> int:
 
 
 class ParticipantSyncApi(ApiView):
-    @extend_schema(parameters=SYNC_PARAMS, responses={200: SyncParticipantsOutput, **ERRORS})
+    @extend_schema(
+        operation_id="sync_participants_list",
+        tags=[doc.SYNC],
+        summary="Participants changed since a token",
+        description="Every participant within the client's scope created or changed since "
+        "`since`, in pages; none skipped or repeated while others write. Keep `next_token` and "
+        'ask again while `has_more` (docs/api.md "Incremental sync").',
+        parameters=SYNC_PARAMS,
+        responses={
+            200: doc.ok(
+                SyncParticipantsOutput,
+                "A page of changes.",
+                doc.response_example(
+                    "page",
+                    {
+                        "results": [PARTICIPANT],
+                        "next_token": "WzEyMzQsNDJd:1tQk2x:8Rj3v0",
+                        "has_more": False,
+                    },
+                ),
+            ),
+            400: SYNC_BAD_TOKEN,
+        },
+    )
     def get(self, request: Request) -> Response:
         client = self.client(request)
         if not may_sync_participants(client):

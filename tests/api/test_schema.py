@@ -4,6 +4,7 @@ body), and the API refuses what the schema refuses."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -42,6 +43,187 @@ def test_schema_is_valid_openapi(refdata: Any) -> None:
 
 def test_docs_page(refdata: Any) -> None:
     assert Client().get("/api/docs/").status_code == 200
+
+
+# --- the documentation every operation carries (docs/api.md "The schema") --------------------
+METHODS = ("get", "put", "post", "patch", "delete")
+ACTIONS = {"post": "create", "patch": "partial_update", "put": "update", "delete": "destroy"}
+
+
+def _operations(schema: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in schema["paths"].items()
+        for method, operation in item.items()
+        if method in METHODS
+    ]
+
+
+def test_spectacular_validates_the_schema_with_fail_on_warn(tmp_path: Path) -> None:
+    """What CI runs: `manage.py spectacular --validate --fail-on-warn` (any warning of
+    drf-spectacular - an unresolvable type, a colliding component name - fails it)."""
+    out = tmp_path / "schema.yaml"
+    run = subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn",
+         "--file", str(out)],
+        cwd=Path(__file__).resolve().parents[2], capture_output=True, text=True,
+        env={**os.environ, "DEBUG": "1"}, timeout=300, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "operationId: participants_list" in out.read_text()
+
+
+def _expected_operation_id(
+    schema: dict[str, Any], path: str, method: str, operation: dict[str, Any]
+) -> str:
+    """The convention of enrollment/api/schema.py: the path's fixed segments after /api/v1/,
+    then the action (a GET answering a list or a page of `results` is `list`)."""
+    segments = [
+        s.replace("-", "_") for s in path.removeprefix("/api/v1/").split("/") if s and "{" not in s
+    ]
+    if method == "get":
+        body = operation["responses"]["200"]["content"]["application/json"]["schema"]
+        if "$ref" in body:
+            body = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+        listing = body.get("type") == "array" or (
+            body.get("properties", {}).get("results", {}).get("type") == "array"
+        )
+        action = "list" if listing else "retrieve"
+    else:
+        action = ACTIONS[method]
+    return "_".join([*segments, action])
+
+
+def test_every_operation_has_a_summary_a_tag_and_a_conventional_id(refdata: Any) -> None:
+    from enrollment.api.schema import OPERATION_ID_PATTERN, TAGS
+
+    schema = _schema()
+    declared = [t["name"] for t in schema["tags"]]
+    assert declared == list(TAGS)  # settings' TAGS: every tag described, in this order
+    operations = _operations(schema)
+    assert len(operations) >= 20
+    ids = [operation["operationId"] for _path, _method, operation in operations]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    for path, method, operation in operations:
+        where = (method, path)
+        assert operation.get("summary", "").strip(), where
+        assert operation.get("description", "").strip(), where
+        assert operation.get("tags") and set(operation["tags"]) <= set(TAGS), where
+        assert re.fullmatch(OPERATION_ID_PATTERN, operation["operationId"]), where
+        assert operation["operationId"] == _expected_operation_id(
+            schema, path, method, operation
+        ), where
+        # every documented response is typed (a schema), errors with the one error body
+        for status, response in operation["responses"].items():
+            body = response["content"]["application/json"]["schema"]
+            assert body, (where, status)
+            if status.startswith(("4", "5")):
+                assert body == {"$ref": "#/components/schemas/Error"}, (where, status)
+    progress = schema["paths"]["/api/v1/reports/progress/"]["get"]["responses"]["200"]
+    assert progress["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Progress"
+    }
+
+
+def test_every_filter_of_a_list_endpoint_is_a_documented_parameter(refdata: Any) -> None:
+    from bpjsportal.api_urls import urlpatterns
+
+    schema = _schema()
+    filtered = {
+        "/api/v1/" + str(p.pattern): p.callback.view_class.filterset_class  # type: ignore[attr-defined]
+        for p in urlpatterns
+        if getattr(getattr(p.callback, "view_class", None), "filterset_class", None)
+    }
+    assert set(filtered) == {"/api/v1/participants/", "/api/v1/regions/"}
+    for path, filterset in filtered.items():
+        parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert set(filterset.base_filters) <= set(parameters), path
+        assert {"cursor", "page_size"} <= set(parameters), path
+        for name in filterset.base_filters:
+            assert parameters[name]["in"] == "query" and parameters[name].get("description")
+    participants = schema["paths"]["/api/v1/participants/"]["get"]["parameters"]
+    names = {p["name"]: p for p in participants}
+    assert {"province", "regency", "occupation", "partner", "agent", "kpj", "nik", "search",
+            "status"} <= set(names)  # fmt: skip
+    assert sorted(names["status"]["schema"]["enum"]) == ["active", "grace", "lapsed"]
+    regions = {p["name"]: p for p in schema["paths"]["/api/v1/regions/"]["get"]["parameters"]}
+    assert set(regions["level"]["schema"]["enum"]) == {"province", "regency", "district", "village"}
+
+
+def _json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 `nullable` as JSON Schema (for jsonschema)."""
+    if isinstance(node, list):
+        return [_json_schema(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _json_schema(v) for k, v in node.items() if k != "nullable"}
+    if node.get("nullable"):
+        return {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+def test_every_example_matches_its_schema(refdata: Any) -> None:
+    """An example is documentation a client copies: each request and response example is
+    valid against the schema it illustrates (additional properties refused, so a misspelt
+    field fails)."""
+    import jsonschema
+
+    schema = _schema()
+    components = _json_schema(schema["components"])
+    for name, component in components["schemas"].items():
+        if component.get("type") == "object" and name != "Error":
+            component.setdefault("additionalProperties", False)
+    seen = 0
+    for path, method, operation in _operations(schema):
+        bodies = [("request", operation.get("requestBody", {}).get("content", {}))]
+        bodies += [(s, r.get("content", {})) for s, r in operation["responses"].items()]
+        for where, content in bodies:
+            media = content.get("application/json", {})
+            for name, example in media.get("examples", {}).items():
+                body = {**_json_schema(media["schema"]), "components": components}
+                try:
+                    jsonschema.validate(
+                        example["value"], body, format_checker=jsonschema.FormatChecker()
+                    )
+                except jsonschema.ValidationError as exc:
+                    raise AssertionError((method, path, where, name, exc.message)) from exc
+                seen += 1
+    assert seen >= 30
+
+
+def test_participant_filters_filter_as_before(admin_api: Any) -> None:
+    """The FilterSet (enrollment/api/filters.py) keeps the hand-written filters' behaviour:
+    values as sent (not stripped), the last of a repeated parameter, empty = not sent."""
+    from tests.api.conftest import next_nik, reg_body
+    from tests.conftest import nik_for
+
+    url = "/api/v1/participants/"
+    bandung = admin_api.post(url, reg_body(nik=next_nik())).json()
+    surabaya = admin_api.post(
+        url, reg_body(nik=nik_for(serial=9061, prefix="357801"), village="35.78.01.1001")
+    ).json()
+    assert "id" in bandung and "id" in surabaya, (bandung, surabaya)
+
+    def ids(query: str) -> set[int]:
+        r = admin_api.get(f"{url}?{query}")
+        assert r.status_code == 200, r.content
+        return {row["id"] for row in r.json()["results"]}
+
+    both = {bandung["id"], surabaya["id"]}
+    assert ids("") == ids("province=&status=&search=") == both
+    assert ids("province=32") == ids("regency=32.73") == {bandung["id"]}
+    assert ids("province=32&province=35") == {surabaya["id"]}  # the last value
+    assert ids("province=%2032") == set()  # not stripped
+    assert ids(f"kpj={surabaya['kpj_number']}") == {surabaya["id"]}
+    assert ids(f"nik={surabaya['nik']}") == ids(f"search={surabaya['nik']}") == {surabaya["id"]}
+    assert ids("occupation=petani") == both and ids("partner=NONE") == set()
+    assert ids(f"status={bandung['status']}") >= {bandung["id"]}
+    other = {"active", "grace", "lapsed"} - {bandung["status"], surabaya["status"]}
+    assert all(ids(f"status={s}") == set() for s in other)
+    refused = admin_api.get(f"{url}?status=sleeping&province=32")
+    assert refused.status_code == 400 and refused.json()["code"] == "status_invalid"
+    regions = admin_api.get("/api/v1/regions/?level=regency&parent=%2032")
+    assert regions.status_code == 200 and regions.json()["results"] == []
 
 
 # --- schemathesis, every check ----------------------------------------------------------------
