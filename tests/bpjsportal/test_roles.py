@@ -171,6 +171,7 @@ PAGES: dict[str, tuple[str, str | None]] = {
     "health-live": ("public", None),
     "health-ready": ("public", None),
     "health-workers": ("public", None),
+    "metrics": ("public", None),  # no staff login: a scraper's bearer token (test_metrics)
     "login": ("public", None),
     "logout": ("public", None),
     "otp-verify": ("public", None),
