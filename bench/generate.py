@@ -50,6 +50,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import ensure_database, setup_django
+from bpjsportal.core import progress
+from bpjsportal.core.progress import Progress
 from contributions.shape import COND, PROFILES
 from enrollment.shape import CHANNELS, FIRST, LAST, OCCUPATION_WEIGHTS, PROVINCE_POPULATION_M
 
@@ -553,11 +555,17 @@ def _typed_select(conn: Any, table: str, exprs: dict[str, str]) -> tuple[str, li
 def main() -> None:
     global _CTX, _TOTAL
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--participants", type=int, default=100_000)
+    parser.add_argument(
+        "--participants", type=int, default=100_000, help="participants to generate"
+    )
     parser.add_argument("--months", type=int, default=12, help="months of payment history")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--database", default="bpjsportal_scale")
+    parser.add_argument("--seed", type=int, default=42, help="random seed (same data each run)")
+    parser.add_argument(
+        "--processes", type=int, default=2, help="processes generating participants at once"
+    )
+    parser.add_argument("--database", default="bpjsportal_scale", help="database to load")
+    # rate and ETA lines on stderr (on by default at a terminal; bpjsportal/core/progress.py)
+    progress.add_arguments(parser)
     parser.add_argument("--fresh", action="store_true", help="drop and recreate the database")
     parser.add_argument("--keep-indexes", action="store_true", help="load with indexes (slow)")
     parser.add_argument(
@@ -713,12 +721,13 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
             sectors=sectors, levels=levels, level_cum=list(accumulate(level_weights)),
         )  # fmt: skip
         chunks = range(-(-args.participants // CHUNK))
-        done = 0
+        made = Progress(
+            "  participants", total=args.participants, unit="participants", enabled=args.progress
+        )
         with multiprocessing.get_context("fork").Pool(args.processes) as pool:
             for n in pool.imap_unordered(_generate_chunk, chunks):
-                done += n
-                if done % 1_000_000 < CHUNK:
-                    log(f"  {done:,} participants", started)
+                made.advance(n)
+        made.finish()
         conn.execute(
             "SELECT setval(pg_get_serial_sequence('enrollment_participant', 'id'), %s)",
             [args.participants],
@@ -777,6 +786,9 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
         ).fetchone()[0]
         first_mi = months_between(window_start, last) + 1
     # payments of month m+1 load while the ledger rows of month m are piped from payments m
+    months_done = Progress(
+        "  payment months", total=args.months - first_mi, unit="months", enabled=args.progress
+    )
     with ThreadPoolExecutor(1) as ledger_pool:
         pending = None
         for mi in range(first_mi, args.months):
@@ -791,8 +803,10 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
             pending = ledger_pool.submit(ledger_for, n_payments, n_payments + n)
             n_payments += n
             log(f"  {month:%Y-%m}: {n:,} payments (ledger rows following)", started)
+            months_done.advance()
         if pending is not None:
             pending.result()
+        months_done.finish()
     n_ledger = int(
         conn.execute("SELECT coalesce(max(id), 0) FROM contributions_ledgerentry").fetchone()[0]
     )

@@ -272,7 +272,8 @@ def main() -> None:
         env = {**os.environ, "BENCH_DATABASE_URL": url}
         subprocess.run(
             [sys.executable, "-m", "bench.generate",
-             "--participants", str(SIZES[args.size]), "--seed", str(args.seed), "--fresh"],
+             "--participants", str(SIZES[args.size]), "--seed", str(args.seed), "--fresh",
+             "--progress"],
             cwd=ROOT, env=env, check=True,
         )  # fmt: skip
         facts_extra["generated"] = {"seconds": time.monotonic() - started}
