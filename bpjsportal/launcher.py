@@ -416,7 +416,6 @@ def production_venv(python: str = PY) -> Path:
     the older ones are removed. Safe to call from parallel processes (a file lock)."""
     import fcntl
     import hashlib
-    import tempfile
 
     version = python_version(python)
     if version is None:
@@ -428,11 +427,17 @@ def production_venv(python: str = PY) -> Path:
     venvs.mkdir(parents=True, exist_ok=True)
     target = venvs / f"prod-py{version}-{digest.hexdigest()[:12]}"
     done = target / ".complete"
-    if done.exists():
+    source_digest = _project_digest()
+    installed = target / ".project"
+    if done.exists() and installed.exists() and installed.read_text() == source_digest:
         return target
     with open(venvs / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one builder; the others wait and then find it built
         if done.exists():
+            if not (installed.exists() and installed.read_text() == source_digest):
+                # the code changed since: the project again (its dependencies are the lock's)
+                _install_project(str(target / "bin" / "python"), reinstall=True)
+                installed.write_text(source_digest)
             return target
         for old in venvs.glob(f"prod-py{version}-*"):
             shutil.rmtree(old)
@@ -441,17 +446,46 @@ def production_venv(python: str = PY) -> Path:
         subprocess.run([python, "-m", "venv", str(target)], check=True)
         pip = [bin_python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
         subprocess.run([*pip, "--require-hashes", "-r", str(ROOT / PROD_LOCK)], check=True)
-        # the project from a copy: a build in the work tree would leave build/ there
-        with tempfile.TemporaryDirectory() as tmp:
-            source = Path(tmp) / "src"
-            shutil.copytree(
-                ROOT, source,
-                ignore=shutil.ignore_patterns(".*", "var", "node_modules", "tests", "bench",
-                                              "*.egg-info", "__pycache__", "static", "locale"),
-            )  # fmt: skip
-            subprocess.run([*pip, "--no-deps", str(source)], check=True)
+        _install_project(bin_python, reinstall=False)
+        installed.write_text(source_digest)
         done.touch()
     return target
+
+
+_PROJECT_IGNORED = (".*", "var", "node_modules", "tests", "bench", "*.egg-info", "__pycache__",
+                    "static", "locale")  # fmt: skip
+
+
+def _project_digest() -> str:
+    """A digest of the project's own files as the production virtualenv installs them: a
+    change to the code installs the project there again (a stale copy would be tested)."""
+    import fnmatch
+    import hashlib
+
+    def ignored(name: str) -> bool:
+        return any(fnmatch.fnmatch(name, pattern) for pattern in _PROJECT_IGNORED)
+
+    digest = hashlib.sha256()
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = sorted(d for d in dirs if not ignored(d))  # never walks .venv or var/
+        for name in sorted(f for f in files if not ignored(f)):
+            path = Path(folder) / name
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _install_project(bin_python: str, *, reinstall: bool) -> None:
+    """`pip install --no-deps <the project>` into a production virtualenv, from a copy: a
+    build in the work tree would leave build/ there."""
+    import tempfile
+
+    pip = [bin_python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-deps"]
+    if reinstall:
+        pip.append("--force-reinstall")
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "src"
+        shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(*_PROJECT_IGNORED))
+        subprocess.run([*pip, str(source)], check=True)
 
 
 def check_pythons() -> int:

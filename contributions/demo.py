@@ -107,12 +107,15 @@ def _at(month: date, offset_days: int, seconds: int) -> datetime:
 
 
 def worker_payments(
-    row: dict[str, Any], *, seed: int, now: datetime, this_month: date
+    row: dict[str, Any], *, seed: int, now: datetime, this_month: date, rank: int
 ) -> Iterator[dict[str, Any]]:
     """The payments one worker made from registration to `now`, by the profile its seeded
-    random stream picks, each covering and costing what the rules say on its day."""
+    random stream picks, each covering and costing what the rules say on its day. `rank`: the
+    worker's place in registration order - the random stream, channel and day are keyed by it,
+    not by the database id, so the same seed gives the same history whatever ids the sequence
+    hands out."""
     pid = row["id"]
-    rng = random.Random(seed * 1_000_003 + pid)
+    rng = random.Random(seed * 1_000_003 + rank)
     sponsored = row["partner_id"] is not None and rng.random() < enrollment_shape.SPONSORED_SHARE
     weights = [w for _p, w in shape.PROFILES]
     profile = "monthly" if sponsored else rng.choices(shape.PROFILE_NAMES, weights)[0]
@@ -123,21 +126,21 @@ def worker_payments(
     kmax = rules.months_between(start, this_month)
     cover = _Cover(start)
     payer_type = row["payer_type"] if sponsored else PayerType.SELF
-    channel = "partner" if sponsored else SELF_CHANNELS[pid % len(SELF_CHANNELS)]
+    channel = "partner" if sponsored else SELF_CHANNELS[rank % len(SELF_CHANNELS)]
     collected_by = None
     if channel == "agent":
         collected_by = row["registered_by_id"]
         channel = "agent" if collected_by else "bank"
     # days from the month's first day: sponsors pay on the 1st, late payers 40 days on, the
     # others from 12 days before the month (paying the next month ahead) to the 10th
-    offset = 0 if sponsored else shape.LATE_DAYS if profile == "late" else pid % 22 - 12
+    offset = 0 if sponsored else shape.LATE_DAYS if profile == "late" else rank % 22 - 12
     last_paid = registered
     for k in range(kmax + 1):
         if not shape.pays(profile, k, l=length, h=h, kmax=kmax):
             continue
         month = add_months(start, k)
         # the first payment of an agent's worker is often collected at the registration itself
-        paid_at = max(_at(month, offset, (pid * 7919) % 36000), last_paid + timedelta(minutes=30))
+        paid_at = max(_at(month, offset, (rank * 7919) % 36000), last_paid + timedelta(minutes=30))
         if paid_at > now - timedelta(minutes=5):
             break
         as_of = timezone.localdate(paid_at)
@@ -223,8 +226,10 @@ def seed_payments(ctx: DemoContext) -> dict[str, int]:
     ]
     payments: list[dict[str, Any]] = []
     coverage: list[tuple[Any, ...]] = []
-    for row in workers:
-        mine = list(worker_payments(row, seed=ctx.seed, now=ctx.now, this_month=this_month))
+    for rank, row in enumerate(workers):
+        mine = list(
+            worker_payments(row, seed=ctx.seed, now=ctx.now, this_month=this_month, rank=rank)
+        )
         payments.extend(mine)
         coverage.append(_coverage_row(row, mine, today))
     with transaction.atomic(), connection.cursor() as cursor:

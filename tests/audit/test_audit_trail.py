@@ -27,6 +27,7 @@ from bpjsportal.audit.models import (
 )
 from bpjsportal.audit.selectors import event_models, history_for, participant_history
 from bpjsportal.core.audit_context import labelled
+from contributions.models import LedgerEntry, Payment
 from enrollment.models import Participant, StaffProfile
 from tests.api.conftest import Caller, next_nik, reg_body
 from tests.conftest import login_as, nik_for, password_login
@@ -351,7 +352,8 @@ def test_participant_history_includes_payments_and_ledger(
     )
     assert r.status_code == 201, r.content
     tables = {e.table for e in participant_history(Participant.objects.get(pk=person["id"]))}
-    assert tables == {"participant", "payment", "ledger entry"}
+    # each table by its model's name, in the active language (Indonesian by default)
+    assert tables == {str(m._meta.verbose_name) for m in (Participant, Payment, LedgerEntry)}
 
 
 def test_staff_profile_role_is_tracked_from_creation(agent: Any) -> None:

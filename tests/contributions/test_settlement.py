@@ -29,7 +29,10 @@ from contributions.models import (
 from contributions.settlement import import_settlement, report_csv
 from tests.conftest import login_as
 
-pytestmark = pytest.mark.django_db
+# Payments five minutes old for participants registered now, settled "today": at noon in Jakarta,
+# so the five minutes never cross local midnight (the payment would be dated before the
+# registration day).
+pytestmark = [pytest.mark.django_db, pytest.mark.clock("2026-12-10T05:00:00Z")]
 
 
 @pytest.fixture
