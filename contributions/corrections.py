@@ -33,6 +33,7 @@ from django.db.models import Exists, OuterRef, Q
 from enrollment.models import PAYER_GROUPS
 from enrollment.services import sector_history
 
+from .ledger import not_reversed
 from .models import Coverage, LedgerEntry, Payment
 from .quotes import payment_price
 from .rates import QuoteError
@@ -59,8 +60,10 @@ class Finding:
 
 def _candidates(sponsor_code: str | None) -> Iterator[Payment]:
     live = LedgerEntry.objects.filter(
-        payment=OuterRef("pk"), kind=LedgerEntry.Kind.PAYMENT, reversed_by__isnull=True
-    )
+        participant_id=OuterRef("participant_id"),
+        payment=OuterRef("pk"),
+        kind=LedgerEntry.Kind.PAYMENT,
+    ).filter(not_reversed())
     corrected = LedgerEntry.objects.filter(payment=OuterRef("pk"), kind=LedgerEntry.Kind.DUE)
     qs = (
         Payment.objects.filter(Q(payer_type__in=BUDGET) | Q(sponsor__payer_type__in=BUDGET))

@@ -32,6 +32,7 @@ from django.utils import timezone
 from enrollment.models import Participant, PayerType
 from enrollment.services import sector_history
 
+from .ledger import not_reversed
 from .models import ContributionCredit, Coverage, LedgerEntry, Payment
 from .quotes import payment_price, quote_payment
 from .rates import QuoteError
@@ -51,8 +52,10 @@ class Excess:
 
 def find() -> list[Excess]:
     live = LedgerEntry.objects.filter(
-        payment=OuterRef("pk"), kind=LedgerEntry.Kind.PAYMENT, reversed_by__isnull=True
-    )
+        participant_id=OuterRef("participant_id"),
+        payment=OuterRef("pk"),
+        kind=LedgerEntry.Kind.PAYMENT,
+    ).filter(not_reversed())
     granted = ContributionCredit.objects.filter(
         payment=OuterRef("pk"), kind=ContributionCredit.Kind.GRANT
     )

@@ -27,6 +27,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from enrollment import shape as enrollment_shape
+from enrollment import unique_keys
 from enrollment.demo import DemoContext, bulk_session, register_step
 from enrollment.models import Participant, PayerType, StaffProfile, programmes_for
 
@@ -248,6 +249,8 @@ def seed_payments(ctx: DemoContext) -> dict[str, int]:
         ) as cp:
             for p in payments:
                 cp.write_row([p[c] for c in PAYMENT_COLUMNS])
+        if payments:  # ids from the sequence above, in order
+            unique_keys.claim_stored("payments", after_id=min(p["id"] for p in payments) - 1)
         with raw.copy(
             f"COPY contributions_ledgerentry ({', '.join(LEDGER_COLUMNS)}) FROM STDIN"
         ) as cp:

@@ -17,9 +17,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from itertools import groupby
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 
 from bpjsportal.core.progress import Progress
 
@@ -47,6 +47,17 @@ class LedgerFacts:
 
 
 ENTRY_FIELDS = ("id", "kind", "amount", "months", "period_start", "reverses_id")
+
+
+def not_reversed() -> Any:
+    """A filter for LedgerEntry querysets: no reversal points at the entry. Written as NOT EXISTS
+    with the participant named (not `reversed_by__isnull`, a LEFT JOIN on the entry's id alone),
+    so that on a cluster it runs on the node holding the participant's ledger."""
+    return ~Exists(
+        LedgerEntry.objects.filter(
+            participant_id=OuterRef("participant_id"), reverses_id=OuterRef("pk")
+        )
+    )
 
 
 def derive(entries: Iterable[EntryRow]) -> LedgerFacts:

@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from enrollment.models import PayerType
+from enrollment.sharding import ParticipantRow, UniqueKeyed
 
 
 class RateSchedule(models.Model):
@@ -193,7 +194,7 @@ class Coverage(models.Model):
         return f"{self.participant_id}: {self.status}"
 
 
-class Payment(models.Model):
+class Payment(ParticipantRow, UniqueKeyed):
     """Money received for one participant, for 1-12 consecutive months starting `period_start`.
 
     Identified by the channel's reference: UNIQUE(channel, reference) makes a replay one payment.
@@ -243,6 +244,12 @@ class Payment(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     # Incremental sync position, set by a trigger (migration 0004; bpjsportal/core/api/sync.py).
     sync_txid = models.BigIntegerField(default=0, editable=False)
+
+    UNIQUE_KEY_CONSTRAINTS = {"payment_ref": "payment_channel_ref"}
+
+    def unique_keys(self) -> list[tuple[str, str, int]]:
+        """(channel, reference) is unique across all payments (enrollment/unique_keys.py)."""
+        return [("payment_ref", f"{self.channel}\x1f{self.reference}", self.participant_id)]
 
     class Meta:
         verbose_name = _("payment")
@@ -306,7 +313,7 @@ class SponsorBatch(models.Model):
         return f"{self.sponsor_id}:{self.reference} ({self.row_count})"
 
 
-class SponsorConsent(models.Model):
+class SponsorConsent(ParticipantRow):
     """Leave for a partner to pay the contributions of a participant it did not register: the
     participant's consent confirmed in person by field staff, or an administrator's approval.
     Without it (and unless the partner registered the participant) a sponsor batch or payment
@@ -357,7 +364,7 @@ class SponsorConsent(models.Model):
         return f"{self.participant_id} <- {self.sponsor_id} ({self.method})"
 
 
-class LedgerEntry(models.Model):
+class LedgerEntry(ParticipantRow):
     """An append-only money movement. The database refuses UPDATE, DELETE and TRUNCATE
     (migration 0003); a correction is a reversal entry pointing at the entry it cancels.
 
@@ -428,7 +435,7 @@ class LedgerEntry(models.Model):
         return f"{self.kind} Rp {self.amount:,}"
 
 
-class ContributionCredit(models.Model):
+class ContributionCredit(ParticipantRow):
     """Money on a participant's account that pays later months: PP 50/2025 (Pasal 4) counts
     what was paid for months the adjustment later discounted "untuk Iuran JKK dan JKM bulan
     berikutnya" (contributions/credits.py). Append-only movements (migration: a trigger
@@ -616,7 +623,7 @@ class ReminderState(models.TextChoices):
     OPTED_OUT = "opted_out", _("Opted out")
 
 
-class Reminder(models.Model):
+class Reminder(ParticipantRow):
     """One planned message. UNIQUE(participant, kind, period) makes it exactly-once per due
     period: a second plan, a retried task or a second worker finds the row, never adds one."""
 
@@ -674,7 +681,7 @@ class Reminder(models.Model):
         return f"{self.participant_id} {self.kind} {self.period:%Y-%m} {self.state}"
 
 
-class ReminderAssignment(models.Model):
+class ReminderAssignment(ParticipantRow):
     """The arm of one eligible participant for one rule and due month, recorded when the rule
     is planned with a holdout: reminded, or held out (no reminder). Deterministic (a keyed hash
     of participant, rule and month: contributions/messaging/uplift.py); the first record wins,
@@ -752,7 +759,7 @@ class OutboxMessage(models.Model):
 
 
 # --- bills: payment codes, and what the channels report about them (docs/api.md, "Bills") ---------
-class Bill(models.Model):
+class Bill(ParticipantRow):
     """A payment code a participant pays at a bank, shop or e-wallet: one participant, 1-12
     months from `period_start`, `amount` priced by the quote service when the code was issued
     (contributions/quotes.py), open until `expires_at` (settings.BILL_EXPIRY_HOURS). The code is
@@ -808,7 +815,7 @@ class Bill(models.Model):
         return f"bill {self.code} Rp {self.amount:,} ({self.status})"
 
 
-class SuspenseItem(models.Model):
+class SuspenseItem(ParticipantRow):
     """Money that could not be applied on its own, held so that none is ever dropped: a
     channel's payment for a bill (an amount other than the bill's, a bill expired or already
     paid), or an agent's field cash (no bill: a receipt the offline field app issued that the
@@ -883,7 +890,7 @@ class SuspenseItem(models.Model):
         return f"suspense {self.channel}:{self.reference} Rp {self.amount:,} ({self.reason})"
 
 
-class BillNotification(models.Model):
+class BillNotification(ParticipantRow):
     """A channel's payment notification for a bill, as answered: the idempotency record. The
     same (client, reference) again with the same body gets the same answer; with another body,
     409 reference_conflict."""
@@ -932,7 +939,7 @@ class BillNotification(models.Model):
         return f"notification {self.reference} ({self.outcome})"
 
 
-class SuspenseResolution(models.Model):
+class SuspenseResolution(ParticipantRow):
     """How a suspense item was settled, once: applied to its participant as a payment for the
     months its amount covers, marked for refund, or voided by the channel the same day (the
     money went back to the payer). Append-only (migration 0011) and audited (audit app), with
@@ -979,7 +986,7 @@ class SuspenseResolution(models.Model):
         return f"suspense {self.suspense_id} {self.action}"
 
 
-class BillReversal(models.Model):
+class BillReversal(ParticipantRow):
     """A channel's same-day void of a notification it sent: the payment reversed through the
     ledger (`entry`), or the suspense item it made voided (`resolution`). One per notification:
     the same void again gets the same answer."""
@@ -1082,7 +1089,7 @@ class SettlementLine(models.Model):
         return f"{self.reference}: {self.outcome}"
 
 
-class ParticipantCode(models.Model):
+class ParticipantCode(ParticipantRow):
     """A one-time code that logs a participant into their own page (contributions/self_service.py):
     sent by SMS/WhatsApp, kept only as a hash, valid for settings.SELF_SERVICE_CODE_MINUTES,
     dead after SELF_SERVICE_MAX_TRIES wrong tries (which also lock new codes for a while)."""
@@ -1109,7 +1116,7 @@ class ParticipantCode(models.Model):
 
 
 # --- autodebit: standing orders a channel charges before each due date (contributions/autodebit.py)
-class AutodebitMandate(models.Model):
+class AutodebitMandate(ParticipantRow):
     """A participant's standing order with one payment channel (an e-wallet or a bank, an
     ApiClient of scope channel with an `autodebit_url`): before each due date the portal asks the
     channel to debit `account` for what is due. Set up by the participant on their page or by an
@@ -1169,7 +1176,7 @@ class AutodebitMandate(models.Model):
         return f"mandate {self.pk} of {self.participant_id} ({self.status})"
 
 
-class AutodebitCharge(models.Model):
+class AutodebitCharge(ParticipantRow):
     """One due period's charge of a mandate: UNIQUE(participant, mandate, period) makes it one
     row however often the planner runs, and its `key` (the idempotency key sent to the channel,
     also the payment's reference) one debit however often a worker retries it."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import F, QuerySet
+from django.db.models import F, Prefetch, QuerySet
 
 from enrollment.models import Participant
 from enrollment.selectors import participants_visible_to
@@ -41,9 +41,12 @@ def amount_due_now(
 
 
 def ledger_of(participant: Participant) -> QuerySet[LedgerEntry]:
+    # the payments read by a second query naming the participant (a join on payment_id alone
+    # would not stay on the participant's node on a cluster)
     return (
         LedgerEntry.objects.filter(participant=participant)
-        .select_related("payment", "created_by")
+        .select_related("created_by")
+        .prefetch_related(Prefetch("payment", Payment.objects.filter(participant=participant)))
         .order_by("-id")
     )
 

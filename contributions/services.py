@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -26,9 +26,10 @@ from bpjsportal.core import metrics
 from enrollment import pii
 from enrollment.models import Participant, Partner, PayerType, StaffProfile, nik_q
 from enrollment.services import sector_history
+from enrollment.sharding import locked_rows
 
 from . import coverage as rules
-from . import due_dates, rules_sql, signals
+from . import due_dates, ledger, rules_sql, signals
 from .errors import BatchError, PaymentConflict, PaymentError, ReversalError, RowError
 from .ledger import facts_for
 from .models import (
@@ -534,28 +535,31 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
         raise ReversalError("reversal_of_reversal", _("A reversal cannot be reversed."))
     if entry.kind != LedgerEntry.Kind.PAYMENT:
         raise ReversalError("not_reversible", _("Only payments can be reversed."))
+    # (each query names the participant: on a cluster it runs on the one node holding them)
+    payment_id = int(entry.payment_id or 0)  # a payment entry always has its payment
     paid_from_credit = Payment.objects.filter(
-        entries=entry, channel=Payment.Channel.CREDIT
+        participant_id=entry.participant_id, pk=payment_id, channel=Payment.Channel.CREDIT
     ).exists()
     if paid_from_credit:
         raise ReversalError(  # no money came in: nothing to give back
             "not_reversible", _("Months paid from credit on account cannot be reversed.")
         )
     if ContributionCredit.objects.filter(
-        payment__entries=entry, kind=ContributionCredit.Kind.GRANT
+        participant_id=entry.participant_id,
+        payment_id=payment_id,
+        kind=ContributionCredit.Kind.GRANT,
     ).exists():
         raise ReversalError(
             "not_reversible",
             _("Part of this payment became credit on account (PP 50/2025); it cannot be reversed."),
         )
-    if LedgerEntry.objects.filter(reverses=entry).exists():
+    if LedgerEntry.objects.filter(participant_id=entry.participant_id, reverses=entry).exists():
         raise ReversalError("already_reversed", _("This payment has already been reversed."))
     latest = (
         LedgerEntry.objects.filter(
-            participant_id=entry.participant_id,
-            kind=LedgerEntry.Kind.PAYMENT,
-            reversed_by__isnull=True,
+            participant_id=entry.participant_id, kind=LedgerEntry.Kind.PAYMENT
         )
+        .filter(ledger.not_reversed())
         .order_by("-period_start", "-id")
         .first()
     )
@@ -608,10 +612,15 @@ def reverse_entry(*, entry: LedgerEntry, reason: str, user: User | None) -> Ledg
 def _current_payer_type(participant_id: int) -> str:
     """The payer type of the participant's latest payment not reversed (self if none)."""
     latest = (
-        Payment.objects.filter(
-            participant_id=participant_id,
-            entries__kind=LedgerEntry.Kind.PAYMENT,
-            entries__reversed_by__isnull=True,
+        Payment.objects.filter(participant_id=participant_id)
+        .filter(
+            Exists(
+                LedgerEntry.objects.filter(
+                    participant_id=OuterRef("participant_id"),
+                    payment=OuterRef("pk"),
+                    kind=LedgerEntry.Kind.PAYMENT,
+                ).filter(ledger.not_reversed())
+            )
         )
         .order_by("-paid_at", "-id")
         .values_list("payer_type", flat=True)
@@ -660,10 +669,7 @@ def _lock_coverages(participants: list[Participant]) -> dict[int, Coverage]:
     found: dict[int, Coverage] = {}
     for i in range(0, len(ids), 5000):  # ordered by id: concurrent batches cannot deadlock
         chunk = ids[i : i + 5000]
-        found.update(
-            (c.pk, c)
-            for c in Coverage.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
-        )
+        found.update((c.pk, c) for c in locked_rows(Coverage.objects.all(), chunk))
     missing = [p for p in participants if p.pk not in found]
     if missing:
         Coverage.objects.bulk_create(
@@ -677,8 +683,7 @@ def _lock_coverages(participants: list[Participant]) -> dict[int, Coverage]:
             ignore_conflicts=True,
         )
         found.update(
-            (c.pk, c)
-            for c in Coverage.objects.select_for_update().filter(pk__in=[p.pk for p in missing])
+            (c.pk, c) for c in locked_rows(Coverage.objects.all(), [p.pk for p in missing])
         )
     return found
 

@@ -30,7 +30,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from . import hooks, pii, shape
+from . import hooks, pii, shape, unique_keys
 from .kpj import next_kpj_numbers
 from .models import (
     Branch,
@@ -401,6 +401,7 @@ def seed_workers(ctx: DemoContext) -> dict[str, int]:
             with cursor.cursor.copy(f"COPY enrollment_participant ({columns}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in PARTICIPANT_COLUMNS])
+        unique_keys.claim_stored("participants", after_id=0)  # the table was empty
     return {"workers_created": len(rows)}
 
 

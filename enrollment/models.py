@@ -11,6 +11,8 @@ from django.db.models.functions import Length, Upper
 from django.db.models.lookups import Exact
 from django.utils.translation import gettext_lazy as _
 
+from enrollment.sharding import ParticipantRow, UniqueKeyed
+
 from . import pii
 from .pii import mask_nik
 
@@ -254,7 +256,7 @@ def niks_q(niks: list[str], path: str = "") -> Q:
     return Q(**{f"{path}nik_digest__in": list(pii.lookup_digests_many(niks))})
 
 
-class Participant(models.Model):
+class Participant(UniqueKeyed):
     """A registered BPU worker. One per NIK, enforced by a unique constraint on the NIK's keyed
     hash (`nik_digest`); the NIK itself is stored encrypted (`nik_encrypted`, enrollment/pii.py)
     and read through the `nik` property."""
@@ -321,6 +323,19 @@ class Participant(models.Model):
     # trigger (migration 0004); see bpjsportal/core/api/sync.py for why a transaction id.
     sync_txid = models.BigIntegerField(default=0, editable=False)
 
+    UNIQUE_KEY_CONSTRAINTS = {
+        "nik": "enrollment_participant_nik_digest_62a38302_uniq",
+        "kpj": "enrollment_participant_kpj_number_key",
+        "client_token": "enrollment_participant_client_token_key",
+    }
+
+    def unique_keys(self) -> list[tuple[str, str, int]]:
+        """Unique across all participants (enrollment/unique_keys.py)."""
+        keys = [("nik", bytes(self.nik_digest).hex(), self.pk), ("kpj", self.kpj_number, self.pk)]
+        if self.client_token is not None:
+            keys.append(("client_token", str(self.client_token), self.pk))
+        return keys
+
     class Meta:
         verbose_name = _("participant")
         verbose_name_plural = _("participants")
@@ -377,7 +392,7 @@ class Participant(models.Model):
         return programmes_for(jht=self.jht)
 
 
-class OccupationPeriod(models.Model):
+class OccupationPeriod(ParticipantRow):
     """The occupation a participant held before a change: `occupation` for the months before
     `until_month` (back to the previous row's until_month, or ever); from the latest row's
     until_month on, the participant's current occupation. Written by
@@ -557,3 +572,27 @@ class IdempotencyRecord(models.Model):
 def programmes_for(*, jht: bool) -> list[str]:
     """The programmes of a participant: JKK and JKM always, JHT when chosen (BPU_RULES.md)."""
     return ["JKK", "JKM", "JHT"] if jht else ["JKK", "JKM"]
+
+
+class UniqueKey(models.Model):
+    """A value that must be unique across all participants (a NIK's digest, a KPJ number, a
+    form's client token, a payment's channel reference), claimed in the same transaction as the
+    row that holds it (enrollment/unique_keys.py).
+
+    On a single server the rows' own unique constraints say the same; on a Citus cluster, where
+    each shard can only check its own rows, this table is the guard: it is sharded by `value`, so
+    a second claim of a value meets the first on the same shard, whichever participants' shards
+    the two rows are on (docs/operations.md, "Distributing by participant")."""
+
+    pk = models.CompositePrimaryKey("kind", "value")
+    kind = models.CharField(_("kind"), max_length=16)
+    value = models.CharField(_("value"), max_length=200)
+    # the participant holding it (a plain column: this table is not sharded by participant)
+    participant_id = models.BigIntegerField(_("participant"))
+
+    class Meta:
+        verbose_name = _("unique key")
+        verbose_name_plural = _("unique keys")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.value}"

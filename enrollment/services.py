@@ -22,7 +22,7 @@ from django.utils.translation import gettext_lazy as _
 
 from bpjsportal.core.api.errors import FieldError
 
-from . import core_system, hooks, pii
+from . import core_system, hooks, pii, unique_keys
 from .errors import DuplicateNik, RegistrationError
 from .models import (
     NikPrefix,
@@ -324,7 +324,7 @@ def register_participant(
                 continue  # a number issued before the permutation (enrollment/kpj.py): redraw
             if _violated(exc) == KPJ_CONSTRAINT:
                 raise RuntimeError("the core system issued a KPJ number held by another") from exc
-            if client_token is not None and "client_token" in str(exc):
+            if client_token is not None and "client_token" in _violated(exc) + str(exc):
                 return Participant.objects.get(client_token=client_token)
             raise duplicate_nik_error(nik) from exc
         hooks.after_registration(participant)
@@ -341,6 +341,8 @@ KPJ_ATTEMPTS = 5
 
 def _violated(exc: IntegrityError) -> str:
     """The name of the constraint an IntegrityError broke ("" if PostgreSQL did not say)."""
+    if isinstance(exc, unique_keys.KeyTaken):  # claimed already (enrollment/unique_keys.py)
+        return exc.constraint
     diag = getattr(exc.__cause__, "diag", None)
     return str(getattr(diag, "constraint_name", "") or "")
 
@@ -454,8 +456,10 @@ BULK_COLUMNS = (
 # One statement for the whole batch; a NIK registered meanwhile (another request) is skipped by
 # the unique digest index and reported as a duplicate, as the single path reports it (a KPJ
 # number that meets an issued one is skipped too, and retried: _insert_many).
+# The ids come from the participants' sequence first: the rows' unique keys are claimed under
+# them before the INSERT (enrollment/unique_keys.py).
 BULK_INSERT = (  # noqa: S608 - built from the constant column list above, no input
-    "INSERT INTO enrollment_participant ({cols}) SELECT * FROM unnest({arrays}) "
+    "INSERT INTO enrollment_participant (id, {cols}) SELECT * FROM unnest(%s::bigint[], {arrays}) "
     "ON CONFLICT DO NOTHING RETURNING id, nik_digest, sync_txid"
 ).format(
     cols=", ".join(c for c, _ in BULK_COLUMNS),
@@ -561,15 +565,33 @@ def _holder(participant: Participant, nik: str) -> core_system.NewHolder:
 
 
 def _insert_rows(participants: list[Participant]) -> dict[bytes, tuple[int, int]]:
-    columns: list[list[Any]] = [[] for _ in BULK_COLUMNS]
+    """Claim the rows' unique keys (NIK, KPJ number) and INSERT the rows whose keys were all
+    free; a row with a key held already is left out (the caller tells a registered NIK from a
+    KPJ number to draw again), and its other claims are given back."""
+    ordered = sorted(participants, key=lambda p: bytes(p.nik_digest))
+    for p, pk in zip(ordered, unique_keys.next_participant_ids(len(ordered)), strict=True):
+        p.pk = pk
+    wanted = [k for p in ordered for k in p.unique_keys()]
+    taken = unique_keys.claim(wanted)
+    free = [p for p in ordered if not any((k, v) in taken for k, v, _i in p.unique_keys())]
+    if len(free) < len(ordered):
+        kept = {(k, v) for p in free for k, v, _i in p.unique_keys()}
+        unique_keys.release({(k, v) for k, v, _i in wanted} - taken - kept)
+    columns: list[list[Any]] = [[p.pk for p in free]] + [[] for _ in BULK_COLUMNS]
     # KPJ numbers follow the rows; the INSERT goes in digest order, so two requests inserting the
     # same new NIKs take the index entries in the same order and wait instead of deadlocking.
-    for p in sorted(participants, key=lambda p: bytes(p.nik_digest)):
-        for values, (name, _type) in zip(columns, BULK_COLUMNS, strict=True):
+    for p in free:
+        for values, (name, _type) in zip(columns[1:], BULK_COLUMNS, strict=True):
             values.append(getattr(p, name))
     with connection.cursor() as cursor:
         cursor.execute(BULK_INSERT, columns)
-        return {bytes(d): (int(pk), int(txid)) for pk, d, txid in cursor.fetchall()}
+        inserted = {bytes(d): (int(pk), int(txid)) for pk, d, txid in cursor.fetchall()}
+    # a row the INSERT skipped all the same (a value the row's own constraint knows and no claim
+    # did: a KPJ number written without one) gives its claims back before it is tried again
+    unique_keys.release(
+        (k, v) for p in free if bytes(p.nik_digest) not in inserted for k, v, _i in p.unique_keys()
+    )
+    return inserted
 
 
 # --- field checks shared by register_participant and update_participant ------------------

@@ -153,14 +153,17 @@ WITH newp AS (
     JOIN {P} p ON p.id = e.participant_id
     JOIN {S} s ON s.id = p.registered_by_id AND s.role = 'agent'
     JOIN {CV} c ON c.participant_id = e.participant_id
-    JOIN {PAY} py ON py.id = e.payment_id
+    -- every join between participant-keyed tables names the participant: on a cluster the
+    -- rows are then on the same node (docs/operations.md, "Distributing by participant")
+    JOIN {PAY} py ON py.participant_id = e.participant_id AND py.id = e.payment_id
     WHERE e.kind = 'payment' AND e.created_at >= %(start)s AND e.created_at < %(end)s
       -- a month paid from credit on account (contributions/credits.py) is money that already
       -- earned its incentive when it was paid in: never twice
       AND py.channel <> %(credit_channel)s
       AND NOT EXISTS (
           SELECT 1 FROM {LE} r
-          WHERE r.reverses_id = e.id AND r.kind = 'reversal' AND r.created_at < %(end)s
+          WHERE r.participant_id = e.participant_id AND r.reverses_id = e.id
+            AND r.kind = 'reversal' AND r.created_at < %(end)s
       )
 ), split AS (
     SELECT pay.*, m1, m2, pay.months - m1 - m2 AS m3,

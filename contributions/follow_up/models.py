@@ -14,6 +14,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
+from enrollment.sharding import ParticipantRow
+
 
 class Outcome(models.TextChoices):
     PAID = "paid", _("Paid")
@@ -28,7 +30,7 @@ class Outcome(models.TextChoices):
 LEAVES_QUEUE = (Outcome.MOVED, Outcome.DIED)
 
 
-class FollowUpOutcome(models.Model):
+class FollowUpOutcome(ParticipantRow):
     participant = models.ForeignKey(
         "enrollment.Participant", on_delete=models.PROTECT, related_name="follow_up_outcomes"
     )

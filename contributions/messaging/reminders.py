@@ -37,6 +37,7 @@ from django.utils.translation import gettext as _
 
 from bpjsportal.core import metrics
 from enrollment.models import Participant
+from enrollment.sharding import locked_rows, on_cluster
 
 from .. import coverage as rules
 from .. import due_dates
@@ -250,6 +251,11 @@ def _plan_rule(rule: ReminderRule, day: date) -> int:
         sql = _INSERT.format(columns=_COLUMNS, eligible=_ELIGIBLE.format(**parts))
         params.update(rule_id=rule.pk)
     with connection.cursor() as cur:
+        if on_cluster():
+            # Citus reports the rows an INSERT ... SELECT sent, not those ON CONFLICT kept: count
+            # the rows it returns
+            cur.execute(sql.rstrip() + " RETURNING 1", params)
+            return len(cur.fetchall())
         cur.execute(sql, params)
         return max(cur.rowcount, 0)
 
@@ -279,6 +285,23 @@ WHERE id IN (
 )
 RETURNING id
 """
+# On a Citus cluster a statement locks rows within one shard only, so FOR UPDATE SKIP LOCKED
+# cannot pick across the shards: the pick is a plain subquery and the UPDATE repeats its
+# conditions, which PostgreSQL re-checks on each row once it holds the row's lock - a row a
+# concurrent claim took meanwhile is skipped, never claimed twice.
+_CLAIM_CLUSTER = """
+UPDATE contributions_reminder SET dispatched_at = %(now)s
+WHERE state = 'queued' AND send_after <= %(now)s
+  AND (dispatched_at IS NULL OR dispatched_at < %(stale)s)
+  AND id IN (
+    SELECT id FROM contributions_reminder
+    WHERE state = 'queued' AND send_after <= %(now)s
+      AND (dispatched_at IS NULL OR dispatched_at < %(stale)s)
+    ORDER BY send_after, id
+    LIMIT %(limit)s
+)
+RETURNING id
+"""
 
 
 def dispatch_due_reminders(
@@ -298,7 +321,8 @@ def dispatch_due_reminders(
     while total < limit:
         take = min(batch * 50, limit - total)
         with transaction.atomic(), connection.cursor() as cur:
-            cur.execute(_CLAIM, {"now": now, "stale": stale, "limit": take})
+            claim = _CLAIM_CLUSTER if on_cluster() else _CLAIM
+            cur.execute(claim, {"now": now, "stale": stale, "limit": take})
             ids = sorted(row[0] for row in cur.fetchall())
         if not ids:
             break
@@ -536,9 +560,15 @@ def deliver_batch(ids: Iterable[int], *, now: datetime | None = None) -> BatchRe
     max_delay = int(settings.REMINDER_MAX_DELAY_DAYS)
     wanted = list(ids)
     with transaction.atomic():
+        # Locked first (the reminder rows alone: on a cluster a lock statement may not join,
+        # and is taken per shard by locked_rows), then read with their participant's rows.
+        owners = list(
+            Reminder.objects.filter(id__in=wanted).values_list("participant_id", flat=True)
+        )
+        queued = Reminder.objects.filter(id__in=wanted, state=ReminderState.QUEUED)
+        locked = [r.pk for r in locked_rows(queued, owners, skip_locked=True)]
         reminders = list(
-            Reminder.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(id__in=wanted, state=ReminderState.QUEUED)
+            Reminder.objects.filter(pk__in=locked)
             .select_related(
                 "participant",
                 "participant__province",
@@ -788,9 +818,9 @@ def parse_callback(body: bytes) -> dict[str, Any]:
 def record_delivery_status(*, message_id: str, status: str, error: str = "") -> Reminder:
     """Apply a delivery report. Idempotent; a late 'delivered' overrides 'failed' (the handset
     has it), a 'failed' never overrides 'delivered'. Unknown id -> ReminderError("unknown")."""
-    reminder = (
-        Reminder.objects.select_for_update().filter(gateway_message_id=message_id[:64]).first()
-    )
+    found = Reminder.objects.filter(gateway_message_id=message_id[:64])
+    owner = found.values_list("participant_id", flat=True).first()
+    reminder = found.select_for_update().filter(participant_id=owner).first() if owner else None
     if reminder is None:
         raise ReminderError("unknown_message", "no reminder has this message id")
     now = timezone.now()

@@ -214,10 +214,12 @@ FROM (
 ) a
 LEFT JOIN LATERAL (
     SELECT min(pay.paid_at) AS first_paid
-    FROM {ledger} l JOIN {payment} pay ON pay.id = l.payment_id
+    FROM {ledger} l
+    JOIN {payment} pay ON pay.participant_id = l.participant_id AND pay.id = l.payment_id
     WHERE l.participant_id = a.participant_id AND l.kind = 'payment'
       AND pay.paid_at >= a.start AND pay.paid_at < a.start + interval '{longest} days'
-      AND NOT EXISTS (SELECT 1 FROM {ledger} rv WHERE rv.reverses_id = l.id)
+      AND NOT EXISTS (SELECT 1 FROM {ledger} rv
+                      WHERE rv.participant_id = l.participant_id AND rv.reverses_id = l.id)
 ) f ON true
 GROUP BY a.rule_id, a.period, a.held_out
 """

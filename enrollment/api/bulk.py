@@ -33,6 +33,7 @@ from ..services import (
     register_participants_bulk,
     update_participant,
 )
+from ..sharding import locked_rows
 from .scopes import participants_for, sees_full_nik
 from .serializers import ParticipantInput
 
@@ -258,10 +259,9 @@ def bulk_upsert(client: ApiClient, rows: list[Any], *, create_only: bool = False
     single registration is: enrollment.services.duplicate_nik_error)."""
     niks = [r["nik"] for r in rows if isinstance(r, dict) and isinstance(r.get("nik"), str)]
     # One locked read for the NIKs that exist (ordered: concurrent requests cannot deadlock).
-    existing = {
-        p.nik: p
-        for p in Participant.objects.select_for_update().filter(niks_q(niks)).order_by("id")
-    }
+    # (found first, then locked by id: on a cluster a lock statement stays within one shard)
+    found = list(Participant.objects.filter(niks_q(niks)).values_list("id", flat=True))
+    existing = {p.nik: p for p in locked_rows(Participant.objects.all(), found, field="id")}
     results: list[dict[str, Any] | None] = [None] * len(rows)
     new: list[tuple[int, str, dict[str, Any]]] = []  # rows registering a NIK new to the request
     later: list[int] = []  # existing NIKs and repeats: one by one, after the new ones

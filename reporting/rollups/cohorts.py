@@ -110,10 +110,11 @@ SELECT e.participant_id AS pid,
        date_trunc('month', rv.rev_at AT TIME ZONE %(tz)s)::date AS rm,
        p.payer_type, p.paid_at, e.id
 FROM {T.ledger} e
-JOIN {T.payment} p ON p.id = e.payment_id
-LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM {T.ledger}
+JOIN {T.payment} p ON p.participant_id = e.participant_id AND p.id = e.payment_id
+LEFT JOIN (SELECT participant_id, reverses_id, min(created_at) AS rev_at FROM {T.ledger}
            WHERE kind = 'reversal' AND id <= %(mark)s AND created_at < %(cut)s
-           GROUP BY reverses_id) rv ON rv.reverses_id = e.id
+           GROUP BY participant_id, reverses_id) rv
+       ON rv.participant_id = e.participant_id AND rv.reverses_id = e.id
 WHERE e.kind = 'payment' AND e.id <= %(mark)s AND p.paid_at < %(cut)s
   AND e.participant_id <= %(pmark)s
 """  # noqa: S608
@@ -301,7 +302,8 @@ def _unchanged(cursor: Any, params: dict[str, Any], changed: Any) -> bool:
     # Participants registered this month and payments made this month change nothing yet;
     # an edit of an earlier participant may move them to another cut.
     cursor.execute(
-        f"""SELECT EXISTS (SELECT 1 FROM {T.ledger} e JOIN {T.payment} p ON p.id = e.payment_id
+        f"""SELECT EXISTS (SELECT 1 FROM {T.ledger} e JOIN {T.payment} p
+                             ON p.participant_id = e.participant_id AND p.id = e.payment_id
                            WHERE e.id > %(mark)s AND e.kind = 'payment' AND p.paid_at < %(cut)s)
                 OR EXISTS (SELECT 1 FROM {T.participant}
                            WHERE id > %(pmark)s AND created_at < %(cut)s)

@@ -52,13 +52,13 @@ WITH moves AS (
     SELECT e.participant_id, 1 AS sign, e.id AS split_entry, e.amount, p.collected_by_id,
            1 AS payments
     FROM {T.ledger} e
-    JOIN {T.payment} p ON p.id = e.payment_id
+    JOIN {T.payment} p ON p.participant_id = e.participant_id AND p.id = e.payment_id
     WHERE e.kind = 'payment' AND p.paid_at >= %(start)s AND p.paid_at < %(end)s
     UNION ALL
     SELECT r.participant_id, -1, r.reverses_id, r.amount, p.collected_by_id, -1
     FROM {T.ledger} r
-    JOIN {T.ledger} e ON e.id = r.reverses_id
-    LEFT JOIN {T.payment} p ON p.id = e.payment_id
+    JOIN {T.ledger} e ON e.participant_id = r.participant_id AND e.id = r.reverses_id
+    LEFT JOIN {T.payment} p ON p.participant_id = e.participant_id AND p.id = e.payment_id
     WHERE r.kind = 'reversal' AND r.created_at >= %(start)s AND r.created_at < %(end)s
     UNION ALL
     SELECT participant_id, 0, NULL, amount, NULL, 0
@@ -73,11 +73,11 @@ FROM moves m
 LEFT JOIN LATERAL (
     SELECT x.jkk, x.jkm, x.jht
     FROM {T.ledger} pe
-    JOIN {T.payment} py ON py.id = pe.payment_id
+    JOIN {T.payment} py ON py.participant_id = pe.participant_id AND py.id = pe.payment_id
     JOIN {T.participant} pp ON pp.id = pe.participant_id
     JOIN {T.occupation} o ON o.code = pp.occupation_id
     CROSS JOIN LATERAL ({_SPLIT}) x
-    WHERE pe.id = m.split_entry
+    WHERE pe.participant_id = m.participant_id AND pe.id = m.split_entry
 ) sp ON m.split_entry IS NOT NULL
 """  # noqa: S608
 

@@ -46,17 +46,19 @@ WHERE pa.created_at < %(end)s AND pa.id <= %(pmark)s
 # money of the range needs, so the group's payments are read once (rb_money takes the range's
 # rows from here). Both tables are cut to the group before the join (a payment and its entry
 # are of the same participant; group.members_bitmap): otherwise every group hashes all the
-# payments of the year.
+# payments of the year. Joins between participant-keyed tables name the participant, so that on
+# a Citus cluster each runs on the node holding it.
 ENTRIES_SQL = f"""
 CREATE TEMP TABLE rb_entry ON COMMIT DROP AS
 SELECT e.participant_id AS pid, (p.paid_at AT TIME ZONE %(tz)s)::date AS d,
        {rules_sql.next_unpaid_after("e")} AS nu,
        rv.rev_at, e.amount, p.collected_by_id, e.period_start, e.months, p.payer_type
 FROM {T.ledger} e
-JOIN {T.payment} p ON p.id = e.payment_id
-LEFT JOIN (SELECT reverses_id, min(created_at) AS rev_at FROM {T.ledger}
+JOIN {T.payment} p ON p.participant_id = e.participant_id AND p.id = e.payment_id
+LEFT JOIN (SELECT participant_id, reverses_id, min(created_at) AS rev_at FROM {T.ledger}
            WHERE kind = 'reversal' AND id <= %(mark)s AND created_at < %(end)s
-           GROUP BY reverses_id) rv ON rv.reverses_id = e.id
+           GROUP BY participant_id, reverses_id) rv
+       ON rv.participant_id = e.participant_id AND rv.reverses_id = e.id
 WHERE e.kind = 'payment' AND e.id <= %(mark)s AND p.paid_at < %(end)s
   AND CASE WHEN e.participant_id <= %(pmark)s THEN get_bit(%(members)s, e.participant_id) = 1 END
   AND CASE WHEN p.participant_id <= %(pmark)s THEN get_bit(%(members)s, p.participant_id) = 1 END

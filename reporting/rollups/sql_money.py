@@ -15,8 +15,8 @@ WITH moves AS (
     SELECT (r.created_at AT TIME ZONE %(tz)s)::date, r.participant_id, -1, r.amount,
            p.collected_by_id, -1, e.period_start, e.months, p.payer_type
     FROM {ledger} r
-    JOIN {ledger} e ON e.id = r.reverses_id
-    LEFT JOIN {payment} p ON p.id = e.payment_id
+    JOIN {ledger} e ON e.participant_id = r.participant_id AND e.id = r.reverses_id
+    LEFT JOIN {payment} p ON p.participant_id = e.participant_id AND p.id = e.payment_id
     WHERE r.kind = 'reversal' AND r.created_at >= %(start_ts)s AND r.created_at < %(end)s
       AND r.id <= %(mark)s AND r.id > %(low)s{scope_r}
     UNION ALL
@@ -38,7 +38,8 @@ _MONEY_PAYMENTS = f"""SELECT (p.paid_at AT TIME ZONE %(tz)s)::date AS day, e.par
            1 AS sign, e.amount, p.collected_by_id, 1 AS payments, e.period_start, e.months,
            p.payer_type
     FROM {T.payment} p
-    JOIN {T.ledger} e ON e.payment_id = p.id AND e.kind = 'payment'
+    JOIN {T.ledger} e ON e.participant_id = p.participant_id AND e.payment_id = p.id
+                     AND e.kind = 'payment'
     WHERE p.paid_at >= %(start_ts)s AND p.paid_at < %(end)s AND e.id <= %(mark)s
       AND e.id > %(low)s"""  # noqa: S608
 

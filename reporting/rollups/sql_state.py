@@ -24,13 +24,17 @@ def state_sql(table: str = "reporting_day_state", *, touched: str | None = None)
     and only the ledger entries and participants up to the marks `%(mark)s` / `%(pmark)s` (the
     delta refresh)."""
     if touched is None:
-        reversal_join = f"LEFT JOIN {T.ledger} r ON r.reverses_id = e.id"
+        reversal_join = (
+            f"LEFT JOIN {T.ledger} r"
+            " ON r.participant_id = e.participant_id AND r.reverses_id = e.id"
+        )
         entry_filter = participant_filter = ""
     else:
         # one index probe per entry (the unique index on reverses_id), never a scan of it
         reversal_join = (
             f"LEFT JOIN LATERAL (SELECT x.created_at FROM {T.ledger} x"  # noqa: S608
-            " WHERE x.reverses_id = e.id AND x.id <= %(mark)s LIMIT 1) r ON true"
+            " WHERE x.participant_id = e.participant_id AND x.reverses_id = e.id"
+            " AND x.id <= %(mark)s LIMIT 1) r ON true"
         )
         entry_filter = f"AND e.id <= %(mark)s AND e.participant_id IN (SELECT pid FROM {touched})"  # noqa: S608
         participant_filter = f"AND pa.id <= %(pmark)s AND pa.id IN (SELECT pid FROM {touched})"  # noqa: S608
@@ -44,7 +48,7 @@ WITH pay AS (
                WHERE p.paid_at < %(start)s AND (r.created_at IS NULL OR r.created_at >= %(start)s)
            ) AS pt_p
     FROM {T.ledger} e
-    JOIN {T.payment} p ON p.id = e.payment_id
+    JOIN {T.payment} p ON p.participant_id = e.participant_id AND p.id = e.payment_id
     {reversal_join}
     WHERE e.kind = 'payment' AND p.paid_at < %(end)s {entry_filter}
     GROUP BY e.participant_id

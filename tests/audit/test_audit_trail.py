@@ -69,6 +69,10 @@ def test_admin_edit_in_a_request_records_user_ip_url_and_the_diff(
     assert "boss" in entry.actor and "203.0.113.7" in entry.where
 
 
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_api_registration_and_update_record_the_api_client(admin_api: Caller) -> None:
     r = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik()))
     assert r.status_code == 201, r.content
@@ -90,6 +94,10 @@ def test_api_registration_and_update_record_the_api_client(admin_api: Caller) ->
 
 
 # --- paths around the ORM -----------------------------------------------------------------
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_raw_sql_update_is_recorded_with_and_without_application_context(register: Any) -> None:
     p = register()
     with labelled(command="fix_addresses", os_user="ops"), connection.cursor() as cur:
@@ -118,6 +126,10 @@ def test_raw_sql_update_is_recorded_with_and_without_application_context(registe
         assert "without application context" in history_for(p)[0].actor
 
 
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_savepoints_carry_no_context_and_writes_inside_them_keep_it(register: Any) -> None:
     """Savepoints fire no trigger: they go without the context prefix (a payment's transaction
     has three or four pairs), and a write inside one is still recorded with its context."""
@@ -141,6 +153,10 @@ def test_savepoints_carry_no_context_and_writes_inside_them_keep_it(register: An
     )
 
 
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_queryset_update_records_one_event_per_row(register: Any) -> None:
     a, b = register(), register(nik=nik_for(serial=2), phone="081234567891")
     with labelled(task="bulk.consent", task_id="t-1"):
@@ -152,6 +168,10 @@ def test_queryset_update_records_one_event_per_row(register: Any) -> None:
         assert last.pgh_context == {"task": "bulk.consent", "task_id": "t-1"}
 
 
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_sponsor_batch_bulk_path_records_payments_and_ledger_with_the_client(
     sponsor_api: Caller, admin_api: Caller
 ) -> None:
@@ -177,6 +197,11 @@ def test_sponsor_batch_bulk_path_records_payments_and_ledger_with_the_client(
     assert {e.kind for e in ledger} == {"payment"}
 
 
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker; and a COPY with a bound context fails"
+    " in the trigger on the coordinator's copy"
+)
 def test_copy_with_bound_context_is_recorded(refdata: Any) -> None:
     """COPY goes around Django's execute wrapper; bind_to_transaction sets the context first."""
     from bpjsportal.core.audit_context import bind_to_transaction
@@ -196,6 +221,10 @@ def rename_participant(pk: int) -> None:
     Participant.objects.filter(pk=pk).update(full_name="Budi Task")
 
 
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_celery_task_labels_its_changes(register: Any) -> None:
     p = register()
     result = rename_participant.apply(args=[p.pk])
@@ -311,6 +340,10 @@ def test_every_event_table_has_the_append_only_guard() -> None:
 
 
 # --- the admin page -----------------------------------------------------------------------
+@pytest.mark.not_on_cluster(
+    "audit context (who, request) is set with set_config on the coordinator, which Citus "
+    "does not forward to the trigger on the worker"
+)
 def test_admin_history_page_shows_the_audit_trail(admin_user: Any, admin_api: Caller) -> None:
     r = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik()))
     pk = r.json()["id"]
@@ -361,6 +394,10 @@ def test_staff_profile_role_is_tracked_from_creation(agent: Any) -> None:
     assert [e.pgh_label for e in events(StaffProfileEvent, staff.pk)] == ["insert"]
 
 
+@pytest.mark.not_on_cluster(
+    "pgtrigger.ignore is a session setting of the coordinator, not seen by the triggers "
+    "on the workers"
+)
 def test_generators_can_skip_only_the_audit_triggers_for_their_transaction(register: Any) -> None:
     """bench/generate.py-style loads: no audit rows, but sync_txid is still stamped."""
     from bpjsportal.audit.bulk import audit_trigger_ids, skip_audit_triggers

@@ -14,7 +14,6 @@ import json
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,9 @@ from pathlib import Path
 
 import pytest
 
+from bpjsportal.core.citus_cluster import as_pg_user as _as_pg_user
+from bpjsportal.core.citus_cluster import free_port as _free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 NEEDED = ("initdb", "pg_ctl", "pg_basebackup", "postgres")
@@ -30,16 +32,6 @@ SERVER_OPTIONS = (
     "-c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
     "-c full_page_writes=off -c shared_buffers=32MB -c max_connections=20"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _as_pg_user(cmd: list[str]) -> list[str]:
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
 def _pg(tool: str, *args: str, timeout: float = 60) -> None:

@@ -171,10 +171,13 @@ def test_bulk_reads_reference_data_once_and_inserts_in_one_statement() -> None:
     assert Participant.objects.count() == 200 and Coverage.objects.count() == 200
     sql = [q["sql"] for q in ctx.captured_queries]
     inserts = [q for q in sql if q.startswith("INSERT INTO")]
-    assert len(inserts) == 2, inserts  # participants, coverage rows
+    # the 200 rows' unique keys claimed in one statement (enrollment/unique_keys.py), the
+    # participants, their coverage rows
+    assert len(inserts) == 3, inserts
+    assert "enrollment_uniquekey" in inserts[0] and "enrollment_participant" in inserts[1]
     # savepoint, 4 reference reads (the holiday calendar among them: the new coverage rows'
-    # status), KPJ numbers, 2 inserts, release
-    assert len(sql) <= 9, sql
+    # status), KPJ numbers, the 200 ids, 3 inserts, release
+    assert len(sql) <= 11, sql
     kpjs = [o.kpj_number for o in outcomes if isinstance(o, Participant)]
     order = [unpermute(int(k[:10])) for k in kpjs]  # the sequence values, in row order
     assert order == sorted(order) and len(set(kpjs)) == 200 and all(map(is_valid_kpj, kpjs))

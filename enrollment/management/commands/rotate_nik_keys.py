@@ -22,7 +22,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import IntegrityError, connection, transaction
 
-from enrollment import pii
+from enrollment import pii, unique_keys
 
 SELECT = """
 SELECT id, nik_digest, nik_encrypted FROM enrollment_participant
@@ -79,12 +79,15 @@ class Command(BaseCommand):
             if not rows:
                 break
             updates = []
+            self.rekeys: dict[int, tuple[str, str]] = {}
             for pid, digest, token in rows:
                 nik = pii.decrypt_nik(token)
                 new_token = token if pii.token_key_id(token) == current else pii.encrypt_nik(nik)
                 new_digest = pii.nik_digest(nik) if rehash else bytes(digest)
                 if new_token != token or new_digest != bytes(digest):
                     updates.append((pid, new_digest, new_token, token))
+                if new_digest != bytes(digest):
+                    self.rekeys[pid] = (bytes(digest).hex(), new_digest.hex())
             changed += self._apply(updates, conflicts)
             last = rows[-1][0]
             batches += 1
@@ -111,6 +114,7 @@ class Command(BaseCommand):
         try:
             with transaction.atomic(), connection.cursor() as cur:
                 cur.execute(UPDATE, columns)
+                self._claim_new_digests([row[0] for row in updates])
                 return int(cur.rowcount)
         except IntegrityError:
             pass
@@ -119,10 +123,20 @@ class Command(BaseCommand):
             try:
                 with transaction.atomic(), connection.cursor() as cur:
                     cur.execute(UPDATE, [[v] for v in row])
+                    self._claim_new_digests([row[0]])
                     done += int(cur.rowcount)
             except IntegrityError:
                 conflicts.append(row[0])
         return done
+
+    def _claim_new_digests(self, pids: list[int]) -> None:
+        """A rehashed NIK's claim moves to its new digest (enrollment/unique_keys.py), in the
+        same transaction; a new digest held by another participant is a conflict."""
+        moved = [(pid, *self.rekeys[pid]) for pid in pids if pid in self.rekeys]
+        unique_keys.release((unique_keys.NIK, old) for _pid, old, _new in moved)
+        taken = unique_keys.claim((unique_keys.NIK, new, pid) for pid, _old, new in moved)
+        if taken:
+            raise unique_keys.KeyTaken(taken, {})
 
     def _left(self, current: str) -> int:
         with connection.cursor() as cur:

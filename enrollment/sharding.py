@@ -1,0 +1,116 @@
+"""Rows of the tables sharded by participant (docs/operations.md, "Distributing by participant").
+
+`ParticipantRow` is the base of every model whose table carries `participant_id` and is sharded by
+it on a Citus cluster. Saving such a row updates it `WHERE id = … AND participant_id = …` and never
+sets `participant_id`: a row always stays with its participant (Citus refuses to change a row's
+distribution value), and the update goes straight to the one shard holding it. On a single server
+the same statements run, with the same result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+
+class ParticipantRow(models.Model):
+    class Meta:
+        abstract = True
+
+    def _do_update(  # type: ignore[override]
+        self, base_qs: Any, using: Any, pk_val: Any, values: list[Any], *args: Any, **kwargs: Any
+    ) -> bool:
+        kept = [v for v in values if v[0].attname != "participant_id"]
+        if len(kept) < len(values):
+            base_qs = base_qs.filter(participant_id=self.participant_id)  # type: ignore[attr-defined]
+        return bool(super()._do_update(base_qs, using, pk_val, kept, *args, **kwargs))
+
+
+class UniqueKeyedQuerySet(models.QuerySet[Any]):
+    """bulk_create claims the rows' unique keys first (enrollment/unique_keys.py)."""
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        from enrollment.unique_keys import claim_for
+
+        objs = list(objs)
+        claim_for(objs)
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+class UniqueKeyed(models.Model):
+    """A model holding values unique across participants: `unique_keys()` names them as
+    (kind, value, participant id); inserting the row (save or bulk_create) claims them first in
+    the same transaction, and a value held already raises unique_keys.KeyTaken, an
+    IntegrityError naming the row's own constraint (UNIQUE_KEY_CONSTRAINTS)."""
+
+    UNIQUE_KEY_CONSTRAINTS: dict[str, str] = {}
+
+    objects = UniqueKeyedQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding:
+            from enrollment.unique_keys import claim_for
+
+            claim_for([self])
+        super().save(*args, **kwargs)
+
+    def unique_keys(self) -> list[tuple[str, str, int]]:
+        raise NotImplementedError
+
+
+_CLUSTER: dict[str, bool] = {}
+
+
+def on_cluster() -> bool:
+    """True when the default database is a Citus coordinator with distributed tables (asked
+    once per database name)."""
+    from django.db import connection
+
+    name = str(connection.settings_dict.get("NAME"))
+    if name not in _CLUSTER:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+                " AND to_regclass('pg_dist_partition') IS NOT NULL"
+            )
+            citus = bool(cursor.fetchone()[0])
+            if citus:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_dist_partition)")
+                citus = bool(cursor.fetchone()[0])
+        _CLUSTER[name] = citus
+    return _CLUSTER[name]
+
+
+def locked_rows(
+    queryset: Any, ids: list[int], *, field: str = "participant_id", **lock: Any
+) -> list[Any]:
+    """The rows of `queryset` whose `field` (the table's distribution column) is in `ids`,
+    locked FOR UPDATE, in `field` order (concurrent lockers cannot deadlock). On a single server
+    one statement; on a Citus cluster, which locks rows only within one shard per statement, one
+    statement per shard holding them. `lock`: select_for_update's options (skip_locked, of)."""
+    ordered = sorted(set(ids))
+    if not ordered:
+        return []
+    if not on_cluster():
+        return list(
+            queryset.select_for_update(**lock).filter(**{f"{field}__in": ordered}).order_by(field)
+        )
+    from django.db import connection
+
+    table = queryset.model._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT get_shard_id_for_distribution_column(%s, x), x FROM unnest(%s::bigint[]) x",
+            [table, ordered],
+        )
+        shards: dict[int, list[int]] = {}
+        for shard, value in cursor.fetchall():
+            shards.setdefault(int(shard), []).append(int(value))
+    rows: list[Any] = []
+    for shard in sorted(shards, key=lambda s: min(shards[s])):
+        rows += queryset.select_for_update(**lock).filter(**{f"{field}__in": shards[shard]})
+    return sorted(rows, key=lambda r: getattr(r, field if field != "id" else "pk"))
