@@ -618,12 +618,17 @@ CLUSTER_TESTS = [
     "tests/api/test_participants.py",
     "tests/api/test_bulk.py",
     "tests/api/test_payments.py",
+    "tests/api/test_bills.py",
+    "tests/api/test_bill_reversal.py",
     "tests/contributions/test_payments.py",
     "tests/contributions/test_ledger.py",
     "tests/contributions/test_batch.py",
     "tests/contributions/test_import.py",
     "tests/contributions/test_coverage.py",
     "tests/contributions/test_reminders.py",
+    "tests/contributions/test_suspense.py",
+    "tests/contributions/test_settlement.py",
+    "tests/contributions/test_autodebit.py",
     "tests/audit/test_audit_trail.py",
 ]
 

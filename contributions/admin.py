@@ -606,7 +606,14 @@ class SuspenseItemAdmin(ReadOnlyAdmin):
         return resolution.get_action_display() if resolution else "—"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[SuspenseItem]:
-        return super().get_queryset(request).select_related("participant", "resolution")
+        # the resolution by a second query (a join on the item's id would leave the
+        # participant's node on a cluster)
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("participant")
+            .prefetch_related("resolution")
+        )
 
     def get_actions(self, request: HttpRequest) -> dict[str, Any]:
         actions = super().get_actions(request)

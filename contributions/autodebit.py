@@ -37,6 +37,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -46,6 +47,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from enrollment.models import ApiClient, Participant, StaffProfile
+from enrollment.sharding import locked_rows, on_cluster
 
 from . import coverage as rules
 from .autodebit_client import ChannelAnswer, charge_many
@@ -145,7 +147,9 @@ def cancel(mandate: AutodebitMandate, *, by: str, reason: str = "") -> bool:
     """Cancel the mandate and every charge not made yet. False when it was already cancelled
     (a repeated cancellation changes nothing)."""
     with transaction.atomic():
-        locked = AutodebitMandate.objects.select_for_update().get(pk=mandate.pk)
+        locked = AutodebitMandate.objects.select_for_update().get(
+            participant_id=mandate.participant_id, pk=mandate.pk
+        )
         if locked.status != AutodebitMandate.Status.ACTIVE:
             return False
         locked.status = AutodebitMandate.Status.CANCELLED
@@ -230,11 +234,18 @@ def plan(*, day: date | None = None) -> PlanResult:
                 mandate=AutodebitMandate._meta.db_table,
                 coverage=Coverage._meta.db_table,
             )
+            params: dict[str, Any] = {
+                "period": result.period,
+                "month": f"{result.period:%Y%m}",
+                "day": day,
+            }
             with connection.cursor() as cursor:
-                cursor.execute(
-                    sql, {"period": result.period, "month": f"{result.period:%Y%m}", "day": day}
-                )
-                result.created = cursor.rowcount
+                if on_cluster():  # Citus counts the rows sent, not those ON CONFLICT kept
+                    cursor.execute(sql.rstrip() + " RETURNING 1", params)
+                    result.created = len(cursor.fetchall())
+                else:
+                    cursor.execute(sql, params)
+                    result.created = cursor.rowcount
         due = list(
             AutodebitCharge.objects.filter(state__in=OPEN_STATES, next_attempt_on__lte=day)
             .order_by("id")
@@ -250,11 +261,18 @@ def plan(*, day: date | None = None) -> PlanResult:
 
 # --- charging ---------------------------------------------------------------------------------
 def _locked(ids: Sequence[int]) -> list[AutodebitCharge]:
-    """The open charges among `ids` that no other worker holds, locked (SKIP LOCKED)."""
+    """The open charges among `ids` that no other worker holds, locked (SKIP LOCKED): the
+    charge rows alone, per shard on a cluster (enrollment.sharding.locked_rows), then read with
+    their mandate and participant."""
+    wanted = list(ids)
+    owners = list(
+        AutodebitCharge.objects.filter(pk__in=wanted).values_list("participant_id", flat=True)
+    )
+    open_ = AutodebitCharge.objects.filter(pk__in=wanted, state__in=OPEN_STATES)
+    held = [c.pk for c in locked_rows(open_, owners, skip_locked=True)]
     return list(
-        AutodebitCharge.objects.select_for_update(skip_locked=True, of=("self",))
+        AutodebitCharge.objects.filter(pk__in=held)
         .select_related("mandate__client", "participant__occupation")
-        .filter(pk__in=list(ids), state__in=OPEN_STATES)
         .order_by("id")
     )
 
@@ -337,11 +355,17 @@ def _save(rows: list[AutodebitCharge]) -> None:
 def _relocked(ready: list[AutodebitCharge], today: date) -> list[AutodebitCharge]:
     """The prepared charges locked again, as they are now: another worker may have charged
     (or declined) one since the preparation committed - those are dropped or refreshed."""
+    still = AutodebitCharge.objects.filter(
+        pk__in=[r.pk for r in ready], state__in=OPEN_STATES, next_attempt_on__lte=today
+    )
     fresh = {
-        row["id"]: row
-        for row in AutodebitCharge.objects.select_for_update(skip_locked=True)
-        .filter(pk__in=[r.pk for r in ready], state__in=OPEN_STATES, next_attempt_on__lte=today)
-        .values("id", "state", "amount", "months", "attempts")
+        row.pk: {
+            "state": row.state,
+            "amount": row.amount,
+            "months": row.months,
+            "attempts": row.attempts,
+        }
+        for row in locked_rows(still, [r.participant_id for r in ready], skip_locked=True)
     }
     rows = []
     for charge in ready:
@@ -469,9 +493,8 @@ def tell_agent(charge_id: int) -> str:
     """An SMS to the agent following the participant up when a charge failed on every try
     ("sent", or why not). The gateway de-duplicates on the reference: a retried task sends one."""
     charge = (
-        AutodebitCharge.objects.select_related(
-            "participant__registered_by", "mandate__agent", "mandate__client"
-        )
+        AutodebitCharge.objects.select_related("participant__registered_by")
+        .prefetch_related("mandate__agent", "mandate__client")  # (by id: not a join, cluster)
         .filter(pk=charge_id, state=State.FAILED)
         .first()
     )

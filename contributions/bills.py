@@ -33,6 +33,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bpjsportal.core import fpe, metrics
+from enrollment import unique_keys
 from enrollment.models import ApiClient, Participant
 
 from .errors import ContributionError, PaymentConflict, PaymentError
@@ -183,12 +184,16 @@ def notify_payment(
     reference_conflict (409) when the body differs. BillError bill_unknown (404); PaymentError
     for a paid_at outside the window (400): nothing is written."""
     with transaction.atomic():
-        bill = (
-            Bill.objects.select_for_update(of=("self",))
-            .select_related("participant__occupation")
-            .filter(code=code)
-            .first()
+        # whose code it is first (the claim of enrollment/unique_keys.py), then the bill locked
+        # by participant and code: on a cluster a lock names the shard it takes
+        owner = (
+            unique_keys.holders([("bill_code", code)]).get(("bill_code", code))
             if is_valid_code(code)
+            else None
+        )
+        bill = (
+            Bill.objects.select_for_update().filter(participant_id=owner, code=code).first()
+            if owner is not None
             else None
         )
         if bill is None:
@@ -307,7 +312,9 @@ def void_notification(
             "notification_unknown", _("This channel sent no notification with this reference.")
         )
     with transaction.atomic():
-        bill = Bill.objects.select_for_update().get(pk=seen.bill_id)  # notify_payment's order
+        bill = Bill.objects.select_for_update().get(  # notify_payment's order
+            participant_id=seen.participant_id, pk=seen.bill_id
+        )
         done = BillReversal.objects.filter(notification=seen).first()
         if done is not None:
             return done, False

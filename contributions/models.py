@@ -759,7 +759,7 @@ class OutboxMessage(models.Model):
 
 
 # --- bills: payment codes, and what the channels report about them (docs/api.md, "Bills") ---------
-class Bill(ParticipantRow):
+class Bill(ParticipantRow, UniqueKeyed):
     """A payment code a participant pays at a bank, shop or e-wallet: one participant, 1-12
     months from `period_start`, `amount` priced by the quote service when the code was issued
     (contributions/quotes.py), open until `expires_at` (settings.BILL_EXPIRY_HOURS). The code is
@@ -787,6 +787,12 @@ class Bill(ParticipantRow):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    UNIQUE_KEY_CONSTRAINTS = {"bill_code": "bill_code_unique"}
+
+    def unique_keys(self) -> list[tuple[str, str, int]]:
+        """A code is unique across all bills (enrollment/unique_keys.py)."""
+        return [("bill_code", self.code, self.participant_id)]
 
     class Meta:
         verbose_name = _("bill")
@@ -890,7 +896,7 @@ class SuspenseItem(ParticipantRow):
         return f"suspense {self.channel}:{self.reference} Rp {self.amount:,} ({self.reason})"
 
 
-class BillNotification(ParticipantRow):
+class BillNotification(ParticipantRow, UniqueKeyed):
     """A channel's payment notification for a bill, as answered: the idempotency record. The
     same (client, reference) again with the same body gets the same answer; with another body,
     409 reference_conflict."""
@@ -922,6 +928,12 @@ class BillNotification(ParticipantRow):
         SuspenseItem, null=True, blank=True, on_delete=models.PROTECT, related_name="notification"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+
+    UNIQUE_KEY_CONSTRAINTS = {"notification_ref": "bill_notification_ref"}
+
+    def unique_keys(self) -> list[tuple[str, str, int]]:
+        """A channel's reference is unique across its notifications (enrollment/unique_keys.py)."""
+        return [("notification_ref", f"{self.client_id}\x1f{self.reference}", self.participant_id)]
 
     class Meta:
         verbose_name = _("bill payment notification")

@@ -109,11 +109,15 @@ def check_code(code_id: int, code: str) -> Participant | None:
     else None, counting a wrong try (the last allowed one kills the code and locks)."""
     now = timezone.now()
     with transaction.atomic():
+        # whose code first, then the row locked by participant (a lock on a cluster names the
+        # shard it takes)
+        owner = ParticipantCode.objects.filter(pk=code_id).values_list("participant_id").first()
         row = (
             ParticipantCode.objects.select_for_update()
-            .select_related("participant")
-            .filter(pk=code_id)
+            .filter(participant_id=owner[0], pk=code_id)
             .first()
+            if owner
+            else None
         )
         if row is None or row.used_at is not None or row.expires_at <= now:
             return None

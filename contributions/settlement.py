@@ -28,7 +28,7 @@ from typing import IO
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -38,7 +38,14 @@ from enrollment.models import ApiClient
 from .bills import BillError, notified_amount, notify_payment
 from .errors import ImportFileError, PaymentError
 from .imports import check_file, csv_lines, parse_paid_at
-from .models import BillNotification, Settlement, SettlementLine
+from .models import (
+    BillNotification,
+    BillReversal,
+    Payment,
+    Settlement,
+    SettlementLine,
+    SuspenseItem,
+)
 
 HEADER = ("reference", "code", "amount", "paid_at")
 Outcome = SettlementLine.Outcome
@@ -97,7 +104,9 @@ def _reconcile(client: ApiClient, row: Row, sha: str) -> SettlementLine:
         line.detail = _("A row needs a reference, a whole positive amount and an ISO paid_at.")
         return line
     seen = (
-        BillNotification.objects.select_related("bill", "payment", "suspense")
+        # (the bill, payment and suspense item read by id in queries of their own: a join on
+        # those ids would leave the participant's node on a cluster)
+        BillNotification.objects.prefetch_related("bill", "payment", "suspense")
         .filter(client=client, reference=row.reference)
         .first()
     )
@@ -136,13 +145,21 @@ def _reconcile(client: ApiClient, row: Row, sha: str) -> SettlementLine:
 def _missing_theirs(client: ApiClient, day: date, references: set[str]) -> list[SettlementLine]:
     start = timezone.make_aware(datetime.combine(day, time.min))
     end = start + timedelta(days=1)
+    # (subqueries naming the participant, not joins on the ids: on a cluster each stays on the
+    # participant's node)
+    mine = {"participant_id": OuterRef("participant_id")}
+    voided = BillReversal.objects.filter(**mine, notification=OuterRef("pk"))
+    paid = Payment.objects.filter(
+        **mine, pk=OuterRef("payment_id"), paid_at__gte=start, paid_at__lt=end
+    )
+    held = SuspenseItem.objects.filter(
+        **mine, pk=OuterRef("suspense_id"), paid_at__gte=start, paid_at__lt=end
+    )
     ours = (
-        BillNotification.objects.filter(client=client, reversal__isnull=True)
-        .filter(
-            Q(payment__paid_at__gte=start, payment__paid_at__lt=end)
-            | Q(suspense__paid_at__gte=start, suspense__paid_at__lt=end)
-        )
-        .select_related("bill", "payment", "suspense")
+        BillNotification.objects.filter(client=client)
+        .filter(~Exists(voided))
+        .filter(Exists(paid) | Exists(held))
+        .prefetch_related("bill", "payment", "suspense")
         .order_by("id")
     )
     return [

@@ -19,7 +19,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -56,9 +56,15 @@ class SuspenseError(ContributionError):
 
 def open_items() -> QuerySet[SuspenseItem]:
     """The suspense items no one has settled yet, oldest first (the back office's work list)."""
+    # (each join between participant-keyed tables names the participant, or is a second
+    # query: on a cluster a join on another column would not stay on one node)
+    settled = SuspenseResolution.objects.filter(
+        participant_id=OuterRef("participant_id"), suspense=OuterRef("pk")
+    )
     return (
-        SuspenseItem.objects.filter(resolution__isnull=True)
-        .select_related("participant", "bill", "client")
+        SuspenseItem.objects.filter(~Exists(settled))
+        .select_related("participant", "client")
+        .prefetch_related("bill")
         .order_by("created_at", "id")
     )
 
@@ -95,7 +101,9 @@ def _reason(reason: str) -> str:
 def _locked(item: SuspenseItem) -> SuspenseItem:
     """The item locked for this transaction (a FOR UPDATE lock fires no UPDATE trigger), if
     no one resolved it already."""
-    locked = SuspenseItem.objects.select_for_update().select_related("participant").get(pk=item.pk)
+    locked = SuspenseItem.objects.select_for_update().get(
+        participant_id=item.participant_id, pk=item.pk
+    )
     if SuspenseResolution.objects.filter(suspense=locked).exists():
         raise SuspenseError("suspense_resolved", _("This suspense item is already settled."))
     return locked

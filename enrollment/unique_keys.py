@@ -8,7 +8,8 @@ cluster this is what keeps a NIK unique across shards; on a single server the ro
 constraints stand beside it.
 
 Kinds: `nik` (Participant.nik_digest, hex), `kpj` (kpj_number), `client_token` (the registration
-form's token), `payment_ref` (Payment channel and reference, see `payment_ref`).
+form's token), `payment_ref` (Payment channel and reference, see `payment_ref`), `bill_code`
+(Bill.code), `notification_ref` (a channel's BillNotification reference, with its client id).
 """
 
 from __future__ import annotations
