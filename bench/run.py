@@ -55,6 +55,7 @@ SCENARIOS = [
     (10, "bench_field", "Field app on a slow network"),
     (11, "bench_commissions", "Commission month"),
     (12, "bench_cohorts", "Cohort retention"),
+    (13, "bench_cluster", "Writes on a Citus cluster"),
 ]
 DOC = ROOT / "docs" / "benchmarks.md"
 RESULTS = ROOT / "bench" / "results"  # the latest result of every scenario, per size

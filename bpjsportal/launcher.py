@@ -647,7 +647,19 @@ def _cluster_pass(pytest_args: list[str]) -> list[str]:
     except CitusMissing as exc:
         sys.exit(str(exc))
     chosen = pytest_args or CLUSTER_TESTS
-    return [PY, "-m", "pytest", "-p", "randomly", "-p", "no:xdist", "--reuse-db", "-q", *chosen]
+    return [
+        PY,
+        "-m",
+        "pytest",
+        "-p",
+        "randomly",
+        "-p",
+        "no:xdist",
+        "--reuse-db",
+        "-q",
+        "-rsx",
+        *chosen,
+    ]
 
 
 def _cluster_env() -> dict[str, str]:

@@ -180,7 +180,8 @@ def test_a_sponsor_batch_does_not_take_anyone_into_the_partners_scope(
 
 @pytest.mark.not_on_cluster(
     "incremental sync positions are one server's transaction ids; a row written on a "
-    "worker is not seen"
+    "worker may be missed",
+    varies=True,  # which node's transaction ids the rows get decides it
 )
 def test_after_consent_the_partner_pays_but_still_cannot_read(
     sponsor_api: Any, admin_api: Any, person: dict[str, Any]
