@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.conf import settings
+from django.db import connection
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from enrollment.models import Participant
@@ -78,20 +80,62 @@ def notify(participant: Participant, kind: str, period: date) -> Reminder | None
     """Create the reminder (once per participant, kind and period) and queue its sending through
     the outbox, in the caller's transaction. None when switched off (a disabled ReminderRule
     row for the kind), without consent, opted out, or already created."""
-    on, rule = _rule(kind)
-    channel = _channel(participant, rule) if on else None
+    channel = _notify_channel(participant, kind)
     if channel is None:
         return None
-    reminder, created = Reminder.objects.get_or_create(
+    reminder = Reminder(
         participant=participant,
         kind=kind,
         period=period,
-        defaults=_queued(participant, channel, timezone.now()),
+        **_queued(participant, channel, timezone.now()),  # type: ignore[arg-type]
     )
-    if not created:
+    if not _insert_once(reminder):
         return None
     outbox.enqueue(SEND_TASK, [reminder.pk])
     return reminder
+
+
+def _notify_channel(participant: Participant, kind: str) -> str | None:
+    """What _rule + _channel decide for one participant, read in one statement (the kind's rule
+    row and the participant's preference row side by side) instead of two: the same rules, one
+    round trip less on every single payment and registration."""
+    if not participant.consent_reminders:
+        return None
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT r.enabled, r.channel, p.participant_id IS NOT NULL, p.opted_out_at, "
+            "p.preferred_channel FROM (SELECT 1) AS one "
+            "LEFT JOIN contributions_reminderrule r ON r.kind = %s "
+            "LEFT JOIN contributions_reminderpreference p ON p.participant_id = %s",
+            [kind, participant.pk],
+        )
+        enabled, rule_channel, has_pref, opted_out_at, preferred = cur.fetchone()
+    if enabled is False:  # a rule row switched off; no row means on with the defaults
+        return None
+    if has_pref and opted_out_at is not None:
+        return None
+    return str(rule_channel or preferred or settings.REMINDER_DEFAULT_CHANNEL)
+
+
+def _insert_once(reminder: Reminder) -> bool:
+    """INSERT the reminder unless its (participant, kind, period) exists: one statement
+    (INSERT ... ON CONFLICT DO NOTHING RETURNING id) where get_or_create took four (SELECT,
+    SAVEPOINT, INSERT, RELEASE). The only unique keys a new row can hit are the primary key and
+    reminder_once_per_period (gateway_message_id is NULL until it is sent). True and the pk
+    set when inserted."""
+    fields = [f for f in Reminder._meta.local_concrete_fields if not f.primary_key]
+    rows = Reminder._base_manager._insert(  # type: ignore[attr-defined]
+        [reminder],
+        fields=fields,
+        returning_fields=[Reminder._meta.pk],
+        on_conflict=OnConflict.IGNORE,
+    )
+    if not rows or rows[0] is None:
+        return False
+    reminder.pk = rows[0][0]
+    reminder._state.adding = False
+    reminder._state.db = Reminder._base_manager.db
+    return True
 
 
 def welcome_after_registration_bulk(participants: list[Participant]) -> None:
