@@ -87,7 +87,7 @@ def notify(participant: Participant, kind: str, period: date) -> Reminder | None
         participant=participant,
         kind=kind,
         period=period,
-        **_queued(participant, channel, timezone.now()),  # type: ignore[arg-type]
+        **_queued(participant, channel, timezone.now()),
     )
     if not _insert_once(reminder):
         return None
