@@ -617,6 +617,8 @@ CLUSTER_TESTS = [
     "tests/enrollment/test_pii.py",
     "tests/api/test_participants.py",
     "tests/api/test_bulk.py",
+    "tests/api/test_sync.py",
+    "tests/api/test_sync_fast.py",
     "tests/api/test_payments.py",
     "tests/api/test_bills.py",
     "tests/api/test_bill_reversal.py",

@@ -21,8 +21,12 @@ from django.db import IntegrityError, connection
 
 NIK, KPJ, CLIENT_TOKEN, PAYMENT_REF = "nik", "kpj", "client_token", "payment_ref"
 
-_CLAIM = """INSERT INTO enrollment_uniquekey (kind, value, participant_id)
-SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[]) ORDER BY 1, 2
+# A multi-row VALUES list, not INSERT ... SELECT FROM unnest(...): on a Citus cluster an
+# INSERT ... SELECT whose rows go to several shards locks each shard against every other such
+# statement until the transaction ends, so two transactions claiming twice (two registrations)
+# deadlocked; plain INSERTs of rows commute and take no such lock (tests/api/test_sync.py's
+# concurrent writers).
+_CLAIM = """INSERT INTO enrollment_uniquekey (kind, value, participant_id) VALUES {rows}
 ON CONFLICT DO NOTHING RETURNING kind, value
 """
 _RELEASE = """
@@ -47,12 +51,12 @@ def claim(rows: Iterable[tuple[str, str, int]]) -> set[tuple[str, str]]:
     """Claim every (kind, value, participant_id) still free; returns the (kind, value) pairs that
     were already held (by an earlier row, or earlier in `rows`). Claims are taken in sorted order,
     so two transactions claiming the same values wait for each other instead of deadlocking."""
-    wanted = list(rows)
+    wanted = sorted(rows)
     if not wanted:
         return set()
-    kinds, values, pids = (list(c) for c in zip(*wanted, strict=True))
+    sql = _CLAIM.format(rows=", ".join(["(%s, %s, %s)"] * len(wanted)))
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM, [kinds, values, pids])
+        cursor.execute(sql, [x for row in wanted for x in row])
         won = {(k, v) for k, v in cursor.fetchall()}
     return {(k, v) for k, v, _p in wanted} - won
 

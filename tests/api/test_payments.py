@@ -178,11 +178,6 @@ def test_a_sponsor_batch_does_not_take_anyone_into_the_partners_scope(
     assert single.status_code == 404 and single.json()["code"] == "participant_unknown"
 
 
-@pytest.mark.not_on_cluster(
-    "incremental sync positions are one server's transaction ids; a row written on a "
-    "worker may be missed",
-    varies=True,  # which node's transaction ids the rows get decides it
-)
 def test_after_consent_the_partner_pays_but_still_cannot_read(
     sponsor_api: Any, admin_api: Any, person: dict[str, Any]
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from bpjsportal.core.api.sync import Position, sync_page
+from bpjsportal.core.api.sync import Position, Since, sync_page
 from contributions.models import Payment
 from enrollment.models import Participant
 
@@ -18,7 +18,7 @@ from enrollment.models import Participant
 @pytest.mark.parametrize("model", [Participant, Payment])
 def test_the_position_is_an_index_condition(db: Any, model: Any) -> None:
     with CaptureQueriesContext(connection) as captured:
-        sync_page(model.objects.all(), Position(txid=12345, id=678), limit=500)
+        sync_page(model.objects.all(), Since((Position(txid=12345, id=678),)), limit=500)
     (page_sql,) = [q["sql"] for q in captured.captured_queries if "ORDER BY" in q["sql"]]
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # an empty test table: force the index

@@ -8,7 +8,7 @@ distributed and colocated with `enrollment_participant`; the two tables whose ro
 participant, and the audit tables of the small ones, stay on the coordinator; every other table
 becomes a reference table. Unique keys
 that hold across participants cannot be checked by one shard: they are dropped from the sharded
-table here, and the lookup tables of enrollment/lookups.py, written in the same transaction,
+table here, and the lookup table of enrollment/unique_keys.py, written in the same transaction,
 check them instead (on the single server and on the cluster alike).
 
 Idempotent: a table Citus already knows is left alone, so the command can be run after every
@@ -24,6 +24,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 
 from bpjsportal.core import distribution
+from bpjsportal.core.api import sync
 
 # DDL on tables with triggers (the audit and ledger triggers run on the shards) needs this
 SESSION = "SET citus.enable_unsafe_triggers = on"
@@ -115,6 +116,8 @@ class Command(BaseCommand):
             cursor.execute(PGTRIGGER_TRIGGERS)
             on_reference = [name for table, name in cursor.fetchall() if table in plan.reference]
             steps.append((distribution.guard_sql(on_reference), []))
+            # the sync position names the node that wrote the row (bpjsportal/core/api/sync.py)
+            steps.append((sync.CLUSTER_TRIGGER_SQL, []))
             with transaction.atomic():  # all of it or nothing
                 for sql, params in steps:
                     shown = sql % tuple(repr(p) for p in params) if params else sql
