@@ -11,7 +11,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
-from bpjsportal.core.api.sync import GROUP_SHIFT
+from bpjsportal.core.api.sync import GROUP_SHIFT, sync_horizon
 from enrollment.models import Participant
 from enrollment.services import register_participant, update_participant
 from enrollment.sharding import on_cluster
@@ -207,3 +207,30 @@ def test_concurrent_writers_nothing_skipped_or_repeated(tx_refdata: Any, make_ca
     # Nothing repeated: the same version of a row never arrives twice.
     versions = [(r["id"], r["updated_at"], r["address"]) for r in delivered]
     assert len(versions) == len(set(versions))
+
+
+def test_the_horizon_never_passes_another_running_transaction(db: Any) -> None:
+    """Another transaction took an id before this one and is still running: the horizon stays
+    at or below it, though this transaction sees its own rows (the snapshot's xmax counts only
+    finished transactions, so a running one may sit between xmax and this one's id)."""
+    import psycopg
+
+    settings = connection.settings_dict
+    other = psycopg.connect(
+        host=settings["HOST"],
+        port=settings["PORT"],
+        user=settings["USER"],
+        dbname=settings["NAME"],
+        password=settings["PASSWORD"],
+    )
+    try:
+        (theirs,) = other.execute("SELECT pg_current_xact_id()::text::bigint").fetchone()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+            (mine,) = cursor.fetchone()
+        assert theirs < mine
+        assert sync_horizon() <= theirs
+        other.rollback()
+        assert sync_horizon() > mine  # then this transaction's own rows are readable
+    finally:
+        other.close()
