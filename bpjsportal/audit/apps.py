@@ -30,11 +30,20 @@ def define_pgtrigger_ignore(sender: Any, connection: Any, **_kwargs: Any) -> Non
     catches it — a subtransaction rolled back on every audited row: about 0.5 ms per row, a
     20,000-row INSERT 9x slower (docs/benchmarks-history.md, "Audit trail"). Defined, it is a
     plain read.
+
+    The same statement asks whether the database is a Citus coordinator, where the audit
+    settings must be set so that Citus forwards them to the workers (audit_context.probe_cluster).
     """
+    from bpjsportal.core import audit_context
+
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        cursor.execute("SET pgtrigger.ignore = '{}'")
+        cursor.execute(
+            "SELECT set_config('pgtrigger.ignore', '{}', false), " + audit_context.CLUSTER_PROBE
+        )
+        row = cursor.fetchone()
+    audit_context.probe_cluster(connection, bool(row and row[1]))
 
 
 class AuditConfig(AppConfig):

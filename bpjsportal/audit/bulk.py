@@ -3,9 +3,10 @@
 The audit triggers fire for COPY and INSERT ... SELECT too, which roughly doubles the cost of
 loading millions of synthetic rows. A generator may switch *only the audit triggers* off for its
 own transaction with `skip_audit_triggers(cursor)` — django-pgtrigger's `pgtrigger.ignore`
-session setting, transaction-local. Unlike `session_replication_role = replica` this keeps every
-other trigger (the sync_txid stamps, the ledger's append-only and reversal checks) and foreign
-keys working. Never call it from the application: production changes are always audited.
+setting, transaction-local (on a Citus cluster forwarded to the workers, where the triggers of the
+sharded tables fire). Unlike `session_replication_role = replica` this keeps every other trigger
+(the sync_txid stamps, the ledger's append-only and reversal checks) and foreign keys working.
+Never call it from the application: production changes are always audited.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import models
+
+from bpjsportal.core.audit_context import set_local
 
 from .selectors import event_models
 
@@ -34,8 +37,6 @@ def audit_trigger_ids(*tracked: type[models.Model]) -> list[str]:
 
 def skip_audit_triggers(cursor: Any, *tracked: type[models.Model]) -> None:
     """Until the end of the open transaction on `cursor`, the audit triggers of the given
-    tables (all if none) do nothing. `cursor` may be a Django or a raw psycopg cursor."""
-    cursor.execute(
-        "SELECT set_config('pgtrigger.ignore', %s, true)",
-        ["{" + ",".join(audit_trigger_ids(*tracked)) + "}"],
-    )
+    tables (all if none) do nothing, on every node of a Citus cluster too. `cursor` may be a
+    Django or a raw psycopg cursor (of the default database)."""
+    set_local(cursor, "pgtrigger.ignore", "{" + ",".join(audit_trigger_ids(*tracked)) + "}")

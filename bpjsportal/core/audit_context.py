@@ -10,6 +10,12 @@ Inside a context, pghistory prefixes each writing SQL statement sent through Dja
 with `set_config('pghistory.context_…', …, true)`, so the triggers see it. A statement sent
 outside Django (psql, a COPY through the raw driver cursor) records its event with no context
 unless the transaction set it first: `bind_to_transaction` does that for raw paths.
+
+On a Citus cluster the triggers of the sharded tables fire on the workers, which never see the
+coordinator's `set_config`. There the prefix is `SELECT audit_set_local(...)` instead (migration
+audit 0015): a real `SET LOCAL`, which Citus forwards to the transaction's worker connections,
+issued only when the context differs from the one the transaction already carries. Connections
+get `propagates_audit_settings` when they open (`probe_cluster`); on one server nothing changes.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 import pghistory
+import pghistory.config
 import pghistory.runtime
 from celery.signals import task_postrun, task_prerun
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from django.http import HttpRequest
 
 # Long-running commands whose whole life must not become one context.
@@ -80,14 +87,93 @@ def current() -> dict[str, Any] | None:
 
 def bind_to_transaction(cursor: Any) -> None:
     """Set the current context for the rest of the open transaction on `cursor` (a Django or raw
-    psycopg cursor): for statements Django's execute wrapper never sees, such as COPY."""
+    psycopg cursor of the default database): for statements Django's execute wrapper never sees,
+    such as COPY."""
+    _bind(cursor, getattr(cursor, "db", None) or connection)
+
+
+def _bind(cursor: Any, db: Any) -> None:
     value = getattr(pghistory.runtime._tracker, "value", None)
     if value is None:
+        return
+    context_id, metadata = str(value.id), json.dumps(value.metadata, cls=DjangoJSONEncoder)
+    if getattr(db, PROPAGATES, False):
+        cursor.execute(_CLUSTER_PREFIX.rstrip("; "), [context_id, True, metadata, True])
+        db.audit_settings_stale = False
         return
     cursor.execute(
         "SELECT set_config('pghistory.context_id', %s, true),"
         " set_config('pghistory.context_metadata', %s, true)",
-        [str(value.id), json.dumps(value.metadata, cls=DjangoJSONEncoder)],
+        [context_id, metadata],
+    )
+
+
+def set_local(cursor: Any, setting: str, value: str | None) -> None:
+    """Set one of the audit triggers' settings (`pghistory.context_id`,
+    `pghistory.context_metadata`, `pgtrigger.ignore`) for the rest of the open transaction on
+    `cursor` (a Django or raw psycopg cursor of the default database), on every node of a
+    cluster. None sets it empty, like set_config."""
+    db = getattr(cursor, "db", None) or connection
+    if getattr(db, PROPAGATES, False):
+        cursor.execute("SELECT audit_set_local(%s, %s, true)", [setting, value])
+    else:
+        cursor.execute("SELECT set_config(%s, %s, true)", [setting, value])
+
+
+# --- on a Citus cluster ------------------------------------------------------------------------
+# The connection attribute saying the audit settings go out as `audit_set_local` (SET LOCAL,
+# forwarded to the workers) instead of set_config: a Citus coordinator with that function.
+PROPAGATES = "propagates_audit_settings"
+# Run once per new connection, with the statement that defines `pgtrigger.ignore`
+# (bpjsportal.audit.apps): true on a Citus coordinator migrated to audit 0015.
+CLUSTER_PROBE = (
+    "to_regclass('pg_catalog.pg_dist_partition') IS NOT NULL"
+    " AND to_regprocedure('audit_set_local(text, text, boolean)') IS NOT NULL"
+)
+_CLUSTER_PREFIX = (
+    "SELECT audit_set_local('pghistory.context_id', %s, %s),"
+    " audit_set_local('pghistory.context_metadata', %s, %s); "
+)
+_CLUSTER_PREFIX_NAMED = (
+    "SELECT audit_set_local('pghistory.context_id', %(pghistory__context_id)s,"
+    " %(pghistory__force)s), audit_set_local('pghistory.context_metadata',"
+    " %(pghistory__context_metadata)s, %(pghistory__force)s); "
+)
+
+
+def probe_cluster(db: Any, propagates: bool) -> None:
+    """Record on the connection what CLUSTER_PROBE found."""
+    setattr(db, PROPAGATES, propagates)
+    db.audit_settings_stale = False
+
+
+def _inject_on_cluster(
+    execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    """pghistory's injection (runtime._inject_history_context) with `audit_set_local` calls in
+    place of set_config. Citus forgets the SETs made inside a savepoint once it is released:
+    the first write after a RELEASE sets the context again (force)."""
+    is_bytes = isinstance(sql, bytes)
+    text = sql.decode() if is_bytes else sql
+    if pghistory.runtime._can_inject_variable(context["cursor"], text):
+        db = context["connection"]
+        value = pghistory.runtime._tracker.value
+        context_id = str(value.id)
+        metadata = json.dumps(value.metadata, cls=pghistory.config.json_encoder())
+        force = bool(getattr(db, "audit_settings_stale", False))
+        if isinstance(params, dict):
+            params.update(
+                pghistory__context_id=context_id,
+                pghistory__context_metadata=metadata,
+                pghistory__force=force,
+            )
+            text = _CLUSTER_PREFIX_NAMED + text
+        else:
+            params = (context_id, force, metadata, force, *(params or ()))
+            text = _CLUSTER_PREFIX + text
+        db.audit_settings_stale = False
+    return pghistory.runtime._execute_wrapper(
+        execute(text.encode() if is_bytes else text, params, many, context)
     )
 
 
@@ -118,17 +204,21 @@ _NO_TRIGGER_PREFIXES = ("savepoint", "release savepoint", "rollback to savepoint
 
 def _inject_history_context(execute: Any, sql: Any, params: Any, many: bool, context: Any) -> Any:
     text = sql.decode() if isinstance(sql, bytes) else str(sql)
-    if text.lstrip()[:21].lower().startswith(_NO_TRIGGER_PREFIXES):
+    db = context["connection"]
+    inject = _inject_on_cluster if getattr(db, PROPAGATES, False) else _pghistory_inject
+    head = text.lstrip()[:21].lower()
+    if head.startswith(_NO_TRIGGER_PREFIXES):
+        if inject is _inject_on_cluster and head.startswith("release"):
+            db.audit_settings_stale = True
         return execute(sql, params, many, context)
     if not many:
-        return _pghistory_inject(execute, sql, params, many, context)
-    db = context["connection"]
+        return inject(execute, sql, params, many, context)
     if db.in_atomic_block or not db.get_autocommit():
-        bind_to_transaction(context["cursor"].cursor)
+        _bind(context["cursor"].cursor, db)
         return execute(sql, params, many, context)
     result = None
     for row in params:
-        result = _pghistory_inject(execute, sql, row, False, context)
+        result = inject(execute, sql, row, False, context)
     return result
 
 
@@ -174,5 +264,7 @@ __all__ = [
     "labelled",
     "note",
     "note_api_client",
+    "probe_cluster",
     "request_context",
+    "set_local",
 ]

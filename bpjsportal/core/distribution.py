@@ -271,11 +271,19 @@ def layout(schema: Schema) -> Layout:
 
 
 def guard_sql(trigger_names: Iterable[str]) -> str:
-    """pgtrigger's ignore check, with one rule added for a cluster: a trigger of a reference
-    table fires on the coordinator's copy only. A reference table's write runs on every node's
-    copy; its audit trigger must record the change once, and only the coordinator may write the
-    audit table kept there. (pgtrigger re-creates this function when a migration installs a
-    trigger: distribute_tables, run after every migrate, puts the rule back.)"""
+    """pgtrigger's ignore check, as it must run on a cluster (pgtrigger re-creates this function
+    when a migration installs a trigger: distribute_tables, run after every migrate, puts this one
+    back):
+    - a trigger of a reference table fires on the coordinator's copy only. A reference table's
+      write runs on every node's copy; its audit trigger must record the change once, and only
+      the coordinator may write the audit table kept there;
+    - `pgtrigger.ignore` names the triggers as pgtrigger does (skip_audit_triggers); on a node
+      the trigger of shard or copy 102008 is named `<trigger>_102008`, which matches too;
+    - the setting is read without pgtrigger's EXCEPTION block: a worker's session never defines
+      it (every audited row would pay a rolled-back subtransaction), and on the coordinator the
+      subtransaction of a reference table's trigger fired during a COPY makes Citus send a
+      SAVEPOINT to the workers' connections busy with that COPY ("another command is already in
+      progress")."""
     names = sorted(set(trigger_names))
     array = "ARRAY[" + ", ".join("'" + n.replace("'", "''") + "'" for n in names) + "]::name[]"
     return f"""
@@ -283,19 +291,15 @@ CREATE OR REPLACE FUNCTION public._pgtrigger_should_ignore(trigger_name name)
 RETURNS boolean LANGUAGE plpgsql AS $fn$
 DECLARE
     _pgtrigger_ignore TEXT[];
+    _unsharded name := regexp_replace(trigger_name, '_[0-9]+$', '')::name;
 BEGIN
-    -- on a node, the trigger of shard or copy 102008 is named <trigger>_102008
     -- (group 0 is the coordinator; read from the node's own catalog, never a remote call)
-    IF (SELECT groupid FROM pg_dist_local_group) <> 0
-       AND regexp_replace(trigger_name, '_[0-9]+$', '')::name = ANY({array}) THEN
+    IF (SELECT groupid FROM pg_dist_local_group) <> 0 AND _unsharded = ANY({array}) THEN
         RETURN TRUE;  -- a reference table's copy on a worker: the coordinator's copy records it
     END IF;
-    BEGIN
-        SELECT INTO _pgtrigger_ignore CURRENT_SETTING('pgtrigger.ignore');
-        EXCEPTION WHEN OTHERS THEN
-    END;
+    _pgtrigger_ignore := NULLIF(CURRENT_SETTING('pgtrigger.ignore', TRUE), '')::TEXT[];
     IF _pgtrigger_ignore IS NOT NULL THEN
-        RETURN trigger_name = ANY(_pgtrigger_ignore);
+        RETURN trigger_name = ANY(_pgtrigger_ignore) OR _unsharded = ANY(_pgtrigger_ignore);
     END IF;
     RETURN FALSE;
 END;

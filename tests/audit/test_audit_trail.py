@@ -26,7 +26,7 @@ from bpjsportal.audit.models import (
     UserGroupEvent,
 )
 from bpjsportal.audit.selectors import event_models, history_for, participant_history
-from bpjsportal.core.audit_context import labelled
+from bpjsportal.core.audit_context import labelled, set_local
 from contributions.models import LedgerEntry, Payment
 from enrollment.models import Participant, StaffProfile
 from tests.api.conftest import Caller, next_nik, reg_body
@@ -69,10 +69,6 @@ def test_admin_edit_in_a_request_records_user_ip_url_and_the_diff(
     assert "boss" in entry.actor and "203.0.113.7" in entry.where
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
 def test_api_registration_and_update_record_the_api_client(admin_api: Caller) -> None:
     r = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik()))
     assert r.status_code == 201, r.content
@@ -94,10 +90,6 @@ def test_api_registration_and_update_record_the_api_client(admin_api: Caller) ->
 
 
 # --- paths around the ORM -----------------------------------------------------------------
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
 def test_raw_sql_update_is_recorded_with_and_without_application_context(register: Any) -> None:
     p = register()
     with labelled(command="fix_addresses", os_user="ops"), connection.cursor() as cur:
@@ -105,12 +97,11 @@ def test_raw_sql_update_is_recorded_with_and_without_application_context(registe
             "UPDATE enrollment_participant SET address = %s WHERE id = %s", ["Jl. Raw 1", p.pk]
         )
     # Outside any context (psql, another program): still recorded, with no context. The test
-    # runs in one transaction, so clear the transaction-local context as a new session has it.
+    # runs in one transaction, so clear the transaction-local context as a new session has it
+    # (on a cluster, on the workers too).
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT set_config('pghistory.context_id', '', true),"
-            " set_config('pghistory.context_metadata', '', true)"
-        )
+        set_local(cur, "pghistory.context_id", "")
+        set_local(cur, "pghistory.context_metadata", "")
         cur.execute("UPDATE enrollment_participant SET address = 'Jl. Raw 2' WHERE id = %s", [p.pk])
     # A no-op write and a sync_txid/updated_at-only change record nothing.
     with connection.cursor() as cur:
@@ -126,10 +117,11 @@ def test_raw_sql_update_is_recorded_with_and_without_application_context(registe
         assert "without application context" in history_for(p)[0].actor
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
+def _sets_context(sql: str) -> bool:
+    """The context prefix: set_config on one server, audit_set_local on a Citus cluster."""
+    return "set_config('pghistory" in sql or "audit_set_local('pghistory" in sql
+
+
 def test_savepoints_carry_no_context_and_writes_inside_them_keep_it(register: Any) -> None:
     """Savepoints fire no trigger: they go without the context prefix (a payment's transaction
     has three or four pairs), and a write inside one is still recorded with its context."""
@@ -144,8 +136,8 @@ def test_savepoints_carry_no_context_and_writes_inside_them_keep_it(register: An
         Participant.objects.filter(pk=p.pk).update(address="Jl. Savepoint 1")
     statements = [q["sql"] for q in ctx.captured_queries]
     assert any(s.startswith("SAVEPOINT") for s in statements), statements
-    assert not any("set_config" in s and "SAVEPOINT" in s for s in statements)
-    assert any("set_config" in s for s in statements if "UPDATE" in s)
+    assert not any(_sets_context(s) and "SAVEPOINT" in s for s in statements)
+    assert any(_sets_context(s) for s in statements if "UPDATE" in s)
     last = events(ParticipantEvent, p.pk)[-1]
     assert (last.address, last.pgh_context) == (
         "Jl. Savepoint 1",
@@ -153,10 +145,57 @@ def test_savepoints_carry_no_context_and_writes_inside_them_keep_it(register: An
     )
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
+# participants written with raw SQL in a session of their own (unique values no other test uses)
+_OWN_SESSION_INSERT = """
+INSERT INTO enrollment_participant (nik_digest, nik_encrypted, kpj_number, full_name, birth_date,
+    sex, phone, email, language, village_id, province_id, regency_id, address, occupation_id,
+    declared_income, jht, channel, consent_data, consent_reminders, created_at, updated_at)
+SELECT sha256(('released-savepoint-' || g)::bytea), 'placeholder:' || g,
+       '98765' || lpad(g::text, 6, '0'), 'X', DATE '1990-01-01', 'M', '+6281200000000', '', 'id',
+       v.code, r.parent_id, d.parent_id, 'Jl', 'petani', 1000000, false, 'self', true, false,
+       now(), now()
+FROM generate_series(%s::int, %s::int) g, enrollment_region v
+JOIN enrollment_region d ON d.code = v.parent_id JOIN enrollment_region r ON r.code = d.parent_id
+WHERE v.code = %s
+"""
+
+
+def test_context_is_kept_after_a_released_savepoint(refdata: Any) -> None:
+    """On a Citus cluster the context is a SET LOCAL that Citus forwards to the workers; Citus
+    forgets the SETs made in a savepoint once it is released, so a worker connection opened
+    after the RELEASE would start without them: the first write after a RELEASE sets the context
+    again. The connections must be new: a session of its own, not the test's transaction (which
+    has reached every worker already)."""
+    import pghistory.runtime
+    from django.db import connections
+
+    from tests.conftest import VILLAGE
+
+    own = connections.create_connection("default")
+    try:
+        own.set_autocommit(False)
+        with (
+            labelled(command="released_savepoint"),
+            own.execute_wrapper(pghistory.runtime._inject_history_context),
+        ):
+            saved = own.savepoint()
+            with own.cursor() as cur:  # one row: one worker
+                cur.execute(_OWN_SESSION_INSERT, [1, 1, VILLAGE])
+            own.savepoint_commit(saved)  # RELEASE SAVEPOINT
+            with own.cursor() as cur:  # eight rows: every shard, so the other worker too
+                cur.execute(_OWN_SESSION_INSERT, [2, 9, VILLAGE])
+        with own.cursor() as cur:
+            cur.execute(
+                "SELECT pgh_context->>'command' FROM audit_participantevent"
+                " WHERE kpj_number LIKE '98765%%' AND pgh_label = 'insert'"
+            )
+            commands = [row[0] for row in cur.fetchall()]
+    finally:
+        own.rollback()
+        own.close()
+    assert commands == ["released_savepoint"] * 9
+
+
 def test_queryset_update_records_one_event_per_row(register: Any) -> None:
     a, b = register(), register(nik=nik_for(serial=2), phone="081234567891")
     with labelled(task="bulk.consent", task_id="t-1"):
@@ -168,10 +207,6 @@ def test_queryset_update_records_one_event_per_row(register: Any) -> None:
         assert last.pgh_context == {"task": "bulk.consent", "task_id": "t-1"}
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
 def test_sponsor_batch_bulk_path_records_payments_and_ledger_with_the_client(
     sponsor_api: Caller, admin_api: Caller
 ) -> None:
@@ -197,11 +232,6 @@ def test_sponsor_batch_bulk_path_records_payments_and_ledger_with_the_client(
     assert {e.kind for e in ledger} == {"payment"}
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker; and a COPY with a bound context fails"
-    " in the trigger on the coordinator's copy"
-)
 def test_copy_with_bound_context_is_recorded(refdata: Any) -> None:
     """COPY goes around Django's execute wrapper; bind_to_transaction sets the context first."""
     from bpjsportal.core.audit_context import bind_to_transaction
@@ -221,10 +251,6 @@ def rename_participant(pk: int) -> None:
     Participant.objects.filter(pk=pk).update(full_name="Budi Task")
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
 def test_celery_task_labels_its_changes(register: Any) -> None:
     p = register()
     result = rename_participant.apply(args=[p.pk])
@@ -340,10 +366,6 @@ def test_every_event_table_has_the_append_only_guard() -> None:
 
 
 # --- the admin page -----------------------------------------------------------------------
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus "
-    "does not forward to the trigger on the worker"
-)
 def test_admin_history_page_shows_the_audit_trail(admin_user: Any, admin_api: Caller) -> None:
     r = admin_api.post("/api/v1/participants/", reg_body(nik=next_nik()))
     pk = r.json()["id"]
@@ -394,10 +416,6 @@ def test_staff_profile_role_is_tracked_from_creation(agent: Any) -> None:
     assert [e.pgh_label for e in events(StaffProfileEvent, staff.pk)] == ["insert"]
 
 
-@pytest.mark.not_on_cluster(
-    "pgtrigger.ignore is a session setting of the coordinator, not seen by the triggers "
-    "on the workers"
-)
 def test_generators_can_skip_only_the_audit_triggers_for_their_transaction(register: Any) -> None:
     """bench/generate.py-style loads: no audit rows, but sync_txid is still stamped."""
     from bpjsportal.audit.bulk import audit_trigger_ids, skip_audit_triggers
@@ -411,7 +429,7 @@ def test_generators_can_skip_only_the_audit_triggers_for_their_transaction(regis
             " WHERE id = %s",
             [p.pk],
         )
-        cur.execute("SELECT set_config('pgtrigger.ignore', NULL, true)")
+        set_local(cur, "pgtrigger.ignore", "{}")
     p.refresh_from_db()
     assert p.address == "Jl. Sintetis" and p.sync_txid != 0  # the other trigger still ran
     assert [e.pgh_label for e in events(ParticipantEvent, p.pk)] == ["insert"]

@@ -125,10 +125,6 @@ def test_an_item_is_settled_once_and_the_resolution_is_append_only(
     assert SuspenseResolution.objects.get().reason == "payer asked"
 
 
-@pytest.mark.not_on_cluster(
-    "audit context (who, request) is set with set_config on the coordinator, which Citus does"
-    " not forward to the trigger on the worker"
-)
 def test_every_step_is_in_the_audit_trail_with_who_did_it(held: Any, admin_user: Any) -> None:
     from bpjsportal.audit.selectors import history_for
 
