@@ -112,10 +112,6 @@ def test_channel_client_may_not_bulk(channel_api: Any) -> None:
     assert r.status_code == 403
 
 
-@pytest.mark.not_on_cluster(
-    "two concurrent bulk requests with one Idempotency-Key: the second is answered 503 on"
-    " the cluster (cause not yet found)"
-)
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_write_once(tx_refdata: Any, make_caller: Any) -> None:
     import threading
