@@ -9,7 +9,8 @@ constraints stand beside it.
 
 Kinds: `nik` (Participant.nik_digest, hex), `kpj` (kpj_number), `client_token` (the registration
 form's token), `payment_ref` (Payment channel and reference, see `payment_ref`), `bill_code`
-(Bill.code), `notification_ref` (a channel's BillNotification reference, with its client id).
+(Bill.code), `notification_ref` (a channel's BillNotification reference, with its client id),
+`gateway_message` (a sent Reminder's gateway_message_id, claimed when the dispatch stores it).
 """
 
 from __future__ import annotations

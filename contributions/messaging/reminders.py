@@ -36,6 +36,7 @@ from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from bpjsportal.core import metrics
+from enrollment import unique_keys
 from enrollment.models import Participant
 from enrollment.sharding import locked_rows, on_cluster
 
@@ -643,10 +644,21 @@ def _save_states(rows: list[Reminder]) -> None:
     sends)."""
     if not rows:
         return
+    # the gateway's message ids are unique across participants: claimed first (on a cluster the
+    # column's own constraint is gone; enrollment/unique_keys.py); the rows of a batch were
+    # queued, so any id they carry was set by this dispatch
+    claims = [(GATEWAY_MESSAGE, r.gateway_message_id, r.participant_id) for r in rows]
+    taken = unique_keys.claim([c for c in claims if c[1]])
+    if taken:
+        raise unique_keys.KeyTaken(taken, {GATEWAY_MESSAGE: GATEWAY_MESSAGE_CONSTRAINT})
     columns = ["pk"] + [f for f in _UPDATE_FIELDS]
     values = [[getattr(r, c) for r in rows] for c in columns]
     with connection.cursor() as cur:
         cur.execute(_SAVE, values)
+
+
+GATEWAY_MESSAGE = "gateway_message"
+GATEWAY_MESSAGE_CONSTRAINT = "contributions_reminder_gateway_message_id_key"
 
 
 @dataclass

@@ -221,6 +221,27 @@ def test_sent_reminder_reaches_the_gateway_once(reminded: Any, gateway: Any) -> 
     assert r.participant.kpj_number in msg["text"]
 
 
+def test_a_gateway_message_id_is_claimed_and_never_held_twice(reminded: Any, gateway: Any) -> None:
+    """The gateway's ids are unique across participants: claimed in enrollment_uniquekey with
+    the send (on a cluster the column's own constraint is dropped), so a repeated id fails the
+    batch as the constraint does on one server, and nothing of it is written."""
+    from django.db import IntegrityError, transaction
+
+    from enrollment import unique_keys
+
+    first, second = planned(reminded, n=2)
+    assert reminders.deliver_batch([first.pk], now=utc(day(12), NOON_WIB)).sent == 1
+    first.refresh_from_db()
+    key = (reminders.GATEWAY_MESSAGE, first.gateway_message_id)
+    assert unique_keys.holders([key]) == {key: first.participant_id}
+    second.gateway_message_id = first.gateway_message_id  # a gateway repeating an id
+    second.state = "sent"
+    with pytest.raises(IntegrityError), transaction.atomic():
+        reminders._save_states([second])
+    second.refresh_from_db()
+    assert second.state == "queued" and second.gateway_message_id is None
+
+
 def test_a_participant_who_paid_meanwhile_gets_nothing(
     reminded: Any, pay: Any, gateway: Any
 ) -> None:
