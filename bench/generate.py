@@ -514,6 +514,24 @@ COVERAGE_COLUMNS = [
 ]  # fmt: skip
 
 
+def claim_keys(conn: Any) -> None:
+    """The loaded rows' values unique across participants, claimed in enrollment_uniquekey as
+    the application claims them (enrollment/unique_keys.py, the same statements): on a Citus
+    cluster that table is what refuses a second NIK or a replayed payment reference. Its
+    primary key is dropped for the load and built once after it (a sorted build, not millions
+    of index insertions). Runs again from scratch on a resumed load."""
+    from enrollment import unique_keys
+
+    conn.execute("TRUNCATE enrollment_uniquekey")
+    conn.execute(
+        "ALTER TABLE enrollment_uniquekey DROP CONSTRAINT IF EXISTS enrollment_uniquekey_pkey"
+    )
+    for rows in ("participants", "payments"):
+        sql = unique_keys.stored_claims_sql(rows)
+        conn.execute(sql, [0] * sql.count("%s"))
+    conn.execute("ALTER TABLE enrollment_uniquekey ADD PRIMARY KEY (kind, value)")
+
+
 def _connect(dsn: str) -> Any:
     import psycopg
 
@@ -833,6 +851,9 @@ def generate(args: Any, url: str, started: float) -> dict[str, Any]:
         step("coverage rows (closed form from the profile rules)")
         conn.execute("DROP TABLE gen_base, gen_arr, gen_pre, gen_profile")
     # else: resumed after the coverage step (it ends by dropping the helper tables)
+
+    claim_keys(conn)
+    step("unique keys claimed (NIK digests, KPJ numbers, payment references)")
 
     if rebuild:
         rebuild_secondary(dsn, rebuild, started, ("index", "attach", "fk"))

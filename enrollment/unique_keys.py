@@ -138,10 +138,16 @@ _STORED = {
 }
 
 
+def stored_claims_sql(rows: str) -> str:
+    """The INSERT that claims the keys of `rows` ("participants" or "payments") with ids above
+    its parameters (each `%s`: the same id); claim_stored runs it, the benchmark generator too."""
+    return _STORED[rows]
+
+
 def claim_stored(rows: str, *, after_id: int) -> None:
     """Claim the keys of `rows` ("participants" or "payments") written in bulk by COPY (the demo,
     the benchmark data) with ids above `after_id`, in the same transaction. A key held already
     fails the statement (IntegrityError): generated data must not repeat one."""
-    sql = _STORED[rows]
+    sql = stored_claims_sql(rows)
     with connection.cursor() as cursor:
         cursor.execute(sql, [after_id] * sql.count("%s"))
