@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from bpjsportal.core import metrics
-from enrollment import pii
+from enrollment import pii, unique_keys
 from enrollment.models import Participant, Partner, PayerType, StaffProfile, nik_q
 from enrollment.services import sector_history
 from enrollment.sharding import locked_rows
@@ -407,22 +407,25 @@ def _post_payment(
     payment, its ledger entry, the coverage row, and the payment_recorded signal. A concurrent
     post of the same reference that won the race is answered as a replay (False)."""
     try:
-        with transaction.atomic():  # savepoint: the unique constraint is the real guard
-            payment = Payment.objects.create(
-                participant=checked.participant,
-                amount=checked.amount,
-                months=checked.months,
-                period_start=due.first_month,
-                payer=checked.payer,
-                payer_type=checked.payer_type,
-                channel=checked.channel,
-                reference=checked.reference,
-                paid_at=paid_at,
-                collected_by=collected_by,
-                sponsor=sponsor,
-                reactivation=due.reactivation,
-            )
-    except IntegrityError:
+        # No savepoint: the reference is claimed first (enrollment/unique_keys.py, an INSERT ...
+        # ON CONFLICT DO NOTHING that waits for a concurrent claim of it to commit or roll
+        # back), and a reference held already raises KeyTaken before the payment's INSERT,
+        # with no statement failed: the transaction goes on to read the replay.
+        payment = Payment.objects.create(
+            participant=checked.participant,
+            amount=checked.amount,
+            months=checked.months,
+            period_start=due.first_month,
+            payer=checked.payer,
+            payer_type=checked.payer_type,
+            channel=checked.channel,
+            reference=checked.reference,
+            paid_at=paid_at,
+            collected_by=collected_by,
+            sponsor=sponsor,
+            reactivation=due.reactivation,
+        )
+    except unique_keys.KeyTaken:
         existing = _replay_of(checked)
         if existing is None:
             raise

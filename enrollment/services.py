@@ -317,9 +317,12 @@ def register_participant(
         # the core system's number, or (development) the local generator's (core_system.py)
         participant.kpj_number = numbers.issue([_holder(participant, nik)])[0]
         try:
-            with transaction.atomic():  # savepoint: the unique constraints are the real guard
-                participant.save(force_insert=True)
-        except IntegrityError as exc:
+            # No savepoint: the NIK, KPJ number and client token are claimed first
+            # (enrollment/unique_keys.py: INSERT ... ON CONFLICT DO NOTHING, which waits for a
+            # concurrent claim to commit or roll back), and a value held already raises KeyTaken
+            # before the participant's INSERT, with no statement failed.
+            participant.save(force_insert=True)
+        except unique_keys.KeyTaken as exc:
             if _violated(exc) == KPJ_CONSTRAINT and numbers.redraws:
                 continue  # a number issued before the permutation (enrollment/kpj.py): redraw
             if _violated(exc) == KPJ_CONSTRAINT:
