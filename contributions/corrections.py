@@ -64,7 +64,9 @@ def _candidates(sponsor_code: str | None) -> Iterator[Payment]:
         payment=OuterRef("pk"),
         kind=LedgerEntry.Kind.PAYMENT,
     ).filter(not_reversed())
-    corrected = LedgerEntry.objects.filter(payment=OuterRef("pk"), kind=LedgerEntry.Kind.DUE)
+    corrected = LedgerEntry.objects.filter(
+        participant_id=OuterRef("participant_id"), payment=OuterRef("pk"), kind=LedgerEntry.Kind.DUE
+    )
     qs = (
         Payment.objects.filter(Q(payer_type__in=BUDGET) | Q(sponsor__payer_type__in=BUDGET))
         .filter(Exists(live))

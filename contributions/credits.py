@@ -56,11 +56,18 @@ def find() -> list[Excess]:
         payment=OuterRef("pk"),
         kind=LedgerEntry.Kind.PAYMENT,
     ).filter(not_reversed())
+    # each subquery names the participant: on a cluster it then runs on the payment's shard
     granted = ContributionCredit.objects.filter(
-        payment=OuterRef("pk"), kind=ContributionCredit.Kind.GRANT
+        participant_id=OuterRef("participant_id"),
+        payment=OuterRef("pk"),
+        kind=ContributionCredit.Kind.GRANT,
     )
     used = (
-        ContributionCredit.objects.filter(payment=OuterRef("pk"), kind=ContributionCredit.Kind.USE)
+        ContributionCredit.objects.filter(
+            participant_id=OuterRef("participant_id"),
+            payment=OuterRef("pk"),
+            kind=ContributionCredit.Kind.USE,
+        )
         .values("payment")
         .annotate(total=Sum("amount"))
         .values("total")

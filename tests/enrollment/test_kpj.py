@@ -101,6 +101,7 @@ def test_the_key_must_be_long(settings: Any) -> None:
 def test_bulk_registration_skips_a_number_held_by_an_older_participant(refdata: Any) -> None:
     from django.db import connection
 
+    from enrollment import unique_keys
     from enrollment.kpj import kpj_for
     from enrollment.models import Participant
     from enrollment.services import register_participant, register_participants_bulk
@@ -111,6 +112,9 @@ def test_bulk_registration_skips_a_number_held_by_an_older_participant(refdata: 
         cursor.execute("SELECT last_value FROM enrollment_kpj_seq")
         (last,) = cursor.fetchone()
     Participant.objects.filter(pk=old.pk).update(kpj_number=kpj_for(last + 2))
+    # every stored number is claimed (migration enrollment 0016 claimed the older ones)
+    unique_keys.release([(unique_keys.KPJ, old.kpj_number)])
+    assert unique_keys.claim([(unique_keys.KPJ, kpj_for(last + 2), old.pk)]) == set()
     rows = [registration_data(nik=nik_for(serial=s), phone=f"0812345600{s:02d}") for s in (1, 2, 3)]
     outcomes = register_participants_bulk(rows)
     assert all(isinstance(o, Participant) for o in outcomes), outcomes
