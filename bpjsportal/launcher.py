@@ -605,11 +605,14 @@ NO_TESTS_COLLECTED = 5  # pytest's exit code
 # The tests run a second time on a Citus cluster (BPU_TEST_CITUS=1, tests/conftest.py): every
 # write and read path that sharding by participant touches - registration (form, API, bulk),
 # payments (single, API, sponsor batch, import), the append-only ledger and its reversals,
-# coverage, reminders (planning and dispatch), audit, the NIK key rotation - plus the cluster's
-# own checks (tests/citus: layout, settings, a generated year through check_ledger, audit on the
-# workers, uniqueness across shards). Known gaps are marked `not_on_cluster` (strict xfail
-# there); docs/operations.md, "Not yet done on the cluster", lists them and what is not run here
-# at all (the rollup build, incremental sync).
+# coverage, reminders (planning and dispatch), audit, the NIK key rotation, the rollup build
+# and the dashboards, cohorts and uplift figures read from it - plus the cluster's own checks
+# (tests/citus: layout, settings, a generated year through check_ledger, audit on the workers,
+# uniqueness across shards). Known gaps are marked `not_on_cluster` (strict xfail there);
+# docs/operations.md, "Not yet done on the cluster", lists them and what is not run here at all
+# (incremental sync). The rollups' comparisons with the per-day reference build are left to the
+# single server (test_rollup_events: a year of per-day builds takes minutes on a cluster); its
+# refresh-against-rebuild check runs here.
 CLUSTER_TESTS = [
     "tests/citus",
     "tests/enrollment/test_registration.py",
@@ -632,6 +635,20 @@ CLUSTER_TESTS = [
     "tests/contributions/test_settlement.py",
     "tests/contributions/test_autodebit.py",
     "tests/audit/test_audit_trail.py",
+    "tests/reporting/test_cache.py",
+    "tests/reporting/test_cohorts.py",
+    "tests/reporting/test_dashboard_escaping.py",
+    "tests/reporting/test_exports.py",
+    "tests/reporting/test_figures.py",
+    "tests/reporting/test_projection.py",
+    "tests/reporting/test_rollups.py",
+    "tests/reporting/test_rollup_events.py::test_delta_refresh_equals_a_rebuild_of_today",
+    "tests/reporting/test_targets.py",
+    "tests/reporting/test_tasks.py",
+    "tests/reporting/test_views.py",
+    "tests/contributions/test_reminder_uplift.py",
+    "tests/contributions/test_rules_sql.py",
+    "tests/contributions/test_occupation_history.py",
 ]
 
 

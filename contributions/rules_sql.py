@@ -158,21 +158,78 @@ def _half_up(numerator: str, denominator: int) -> str:
     return f"(2 * {numerator} + {denominator}) / {2 * denominator}"
 
 
-def held_sector(month: str, history_pid: str, sector: str) -> str:
+# The occupation history as programme_split reads it: (participant_id, until_month, sector),
+# a subquery PostgreSQL flattens into the probe of `held_sector`.
+HISTORY = f"""(SELECT h.participant_id, h.until_month, o.sector FROM {T.occupation_period} h
+               JOIN {T.occupation} o ON o.code = h.occupation_id)"""  # noqa: S608
+
+
+@dataclass(frozen=True)
+class SplitSources:
+    """What `programme_split` reads: the rate schedule, the discounts and the occupation history
+    (a relation of participant_id, until_month, sector) - the stored tables (`STORED`), or the
+    temporary copies that `copy_split_sources` makes. A statement whose other tables are all
+    temporary (the rollup build's) reads the copies: it then touches no Citus table and is
+    planned by PostgreSQL alone, also on a cluster, where Citus refuses the split's correlated
+    subqueries over the sharded history ("correlated subqueries are not supported when the FROM
+    clause contains a CTE or subquery")."""
+
+    schedule: str = T.schedule
+    discount: str = T.discount
+    history: str = HISTORY
+
+
+STORED = SplitSources()
+
+
+def copied_sources(prefix: str) -> SplitSources:
+    """The temporary copies made by `copy_split_sources(prefix, ...)`."""
+    return SplitSources(f"{prefix}_rates", f"{prefix}_discounts", f"{prefix}_history")
+
+
+def copy_split_sources(prefix: str, participants: str | None = None) -> list[str]:
+    """Statements that copy the split's sources into temporary tables (ON COMMIT DROP) named by
+    `copied_sources(prefix)`: the rate schedule and the discounts whole (a few rows), the
+    occupation history of the participants whose ids `participants` selects (SQL, e.g. "SELECT
+    pid FROM rb_pa"; None: everyone's), indexed for held_sector's probe. Drop them with
+    `drop_split_sources`."""
+    c = copied_sources(prefix)
+    only = "" if participants is None else f" WHERE h.participant_id IN ({participants})"
+    return [
+        f"CREATE TEMP TABLE {c.schedule} ON COMMIT DROP AS"  # noqa: S608
+        f" SELECT effective_from, jkk_rate_bp, jkm_monthly, jht_rate_bp FROM {T.schedule}",
+        f"CREATE TEMP TABLE {c.discount} ON COMMIT DROP AS"  # noqa: S608
+        " SELECT first_month, last_month, sector, percent, programmes, excluded_payer_types"
+        f" FROM {T.discount}",
+        f"CREATE TEMP TABLE {c.history} ON COMMIT DROP AS"  # noqa: S608
+        f" SELECT h.participant_id, h.until_month, h.sector FROM {HISTORY} h{only}",
+        f"CREATE INDEX ON {c.history} (participant_id, until_month)",
+        f"ANALYZE {c.history}",
+    ]
+
+
+def drop_split_sources(prefix: str) -> str:
+    c = copied_sources(prefix)
+    return f"DROP TABLE {c.schedule}, {c.discount}, {c.history}"
+
+
+def held_sector(month: str, history_pid: str, sector: str, history: str = HISTORY) -> str:
     """The sector of the occupation held in `month` (rates.quote_contribution's sector_history):
-    that of the earliest OccupationPeriod of participant `history_pid` ending after the month,
-    else `sector` (the current occupation's). `history_pid` NULL: no history, `sector`."""
-    return f"""COALESCE((SELECT o2.sector FROM {T.occupation_period} h
-                   JOIN {T.occupation} o2 ON o2.code = h.occupation_id
+    that of the earliest period of participant `history_pid` in `history` (SplitSources.history)
+    ending after the month, else `sector` (the current occupation's). `history_pid` NULL: no
+    history, `sector`."""
+    if history_pid == "NULL":
+        return sector  # (what the probe would give: no participant has the id NULL)
+    return f"""COALESCE((SELECT h.sector FROM {history} h
                    WHERE h.participant_id = {history_pid} AND h.until_month > {month}
                    ORDER BY h.until_month LIMIT 1), {sector})"""  # noqa: S608
 
 
-def has_history(participant_id: str) -> str:
-    """`participant_id` if that participant ever changed occupation (OccupationPeriod), else
-    NULL: the key under which a programme split must read the history."""
-    table = T.occupation_period
-    probe = f"SELECT 1 FROM {table} h WHERE h.participant_id = {participant_id}"  # noqa: S608
+def has_history(participant_id: str, history: str = T.occupation_period) -> str:
+    """`participant_id` if that participant ever changed occupation (OccupationPeriod, or a
+    copy of `copy_split_sources`), else NULL: the key under which a programme split must read
+    the history."""
+    probe = f"SELECT 1 FROM {history} h WHERE h.participant_id = {participant_id}"  # noqa: S608
     return f"CASE WHEN EXISTS ({probe}) THEN {participant_id} END"
 
 
@@ -185,6 +242,7 @@ def programme_split(
     sector: str,
     payer_type: str,
     history_pid: str = "NULL",
+    sources: SplitSources = STORED,
 ) -> str:
     """A subquery (one row: jkk, jkm, jht) of what `months` months from `period_start` cost per
     programme for a participant with this income, JHT choice and occupation sector, paid by
@@ -192,8 +250,10 @@ def programme_split(
     force in each month, the discounts of the month for the sector that do not exclude the
     payer type, rounded half up as there; each month's sector that of the occupation held in it
     (`held_sector`, `history_pid`: a participant id or NULL). NULLs when months < 1. Use as
-    `CROSS JOIN LATERAL (<this>) sp` or `LEFT JOIN LATERAL (...) ON ...`."""
-    s, d = T.schedule, T.discount
+    `CROSS JOIN LATERAL (<this>) sp` or `LEFT JOIN LATERAL (...) ON ...`. `sources`: the
+    stored tables, or their temporary copies (SplitSources)."""
+    s, d = sources.schedule, sources.discount
+    held = held_sector("mm.month", history_pid, sector, sources.history)
 
     def discounted(amount: str, pct: str) -> str:
         rounded = _half_up(f"{amount} * (100 - {pct})", 100)
@@ -223,7 +283,7 @@ def programme_split(
                      string_to_array(replace(rd.programmes, ' ', ''), ',') AS progs
               FROM {d} rd
               WHERE rd.first_month <= mm.month AND rd.last_month >= mm.month
-                AND rd.sector IN ('', {held_sector("mm.month", history_pid, sector)})
+                AND rd.sector IN ('', {held})
                 AND NOT {payer_type} = ANY(
                     string_to_array(replace(rd.excluded_payer_types, ' ', ''), ','))) x
     ) dc

@@ -19,7 +19,14 @@ from ..models import RollupDay
 from .cohorts import rebuild_cohorts
 from .definitions import LOCK_KEY, BuildResult, day_bounds, marks
 from .finish import delete_range, finish
-from .group import DIRECT, TimedCursor, build_group, open_build, province_chunks
+from .group import (
+    DIRECT,
+    TimedCursor,
+    build_group,
+    close_build,
+    open_build,
+    province_chunks,
+)
 from .parallel import build_parallel
 from .progress import SILENT, BuildProgress
 from .sql_rows import AGENT_ACCUMULATOR_SQL
@@ -86,7 +93,8 @@ def build_range(
             progress.group_built()
         progress.phase("agent and province rows, day marks")
         finish(cursor, params, DIRECT.agent_events, started)
-        cursor.execute("DROP TABLE rb_nu, rb_aev_all")
+        close_build(cursor)
+        cursor.execute("DROP TABLE rb_aev_all")
     logger.info(
         "rollup build %s..%s in %d province group(s): %s", start, end, len(chunks), cursor.report()
     )

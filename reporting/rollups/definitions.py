@@ -59,6 +59,14 @@ LOCK_KEY = 5_050_505  # pg advisory lock: one rollup build or refresh at a time
 DEMO_KEYS = ("province_id", "occupation_id", "partner_id", "sex", "age_band")
 
 
+def db_clock(cursor: Any) -> datetime:
+    """The database's clock now (clock_timestamp()), read first and bound into the statements
+    that stamp RollupDay.built_at: Citus refuses a volatile function in the SET of an upsert or
+    update of its tables (RollupDay is a reference table on a cluster)."""
+    cursor.execute("SELECT clock_timestamp()")
+    return cursor.fetchall()[0][0]
+
+
 def day_bounds(day: date) -> tuple[datetime, datetime]:
     """The local day as [start, end) aware datetimes."""
     start = timezone.make_aware(datetime.combine(day, dtime.min))

@@ -8,7 +8,7 @@ from datetime import date
 from typing import Any
 
 from ..cache import BUMP_SQL
-from .definitions import derive_province_rollup
+from .definitions import db_clock, derive_province_rollup
 from .group import TimedCursor
 from .sql_rows import AGENT_EVENTS_SQL, agent_insert_sql
 
@@ -48,14 +48,15 @@ def finish(cursor: TimedCursor, params: dict[str, Any], agent_events: str, start
     cursor.execute(
         """INSERT INTO reporting_rollupday (day, built_at, seconds, ledger_mark,
                                             participant_mark)
-           SELECT d::date, clock_timestamp(), %s, %s, %s
+           SELECT d::date, %s, %s, %s, %s
            FROM generate_series(%s::date, %s::date, interval '1 day') d
            WHERE %s::date[] IS NULL OR d::date = ANY(%s::date[])
-           ON CONFLICT (day) DO UPDATE SET built_at = clock_timestamp(),
+           ON CONFLICT (day) DO UPDATE SET built_at = EXCLUDED.built_at,
                seconds = EXCLUDED.seconds,
                ledger_mark = EXCLUDED.ledger_mark,
                participant_mark = EXCLUDED.participant_mark""",
         [
+            db_clock(cursor),
             seconds,
             params["mark"],
             params["pmark"],

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import connection
 
 from contributions import coverage as rules
+from contributions import rules_sql
 from contributions.rules_sql import T
 
 from .sql_changes import (
@@ -22,7 +23,7 @@ from .sql_changes import (
     PARTICIPANTS_SQL,
     REVERSED_SQL,
 )
-from .sql_money import MONEY_SPLIT_VIEW, SPLIT_SQL, money_sql
+from .sql_money import MONEY_SPLIT_VIEW, SOURCES_PREFIX, SPLIT_SQL, money_sql
 from .sql_rows import (
     AGENT_GROUP_EVENTS_SQL,
     DEMOGRAPHIC_EVENTS_SQL,
@@ -182,10 +183,20 @@ def execute_planned(cursor: TimedCursor, sql: str, params: dict[str, Any], **pla
 
 
 def open_build(cursor: TimedCursor, params: dict[str, Any]) -> None:
-    """The session settings and the status calendar (rb_nu) of a build's transaction."""
+    """The session settings, the status calendar (rb_nu) and the copies of the split's sources
+    (sql_money.SOURCES) of a build's transaction; `close_build` drops the tables."""
     cursor.execute("SELECT set_config('work_mem', %s, true)", [settings.ROLLUP_BUILD_WORK_MEM])
     cursor.execute(CALENDAR_SQL)
     cursor.executemany(
         "INSERT INTO rb_nu (nu, grace_from, lapsed_from) VALUES (%s, %s, %s)",
         rules.status_calendar(params["p"], params["e"]),
     )
+    for sql in rules_sql.copy_split_sources(SOURCES_PREFIX):
+        cursor.execute(sql)
+
+
+def close_build(cursor: TimedCursor) -> None:
+    """Drop what open_build made (they go at commit anyway; a build inside a caller's
+    transaction must not leave them to the next one)."""
+    cursor.execute("DROP TABLE rb_nu")
+    cursor.execute(rules_sql.drop_split_sources(SOURCES_PREFIX))

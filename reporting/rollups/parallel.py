@@ -15,7 +15,15 @@ from django.db import connection, connections, transaction
 
 from .definitions import DEMO_KEYS, DIMS, FLOWS, LOCK_KEY, marks
 from .finish import KEPT_DAY, delete_range, finish
-from .group import DIRECT, STAGED, TimedCursor, build_group, open_build, province_chunks
+from .group import (
+    DIRECT,
+    STAGED,
+    TimedCursor,
+    build_group,
+    close_build,
+    open_build,
+    province_chunks,
+)
 from .progress import SILENT, BuildProgress
 from .sql_rows import AGENT_EVENT_COLUMNS
 
@@ -163,7 +171,7 @@ def _run_workers(
                     open_build(cursor, params)
                     group = {**params, "plo": low, "phi": high}
                     rows = build_group(cursor, group, STAGED)
-                    cursor.execute("DROP TABLE rb_nu")
+                    close_build(cursor)
                 with lock:
                     done.append((rows, cursor.steps))
                     progress.group_built()

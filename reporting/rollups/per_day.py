@@ -32,22 +32,21 @@ from contributions.rules_sql import T
 
 from ..cache import BUMP_SQL
 from .build import covering_range
-from .definitions import DIMS, FLOWS, BuildResult, day_params, derive_province_rollup
+from .definitions import (
+    DIMS,
+    FLOWS,
+    BuildResult,
+    day_params,
+    db_clock,
+    derive_province_rollup,
+)
 from .sql_state import state_sql
 
-# Money moved on the day, one row per ledger entry, with the programme split of payment entries
-# (reversals carry the split of the payment they cancel, negated).
-_SPLIT = rules_sql.programme_split(
-    period_start="pe.period_start",
-    months="pe.months",
-    declared_income="pp.declared_income",
-    jht="pp.jht",
-    sector="o.sector",
-    payer_type="py.payer_type",
-    history_pid="pe.participant_id",
-)
-_MONEY_SQL = f"""
-CREATE TEMP TABLE reporting_day_money ON COMMIT DROP AS
+# Money moved on the day, one row per ledger entry, with what the programme split of its payment
+# entry needs (reversals: the entry they cancel) - read from the participant-keyed tables by
+# joins naming the participant, which a Citus cluster runs on the nodes holding them ...
+_MOVES_SQL = f"""
+CREATE TEMP TABLE reporting_day_moves ON COMMIT DROP AS
 WITH moves AS (
     SELECT e.participant_id, 1 AS sign, e.id AS split_entry, e.amount, p.collected_by_id,
            1 AS payments
@@ -65,20 +64,43 @@ WITH moves AS (
     FROM {T.ledger}
     WHERE kind = 'adjustment' AND created_at >= %(start)s AND created_at < %(end)s
 )
-SELECT m.participant_id, m.collected_by_id, m.payments, m.amount,
-       m.sign * COALESCE(sp.jkk, 0) AS jkk, m.sign * COALESCE(sp.jkm, 0) AS jkm,
-       m.sign * COALESCE(sp.jht, 0) AS jht,
-       m.amount - m.sign * COALESCE(sp.jkk + sp.jkm + sp.jht, 0) AS other
+SELECT m.participant_id, m.sign, m.amount, m.collected_by_id, m.payments,
+       k.id IS NOT NULL AS split, k.period_start, k.months, k.declared_income, k.jht, k.sector,
+       k.payer_type
 FROM moves m
-LEFT JOIN LATERAL (
-    SELECT x.jkk, x.jkm, x.jht
+LEFT JOIN (
+    SELECT pe.participant_id, pe.id, pe.period_start, pe.months, pp.declared_income, pp.jht,
+           o.sector, py.payer_type
     FROM {T.ledger} pe
     JOIN {T.payment} py ON py.participant_id = pe.participant_id AND py.id = pe.payment_id
     JOIN {T.participant} pp ON pp.id = pe.participant_id
     JOIN {T.occupation} o ON o.code = pp.occupation_id
-    CROSS JOIN LATERAL ({_SPLIT}) x
-    WHERE pe.participant_id = m.participant_id AND pe.id = m.split_entry
-) sp ON m.split_entry IS NOT NULL
+) k ON k.participant_id = m.participant_id AND k.id = m.split_entry
+"""  # noqa: S608
+
+# ... then split by the contributions rule over the day's copies of the schedule, discounts and
+# history (rules_sql.copy_split_sources: the statement reads temporary tables only, which a
+# cluster leaves to PostgreSQL; reporting.rollups.sql_money explains why). Reversals carry the
+# split of the payment they cancel, negated.
+SOURCES_PREFIX = "reporting_day"
+_SPLIT = rules_sql.programme_split(
+    period_start="m.period_start",
+    months="m.months",
+    declared_income="m.declared_income",
+    jht="m.jht",
+    sector="m.sector",
+    payer_type="m.payer_type",
+    history_pid="m.participant_id",
+    sources=rules_sql.copied_sources(SOURCES_PREFIX),
+)
+_MONEY_SQL = f"""
+CREATE TEMP TABLE reporting_day_money ON COMMIT DROP AS
+SELECT m.participant_id, m.collected_by_id, m.payments, m.amount,
+       m.sign * COALESCE(sp.jkk, 0) AS jkk, m.sign * COALESCE(sp.jkm, 0) AS jkm,
+       m.sign * COALESCE(sp.jht, 0) AS jht,
+       m.amount - m.sign * COALESCE(sp.jkk + sp.jkm + sp.jht, 0) AS other
+FROM reporting_day_moves m
+LEFT JOIN LATERAL ({_SPLIT}) sp ON m.split
 """  # noqa: S608
 
 _DAILY_TODAY = """
@@ -175,7 +197,10 @@ def build_day(day: date) -> int:
         cursor.execute("DELETE FROM reporting_agentrollup WHERE day = %s", [day])
         cursor.execute("DELETE FROM reporting_demographicrollup WHERE day = %s", [day])
         cursor.execute(state_sql(), params)
-        cursor.execute(_MONEY_SQL, params)
+        cursor.execute(_MOVES_SQL, params)
+        for sql in rules_sql.copy_split_sources(SOURCES_PREFIX):
+            cursor.execute(sql)
+        cursor.execute(_MONEY_SQL)
         cursor.execute(_daily_insert(), params)
         rows = cursor.rowcount
         cursor.execute(_AGENT_INSERT, params)
@@ -183,13 +208,14 @@ def build_day(day: date) -> int:
         derive_province_rollup(cursor, day, day)
         cursor.execute(
             "INSERT INTO reporting_rollupday (day, built_at, seconds)"
-            " VALUES (%s, clock_timestamp(), %s) ON CONFLICT (day)"
-            " DO UPDATE SET built_at = clock_timestamp(), seconds = EXCLUDED.seconds",
-            [day, time.monotonic() - started],
+            " VALUES (%s, %s, %s) ON CONFLICT (day)"
+            " DO UPDATE SET built_at = EXCLUDED.built_at, seconds = EXCLUDED.seconds",
+            [day, db_clock(cursor), time.monotonic() - started],
         )
         cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
         cursor.execute("DROP TABLE reporting_day_state")
-        cursor.execute("DROP TABLE reporting_day_money")
+        cursor.execute("DROP TABLE reporting_day_money, reporting_day_moves")
+        cursor.execute(rules_sql.drop_split_sources(SOURCES_PREFIX))
     return rows
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
+from contributions import rules_sql
 from contributions.rules_sql import T
 
 from ..cache import BUMP_SQL
@@ -22,10 +23,11 @@ from .definitions import (
     BuildResult,
     day_bounds,
     day_params,
+    db_clock,
     derive_province_rollup,
     marks,
 )
-from .sql_money import MONEY_SPLIT_VIEW, MONEY_SQL, SPLIT_SQL
+from .sql_money import MONEY_SPLIT_VIEW, MONEY_SQL, SOURCES_PREFIX, SPLIT_SQL
 from .sql_state import state_sql
 
 
@@ -72,7 +74,7 @@ def _delta_apply_daily_sql() -> str:
     return f"""
 WITH upd AS (
     UPDATE reporting_dailyrollup t SET {sets}
-    FROM rd_daily d WHERE t.day = %(day)s AND {match}
+    FROM (SELECT * FROM rd_daily) d WHERE t.day = %(day)s AND {match}
     RETURNING {", ".join(f"d.{d}" for d in DIMS)}
 )
 INSERT INTO reporting_dailyrollup (day, {dims}, {cols}, {ytd})
@@ -196,6 +198,9 @@ def refresh_day(day: date) -> int | None:
             state_sql("rd_new", touched="rd_touched"), {**params, "mark": mark, "pmark": pmark}
         )
         start_ts, end_ts = day_bounds(day)
+        # the split's sources, the history of the touched participants only (sql_money.SOURCES)
+        for sql in rules_sql.copy_split_sources(SOURCES_PREFIX, "SELECT pid FROM rd_touched"):
+            cursor.execute(sql)
         cursor.execute(
             MONEY_SQL,
             {**params, "start_ts": start_ts, "end": end_ts, "mark": mark, "low": old_mark},
@@ -214,9 +219,9 @@ def refresh_day(day: date) -> int | None:
         cursor.execute(_DELTA_AGENT, params)
         derive_province_rollup(cursor, day, day)
         cursor.execute(
-            """UPDATE reporting_rollupday SET built_at = clock_timestamp(), ledger_mark = %s,
+            """UPDATE reporting_rollupday SET built_at = %s, ledger_mark = %s,
                participant_mark = %s WHERE day = %s""",
-            [mark, pmark, day],
+            [db_clock(cursor), mark, pmark, day],
         )
         cursor.execute(BUMP_SQL)
         for table in (
@@ -229,6 +234,7 @@ def refresh_day(day: date) -> int | None:
             "rd_daily",
         ):
             cursor.execute(f"DROP TABLE {table}")
+        cursor.execute(rules_sql.drop_split_sources(SOURCES_PREFIX))
     return touched
 
 

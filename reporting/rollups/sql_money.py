@@ -6,6 +6,16 @@ from __future__ import annotations
 from contributions import rules_sql
 from contributions.rules_sql import T
 
+# The build's copies of the rate schedule, the discounts and the occupation history (rb_rates,
+# rb_discounts, rb_history: rules_sql.copy_split_sources), made by group.open_build for a build
+# and by refresh_day for a refresh, and read by the programme split and the history probe
+# below: the statements over the build's temporary tables then read no other table but the
+# participants' and the ledger's. (Citus cannot plan the split's correlated subqueries over the
+# sharded history next to a CTE or subquery; PostgreSQL plans the copies as it did the tables:
+# a few rows, and the history of those who changed occupation, indexed alike.)
+SOURCES_PREFIX = "rb"
+SOURCES = rules_sql.copied_sources(SOURCES_PREFIX)
+
 # --- step 4: the money of the range, one row per ledger movement --------------------------------
 _MONEY_TEMPLATE = """
 CREATE TEMP TABLE rb_money ON COMMIT DROP AS
@@ -70,7 +80,7 @@ def money_sql(*, chunk: bool) -> str:
         ledger=T.ledger,
         payment=T.payment,
         occupation=T.occupation,
-        history=rules_sql.has_history("m.participant_id"),
+        history=rules_sql.has_history("m.participant_id", SOURCES.history),
     )
 
 
@@ -80,7 +90,8 @@ MONEY_SQL = money_sql(chunk=False)
 # participant's payment, contributions.services.reverse_payment.)
 
 # The programme split of one (income, JHT, sector, first month, months): computed once per
-# distinct key, by the contributions rule (rules_sql.programme_split = rates.quote_contribution).
+# distinct key, by the contributions rule (rules_sql.programme_split = rates.quote_contribution),
+# from the build's (or the refresh's) copies of the schedule, discounts and history.
 _SPLIT = rules_sql.programme_split(
     period_start="k.period_start",
     months="k.months",
@@ -89,6 +100,7 @@ _SPLIT = rules_sql.programme_split(
     sector="k.sector",
     payer_type="k.payer_type",
     history_pid="k.hist_pid",
+    sources=SOURCES,
 )
 SPLIT_SQL = f"""
 CREATE TEMP TABLE {{table}} ON COMMIT DROP AS

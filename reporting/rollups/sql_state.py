@@ -22,7 +22,11 @@ def state_sql(table: str = "reporting_day_state", *, touched: str | None = None)
     """Every participant's status at the end of the day and of the day before, into the temp
     table `table`. With `touched` (a table of participant ids `pid`): only those participants,
     and only the ledger entries and participants up to the marks `%(mark)s` / `%(pmark)s` (the
-    delta refresh)."""
+    delta refresh).
+
+    (The age is of two timestamps: of two dates PostgreSQL would take timestamptz, whose age()
+    is a stable function, which a Citus cluster does not push down in a subquery without a
+    FROM clause; for whole days both give the same years.)"""
     if touched is None:
         reversal_join = (
             f"LEFT JOIN {T.ledger} r"
@@ -70,7 +74,7 @@ CROSS JOIN LATERAL (
 CROSS JOIN LATERAL (
     SELECT {_NU_D} AS nu_d,
            {_NU_P} AS nu_p,
-           date_part('year', age(%(day)s::date, pa.birth_date)) AS age
+           date_part('year', age(%(day)s::date::timestamp, pa.birth_date::timestamp)) AS age
 ) n
 CROSS JOIN LATERAL (SELECT n.age) a
 WHERE pa.created_at < %(end)s {participant_filter}

@@ -71,8 +71,8 @@ def test_a_generated_year_passes_check_ledger_and_keeps_nik_and_references_uniqu
     """The demo's generator - workers by COPY, a year of payments, lapses and reactivations,
     commission statements, follow-up outcomes - on the cluster; check_ledger then finds every
     coverage row equal to its ledger, and every NIK and payment reference holds one claim
-    (enrollment/unique_keys.py). (The rollup step is left out: the rollup build does not run on a
-    cluster yet, docs/operations.md.)"""
+    (enrollment/unique_keys.py). (The rollup steps are left out: the reporting tests build the
+    rollups on the cluster, launcher.CLUSTER_TESTS.)"""
     from enrollment.demo import DemoContext, demo_steps
 
     ctx = DemoContext(today=timezone.localdate(), workers=400, months=12)

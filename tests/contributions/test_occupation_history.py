@@ -71,23 +71,28 @@ def test_the_sql_split_reads_the_same_history(make_participant: Any) -> None:
         for _i in range(25):
             first = add_months(date(2025, 6, 1), rng.randrange(24))
             keys.append((p.pk, first, rng.randrange(1, 13), rng.choice(PayerType.values)))
+    # read as the rollup build reads them: from its temporary copies of the schedule, the
+    # discounts and the history (rules_sql.copy_split_sources), with the current sector known
     split = q.programme_split(
         period_start="k.ps", months="k.n", declared_income="1000000", jht="false",
-        sector="o.sector", payer_type="k.payer", history_pid="k.pid",
+        sector="k.sector", payer_type="k.payer", history_pid="k.pid",
+        sources=q.copied_sources("t_split"),
     )  # fmt: skip
     sql = f"""
         SELECT sp.jkk + sp.jkm
-        FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::text[])
-             WITH ORDINALITY k(pid, ps, n, payer, i)
-        JOIN {q.T.participant} pp ON pp.id = k.pid
-        JOIN {q.T.occupation} o ON o.code = pp.occupation_id
+        FROM unnest(%s::bigint[], %s::date[], %s::int[], %s::text[], %s::text[])
+             WITH ORDINALITY k(pid, ps, n, payer, sector, i)
         CROSS JOIN LATERAL ({split}) sp
         ORDER BY k.i"""  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [list(c) for c in zip(*keys, strict=True)])
-        got = [r[0] for r in cursor.fetchall()]
-    histories = sector_history([p.pk for p in people])
     sectors = {p.pk: p.occupation.sector for p in people}
+    with connection.cursor() as cursor:
+        for statement in q.copy_split_sources("t_split"):
+            cursor.execute(statement)
+        rows = [(*key, sectors[key[0]]) for key in keys]
+        cursor.execute(sql, [list(c) for c in zip(*rows, strict=True)])
+        got = [r[0] for r in cursor.fetchall()]
+        cursor.execute(q.drop_split_sources("t_split"))
+    histories = sector_history([p.pk for p in people])
     differs = 0
     for (pid, first, months, payer), total in zip(keys, got, strict=True):
         common = {"declared_income": 1_000_000, "programmes": ["JKK", "JKM"], "months": months,

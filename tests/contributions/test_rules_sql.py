@@ -153,7 +153,8 @@ def test_paid_through_of_the_entries_equals_the_ledger(make_participant: Any, pa
         SELECT e.participant_id, max({q.paid_through("e")}), max({q.next_unpaid_after("e")})
         FROM {t.ledger} e
         WHERE e.kind = %s AND e.participant_id = ANY(%s)
-          AND NOT EXISTS (SELECT 1 FROM {t.ledger} r WHERE r.reverses_id = e.id)
+          AND NOT EXISTS (SELECT 1 FROM {t.ledger} r
+                          WHERE r.participant_id = e.participant_id AND r.reverses_id = e.id)
         GROUP BY e.participant_id"""  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, [LedgerEntry.Kind.PAYMENT, [p.pk for p in people]])

@@ -126,7 +126,8 @@ def _direct(today: date) -> tuple[dict[tuple[str, str, str], dict[Any, Any]], di
         for e in LedgerEntry.objects.filter(kind="reversal")
     }
     entries: dict[int, list[Any]] = defaultdict(list)
-    for e in LedgerEntry.objects.filter(kind="payment").select_related("payment"):
+    # (the payments by a second query: a join on payment_id alone is refused on a cluster)
+    for e in LedgerEntry.objects.filter(kind="payment").prefetch_related("payment"):
         entries[e.participant_id].append(e)
     starts = dict(Coverage.objects.values_list("participant_id", "start_month"))
     cohorts: dict[Any, dict[Any, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))

@@ -153,13 +153,15 @@ def history(participant_on: Any, pay_on: Any, branches: dict[str, Any]) -> dict[
         except PaymentError:
             continue
     # reversals on past days (a week after the payment), and one today through the service
+    reversed_ids = set()
     for payment in payments[::9]:
         later = timezone.localdate(payment.paid_at) + timedelta(days=7)
         if later < today:
             entry = payment.entries.get(kind="payment")
             _insert_entry(payment.participant_id, "reversal", -payment.amount, later,
                           reverses_id=entry.pk)  # fmt: skip
-    recent = [p for p in payments if not p.entries.filter(reversed_by__isnull=False).exists()]
+            reversed_ids.add(payment.pk)
+    recent = [p for p in payments if p.pk not in reversed_ids]
     reverse_payment(payment=recent[-1], reason="bank recall", user=None)
     earliest = min(people, key=lambda p: p.created_at)
     _insert_entry(earliest.pk, "adjustment", 5_000, timezone.localdate(earliest.created_at))

@@ -105,7 +105,8 @@ def direct(day: date) -> dict[str, Any]:
     """Figures for `day` straight from participants, coverage and ledger, in Python."""
     out: Counter[str] = Counter()
     by_province: Counter[tuple[str, str]] = Counter()
-    entries = list(LedgerEntry.objects.filter(kind="payment").select_related("payment"))
+    # (the payments by a second query: a join on payment_id alone is refused on a cluster)
+    entries = list(LedgerEntry.objects.filter(kind="payment").prefetch_related("payment"))
     for r in LedgerEntry.objects.filter(kind="reversal"):
         for e in entries:
             if e.pk == r.reverses_id:
