@@ -14,7 +14,43 @@ from typing import Any
 from django.db import models
 
 
+class ShardedQuerySet(models.QuerySet[Any]):
+    """bulk_create for the rows of sharded tables: a UniqueKeyed model's unique keys are claimed
+    first (enrollment/unique_keys.py); on a cluster every new row gets its id from the table's
+    sequence before the INSERT. (A multi-row INSERT ... RETURNING id on Citus returns the rows
+    shard by shard, not in the order they were given, and Django hands the returned ids to the
+    objects in order: a payment of a sponsor batch got another participant's id, and its ledger
+    entry pointed at the wrong payment.)"""
+
+    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        if objs and issubclass(self.model, UniqueKeyed):
+            from enrollment.unique_keys import claim_for
+
+            claim_for(objs)
+        if objs and on_cluster():
+            assign_ids(self.model, [o for o in objs if o.pk is None])
+        return super().bulk_create(objs, *args, **kwargs)
+
+
+def assign_ids(model: type[models.Model], objs: list[Any]) -> None:
+    """Give `objs` (new rows of `model`) ids from the table's own sequence, in one statement."""
+    if not objs:
+        return
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [model._meta.db_table, model._meta.pk.column, len(objs)],
+        )
+        for obj, (value,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = value
+
+
 class ParticipantRow(models.Model):
+    objects = ShardedQuerySet.as_manager()
+
     class Meta:
         abstract = True
 
@@ -27,17 +63,6 @@ class ParticipantRow(models.Model):
         return bool(super()._do_update(base_qs, using, pk_val, kept, *args, **kwargs))
 
 
-class UniqueKeyedQuerySet(models.QuerySet[Any]):
-    """bulk_create claims the rows' unique keys first (enrollment/unique_keys.py)."""
-
-    def bulk_create(self, objs: Any, *args: Any, **kwargs: Any) -> list[Any]:
-        from enrollment.unique_keys import claim_for
-
-        objs = list(objs)
-        claim_for(objs)
-        return super().bulk_create(objs, *args, **kwargs)
-
-
 class UniqueKeyed(models.Model):
     """A model holding values unique across participants: `unique_keys()` names them as
     (kind, value, participant id); inserting the row (save or bulk_create) claims them first in
@@ -46,7 +71,7 @@ class UniqueKeyed(models.Model):
 
     UNIQUE_KEY_CONSTRAINTS: dict[str, str] = {}
 
-    objects = UniqueKeyedQuerySet.as_manager()
+    objects = ShardedQuerySet.as_manager()
 
     class Meta:
         abstract = True

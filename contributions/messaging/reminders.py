@@ -647,8 +647,13 @@ def _save_states(rows: list[Reminder]) -> None:
     # the gateway's message ids are unique across participants: claimed first (on a cluster the
     # column's own constraint is gone; enrollment/unique_keys.py); the rows of a batch were
     # queued, so any id they carry was set by this dispatch
-    claims = [(GATEWAY_MESSAGE, r.gateway_message_id, r.participant_id) for r in rows]
-    taken = unique_keys.claim([c for c in claims if c[1]])
+    taken = unique_keys.claim(
+        [
+            (GATEWAY_MESSAGE, r.gateway_message_id, r.participant_id)
+            for r in rows
+            if r.gateway_message_id
+        ]
+    )
     if taken:
         raise unique_keys.KeyTaken(taken, {GATEWAY_MESSAGE: GATEWAY_MESSAGE_CONSTRAINT})
     columns = ["pk"] + [f for f in _UPDATE_FIELDS]
