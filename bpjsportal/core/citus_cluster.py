@@ -34,6 +34,9 @@ SERVER_SETTINGS = {
     "max_prepared_transactions": "200",  # Citus commits multi-node writes in two phases
     "citus.shard_count": "8",
     "log_min_messages": "warning",
+    # Django sets its own session's zone (UTC) on the coordinator; the sessions Citus opens on
+    # the workers take the server's, which initdb copied from this process (Django's TIME_ZONE)
+    "timezone": "UTC",
 }
 
 

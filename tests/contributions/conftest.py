@@ -170,7 +170,10 @@ def held_elsewhere(queryset: Any) -> set[int]:
     its work on them): all of them minus those SKIP LOCKED can take."""
     from django.db import transaction
 
+    from enrollment.sharding import locked_rows
+
     with transaction.atomic():
-        every = set(queryset.values_list("pk", flat=True))
-        free = set(queryset.select_for_update(skip_locked=True).values_list("pk", flat=True))
-    return every - free
+        rows = list(queryset.values_list("pk", "participant_id"))
+        # per shard on a cluster (a lock statement stays within one shard there)
+        free = {r.pk for r in locked_rows(queryset, [p for _pk, p in rows], skip_locked=True)}
+    return {pk for pk, _p in rows} - free

@@ -47,6 +47,18 @@ class Command(BaseCommand):
                     "this database has no citus extension: run distribute_tables on a Citus "
                     "coordinator (CREATE EXTENSION citus; workers added with citus_add_node)"
                 )
+            # Django's session on the coordinator runs in UTC and Citus does not forward it: the
+            # workers' own sessions must be in UTC too, or a date cast on a shard (a month of a
+            # date, a timestamp's day) differs from the same statement on one server
+            cursor.execute(
+                "SELECT nodename, nodeport, result FROM run_command_on_workers('SHOW timezone')"
+            )
+            zones = [f"{h}:{p} {z}" for h, p, z in cursor.fetchall() if z not in ("UTC", "Etc/UTC")]
+            if zones:
+                raise CommandError(
+                    "set timezone = 'UTC' in postgresql.conf of every worker (then reload): "
+                    + ", ".join(zones)
+                )
             schema = distribution.read_schema(cursor)
             pending = distribution.keys_sql(schema)
             if pending:
