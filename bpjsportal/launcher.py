@@ -632,6 +632,8 @@ CLUSTER_TESTS = [
     "tests/contributions/test_credits.py",
     "tests/contributions/test_payer_types.py",
     "tests/enrollment/test_kpj.py",
+    "tests/contributions/test_follow_up.py",
+    "tests/api/test_field_cash_suspense.py",
     "tests/contributions/test_import.py",
     "tests/contributions/test_coverage.py",
     "tests/contributions/test_reminders.py",
