@@ -13,6 +13,8 @@ from typing import Any
 
 from django.db import models
 
+from bpjsportal.core.distribution import on_cluster
+
 
 class ShardedQuerySet(models.QuerySet[Any]):
     """bulk_create for the rows of sharded tables: a UniqueKeyed model's unique keys are claimed
@@ -85,29 +87,6 @@ class UniqueKeyed(models.Model):
 
     def unique_keys(self) -> list[tuple[str, str, int]]:
         raise NotImplementedError
-
-
-_CLUSTER: dict[str, bool] = {}
-
-
-def on_cluster() -> bool:
-    """True when the default database is a Citus coordinator with distributed tables (asked
-    once per database name)."""
-    from django.db import connection
-
-    name = str(connection.settings_dict.get("NAME"))
-    if name not in _CLUSTER:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
-                " AND to_regclass('pg_dist_partition') IS NOT NULL"
-            )
-            citus = bool(cursor.fetchone()[0])
-            if citus:
-                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_dist_partition)")
-                citus = bool(cursor.fetchone()[0])
-        _CLUSTER[name] = citus
-    return _CLUSTER[name]
 
 
 def locked_rows(

@@ -314,3 +314,26 @@ def global_uniques(schema: Schema) -> list[Constraint]:
             if column not in unique.columns:
                 out.append(unique)
     return out
+
+
+_CLUSTER: dict[str, bool] = {}
+
+
+def on_cluster() -> bool:
+    """True when the default database is a Citus coordinator with distributed tables (asked
+    once per database name)."""
+    from django.db import connection
+
+    name = str(connection.settings_dict.get("NAME"))
+    if name not in _CLUSTER:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'citus')"
+                " AND to_regclass('pg_dist_partition') IS NOT NULL"
+            )
+            citus = bool(cursor.fetchone()[0])
+            if citus:
+                cursor.execute("SELECT EXISTS (SELECT 1 FROM pg_dist_partition)")
+                citus = bool(cursor.fetchone()[0])
+        _CLUSTER[name] = citus
+    return _CLUSTER[name]

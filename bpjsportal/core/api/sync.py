@@ -136,7 +136,7 @@ def sync_horizon() -> int:
 def node_horizons() -> dict[int, int]:
     """group → the horizon of that node, in the group's range of sync_txid. One group (0) on a
     single server; on a cluster, every group the cluster has ever numbered."""
-    from enrollment.sharding import on_cluster
+    from bpjsportal.core.distribution import on_cluster
 
     horizons = {0: _local_horizon()}
     if not on_cluster():
