@@ -83,6 +83,7 @@ LEFT JOIN (
 # cluster leaves to PostgreSQL; reporting.rollups.sql_money explains why). Reversals carry the
 # split of the payment they cancel, negated.
 SOURCES_PREFIX = "reporting_day"
+COPIES = rules_sql.copied_sources(SOURCES_PREFIX)
 _SPLIT = rules_sql.programme_split(
     period_start="m.period_start",
     months="m.months",
@@ -198,8 +199,15 @@ def build_day(day: date) -> int:
         cursor.execute("DELETE FROM reporting_demographicrollup WHERE day = %s", [day])
         cursor.execute(state_sql(), params)
         cursor.execute(_MOVES_SQL, params)
-        for sql in rules_sql.copy_split_sources(SOURCES_PREFIX):
-            cursor.execute(sql)
+        # The split's copies are ON COMMIT DROP: made again after each day's commit, but kept
+        # for the next day inside an enclosing transaction (a test's), where dropping and
+        # re-creating them every day would hold the locks of every dropped table until its end
+        # (a year of days ran out of max_locks_per_transaction). rebuild_rollups_per_day drops
+        # them when it ends, so a later build copies the sources afresh.
+        cursor.execute("SELECT to_regclass(%s) IS NULL", [f"pg_temp.{COPIES.history}"])
+        if cursor.fetchone()[0]:
+            for sql in rules_sql.copy_split_sources(SOURCES_PREFIX):
+                cursor.execute(sql)
         cursor.execute(_MONEY_SQL)
         cursor.execute(_daily_insert(), params)
         rows = cursor.rowcount
@@ -215,8 +223,15 @@ def build_day(day: date) -> int:
         cursor.execute(BUMP_SQL)  # the figures cache's key (reporting/cache.py)
         cursor.execute("DROP TABLE reporting_day_state")
         cursor.execute("DROP TABLE reporting_day_money, reporting_day_moves")
-        cursor.execute(rules_sql.drop_split_sources(SOURCES_PREFIX))
     return rows
+
+
+def drop_day_copies() -> None:
+    """The split's copies build_day left (inside an enclosing transaction), if any."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [f"pg_temp.{COPIES.history}"])
+        if cursor.fetchone()[0]:
+            cursor.execute(rules_sql.drop_split_sources(SOURCES_PREFIX))
 
 
 def rebuild_rollups_per_day(*, start: date, end: date) -> BuildResult:
@@ -231,4 +246,5 @@ def rebuild_rollups_per_day(*, start: date, end: date) -> BuildResult:
     while day <= end:
         rows += build_day(day)
         day += timedelta(days=1)
+    drop_day_copies()  # (on an error the enclosing transaction's rollback removes them)
     return BuildResult(days=(end - start).days + 1, rows=rows, seconds=time.monotonic() - started)
