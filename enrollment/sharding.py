@@ -86,7 +86,10 @@ class UniqueKeyed(models.Model):
         super().save(*args, **kwargs)
 
     def unique_keys(self) -> list[tuple[str, str, int]]:
-        raise NotImplementedError
+        """The row's (kind, value, participant id) values unique across participants. Every
+        concrete model overrides it (tests/enrollment/test_distribution.py checks); this base
+        one is never called."""
+        raise NotImplementedError(f"{type(self).__name__} must name its unique keys")
 
 
 def locked_rows(

@@ -50,6 +50,17 @@ def test_every_model_sharded_by_participant_updates_by_participant() -> None:
         assert issubclass(model, ParticipantRow), model
 
 
+def test_every_unique_keyed_model_names_its_keys() -> None:
+    """UniqueKeyed.unique_keys is abstract: each concrete model overrides it, so no insert can
+    reach the base method."""
+    from enrollment.sharding import UniqueKeyed
+
+    keyed = [m for m in apps.get_models() if issubclass(m, UniqueKeyed)]
+    assert len(keyed) >= 4  # participant, payment, bill, bill notification
+    for model in keyed:
+        assert model.unique_keys is not UniqueKeyed.unique_keys, model
+
+
 def test_distribute_tables_refuses_a_database_without_citus() -> None:
     with pytest.raises(CommandError, match="no citus extension"):
         call_command("distribute_tables")
