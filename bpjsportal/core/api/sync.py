@@ -121,16 +121,12 @@ END $$ LANGUAGE plpgsql
 """
 
 
-def _local_horizon() -> int:
+def sync_horizon() -> int:
+    """Rows of this server with sync_txid below this were written by finished transactions."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_clear_snapshot()")  # fresh pg_stat_activity
         cursor.execute(HORIZON_SQL)
         return int(cursor.fetchone()[0])
-
-
-def sync_horizon() -> int:
-    """Rows of this server with sync_txid below this were written by finished transactions."""
-    return _local_horizon()
 
 
 def node_horizons() -> dict[int, int]:
@@ -138,7 +134,7 @@ def node_horizons() -> dict[int, int]:
     single server; on a cluster, every group the cluster has ever numbered."""
     from bpjsportal.core.distribution import on_cluster
 
-    horizons = {0: _local_horizon()}
+    horizons = {0: sync_horizon()}
     if not on_cluster():
         return horizons
     with connection.cursor() as cursor:
