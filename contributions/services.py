@@ -22,7 +22,8 @@ from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from bpjsportal.core import metrics
+from bpjsportal.core import metrics, rowsql
+from bpjsportal.core.distribution import on_cluster
 from enrollment import pii, unique_keys
 from enrollment.models import Participant, Partner, PayerType, StaffProfile, nik_q
 from enrollment.services import sector_history
@@ -406,31 +407,21 @@ def _post_payment(
     """Write the checked payment inside record_payment's transaction, with `cov` locked: the
     payment, its ledger entry, the coverage row, and the payment_recorded signal. A concurrent
     post of the same reference that won the race is answered as a replay (False)."""
-    try:
-        # No savepoint: the reference is claimed first (enrollment/unique_keys.py, an INSERT ...
-        # ON CONFLICT DO NOTHING that waits for a concurrent claim of it to commit or roll
-        # back), and a reference held already raises KeyTaken before the payment's INSERT,
-        # with no statement failed: the transaction goes on to read the replay.
-        payment = Payment.objects.create(
-            participant=checked.participant,
-            amount=checked.amount,
-            months=checked.months,
-            period_start=due.first_month,
-            payer=checked.payer,
-            payer_type=checked.payer_type,
-            channel=checked.channel,
-            reference=checked.reference,
-            paid_at=paid_at,
-            collected_by=collected_by,
-            sponsor=sponsor,
-            reactivation=due.reactivation,
-        )
-    except unique_keys.KeyTaken:
-        existing = _replay_of(checked)
-        if existing is None:
-            raise
-        return existing, False
-    LedgerEntry.objects.create(
+    payment = Payment(
+        participant=checked.participant,
+        amount=checked.amount,
+        months=checked.months,
+        period_start=due.first_month,
+        payer=checked.payer,
+        payer_type=checked.payer_type,
+        channel=checked.channel,
+        reference=checked.reference,
+        paid_at=paid_at,
+        collected_by=collected_by,
+        sponsor=sponsor,
+        reactivation=due.reactivation,
+    )
+    entry = LedgerEntry(
         participant=checked.participant,
         kind=LedgerEntry.Kind.PAYMENT,
         amount=checked.amount,
@@ -440,6 +431,27 @@ def _post_payment(
         reason=_reason_for(due.reactivation, cov, due.first_month),
         created_by=checked.user,
     )
+    try:
+        # No savepoint: the reference is claimed first (enrollment/unique_keys.py, an INSERT ...
+        # ON CONFLICT DO NOTHING that waits for a concurrent claim of it to commit or roll
+        # back), and a reference held already raises KeyTaken before the payment's INSERT,
+        # with no statement failed: the transaction goes on to read the replay.
+        if due.credit or on_cluster():
+            _write_payment_rows(payment, entry, cov, due, checked)
+        else:
+            _write_payment_chain(payment, entry, cov, due, checked)
+    except unique_keys.KeyTaken:
+        existing = _replay_of(checked)
+        if existing is None:
+            raise
+        return existing, False
+    metrics.payments_applied([payment])  # counted once the transaction commits
+    if notify:
+        signals.payment_recorded.send(sender=Payment, payment=payment)
+    return payment, True
+
+
+def _move_coverage(cov: Coverage, due: DueNow, checked: CheckedPayment) -> None:
     _apply_payment(
         cov,
         start=due.first_month,
@@ -448,12 +460,60 @@ def _post_payment(
         today=timezone.localdate(),
         payer_type=checked.payer_type,
     )
+
+
+def _write_payment_rows(
+    payment: Payment, entry: LedgerEntry, cov: Coverage, due: DueNow, checked: CheckedPayment
+) -> None:
+    """The payment's writes through the ORM, a statement each: the claim and the payment
+    (Payment.save), the ledger entry, the credit it used, the coverage row. The path on a Citus
+    cluster (which does not run a chain that writes the claims' reference table and a sharded
+    table in one statement) and for a payment that uses credit on account."""
+    payment.save(force_insert=True)
+    entry.payment = payment
+    entry.save(force_insert=True)
+    _move_coverage(cov, due, checked)
     _use_credit([(cov, due, payment)])
     cov.save(update_fields=COVERAGE_FIELDS)
-    metrics.payments_applied([payment])  # counted once the transaction commits
-    if notify:
-        signals.payment_recorded.send(sender=Payment, payment=payment)
-    return payment, True
+
+
+# The claim of the payment's (channel, reference), the payment, its ledger entry and the
+# coverage row in one statement; each part after the claim runs only if the claim was won.
+_PAYMENT_CHAIN = """
+WITH claim AS ({claim}),
+pay AS ({payment} RETURNING id),
+entry AS ({entry} RETURNING id),
+cov AS ({coverage} RETURNING 1)
+SELECT (SELECT id FROM pay), (SELECT id FROM entry), (SELECT count(*) FROM cov)
+"""
+
+
+def _write_payment_chain(
+    payment: Payment, entry: LedgerEntry, cov: Coverage, due: DueNow, checked: CheckedPayment
+) -> None:
+    """The writes of _write_payment_rows in one statement (bpjsportal/core/rowsql.py): one
+    round trip where the ORM takes four. Raises KeyTaken (nothing written) when the reference
+    is held already, as Payment.save() does."""
+    _move_coverage(cov, due, checked)
+    claim, claim_params = unique_keys.claim_sql(payment.unique_keys())
+    pay, pay_params = rowsql.insert_select(payment, source="claim")
+    led, led_params = rowsql.insert_select(entry, source="pay", columns={"payment_id": "pay.id"})
+    upd, upd_params = rowsql.update_where(cov, COVERAGE_FIELDS, "EXISTS (SELECT 1 FROM pay)")
+    sql = _PAYMENT_CHAIN.format(claim=claim, payment=pay, entry=led, coverage=upd)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*claim_params, *pay_params, *led_params, *upd_params])
+        payment_id, entry_id, covered = cursor.fetchone()
+    if payment_id is None:
+        raise unique_keys.KeyTaken(
+            {(k, v) for k, v, _p in payment.unique_keys()}, Payment.UNIQUE_KEY_CONSTRAINTS
+        )
+    if entry_id is None or covered != 1:  # the chain is one statement: this cannot half-happen
+        raise IntegrityError(f"payment {payment_id}: ledger entry or coverage row not written")
+    for row, pk in ((payment, payment_id), (entry, entry_id)):
+        row.pk = pk
+        row._state.adding = False
+        row._state.db = connection.alias
+    entry.payment = payment
 
 
 def record_payment(

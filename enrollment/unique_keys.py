@@ -55,11 +55,20 @@ def claim(rows: Iterable[tuple[str, str, int]]) -> set[tuple[str, str]]:
     wanted = sorted(rows)
     if not wanted:
         return set()
-    sql = _CLAIM.format(rows=", ".join(["(%s, %s, %s)"] * len(wanted)))
+    sql, params = claim_sql(wanted)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [x for row in wanted for x in row])
+        cursor.execute(sql, params)
         won = {(k, v) for k, v in cursor.fetchall()}
     return {(k, v) for k, v, _p in wanted} - won
+
+
+def claim_sql(rows: Iterable[tuple[str, str, int]]) -> tuple[str, list[Any]]:
+    """The claim of `claim` as one statement (sql, params), to run alone or as the first part of
+    a chained write (contributions.services: a payment's claim, row and ledger entry in one
+    statement); it returns the (kind, value) of each value it won."""
+    wanted = sorted(rows)
+    sql = _CLAIM.format(rows=", ".join(["(%s, %s, %s)"] * len(wanted)))
+    return sql.strip(), [x for row in wanted for x in row]
 
 
 def release(keys: Iterable[tuple[str, str]]) -> None:

@@ -13,12 +13,15 @@ dispatcher hands it out again after REMINDER_DISPATCH_LEASE if it is still queue
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import connection
 from django.db.models.constants import OnConflict
 from django.utils import timezone
 
+from bpjsportal.core import rowsql
+from bpjsportal.core.distribution import on_cluster
 from enrollment.models import Participant
 
 from .. import coverage as rules
@@ -79,42 +82,89 @@ def _queued(participant: Participant, channel: str, now: datetime) -> dict[str, 
 def notify(participant: Participant, kind: str, period: date) -> Reminder | None:
     """Create the reminder (once per participant, kind and period) and queue its sending through
     the outbox, in the caller's transaction. None when switched off (a disabled ReminderRule
-    row for the kind), without consent, opted out, or already created."""
+    row for the kind), without consent, opted out, or already created. On a single server the
+    whole of it is one statement (_NOTIFY); on a Citus cluster, which does not run that chain
+    (it writes a sharded table and the outbox in one statement), three."""
+    if not participant.consent_reminders:
+        return None
+    reminder = Reminder(participant=participant, kind=kind, period=period)
+    if not on_cluster():
+        return _notify_in_one(reminder)
     channel = _notify_channel(participant, kind)
     if channel is None:
         return None
-    reminder = Reminder(
-        participant=participant,
-        kind=kind,
-        period=period,
-        **_queued(participant, channel, timezone.now()),
-    )
+    _queue(reminder, channel, timezone.now())
     if not _insert_once(reminder):
         return None
     outbox.enqueue(SEND_TASK, [reminder.pk])
     return reminder
 
 
+# `_channel`'s rule as SQL, over the kind's rule row `r` and the participant's preference row
+# `p` (either may be missing): NULL = do not message. tests/contributions/test_notifications.py
+# checks that both forms agree.
+CHANNEL_SQL = """CASE WHEN r.enabled IS FALSE THEN NULL
+    WHEN p.participant_id IS NOT NULL AND p.opted_out_at IS NOT NULL THEN NULL
+    ELSE coalesce(nullif(r.channel, ''), nullif(p.preferred_channel, ''), %s) END"""
+
+_CHOICE = f"""SELECT {CHANNEL_SQL} AS channel FROM (SELECT 1) AS one
+LEFT JOIN contributions_reminderrule r ON r.kind = %s
+LEFT JOIN contributions_reminderpreference p ON p.participant_id = %s"""  # noqa: S608
+
+# The channel chosen, the reminder inserted unless it exists, its outbox row: one statement.
+_NOTIFY = """
+WITH choice AS ({choice}),
+reminder AS ({reminder} ON CONFLICT DO NOTHING RETURNING id, channel, recipient),
+message AS ({message} RETURNING id)
+SELECT reminder.id, reminder.channel, reminder.recipient, (SELECT id FROM message) FROM reminder
+"""
+
+
+def _choice(participant: Participant, kind: str) -> tuple[str, list[Any]]:
+    return _CHOICE, [settings.REMINDER_DEFAULT_CHANNEL, kind, participant.pk]
+
+
 def _notify_channel(participant: Participant, kind: str) -> str | None:
-    """What _rule + _channel decide for one participant, read in one statement (the kind's rule
-    row and the participant's preference row side by side) instead of two: the same rules, one
-    round trip less on every single payment and registration."""
-    if not participant.consent_reminders:
-        return None
+    """The channel `_channel` would choose for one participant, the rule and the preference read
+    in one statement (consent is checked by the caller)."""
+    sql, params = _choice(participant, kind)
     with connection.cursor() as cur:
-        cur.execute(
-            "SELECT r.enabled, r.channel, p.participant_id IS NOT NULL, p.opted_out_at, "
-            "p.preferred_channel FROM (SELECT 1) AS one "
-            "LEFT JOIN contributions_reminderrule r ON r.kind = %s "
-            "LEFT JOIN contributions_reminderpreference p ON p.participant_id = %s",
-            [kind, participant.pk],
-        )
-        enabled, rule_channel, has_pref, opted_out_at, preferred = cur.fetchone()
-    if enabled is False:  # a rule row switched off; no row means on with the defaults
+        cur.execute(sql, params)
+        (channel,) = cur.fetchone()
+    return None if channel is None else str(channel)
+
+
+def _queue(reminder: Reminder, channel: str, now: datetime) -> None:
+    for name, value in _queued(reminder.participant, channel, now).items():
+        setattr(reminder, name, value)
+
+
+def _notify_in_one(reminder: Reminder) -> Reminder | None:
+    participant = reminder.participant
+    _queue(reminder, "sms", timezone.now())  # channel and recipient: replaced by the choice's
+    choice, choice_params = _choice(participant, reminder.kind)
+    recipient = "CASE WHEN choice.channel = 'email' THEN %s ELSE %s END"
+    insert, insert_params = rowsql.insert_select(
+        reminder,
+        source="choice WHERE choice.channel IS NOT NULL",
+        columns={"channel": "choice.channel", "recipient": recipient},
+    )
+    message = outbox.message(SEND_TASK, [])  # args: [[the reminder's id]], set in the SQL
+    args = "jsonb_build_array(jsonb_build_array(reminder.id))"
+    queued, queued_params = rowsql.insert_select(message, source="reminder", columns={"args": args})
+    sql = _NOTIFY.format(choice=choice, reminder=insert, message=queued)
+    params = [*choice_params, *insert_params, participant.email or "", participant.phone or ""]
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, *queued_params])
+        row = cur.fetchone()
+    if row is None:  # switched off, opted out, or made already
         return None
-    if has_pref and opted_out_at is not None:
-        return None
-    return str(rule_channel or preferred or settings.REMINDER_DEFAULT_CHANNEL)
+    reminder.pk, reminder.channel, reminder.recipient, message.pk = row
+    message.args = [[reminder.pk]]
+    for saved in (reminder, message):
+        saved._state.adding = False
+        saved._state.db = connection.alias
+    return reminder
 
 
 def _insert_once(reminder: Reminder) -> bool:

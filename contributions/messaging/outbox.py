@@ -43,10 +43,18 @@ PUBLISH_ERRORS: tuple[type[BaseException], ...] = (
 def enqueue(task: str, *args: Any, **kwargs: Any) -> OutboxMessage:
     """Queue `task(*args, **kwargs)` to be published when the current transaction commits
     (JSON-serialisable arguments only). Rolled back with it if the transaction fails."""
+    queued = message(task, *args, **kwargs)
+    queued.save(force_insert=True)
+    return queued
+
+
+def message(task: str, *args: Any, **kwargs: Any) -> OutboxMessage:
+    """The unsaved outbox row of `enqueue` (a write path that inserts it in a statement of its
+    own: contributions/messaging/notifications.py)."""
     rid = request_id.current()  # the request's id travels with the task (docs/operations.md)
     if rid:
         kwargs = {**kwargs, request_id.OUTBOX_KEY: rid}
-    return OutboxMessage.objects.create(task=task, args=list(args), kwargs=kwargs)
+    return OutboxMessage(task=task, args=list(args), kwargs=kwargs)
 
 
 @dataclass
