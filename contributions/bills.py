@@ -32,7 +32,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from bpjsportal.core import fpe, metrics
+from bpjsportal.core import fpe, metrics, rowsql
+from bpjsportal.core.distribution import on_cluster
 from enrollment import unique_keys
 from enrollment.models import ApiClient, Participant
 
@@ -184,30 +185,23 @@ def notify_payment(
     reference_conflict (409) when the body differs. BillError bill_unknown (404); PaymentError
     for a paid_at outside the window (400): nothing is written."""
     with transaction.atomic():
-        # whose code it is first (the claim of enrollment/unique_keys.py), then the bill locked
-        # by participant and code: on a cluster a lock names the shard it takes
-        owner = (
-            unique_keys.holders([("bill_code", code)]).get(("bill_code", code))
-            if is_valid_code(code)
-            else None
-        )
-        bill = (
-            Bill.objects.select_for_update().filter(participant_id=owner, code=code).first()
-            if owner is not None
-            else None
-        )
+        bill = _locked_bill(code)
         if bill is None:
             raise BillError("bill_unknown", _("No bill has this code."))
-        seen = BillNotification.objects.filter(client=client, reference=reference).first()
-        if seen is not None:
-            if _settled_before(seen, bill, amount):  # the file came first: the same payment
-                return Notified(seen, replay=True)
-            if seen.body_sha256 != body_sha256 or seen.bill_id != bill.pk:
-                raise BillError(
-                    "reference_conflict",
-                    _("This reference was already used for a different notification."),
-                )
-            return Notified(seen, replay=True)
+        notification = BillNotification(
+            participant=bill.participant,
+            bill=bill,
+            client=client,
+            reference=reference,
+            body_sha256=body_sha256,
+            source=source,
+        )
+        # The reference is claimed first (enrollment/unique_keys.py): a new one - the common
+        # case - needs no look for an earlier notification; one seen before (or being handled
+        # by a concurrent request: the claim waits for it to end) is answered from it.
+        if unique_keys.claim(notification.unique_keys()):
+            return _notified_before(client, reference, bill, amount, body_sha256)
+        notification.keys_claimed = True
         reason = _suspense_reason(bill, amount)
         payment = None
         if reason is None:
@@ -227,20 +221,82 @@ def notify_payment(
                 reason=reason,
             )
             metrics.suspense_held(suspense)  # counted once the transaction commits
-        notification = BillNotification.objects.create(
-            participant=bill.participant,
-            bill=bill,
-            client=client,
-            reference=reference,
-            body_sha256=body_sha256,
-            source=source,
-            outcome=(
-                BillNotification.Outcome.APPLIED if payment else BillNotification.Outcome.SUSPENSE
-            ),
-            payment=payment,
-            suspense=suspense,
+        notification.outcome = (
+            BillNotification.Outcome.APPLIED if payment else BillNotification.Outcome.SUSPENSE
         )
+        notification.payment = payment
+        notification.suspense = suspense
+        _record(notification, bill)
     return Notified(notification, replay=False)
+
+
+# A paid bill's new state and its notification in one statement (bpjsportal/core/rowsql.py).
+_PAID_AND_NOTIFIED = """
+WITH paid AS ({paid} RETURNING 1), notified AS ({notified} RETURNING id)
+SELECT (SELECT count(*) FROM paid), (SELECT id FROM notified)
+"""
+
+
+def _record(notification: BillNotification, bill: Bill) -> None:
+    """Write the notification and, when its payment was applied, mark the bill paid by it. On
+    one server a single statement; on a cluster (no chain over two sharded tables) two."""
+    payment = notification.payment
+    if payment is not None:
+        bill.status, bill.payment = Bill.Status.PAID, payment
+    if payment is None or on_cluster():
+        if payment is not None:
+            Bill.objects.filter(participant_id=bill.participant_id, pk=bill.pk).update(
+                status=bill.status, payment=payment
+            )
+        notification.save(force_insert=True)
+        return
+    paid, paid_params = rowsql.update_where(
+        bill, ["status", "payment"], f"participant_id = {int(bill.participant_id)}"
+    )
+    notified, notified_params = rowsql.insert_select(notification)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PAID_AND_NOTIFIED.format(paid=paid, notified=notified),
+            [*paid_params, *notified_params],
+        )
+        updated, notification.pk = cursor.fetchone()
+    if updated != 1:  # one statement: the notification is not kept either
+        raise IntegrityError(f"bill {bill.pk}: not marked paid")
+    notification._state.adding = False
+    notification._state.db = connection.alias
+
+
+def _locked_bill(code: str) -> Bill | None:
+    """The bill of `code`, locked, with its participant and occupation (the quote's). On a
+    cluster whose code it is first (the claim of enrollment/unique_keys.py), then the bill by
+    participant and code: a lock there names the shard it takes and locks no joined row, so
+    the participant is read on its own."""
+    if not is_valid_code(code):
+        return None
+    if on_cluster():
+        owner = unique_keys.holders([("bill_code", code)]).get(("bill_code", code))
+        if owner is None:
+            return None
+        return Bill.objects.filter(participant_id=owner, code=code).select_for_update().first()
+    related = ("participant", "participant__occupation")
+    bills = Bill.objects.filter(code=code)  # on one server the code's own unique index
+    return bills.select_related(*related).select_for_update(of=("self",)).first()
+
+
+def _notified_before(
+    client: ApiClient, reference: str, bill: Bill, amount: int, body_sha256: str
+) -> Notified:
+    """The answer to a reference this client has notified before: the first answer (a replay),
+    or BillError reference_conflict when the body differs."""
+    seen = BillNotification.objects.filter(client=client, reference=reference).first()
+    if seen is not None and _settled_before(seen, bill, amount):
+        return Notified(seen, replay=True)  # the file came first: the same payment
+    if seen is None or seen.body_sha256 != body_sha256 or seen.bill_id != bill.pk:
+        raise BillError(
+            "reference_conflict",
+            _("This reference was already used for a different notification."),
+        )
+    return Notified(seen, replay=True)
 
 
 def notified_amount(n: BillNotification) -> int:
@@ -273,16 +329,17 @@ def _apply(bill: Bill, *, client: ApiClient, reference: str, paid_at: datetime) 
     """The bill's payment through record_payment (None: the quote no longer matches the bill,
     the money goes to suspense). Raises the channel's own mistakes (paid_at) and conflicts."""
     try:
-        with transaction.atomic():  # savepoint: a refused payment leaves the bill as it was
-            payment, _created = record_payment(
-                participant=bill.participant,
-                amount=bill.amount,
-                months=bill.months,
-                payer=Payment.Payer.PARTICIPANT,
-                channel=client.payment_channel,
-                reference=payment_reference(client.pk, reference),
-                paid_at=paid_at,
-            )
+        # record_payment's own transaction block is a savepoint here, and it writes nothing
+        # before it refuses: a refused payment leaves the bill as it was
+        payment, _created = record_payment(
+            participant=bill.participant,
+            amount=bill.amount,
+            months=bill.months,
+            payer=Payment.Payer.PARTICIPANT,
+            channel=client.payment_channel,
+            reference=payment_reference(client.pk, reference),
+            paid_at=paid_at,
+        )
     except PaymentConflict:
         raise
     except PaymentError as exc:

@@ -78,8 +78,13 @@ class UniqueKeyed(models.Model):
     class Meta:
         abstract = True
 
+    # Set on a new row whose keys its writer claimed already, in the same transaction (a bill's
+    # payment notification claims its reference before deciding anything): save() then does not
+    # claim them again (a second claim of a value this transaction holds would be "taken").
+    keys_claimed = False
+
     def save(self, *args: Any, **kwargs: Any) -> None:
-        if self._state.adding:
+        if self._state.adding and not self.keys_claimed:
             from enrollment.unique_keys import claim_for
 
             claim_for([self])
