@@ -283,18 +283,34 @@ class Participant(UniqueKeyed):
     email = models.EmailField(_("email"), blank=True)
     language = models.CharField(max_length=5, default="id")
     # The village fixes the chain; province and regency are copied for cheap filters.
+    # Indexes (Meta.indexes): every index is maintained on each write of a participant, and a
+    # payment writes the row too (its sync position), so only what a query uses is kept: no
+    # LIKE index on the region and occupation codes (compared by equality), no single-column
+    # index where a composite one starts with the column (province, registered_by, branch).
     village = models.ForeignKey(
-        Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("village")
+        Region,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("village"),
+        db_index=False,
     )
     province = models.ForeignKey(
-        Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("province")
+        Region,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("province"),
+        db_index=False,
     )
     regency = models.ForeignKey(
-        Region, on_delete=models.PROTECT, related_name="+", verbose_name=_("regency/city")
+        Region,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("regency/city"),
+        db_index=False,
     )
     address = models.CharField(_("address"), max_length=255)
     occupation = models.ForeignKey(
-        Occupation, on_delete=models.PROTECT, verbose_name=_("occupation")
+        Occupation, on_delete=models.PROTECT, verbose_name=_("occupation"), db_index=False
     )
     declared_income = models.BigIntegerField(_("declared monthly income"))
     jht = models.BooleanField(_("JHT (old-age savings)"), default=False)  # JKK + JKM always
@@ -306,9 +322,15 @@ class Participant(UniqueKeyed):
         on_delete=models.PROTECT,
         related_name="registrations",
         verbose_name=_("registered by"),
+        db_index=False,
     )
     branch = models.ForeignKey(
-        Branch, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("branch office")
+        Branch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        verbose_name=_("branch office"),
+        db_index=False,
     )
     partner = models.ForeignKey(
         Partner, null=True, blank=True, on_delete=models.PROTECT, verbose_name=_("partner")
@@ -345,6 +367,9 @@ class Participant(UniqueKeyed):
             models.Index(fields=["registered_by", "-created_at"]),
             models.Index(fields=["branch", "-created_at"]),
             models.Index(fields=["province", "occupation"]),
+            models.Index(fields=["village"], name="participant_village_idx"),
+            models.Index(fields=["regency"], name="participant_regency_idx"),
+            models.Index(fields=["occupation"], name="participant_occupation_idx"),
             models.Index(Upper("full_name"), "birth_date", "village", name="participant_dup_idx"),
         ]
         constraints = [
