@@ -5,7 +5,8 @@ of the same ledger rows, in the same run.
     .venv/bin/python -m bench.bench_payments --size 10k        # alone, prints the result
 
 - service: `record_payment` for distinct participants in grace or lapsed (quoted first), one
-  transaction each, in this process;
+  transaction each, in this process (DEBUG off here too since 2026-12-05: before, Django's
+  query log cost every statement of the service and of its baseline);
 - API: POST /api/v1/payments/ through gunicorn (4 sync workers), `clients` concurrent clients;
   rows/s and p50/p95;
 - sponsor batch: one `post_sponsor_batch` of `batch` rows;
@@ -55,8 +56,11 @@ def _pick(n: int, skip: set[int]) -> list[int]:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     use_database(args.database_url)
+    from django.conf import settings
     from django.db import connection, transaction
     from django.utils import timezone
+
+    settings.DEBUG = False  # no query log in this process: the service as in production
 
     from contributions.models import Coverage, LedgerEntry
     from contributions.quotes import quote_payment
