@@ -687,6 +687,31 @@ def _cluster_pass(pytest_args: list[str]) -> list[str]:
     ]
 
 
+CLUSTER_LOG = ROOT / "var" / "test-cluster-pass.log"
+
+
+def _start_cluster_pass(cluster: list[str]) -> subprocess.Popen[bytes] | None:
+    if not cluster:
+        return None
+    say("the cluster subset on Citus, a coordinator and two workers (launcher.CLUSTER_TESTS), "
+        f"beside the main pass: {CLUSTER_LOG.relative_to(ROOT)}")  # fmt: skip
+    CLUSTER_LOG.parent.mkdir(parents=True, exist_ok=True)
+    with CLUSTER_LOG.open("wb") as out:
+        return subprocess.Popen(
+            cluster, cwd=ROOT, env=_cluster_env(), stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def _finish_cluster_pass(run: subprocess.Popen[bytes] | None) -> int:
+    if run is None:
+        return 0
+    code = run.wait()
+    say(f"the cluster pass (exit {code}):")
+    sys.stdout.write(CLUSTER_LOG.read_text(errors="replace"))
+    sys.stdout.flush()
+    return code
+
+
 def _cluster_env() -> dict[str, str]:
     name = os.environ.get("TEST_DATABASE_NAME", "test_bpjsportal")
     return {**os.environ, "BPU_TEST_CITUS": "1", "TEST_DATABASE_NAME": f"{name}_citus"}
@@ -729,14 +754,17 @@ def test(pytest_args: list[str]) -> int:
     cluster = _cluster_pass(pytest_args)
     ignore = ["--ignore=tests/citus"] if not pytest_args else []  # the cluster pass runs them
     cmd = [PY, "-m", "pytest", "-p", "randomly", *processes, *coverage, *ignore, *pytest_args]
+    # The cluster pass runs beside the main pass: it waits on its three PostgreSQL servers more
+    # than it computes (about half a core), so on two cores both end sooner than one after the
+    # other (CI's 30 minutes). Its own database, Celery queue and cache prefix (tests/conftest.py);
+    # its output goes to var/test-cluster-pass.log and is shown when it ends.
+    cluster_run = _start_cluster_pass(cluster)
     code = subprocess.run(cmd, cwd=ROOT).returncode
+    cluster_code = _finish_cluster_pass(cluster_run)
     if code != 0:
         return code
-    if cluster:
-        say("the cluster subset on Citus, a coordinator and two workers (launcher.CLUSTER_TESTS)")
-        code = subprocess.run(cluster, cwd=ROOT, env=_cluster_env()).returncode
-        if code != 0:
-            return code
+    if cluster_code != 0:
+        return cluster_code
     # The date-sensitive tests (marker `today`: data of the session's day, at 23:30 UTC and
     # 00:30 WIB) again with the clock at one hard instant: the year's last half hour in UTC is
     # 06:30 WIB on 1 January - two dates and a new year at once (tests/clock.py).
